@@ -1,0 +1,40 @@
+# Two commands do all the set-up: `make run` (the main job) and `make test` (the suite).
+# Each bootstraps uv (from PyPI, with the machine's python3) and the locked environment.
+
+PYTHON ?= python3
+UV := $(PYTHON) -m uv
+RUN := $(UV) run --locked --all-extras
+OUT ?= runs/latest
+
+.PHONY: run test check env bootstrap-uv sandbox-deps bench clean
+
+bootstrap-uv:
+	@$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet --disable-pip-version-check uv
+
+env: bootstrap-uv
+	@$(UV) sync --locked --all-extras --quiet
+
+# bubblewrap jails the model's python tool; install it where we can (root, Debian).
+sandbox-deps:
+	@command -v bwrap >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap >/dev/null) \
+	      || echo "warning: could not install bubblewrap; the sandbox falls back to plain process isolation"; \
+	  else echo "warning: bwrap missing and not root; the sandbox falls back to plain process isolation"; fi; }
+
+run: env sandbox-deps
+	$(RUN) attnrl run --out $(OUT)
+
+test: env sandbox-deps
+	$(RUN) pytest
+
+check: env
+	$(RUN) ruff check src tests benchmarks
+	$(RUN) ruff format --check src tests benchmarks
+	$(RUN) mypy
+
+bench: env sandbox-deps
+	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(RUN) python $$b || exit 1; done
+
+clean:
+	rm -rf .venv runs .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,45 @@
+"""The ``attnrl`` command: one subcommand module per capability, each with ``register``."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from collections.abc import Sequence
+
+from attnrl import __version__
+from attnrl.cli.common import UsageError, fail
+
+__all__ = ["build_parser", "main"]
+
+COMMAND_MODULES = ("task_commands",)
+"""Modules of :mod:`attnrl.cli` whose ``register(subparsers)`` adds subcommands, in help order."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="attnrl",
+        description="The Positional Multi-Head Attention RL task: spec, verifier, harness.",
+    )
+    parser.add_argument("--version", action="version", version=f"attnrl {__version__}")
+    parser.add_argument("--log-level", default="WARNING", help="logging level (default WARNING)")
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        importlib.import_module(f"attnrl.cli.{name}").register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the console script and ``python -m attnrl``; returns the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
+    try:
+        code: int = args.handler(args)
+    except UsageError as exc:
+        return fail(str(exc))
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    return code

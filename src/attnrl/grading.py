@@ -1,0 +1,285 @@
+"""Grading: parse a submission, check shapes, measure errors, decide the outcome.
+
+The grader never raises on any input and never passes garbage. It is built once per
+spec (the reference is computed once, flattened) and then checks a submission in a
+single pass of plain Python, which is faster than converting small nested lists to
+numpy. Diagnosis (which known bug, which category) runs only for failed submissions.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+
+from attnrl.bugs import Category
+from attnrl.diagnosis import Diagnoser, Diagnosis
+from attnrl.reference import forward, submission
+from attnrl.spec import ANSWER_MASK_FLAG, Component, TaskSpec
+
+__all__ = ["MAX_SUBMISSION_BYTES", "Grade", "Grader", "Outcome", "parse_submission"]
+
+MAX_SUBMISSION_BYTES = 1_000_000
+"""A JSON submission longer than this is ``invalid`` (format) without being parsed."""
+
+Outcome = Literal["full_success", "partial_success", "partial", "failure", "invalid"]
+
+_INF = math.inf
+_SHORT_NAMES = {"position": "position_encoding"}
+
+
+@dataclass(frozen=True)
+class Grade:
+    """The verdict on one submission."""
+
+    passed: bool
+    outcome: Outcome
+    message: str
+    category: Category | None
+    """DESIGN.md section 3 category; None when passed."""
+    errors: dict[str, float | None]
+    """Max absolute error per graded key; None when absent, malformed or non-finite."""
+    reward: float
+    diagnosis: Diagnosis | None = field(default=None)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form (``attnrl verify --json``, ``results.jsonl``)."""
+        return {
+            "passed": self.passed,
+            "outcome": self.outcome,
+            "message": self.message,
+            "category": self.category,
+            "errors": dict(self.errors),
+            "reward": self.reward,
+            "diagnosis": self.diagnosis.to_dict() if self.diagnosis else None,
+        }
+
+
+class _Invalid(Exception):
+    """Internal: the submission is malformed; carries the message and its category."""
+
+    def __init__(
+        self,
+        message: str,
+        category: Category = "format",
+        key: str | None = None,
+        found_shape: tuple[int, ...] | str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.category: Category = category
+        self.key = key
+        self.found_shape = found_shape
+
+
+def parse_submission(raw: Any) -> dict[str, Any]:
+    """A dict, or a JSON string (or bytes) of one, else :class:`_Invalid`."""
+    if isinstance(raw, bytes | bytearray):
+        if len(raw) > MAX_SUBMISSION_BYTES:
+            raise _Invalid(
+                f"submission is {len(raw):,} bytes; the limit is {MAX_SUBMISSION_BYTES:,}"
+            )
+        try:
+            raw = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise _Invalid(f"submission is not UTF-8 text: {exc}") from None
+    if isinstance(raw, str):
+        if len(raw) > MAX_SUBMISSION_BYTES:
+            raise _Invalid(
+                f"submission is {len(raw):,} characters; the limit is {MAX_SUBMISSION_BYTES:,}"
+            )
+        try:
+            raw = json.loads(raw)
+        except (ValueError, RecursionError) as exc:
+            raise _Invalid(f"submission is not valid JSON: {str(exc)[:200]}") from None
+    if not isinstance(raw, dict):
+        raise _Invalid(f"submission must be a JSON object, got {type(raw).__name__}")
+    return raw
+
+
+def _describe_shape(value: Any) -> tuple[int, ...] | str:
+    """Best-effort shape of a malformed value, for the error message."""
+    if isinstance(value, np.ndarray):
+        return tuple(value.shape)
+    if not isinstance(value, list | tuple):
+        return type(value).__name__
+    if not value or not all(isinstance(r, list | tuple) for r in value):
+        return (len(value),)
+    widths = {len(r) for r in value}
+    return (len(value), widths.pop()) if len(widths) == 1 else "ragged"
+
+
+def _number(x: Any, where: str) -> float:
+    """A float from a JSON number; bool, str, None and containers are :class:`_Invalid`."""
+    t = type(x)
+    if t is float:
+        return float(x)
+    if t is int:
+        try:
+            return float(x)
+        except OverflowError:
+            return _INF
+    if isinstance(x, np.floating | np.integer) and not isinstance(x, np.bool_):
+        return float(x)
+    raise _Invalid(f"{where} is {t.__name__}, expected a number")
+
+
+def _max_error(component: Component, value: Any, expected: tuple[float, ...]) -> float:
+    """Max |submitted - expected| over one matrix; inf/NaN → ``nan``; bad shape → _Invalid."""
+    key = component.key
+    rows, cols = component.shape
+    if isinstance(value, np.ndarray):
+        value = value.tolist()
+    if type(value) is not list and type(value) is not tuple or len(value) != rows:
+        raise _Invalid(
+            f"{key} has shape {_describe_shape(value)}, expected {component.shape}",
+            "dimension",
+            key,
+            _describe_shape(value),
+        )
+    worst = 0.0
+    finite = True
+    idx = 0
+    for i, row in enumerate(value):
+        if type(row) is not list and type(row) is not tuple or len(row) != cols:
+            raise _Invalid(
+                f"{key} has shape {_describe_shape(value)}, expected {component.shape}",
+                "dimension",
+                key,
+                _describe_shape(value),
+            )
+        for j, x in enumerate(row):
+            d = abs(_number(x, f"{key}[{i}][{j}]") - expected[idx])
+            idx += 1
+            if d > worst:
+                worst = d
+            elif not d <= worst:  # NaN compares false both ways
+                finite = False
+    return worst if finite and worst < _INF else math.nan
+
+
+class Grader:
+    """Grades submissions against one spec; build once, call many times."""
+
+    def __init__(self, spec: TaskSpec) -> None:
+        self.spec = spec
+        self.components = spec.components()
+        ref = submission(spec, forward(spec))
+        self._expected = {
+            c.key: tuple(float(x) for row in ref[c.key] for x in row) for c in self.components
+        }
+        self._tol = {c.key: spec.tolerance(c) for c in self.components}
+        self._diagnoser = Diagnoser(spec)
+
+    def grade(self, raw: Any) -> Grade:
+        """The verdict; never raises."""
+        try:
+            return self._grade(raw)
+        except _Invalid as bad:
+            return self._invalid(bad)
+        except Exception as exc:  # noqa: BLE001 - the grader must never crash a run
+            return self._invalid(_Invalid(f"submission could not be graded: {type(exc).__name__}"))
+
+    def _invalid(self, bad: _Invalid) -> Grade:
+        diagnosis = self._diagnoser.diagnose_invalid(bad.category, bad.key, bad.found_shape)
+        return Grade(
+            passed=False,
+            outcome="invalid",
+            message=f"INVALID: {bad.message}",
+            category=bad.category,
+            errors={c.key: None for c in self.components},
+            reward=0.0,
+            diagnosis=diagnosis,
+        )
+
+    def _grade(self, raw: Any) -> Grade:
+        spec = self.spec
+        answer = parse_submission(raw)
+        missing = [k for k in spec.answer_keys() if k not in answer]
+        if missing:
+            raise _Invalid(f"missing key{'s' if len(missing) > 1 else ''}: {', '.join(missing)}")
+        flag = True
+        if spec.masked:
+            flag_value = answer[ANSWER_MASK_FLAG]
+            if not isinstance(flag_value, bool | np.bool_):
+                raise _Invalid(
+                    f"{ANSWER_MASK_FLAG} must be a JSON boolean (true/false), "
+                    f"got {type(flag_value).__name__}"
+                )
+            flag = bool(flag_value)
+        raw_errors = {
+            c.key: _max_error(c, answer[c.key], self._expected[c.key]) for c in self.components
+        }
+        errors: dict[str, float | None] = {
+            k: (None if math.isnan(e) else e) for k, e in raw_errors.items()
+        }
+        ok = {k: e is not None and e < self._tol[k] for k, e in errors.items()}
+        outcome, message = self._decide(errors, ok, flag)
+        passed = outcome in ("full_success", "partial_success")
+        if passed:
+            reward = (
+                spec.rewards.full_success
+                if outcome == "full_success"
+                else spec.rewards.partial_success
+            )
+            return Grade(True, outcome, message, None, errors, reward)
+        diagnosis = self._diagnoser.diagnose(answer, errors, ok, flag)
+        return Grade(False, outcome, message, diagnosis.category, errors, 0.0, diagnosis)
+
+    def _decide(
+        self, errors: dict[str, float | None], ok: dict[str, bool], flag: bool
+    ) -> tuple[Outcome, str]:
+        comps = self.components
+        nonfinite = [k for k, e in errors.items() if e is None]
+        if nonfinite:
+            return "failure", f"FAILURE: non-finite values (NaN or inf) in {', '.join(nonfinite)}"
+        pos_key = "position_encoded_queries"
+        pos_ok = ok.get(pos_key, True)
+        pos_text = f"{errors[pos_key]:.3f}" if pos_key in errors else "n/a"
+        weights = [c.key for c in comps if c.kind == "weights"]
+        head_outputs = [c.key for c in comps if c.kind == "output" and c.head is not None]
+        tails = [c.key for c in comps if c.kind == "output" and c.head is None]
+        if self.spec.policy == "strict":
+            full = all(ok.values()) and flag
+        else:
+            full = (
+                pos_ok
+                and all(ok[k] for k in weights)
+                and flag
+                and any(ok[k] for k in head_outputs)
+                and all(ok[k] for k in tails)
+            )
+        if full:
+            parts = [f"pos={pos_text}"]
+            parts += [f"w{c.head}={errors[c.key]:.3f}" for c in comps if c.kind == "weights"]
+            parts.append(f"final={errors['final_output']:.3f}")
+            if "layer_normalized_output" in errors:
+                parts.append(f"ln={errors['layer_normalized_output']:.3f}")
+            return "full_success", "SUCCESS: Complete multi-head attention. Errors: " + ", ".join(
+                parts
+            )
+        if self.spec.policy == "seed" and pos_ok and flag and any(ok[k] for k in weights):
+            better = min(e for k in weights if (e := errors[k]) is not None)
+            return (
+                "partial_success",
+                f"SUCCESS: Core concepts correct, one head working. Errors: pos={pos_text}, "
+                f"better_head={better:.3f}",
+            )
+        if pos_ok and not flag:
+            return (
+                "partial",
+                f"PARTIAL: Good position encoding but missing causal mask. Pos_err: {pos_text}",
+            )
+        wrong = []
+        for c in comps:
+            if not ok[c.key]:
+                name = _SHORT_NAMES.get(c.kind) or (
+                    f"head{c.head}_weights" if c.kind == "weights" else c.key
+                )
+                wrong.append(f"{name} (err: {errors[c.key]:.3f})")
+        if not flag:
+            wrong.append("causal_mask_missing")
+        return "failure", "FAILURE: Incorrect " + ", ".join(wrong)

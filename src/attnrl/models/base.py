@@ -1,0 +1,138 @@
+"""Provider-neutral conversation types and the one interface every model implements.
+
+Provider modules only convert these to and from their SDK's wire format; the agent
+loop never sees an SDK object.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+__all__ = [
+    "Message",
+    "Model",
+    "ModelConfigError",
+    "ModelError",
+    "ModelTurn",
+    "ModelUnavailable",
+    "ToolCall",
+    "ToolResult",
+    "ToolSpec",
+    "Usage",
+]
+
+
+@dataclass(frozen=True)
+class ToolSpec:
+    """A tool offered to the model; ``parameters`` is a JSON Schema object."""
+
+    name: str
+    description: str
+    parameters: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class ToolCall:
+    """One tool call the model made.
+
+    ``arguments`` is None when the provider sent arguments that are not a JSON object;
+    ``raw_arguments`` then keeps what was sent so the loop can tell the model.
+    """
+
+    id: str
+    name: str
+    arguments: dict[str, Any] | None
+    raw_arguments: str | None = None
+
+
+@dataclass(frozen=True)
+class ToolResult:
+    """What goes back to the model for one tool call."""
+
+    call_id: str
+    content: str
+    is_error: bool = False
+
+
+@dataclass(frozen=True)
+class Message:
+    """One message of the transcript.
+
+    ``user``: ``text``. ``assistant``: ``text`` and ``tool_calls``. ``tool``: ``tool_results``
+    (answers to the previous assistant message's calls, in order).
+    """
+
+    role: Literal["user", "assistant", "tool"]
+    text: str = ""
+    tool_calls: tuple[ToolCall, ...] = ()
+    tool_results: tuple[ToolResult, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form for transcripts in ``results.jsonl``."""
+        out: dict[str, Any] = {"role": self.role}
+        if self.text:
+            out["text"] = self.text
+        if self.tool_calls:
+            out["tool_calls"] = [
+                {"id": c.id, "name": c.name, "arguments": c.arguments}
+                | ({"raw_arguments": c.raw_arguments} if c.raw_arguments is not None else {})
+                for c in self.tool_calls
+            ]
+        if self.tool_results:
+            out["tool_results"] = [
+                {"call_id": r.call_id, "content": r.content, "is_error": r.is_error}
+                for r in self.tool_results
+            ]
+        return out
+
+
+@dataclass(frozen=True)
+class Usage:
+    input_tokens: int = 0
+    output_tokens: int = 0
+
+
+StopReason = Literal["end_turn", "tool_use", "max_tokens", "other"]
+
+
+@dataclass(frozen=True)
+class ModelTurn:
+    """One assistant turn, normalised across providers."""
+
+    text: str
+    tool_calls: tuple[ToolCall, ...]
+    stop_reason: StopReason
+    usage: Usage = field(default_factory=Usage)
+
+    def as_message(self) -> Message:
+        return Message(role="assistant", text=self.text, tool_calls=self.tool_calls)
+
+
+class ModelError(Exception):
+    """Base class of model-side errors the harness handles."""
+
+
+class ModelConfigError(ModelError):
+    """An operator error that retrying cannot fix: a missing or rejected API key, no access,
+    an unknown model or a wrong base URL. The run should abort with this message, which
+    says what to fix and never contains the key."""
+
+
+class ModelUnavailable(ModelError):
+    """The model could not be reached after bounded retries: an ``infrastructure`` result,
+    not a failure of the model."""
+
+
+class Model(Protocol):
+    """An async chat model with tool use."""
+
+    @property
+    def name(self) -> str:
+        """The model id as recorded in results, e.g. ``anthropic/claude-sonnet-4-5``."""
+        ...
+
+    async def generate(self, messages: Sequence[Message], tools: Sequence[ToolSpec]) -> ModelTurn:
+        """One assistant turn; raises :class:`ModelUnavailable` when retries are exhausted."""
+        ...

@@ -1,0 +1,217 @@
+"""Renders a spec into the model's prompt and the two tool descriptions.
+
+Every sentence about the computation is generated from the spec's knobs, in the same
+order and with the same conventions as :func:`attnrl.reference.forward`, so the prompt
+cannot contradict the grader (the seed's prompt did, four times).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from attnrl.limits import SandboxLimits
+from attnrl.models.base import ToolSpec
+from attnrl.spec import ANSWER_MASK_FLAG, Matrix, TaskSpec
+
+__all__ = ["PYTHON_TOOL", "SUBMIT_TOOL", "render_prompt", "tool_specs"]
+
+PYTHON_TOOL = "python_expression"
+SUBMIT_TOOL = "submit_answer"
+
+
+def _fmt_number(x: float) -> str:
+    return repr(float(x))
+
+
+def _fmt_matrix(m: Matrix) -> str:
+    return "[" + ", ".join("[" + ", ".join(_fmt_number(x) for x in row) + "]" for row in m) + "]"
+
+
+def _cols(start: int, stop: int) -> str:
+    return f"{start}:{stop}"
+
+
+def _mask_lines(spec: TaskSpec) -> list[str]:
+    kind = spec.mask.kind
+    if kind == "none":
+        return ["   - No mask: every query attends to every key."]
+    sees = {
+        "causal": "keys j <= i (itself and earlier tokens)",
+        "reverse_causal": "keys j >= i (itself and later tokens)",
+        "sliding_window": f"keys j with i - {spec.mask.window} < j <= i "
+        f"(itself and the {spec.mask.window - 1 if spec.mask.window else 0} tokens before it)",
+    }[kind]
+    return [
+        f"   - Mask: query i may attend only to {sees}. Set A_h[i, j] = -inf wherever "
+        f"{spec.mask.masked_condition}, before the softmax (not 0: -inf, so those weights "
+        "become exactly 0).",
+    ]
+
+
+def _steps(spec: TaskSpec) -> list[str]:
+    lines: list[str] = []
+    step = 1
+    if spec.position_encoding:
+        lines.append(
+            f"{step}. Position encoding: Q_pos = Q + pos_emb, K_pos = K + pos_emb, "
+            "V_pos = V + pos_emb (element-wise)."
+        )
+    else:
+        lines.append(
+            f"{step}. No position encoding: Q_pos = Q, K_pos = K, V_pos = V (pos_emb is not used)."
+        )
+    step += 1
+    source = "V_pos" if spec.value_source == "v_pos" else "Q_pos"
+    lines.append(
+        f"{step}. Heads: {len(spec.heads)} head{'s' if len(spec.heads) > 1 else ''}, each reading "
+        "column slices (0-based, end-exclusive, as numpy's a:b):"
+    )
+    for h, head in enumerate(spec.heads, start=1):
+        qk, v = _cols(*head.qk), _cols(*head.v)
+        lines.append(
+            f"   - Head {h}: Q{h} = Q_pos[:, {qk}], K{h} = K_pos[:, {qk}], V{h} = {source}[:, {v}] "
+            f"(d_k = {head.d_k}, d_v = {head.d_v})"
+        )
+    step += 1
+    lines.append(f"{step}. Attention, for each head h separately:")
+    lines.append(
+        "   - Scores: A_h[i, j] = (Q_h[i] . K_h[j]) / sqrt(d_k), where d_k is that head's "
+        "Q/K width given above."
+    )
+    lines.extend(_mask_lines(spec))
+    lines.append(
+        "   - Softmax over keys, row by row: W_h[i, :] = softmax(A_h[i, :]), so each row of W_h "
+        "sums to 1. Subtract the row max before exponentiating."
+    )
+    lines.append(f"   - Output: O_h = W_h @ V_h, shape ({spec.n_tokens}, d_v).")
+    step += 1
+    heads = ", ".join(f"O{h}" for h in range(1, len(spec.heads) + 1))
+    concat = f"concatenate([{heads}], axis=1)" if len(spec.heads) > 1 else "O1"
+    if spec.residual:
+        lines.append(
+            f"{step}. Output with residual: final_output = Q_pos + {concat}, "
+            f"shape ({spec.n_tokens}, {spec.concat_width})."
+        )
+    else:
+        lines.append(
+            f"{step}. Concatenation, in head order, nothing padded: final_output = {concat}, "
+            f"shape ({spec.n_tokens}, {spec.concat_width})."
+        )
+    if spec.layer_norm:
+        step += 1
+        lines.append(
+            f"{step}. Layer norm of each row of final_output, no learned scale or shift: "
+            "layer_normalized_output[i] = (x - mean(x)) / sqrt(var(x) + 1e-8) with x = "
+            "final_output[i] and var the population variance (numpy's default)."
+        )
+    return lines
+
+
+def _answer_lines(spec: TaskSpec) -> list[str]:
+    names = {
+        "position_encoded_queries": "Q_pos",
+        "final_output": "final_output",
+        "layer_normalized_output": "layer_normalized_output",
+    }
+    lines = []
+    for c in spec.components():
+        if c.kind == "weights":
+            what = f"W{c.head}"
+        elif c.head is not None:
+            what = f"O{c.head}"
+        else:
+            what = names[c.key]
+        lines.append(f'- "{c.key}": {what}, shape {c.shape}')
+    if spec.masked:
+        lines.append(f'- "{ANSWER_MASK_FLAG}": true if you applied the mask above (a JSON boolean)')
+    return lines
+
+
+def render_prompt(spec: TaskSpec, limits: SandboxLimits | None = None) -> str:
+    """The exact text of the task's user message."""
+    lim = limits or SandboxLimits()
+    tol = spec.tolerances
+    policy = (
+        "Every listed component must be within tolerance to pass."
+        if spec.policy == "strict"
+        else "Full success needs every component within tolerance; a correct position encoding, "
+        "at least one correct head's weights and the mask flag earn partial credit."
+    )
+    parts = [
+        "Implement positional multi-head attention for the fixed inputs below and submit "
+        "every intermediate result.",
+        "",
+        f"## Inputs ({spec.n_tokens} tokens, d_model = {spec.d_model}; row i is token i)",
+        f"Q = {_fmt_matrix(spec.q)}",
+        f"K = {_fmt_matrix(spec.k)}",
+        f"V = {_fmt_matrix(spec.v)}",
+    ]
+    if spec.position_encoding:
+        parts.append(f"pos_emb = {_fmt_matrix(spec.pos_emb)}")
+    parts += [
+        "",
+        "## Algorithm (follow it exactly)",
+        *_steps(spec),
+        "",
+        "## Tools",
+        f"- {PYTHON_TOOL}: runs Python code in a fresh, isolated interpreter with numpy "
+        "imported as np and returns what it prints. Nothing persists between calls, so "
+        f"define every variable you need in each call. Limit: {lim.timeout_s:g} s, output cut "
+        f"at {lim.max_output_chars:,} characters.",
+        f"- {SUBMIT_TOOL}: submits your final answer; call it exactly once, at the end.",
+        "",
+        "## Answer",
+        f"Call {SUBMIT_TOOL} with `answer` set to a JSON object with exactly these keys; "
+        "matrices are lists of rows of numbers, with exactly the shapes given:",
+        *_answer_lines(spec),
+        "",
+        f"Each matrix is compared element-wise with the reference. Tolerances (max absolute "
+        f"error, strictly less than): position encoding {tol.position:g}, attention weights "
+        f"{tol.weights:g}, outputs {tol.outputs:g}. {policy}",
+    ]
+    return "\n".join(parts) + "\n"
+
+
+def _answer_schema(spec: TaskSpec) -> dict[str, Any]:
+    matrix = {"type": "array", "items": {"type": "array", "items": {"type": "number"}}}
+    props: dict[str, Any] = {
+        c.key: matrix | {"description": f"shape {c.shape}"} for c in spec.components()
+    }
+    if spec.masked:
+        props[ANSWER_MASK_FLAG] = {"type": "boolean"}
+    return {"type": "object", "properties": props, "required": list(spec.answer_keys())}
+
+
+def tool_specs(spec: TaskSpec, limits: SandboxLimits | None = None) -> tuple[ToolSpec, ToolSpec]:
+    """The two tools, described from the spec and the sandbox limits."""
+    lim = limits or SandboxLimits()
+    python = ToolSpec(
+        name=PYTHON_TOOL,
+        description=(
+            "Run Python code in a fresh, isolated interpreter and return what it prints "
+            "(stdout, then stderr) and any error. numpy is already imported as np. Each call "
+            "is stateless: variables, imports and files do not persist between calls, so "
+            "define everything you need in the same call and print() what you want to see. "
+            f"Limits: {lim.timeout_s:g} s wall clock, output cut at {lim.max_output_chars:,} "
+            "characters, no network."
+        ),
+        parameters={
+            "type": "object",
+            "properties": {"expression": {"type": "string", "description": "Python code to run."}},
+            "required": ["expression"],
+        },
+    )
+    submit = ToolSpec(
+        name=SUBMIT_TOOL,
+        description=(
+            "Submit the final answer: a JSON object with the keys "
+            + ", ".join(spec.answer_keys())
+            + ". Matrices are lists of rows of numbers. Call once; this ends the task."
+        ),
+        parameters={
+            "type": "object",
+            "properties": {"answer": _answer_schema(spec)},
+            "required": ["answer"],
+        },
+    )
+    return python, submit

@@ -1,0 +1,155 @@
+"""The forward pass, computed from a spec (numpy, float64).
+
+:func:`forward` is the reference. Every catalogued bug is the same function with one
+:class:`Variant` flag flipped, so the bugs and the reference can never drift apart.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+import numpy.typing as npt
+
+from attnrl.spec import ANSWER_MASK_FLAG, HeadLayout, TaskSpec
+
+__all__ = ["LAYER_NORM_EPS", "Trace", "Variant", "forward", "layer_norm", "softmax", "submission"]
+
+LAYER_NORM_EPS = 1e-8
+Array = npt.NDArray[np.float64]
+
+
+@dataclass(frozen=True)
+class Variant:
+    """Deviations from the reference; the default is the reference itself."""
+
+    pos_on_q: bool = True
+    pos_on_k: bool = True
+    pos_on_v: bool = True
+    value_source: Literal["spec", "v_pos", "q_pos"] = "spec"
+    mask: Literal[
+        "spec", "none", "reversed", "zero_fill", "after_softmax", "causal", "multiply_inf"
+    ] = "spec"
+    """``causal`` ignores a sliding window; ``reversed`` swaps j > i for j < i;
+    ``multiply_inf`` masks as ``scores * keep + (-inf) * (1 - keep)``, which makes NaN."""
+    scale: Literal["d_k", "none", "d_model"] = "d_k"
+    softmax_axis: Literal["keys", "queries"] = "keys"
+    normalize: bool = True
+    """False: exponentials never divided by their row sum."""
+    symmetric_heads: bool = False
+    """Use each head's V columns for Q/K too (Q/K width = V width)."""
+    concat_reversed: bool = False
+    residual: Literal["spec", "skip"] = "spec"
+    layer_norm: Literal["spec", "skip"] = "spec"
+
+
+@dataclass(frozen=True)
+class Trace:
+    """Every intermediate of one forward pass."""
+
+    q_pos: Array
+    """``(n, d_model)``"""
+    weights: tuple[Array, ...]
+    """per head ``(n, n)``, rows over keys"""
+    outputs: tuple[Array, ...]
+    """per head ``(n, d_v)``"""
+    final: Array
+    """``(n, sum d_v)``"""
+    layer_normed: Array | None
+    """``(n, sum d_v)`` when the spec asks for layer norm"""
+
+
+def softmax(scores: Array, axis: int = -1) -> Array:
+    """Numerically stable softmax; ``-inf`` entries get weight exactly 0."""
+    shifted = scores - np.max(scores, axis=axis, keepdims=True)
+    e = np.exp(shifted)
+    out: Array = e / np.sum(e, axis=axis, keepdims=True)
+    return out
+
+
+def layer_norm(x: Array, eps: float = LAYER_NORM_EPS) -> Array:
+    """Per-row ``(x - mean) / sqrt(var + eps)``, no affine, as the seed's example."""
+    mean = x.mean(axis=-1, keepdims=True)
+    var = x.var(axis=-1, keepdims=True)
+    out: Array = (x - mean) / np.sqrt(var + eps)
+    return out
+
+
+def _head_weights(spec: TaskSpec, variant: Variant, q_h: Array, k_h: Array) -> Array:
+    """Attention weights of one head, ``(n, n)``, from ``q_h``, ``k_h`` of shape ``(n, d_k)``."""
+    n, d_k = q_h.shape
+    divisor = {"d_k": math.sqrt(d_k), "none": 1.0, "d_model": math.sqrt(spec.d_model)}[
+        variant.scale
+    ]
+    scores = (q_h @ k_h.T) / divisor
+    visible = spec.mask.visible(n)
+    if variant.mask == "none":
+        visible = np.ones((n, n), dtype=bool)
+    elif variant.mask == "reversed":
+        visible = visible.T
+    elif variant.mask == "causal":
+        visible = np.tril(np.ones((n, n), dtype=bool))
+    axis = -1 if variant.softmax_axis == "keys" else 0
+    if variant.mask == "zero_fill":
+        return softmax(np.where(visible, scores, 0.0), axis=axis)
+    if variant.mask == "after_softmax":
+        return np.where(visible, softmax(scores, axis=axis), 0.0)
+    if variant.mask == "multiply_inf":
+        keep = visible.astype(np.float64)
+        with np.errstate(invalid="ignore"):
+            return softmax(scores * keep + (-np.inf) * (1.0 - keep), axis=axis)
+    masked = np.where(visible, scores, -np.inf)
+    if not variant.normalize:
+        out: Array = np.exp(masked - np.max(masked, axis=axis, keepdims=True))
+        return out
+    return softmax(masked, axis=axis)
+
+
+def forward(spec: TaskSpec, variant: Variant | None = None) -> Trace:
+    """The positional multi-head attention forward pass of ``spec`` (or a bug of it)."""
+    var = variant or Variant()
+    pos = spec.array("pos_emb") if spec.position_encoding else np.zeros_like(spec.array("q"))
+    q_pos = spec.array("q") + (pos if var.pos_on_q else 0.0)
+    k_pos = spec.array("k") + (pos if var.pos_on_k else 0.0)
+    v_pos = spec.array("v") + (pos if var.pos_on_v else 0.0)
+    source = spec.value_source if var.value_source == "spec" else var.value_source
+    values = v_pos if source == "v_pos" else q_pos
+
+    weights: list[Array] = []
+    outputs: list[Array] = []
+    for head in spec.heads:
+        layout = HeadLayout(qk=head.v, v=head.v) if var.symmetric_heads else head
+        q_h = q_pos[:, layout.qk[0] : layout.qk[1]]
+        k_h = k_pos[:, layout.qk[0] : layout.qk[1]]
+        w = _head_weights(spec, var, q_h, k_h)
+        weights.append(w)
+        outputs.append(w @ values[:, layout.v[0] : layout.v[1]])
+
+    ordered = outputs[::-1] if var.concat_reversed else outputs
+    final = np.concatenate(ordered, axis=1)
+    if spec.residual and var.residual == "spec":
+        final = q_pos + final
+    normed = None
+    if spec.layer_norm:
+        normed = final if var.layer_norm == "skip" else layer_norm(final)
+    return Trace(q_pos, tuple(weights), tuple(outputs), final, normed)
+
+
+def submission(spec: TaskSpec, trace: Trace, mask_flag: bool = True) -> dict[str, Any]:
+    """The answer dict (plain lists) that a solver computing ``trace`` would submit."""
+    out: dict[str, Any] = {}
+    if spec.position_encoding:
+        out["position_encoded_queries"] = trace.q_pos.tolist()
+    for h, w in enumerate(trace.weights, start=1):
+        out[f"head{h}_attention_weights"] = w.tolist()
+    for h, o in enumerate(trace.outputs, start=1):
+        out[f"head{h}_output"] = o.tolist()
+    out["final_output"] = trace.final.tolist()
+    if spec.layer_norm:
+        assert trace.layer_normed is not None
+        out["layer_normalized_output"] = trace.layer_normed.tolist()
+    if spec.masked:
+        out[ANSWER_MASK_FLAG] = mask_flag
+    return out

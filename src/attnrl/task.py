@@ -1,0 +1,146 @@
+"""The :class:`Task`: one spec with its prompt, tools, reference, grader and audit.
+
+This is the object the CLI, the harness and every adapter use; it is built once per
+spec and caches what is expensive (the reference, the grader, the bug answers).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
+
+from attnrl.bugs import Bug, applicable_bugs
+from attnrl.grading import Grade, Grader
+from attnrl.limits import SandboxLimits
+from attnrl.models.base import ToolSpec
+from attnrl.presets import DEFAULT_PRESET, build_spec
+from attnrl.prompt import render_prompt, tool_specs
+from attnrl.reference import forward, submission
+from attnrl.spec import TaskSpec
+
+__all__ = ["AuditEntry", "Task", "load_task"]
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    """How the grading treats one catalogued bug."""
+
+    name: str
+    category: str
+    description: str
+    errors: dict[str, float | None]
+    outcome: str
+    detected: bool
+    """True when the grading does not pass the bug's answer."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "category": self.category,
+            "description": self.description,
+            "errors": self.errors,
+            "outcome": self.outcome,
+            "detected": self.detected,
+        }
+
+
+class Task:
+    """One task instance, derived entirely from its :class:`TaskSpec`."""
+
+    def __init__(self, spec: TaskSpec, limits: SandboxLimits | None = None) -> None:
+        self.spec = spec
+        self.limits = limits or SandboxLimits()
+
+    @property
+    def name(self) -> str:
+        return self.spec.preset
+
+    @cached_property
+    def prompt(self) -> str:
+        """The exact user message the model receives."""
+        return render_prompt(self.spec, self.limits)
+
+    @cached_property
+    def tools(self) -> tuple[ToolSpec, ToolSpec]:
+        """``python_expression`` and ``submit_answer``, described from the spec."""
+        return tool_specs(self.spec, self.limits)
+
+    @cached_property
+    def content_hash(self) -> str:
+        return self.spec.content_hash()
+
+    @cached_property
+    def _grader(self) -> Grader:
+        return Grader(self.spec)
+
+    def reference(self) -> dict[str, Any]:
+        """The expected submission (a fresh dict of plain lists)."""
+        return submission(self.spec, forward(self.spec))
+
+    def grade(self, answer: Any) -> Grade:
+        """Grade a submission (dict or JSON string); never raises."""
+        return self._grader.grade(answer)
+
+    def bugs(self) -> tuple[Bug, ...]:
+        return applicable_bugs(self.spec)
+
+    def audit(self) -> list[AuditEntry]:
+        """Each applicable catalogued bug, its component errors, and whether grading rejects it."""
+        entries = []
+        for bug in self.bugs():
+            grade = self.grade(bug.submission(self.spec))
+            errors = grade.errors
+            if grade.outcome == "invalid":
+                errors = {k: None for k in errors}
+            entries.append(
+                AuditEntry(
+                    bug.name, bug.category, bug.description, errors, grade.outcome, not grade.passed
+                )
+            )
+        return entries
+
+    def instance(self) -> dict[str, Any]:
+        """The instance as data (``attnrl instance --json``)."""
+        s = self.spec
+        return {
+            "preset": s.preset,
+            "seed": s.seed,
+            "inputs": {
+                "Q": [list(r) for r in s.q],
+                "K": [list(r) for r in s.k],
+                "V": [list(r) for r in s.v],
+                "pos_emb": [list(r) for r in s.pos_emb],
+            },
+            "heads": [{"qk": list(h.qk), "v": list(h.v)} for h in s.heads],
+            "value_source": s.value_source,
+            "mask": {"kind": s.mask.kind, "window": s.mask.window},
+            "position_encoding": s.position_encoding,
+            "residual": s.residual,
+            "layer_norm": s.layer_norm,
+            "policy": s.policy,
+            "tolerances": {
+                "position": s.tolerances.position,
+                "weights": s.tolerances.weights,
+                "outputs": s.tolerances.outputs,
+            },
+            "rewards": {
+                "full_success": s.rewards.full_success,
+                "partial_success": s.rewards.partial_success,
+            },
+            "answer_keys": list(s.answer_keys()),
+            "expected": self.reference(),
+            "content_hash": self.content_hash,
+            "spec": s.to_dict(),
+        }
+
+
+def load_task(name: str = DEFAULT_PRESET, seed: int | None = None, **knobs: Any) -> Task:
+    """The task of preset ``name`` (drawn from ``seed`` for seeded presets).
+
+    ``knobs`` override spec fields (e.g. ``policy="strict"``), validated again.
+    """
+    spec = build_spec(name, seed)
+    if knobs:
+        spec = spec.with_knobs(**knobs)
+    return Task(spec)
