@@ -26,6 +26,21 @@ Array = npt.NDArray[np.float64]
 _ROW_SUM_SLACK = 1e-3
 
 
+def _safe_float(x: Any) -> float:
+    try:
+        return float(x)
+    except OverflowError:
+        return float("inf") if x > 0 else float("-inf")
+
+
+def _to_array(value: Any) -> Array:
+    """A validated matrix as float64; ints too large for a float become +-inf."""
+    try:
+        return np.asarray(value, dtype=np.float64)
+    except OverflowError:
+        return np.array([[_safe_float(x) for x in row] for row in value], dtype=np.float64)
+
+
 @dataclass(frozen=True)
 class Diagnosis:
     """Why a submission failed."""
@@ -101,7 +116,7 @@ class Diagnoser:
         flag: bool,
     ) -> Diagnosis:
         """Category, closest bug and inconsistencies of a well-formed, failed answer."""
-        arrays = {c.key: np.asarray(answer[c.key], dtype=np.float64) for c in self.components}
+        arrays = {c.key: _to_array(answer[c.key]) for c in self.components}
         finite = all(e is not None for e in errors.values())
         if finite:
             closest, per_component = self._match(arrays, ok, flag)

@@ -1,0 +1,120 @@
+"""The bug catalogue under the seed preset: each bug's outcome, category and diagnosis."""
+
+from __future__ import annotations
+
+import pytest
+
+from attnrl.bugs import CATALOGUE, applicable_bugs, bug_by_name
+from attnrl.task import Task, load_task
+
+# (outcome, category) under the seed preset: the seed tolerances' known weaknesses included.
+SEED_EXPECTED = {
+    "no_mask": ("partial", "causal_mask"),
+    "mask_flag_false": ("partial", "causal_mask"),
+    "reversed_mask": ("failure", "causal_mask"),
+    "zero_filled_mask": ("failure", "causal_mask"),
+    "mask_after_softmax": ("failure", "causal_mask"),
+    "no_scaling": ("full_success", None),
+    "nan_from_inf_mask": ("failure", "numerical"),
+    "unnormalised_softmax": ("failure", "numerical"),
+    "wrong_dk_scaling": ("full_success", None),
+    "softmax_wrong_axis": ("failure", "logic"),
+    "no_position_encoding": ("failure", "logic"),
+    "no_pos_on_k": ("full_success", None),
+    "no_pos_on_v": ("full_success", None),
+    "values_from_q_pos": ("partial_success", None),
+    "symmetric_heads": ("full_success", None),
+    "flattened_head_output": ("invalid", "dimension"),
+    "padded_head_output": ("invalid", "dimension"),
+    "concat_swapped": ("partial_success", None),
+}
+
+
+def test_catalogue_has_the_issue_bugs() -> None:
+    names = {b.name for b in CATALOGUE}
+    assert len(names) == len(CATALOGUE) >= 12
+    assert {
+        "no_mask",
+        "reversed_mask",
+        "zero_filled_mask",
+        "mask_after_softmax",
+        "no_scaling",
+        "wrong_dk_scaling",
+        "softmax_wrong_axis",
+        "no_position_encoding",
+        "no_pos_on_k",
+        "no_pos_on_v",
+        "values_from_q_pos",
+        "symmetric_heads",
+        "concat_swapped",
+    } <= names
+
+
+def test_seed_applicable_bugs_are_all_pinned(seed_task: Task) -> None:
+    assert {b.name for b in seed_task.bugs()} == set(SEED_EXPECTED)
+
+
+@pytest.mark.parametrize("name", sorted(SEED_EXPECTED))
+def test_each_bug_outcome_and_category_under_seed(seed_task: Task, name: str) -> None:
+    bug = bug_by_name(name)
+    grade = seed_task.grade(bug.submission(seed_task.spec))
+    outcome, category = SEED_EXPECTED[name]
+    assert grade.outcome == outcome, grade.message
+    assert grade.category == category
+    if not grade.passed:
+        assert grade.diagnosis is not None
+        assert grade.diagnosis.closest_bug == name
+
+
+def test_audit_shows_the_missing_scaling_pass(seed_task: Task) -> None:
+    audit = {e.name: e for e in seed_task.audit()}
+    assert audit["no_scaling"].detected is False
+    assert audit["no_scaling"].errors["head2_attention_weights"] == pytest.approx(0.0435, abs=1e-3)
+    assert audit["no_scaling"].errors["head1_attention_weights"] == 0.0
+    assert audit["values_from_q_pos"].outcome == "partial_success"
+    assert audit["reversed_mask"].detected is True
+
+
+def test_bugs_meaningless_for_a_spec_are_dropped() -> None:
+    from attnrl.spec import MaskSpec
+
+    unmasked = load_task("seed", mask=MaskSpec("none"))
+    names = {b.name for b in applicable_bugs(unmasked.spec)}
+    assert not names & {"no_mask", "reversed_mask", "zero_filled_mask", "mask_flag_false"}
+    assert "causal_mask_applied" not in unmasked.reference()
+    assert "window_ignored" in {
+        b.name for b in applicable_bugs(load_task("seed", mask=MaskSpec("sliding_window", 2)).spec)
+    }
+
+
+def test_unknown_bug_name_lists_known_ones() -> None:
+    with pytest.raises(ValueError, match="known bugs: no_mask"):
+        bug_by_name("typo")
+
+
+def test_combined_bugs_are_named_per_component(seed_task: Task) -> None:
+    answer = bug_by_name("reversed_mask").submission(seed_task.spec)
+    answer["position_encoded_queries"] = [list(r) for r in seed_task.spec.q]
+    grade = seed_task.grade(answer)
+    assert grade.diagnosis is not None
+    assert grade.diagnosis.closest_bug is None
+    assert grade.diagnosis.component_bugs["head1_attention_weights"] == "reversed_mask"
+    assert grade.diagnosis.component_bugs["position_encoded_queries"] == "no_position_encoding"
+
+
+def test_consistency_checks_are_reported(seed_task: Task) -> None:
+    answer = seed_task.reference()
+    answer["final_output"] = [[0.0, 0.0, 0.0]] * 4
+    answer["head1_attention_weights"][2] = [0.5, 0.5, 0.5, 0.0]
+    answer["head2_attention_weights"][2] = [0.5, 0.5, 0.5, 0.0]
+    grade = seed_task.grade(answer)
+    assert grade.outcome == "failure"
+    assert grade.diagnosis is not None
+    notes = " | ".join(grade.diagnosis.inconsistencies)
+    assert "row 2 sums to 1.500" in notes
+    assert "final_output differs from the submitted head outputs' concatenation" in notes
+    answer = seed_task.reference()
+    answer["head2_attention_weights"][0] = [0.5, 0.5, 0.0, 0.0]
+    grade = seed_task.grade(answer | {"causal_mask_applied": False})
+    assert grade.diagnosis is not None
+    assert any("puts weight where j > i" in n for n in grade.diagnosis.inconsistencies)
