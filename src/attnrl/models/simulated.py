@@ -1,0 +1,288 @@
+"""Offline scripted agents: they write real numpy code, run it through the sandbox, submit.
+
+Each agent follows a :class:`Plan`: the reference, one catalogued bug, or a harness-level
+failure (no submission, malformed submission). Its code is written from the instance
+data, like a model's would be, and its answer is whatever that code printed, so the
+whole path prompt → tools → sandbox → submission → grade is exercised without a key.
+Runs made with it are always labelled simulated.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from attnrl.bugs import Bug, Category, bug_by_name
+from attnrl.models.base import Message, ModelTurn, ToolCall, ToolSpec
+from attnrl.prompt import PYTHON_TOOL, SUBMIT_TOOL
+from attnrl.reference import Variant
+from attnrl.spec import TaskSpec
+from attnrl.task import Task
+
+__all__ = [
+    "SEED_MIX",
+    "Plan",
+    "SimulatedModel",
+    "assign_plans",
+    "solution_code",
+]
+
+SIMULATED_NAME = "simulated"
+
+PlanKind = Literal["reference", "bug", "no_submission", "malformed"]
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What one simulated agent will do."""
+
+    kind: PlanKind
+    bug: str | None = None
+    """The catalogued bug, for ``kind == "bug"``."""
+    stumble: bool = False
+    """Make a first tool call that raises, then recover (exercises error tool results)."""
+
+    @property
+    def intended_category(self) -> Category | None:
+        """The failure category this agent is meant to produce (None: meant to pass)."""
+        if self.kind == "reference":
+            return None
+        if self.kind == "no_submission":
+            return "no_submission"
+        if self.kind == "malformed":
+            return "format"
+        assert self.bug is not None
+        return bug_by_name(self.bug).category
+
+    def label(self) -> str:
+        return self.bug if self.kind == "bug" and self.bug else self.kind
+
+
+SEED_MIX: dict[str, float] = {
+    "success": 4 / 15,
+    "dimension": 5 / 15,
+    "causal_mask": 3 / 15,
+    "numerical": 2 / 15,
+    "no_submission": 1 / 15,
+}
+"""The seed's reported distribution: 27% success, 33% dimension, 20% mask, 13% numerical,
+7% no submission."""
+
+
+def _counts(mix: dict[str, float], runs: int) -> dict[str, int]:
+    """Largest-remainder apportionment of ``runs`` over ``mix``."""
+    total = sum(mix.values())
+    exact = {k: runs * w / total for k, w in mix.items()}
+    counts = {k: int(v) for k, v in exact.items()}
+    by_remainder = sorted(exact, key=lambda k: (exact[k] - counts[k], k), reverse=True)
+    for k in by_remainder[: runs - sum(counts.values())]:
+        counts[k] += 1
+    return counts
+
+
+def assign_plans(
+    task: Task, runs: int, seed: int | None = None, mix: dict[str, float] | None = None
+) -> list[Plan]:
+    """One plan per run, in the proportions of ``mix``, reproducible from ``seed``.
+
+    Bug plans use only bugs the task's grading rejects (a bug that passes cannot show
+    its category) with the wanted category; a category with none left falls back to
+    the detectable bugs of any category.
+    """
+    rng = random.Random(0 if seed is None else seed)
+    detectable = [b for b, e in zip(task.bugs(), task.audit(), strict=True) if e.detected]
+    plans: list[Plan] = []
+    for kind, count in _counts(mix or SEED_MIX, runs).items():
+        for _ in range(count):
+            if kind == "success":
+                plans.append(Plan("reference", stumble=rng.random() < 0.5))
+            elif kind == "no_submission":
+                plans.append(Plan("no_submission"))
+            elif kind == "format":
+                plans.append(Plan("malformed"))
+            else:
+                pool = [b for b in detectable if b.category == kind] or detectable
+                plans.append(Plan("bug", bug=rng.choice(pool).name, stumble=rng.random() < 0.2))
+    rng.shuffle(plans)
+    return plans
+
+
+def _literal(matrix: Sequence[Sequence[float]]) -> str:
+    return json.dumps([list(r) for r in matrix])
+
+
+def solution_code(spec: TaskSpec, bug: Bug | None = None) -> str:
+    """The numpy program an agent with ``bug`` (None: no bug) would write; prints the answer."""
+    v = bug.variant if bug else Variant()
+    layout = bug.reshape.__name__ if bug and bug.reshape else ""
+    heads = [
+        (list(h.v), list(h.v)) if v.symmetric_heads else (list(h.qk), list(h.v)) for h in spec.heads
+    ]
+    pos = spec.position_encoding
+    source = spec.value_source if v.value_source == "spec" else v.value_source
+    mask = spec.mask
+    lines = [
+        "import json",
+        f"Q = np.array({_literal(spec.q)})",
+        f"K = np.array({_literal(spec.k)})",
+        f"V = np.array({_literal(spec.v)})",
+        f"P = np.array({_literal(spec.pos_emb)})" if pos else "P = np.zeros_like(Q)",
+        f"Q_pos = Q{' + P' if v.pos_on_q else ''}",
+        f"K_pos = K{' + P' if v.pos_on_k else ''}",
+        f"V_pos = V{' + P' if v.pos_on_v else ''}",
+        f"values = {'V_pos' if source == 'v_pos' else 'Q_pos'}",
+        f"heads = {heads}",
+        "n = Q.shape[0]",
+        "i_idx, j_idx = np.arange(n)[:, None], np.arange(n)[None, :]",
+    ]
+    if v.mask == "none" or mask.kind == "none":
+        lines.append("visible = np.ones((n, n), dtype=bool)")
+    elif v.mask == "causal" or (mask.kind == "causal" and v.mask != "reversed"):
+        lines.append("visible = j_idx <= i_idx")
+    elif mask.kind == "causal":  # reversed
+        lines.append("visible = j_idx >= i_idx")
+    elif mask.kind == "reverse_causal":
+        lines.append(f"visible = j_idx {'<=' if v.mask == 'reversed' else '>='} i_idx")
+    else:
+        window = mask.window
+        lines.append(f"visible = (j_idx <= i_idx) & (j_idx > i_idx - {window})")
+        if v.mask == "reversed":
+            lines.append("visible = visible.T")
+    scale = {"d_k": "np.sqrt(q.shape[1])", "none": "1.0", "d_model": "np.sqrt(Q.shape[1])"}[v.scale]
+    axis = 1 if v.softmax_axis == "keys" else 0
+    lines += [
+        "def softmax(a, axis):",
+        "    e = np.exp(a - np.max(a, axis=axis, keepdims=True))",
+        "    return e / e.sum(axis=axis, keepdims=True)" if v.normalize else "    return e",
+        "W, O = [], []",
+        "for qk, vr in heads:",
+        "    q, k = Q_pos[:, qk[0]:qk[1]], K_pos[:, qk[0]:qk[1]]",
+        f"    A = q @ k.T / {scale}",
+    ]
+    if v.mask == "zero_fill":
+        lines.append(f"    w = softmax(np.where(visible, A, 0.0), {axis})")
+    elif v.mask == "after_softmax":
+        lines.append(f"    w = np.where(visible, softmax(A, {axis}), 0.0)")
+    elif v.mask == "multiply_inf":
+        lines += [
+            "    keep = visible.astype(float)",
+            "    with np.errstate(invalid='ignore'):",
+            f"        w = softmax(A * keep + (-np.inf) * (1 - keep), {axis})",
+        ]
+    else:
+        lines.append(f"    w = softmax(np.where(visible, A, -np.inf), {axis})")
+    lines += [
+        "    W.append(w)",
+        "    O.append(w @ values[:, vr[0]:vr[1]])",
+        f"final = np.concatenate(O{'[::-1]' if v.concat_reversed else ''}, axis=1)",
+    ]
+    if spec.residual and v.residual == "spec":
+        lines.append("final = Q_pos + final")
+    lines.append("answer = {}")
+    if pos:
+        lines.append("answer['position_encoded_queries'] = Q_pos.tolist()")
+    lines += [
+        "for h, w in enumerate(W, start=1):",
+        "    answer[f'head{h}_attention_weights'] = w.tolist()",
+        "for h, o in enumerate(O, start=1):",
+        "    answer[f'head{h}_output'] = o.tolist()",
+        "answer['final_output'] = final.tolist()",
+    ]
+    if spec.layer_norm:
+        if v.layer_norm == "skip":
+            lines.append("answer['layer_normalized_output'] = final.tolist()")
+        else:
+            lines += [
+                "mu, var = final.mean(axis=1, keepdims=True), final.var(axis=1, keepdims=True)",
+                "answer['layer_normalized_output'] = ((final - mu) / np.sqrt(var + 1e-8)).tolist()",
+            ]
+    if layout == "_flatten_single_columns":
+        lines += [
+            "for h, (qk, vr) in enumerate(heads, start=1):",
+            "    if vr[1] - vr[0] == 1:",
+            "        answer[f'head{h}_output'] = O[h - 1][:, 0].tolist()",
+        ]
+    elif layout == "_pad_narrow_heads":
+        lines += [
+            "width = max(o.shape[1] for o in O)",
+            "O = [np.pad(o, ((0, 0), (0, width - o.shape[1]))) for o in O]",
+            "for h, o in enumerate(O, start=1):",
+            "    answer[f'head{h}_output'] = o.tolist()",
+            "answer['final_output'] = np.concatenate(O, axis=1).tolist()",
+        ]
+    if spec.masked:
+        flag = bug.mask_flag if bug else True
+        lines.append(f"answer['causal_mask_applied'] = {flag}")
+    lines.append("print(json.dumps(answer))")
+    return "\n".join(lines) + "\n"
+
+
+def _call(turn: int, name: str, arguments: dict[str, Any]) -> ToolCall:
+    return ToolCall(id=f"sim_{turn}_{name}", name=name, arguments=arguments)
+
+
+class SimulatedModel:
+    """A scripted agent following one :class:`Plan`; implements :class:`~attnrl.models.Model`."""
+
+    def __init__(self, task: Task, plan: Plan, delay_s: float = 0.0) -> None:
+        self.task = task
+        self.plan = plan
+        self.delay_s = delay_s
+        bug = bug_by_name(plan.bug) if plan.kind == "bug" and plan.bug else None
+        self._code = solution_code(task.spec, bug)
+
+    @property
+    def name(self) -> str:
+        return SIMULATED_NAME
+
+    async def generate(self, messages: Sequence[Message], tools: Sequence[ToolSpec]) -> ModelTurn:
+        del tools  # the script knows its two tools
+        if self.delay_s:
+            import asyncio
+
+            await asyncio.sleep(self.delay_s)
+        turn = sum(1 for m in messages if m.role == "assistant")
+        if self.plan.kind == "no_submission":
+            return self._text("I computed the attention but I am not confident enough to submit.")
+        last = messages[-1]
+        if turn == 0:
+            if self.plan.stumble:
+                return self._python(turn, "print(Q_pos)  # forgot that calls are stateless\n")
+            return self._python(turn, self._code)
+        printed = self._printed(last)
+        if printed is None:
+            return self._python(turn, self._code)
+        if self.plan.kind == "malformed":
+            broken = dict(printed)
+            broken.pop("final_output", None)
+            return self._tool(turn, SUBMIT_TOOL, {"answer": json.dumps(broken)[:-1]})
+        return self._tool(turn, SUBMIT_TOOL, {"answer": printed})
+
+    @staticmethod
+    def _printed(message: Message) -> dict[str, Any] | None:
+        """The answer the previous python call printed, or None if it failed."""
+        for result in message.tool_results:
+            try:
+                payload = json.loads(result.content)
+                answer = json.loads(payload["result"])
+            except (ValueError, KeyError, TypeError):
+                continue
+            if isinstance(answer, dict):
+                return answer
+        return None
+
+    def _python(self, turn: int, code: str) -> ModelTurn:
+        return self._tool(turn, PYTHON_TOOL, {"expression": code})
+
+    @staticmethod
+    def _tool(turn: int, name: str, arguments: dict[str, Any]) -> ModelTurn:
+        return ModelTurn(
+            text="", tool_calls=(_call(turn, name, arguments),), stop_reason="tool_use"
+        )
+
+    @staticmethod
+    def _text(text: str) -> ModelTurn:
+        return ModelTurn(text=text, tool_calls=(), stop_reason="end_turn")

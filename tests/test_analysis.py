@@ -1,0 +1,81 @@
+"""Statistics: Wilson interval, band verdict, percentiles, summary and the analysis block."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from attnrl.analysis import band_verdict, percentile, render_analysis, summarize, wilson_interval
+
+
+def test_wilson_matches_known_values() -> None:
+    lo, hi = wilson_interval(4, 15)
+    assert lo == pytest.approx(0.1090, abs=5e-4) and hi == pytest.approx(0.5195, abs=5e-4)
+    assert wilson_interval(0, 10)[0] == 0.0
+    assert wilson_interval(10, 10)[1] == pytest.approx(1.0)
+    assert wilson_interval(0, 0) == (0.0, 1.0)
+    with pytest.raises(ValueError, match="successes"):
+        wilson_interval(5, 3)
+
+
+@pytest.mark.parametrize(
+    ("ci", "verdict"),
+    [
+        ((0.15, 0.35), "in band"),
+        ((0.45, 0.8), "out of band"),
+        ((0.0, 0.05), "out of band"),
+        ((0.11, 0.52), "inconclusive"),
+        ((0.05, 0.2), "inconclusive"),
+    ],
+)
+def test_band_verdict(ci: tuple[float, float], verdict: str) -> None:
+    assert band_verdict(ci, (0.10, 0.40)) == verdict
+
+
+def test_percentile_interpolates_like_numpy() -> None:
+    values = [1.0, 2.0, 3.0, 4.0]
+    assert percentile(values, 50) == 2.5
+    assert percentile(values, 95) == pytest.approx(3.85)
+    assert math.isnan(percentile([], 50))
+
+
+def record(run_id: int, passed: bool, category: str | None, outcome: str = "failure") -> dict:
+    return {
+        "run_id": run_id,
+        "passed": passed,
+        "category": category,
+        "outcome": "full_success" if passed else outcome,
+        "duration_s": float(run_id),
+        "steps": 2,
+        "usage": {"input_tokens": 10, "output_tokens": 5},
+    }
+
+
+def test_summary_excludes_infrastructure_from_the_rate() -> None:
+    records = [
+        record(1, True, None),
+        record(2, False, "causal_mask"),
+        record(3, False, "dimension"),
+        record(4, False, "infrastructure", "error"),
+    ]
+    s = summarize(records)
+    assert s["runs"] == 3 and s["passed"] == 1 and s["pass_rate"] == pytest.approx(1 / 3)
+    assert s["infrastructure_errors"] == 1
+    assert s["categories"] == {"causal_mask": 1, "dimension": 1}
+    assert s["pass_rate_ci95"] == pytest.approx(list(wilson_interval(1, 3)))
+    assert s["timing_s"]["max"] == 3.0 and s["tokens"] == {"input": 40, "output": 20}
+
+
+def test_analysis_block_has_the_seed_lines() -> None:
+    records = [record(i, i <= 4, None if i <= 4 else "dimension") for i in range(1, 16)]
+    text = render_analysis(summarize(records), {"model": "simulated", "simulated": True})
+    assert "TASK ANALYSIS - Positional Multi-Head Attention Implementation" in text
+    assert "Total Runs: 15\nSuccessful: 4\nFailed: 11\nPass Rate: 26.7%" in text
+    assert "Dimension errors: 11 runs (73.3%)" in text
+    assert "✓ PASS RATE IN TARGET RANGE (10-40%)" in text
+    assert "Wilson 95% interval: 10.9% - 52.0%" in text
+    assert "INCONCLUSIVE" in text and "SIMULATED" in text
+    easy = render_analysis(summarize([record(i, True, None) for i in range(1, 30)]))
+    assert "✗ PASS RATE OUTSIDE TARGET RANGE (10-40%): too easy" in easy
+    assert "OUT OF BAND" in easy
