@@ -13,7 +13,7 @@ from attnrl.cli.common import UsageError, fail
 
 __all__ = ["build_parser", "main"]
 
-COMMAND_MODULES = ("task_commands",)
+COMMAND_MODULES = ("task_commands", "run_command")
 """Modules of :mod:`attnrl.cli` whose ``register(subparsers)`` adds subcommands, in help order."""
 
 
@@ -34,7 +34,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script and ``python -m attnrl``; returns the exit code."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
+    level = args.log_level.upper()
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    for handler in logging.getLogger().handlers:
+        handler.setLevel(level)  # run logs go to their file at INFO, the console stays quiet
     try:
         code: int = args.handler(args)
     except UsageError as exc:

@@ -1,0 +1,238 @@
+"""``run`` (the main job: many attempts, graded, analysed) and ``report`` (re-analyse a DIR)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from attnrl.analysis import render_analysis, summarize
+from attnrl.cli.common import UsageError, add_task_arguments, task_from_args
+from attnrl.models.base import Model, ModelConfigError
+from attnrl.models.registry import api_key_available, make_model
+from attnrl.models.simulated import SIMULATED_NAME
+from attnrl.runner import (
+    MANIFEST_FILE,
+    RESULTS_FILE,
+    RunConfig,
+    RunDirError,
+    load_records,
+    run_batch,
+)
+from attnrl.task import Task
+
+__all__ = ["register"]
+
+DEFAULT_MODEL = "anthropic/claude-sonnet-4-5"
+EXIT_INTERRUPTED = 130
+
+
+def _band(text: str) -> tuple[float, float]:
+    try:
+        lo, hi = (float(x) for x in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"--target-band takes two percentages like 10,40; got {text!r}"
+        ) from None
+    if not 0 <= lo < hi <= 100:
+        raise argparse.ArgumentTypeError(
+            f"--target-band needs 0 <= low < high <= 100; got {text!r}"
+        )
+    return lo / 100, hi / 100
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    run = subparsers.add_parser(
+        "run", help="the main job: N attempts by a model, graded, with the TASK ANALYSIS"
+    )
+    add_task_arguments(run)
+    run.add_argument(
+        "--model",
+        default=None,
+        help=f"anthropic/<model>, openai/<model> or {SIMULATED_NAME} (default {DEFAULT_MODEL}; "
+        f"{SIMULATED_NAME} when no API key is set)",
+    )
+    run.add_argument("--runs", type=int, default=15, help="attempts per batch (default 15)")
+    run.add_argument("--concurrency", type=int, default=15, help="runs in flight (default 15)")
+    run.add_argument("--max-steps", type=int, default=15, help="model turns per run (default 15)")
+    run.add_argument("--out", type=Path, default=None, help="run directory (default runs/<time>)")
+    run.add_argument(
+        "--resume", action="store_true", help="keep finished runs in --out, run the rest"
+    )
+    run.add_argument("--verbose", action="store_true", help="print each run's transcript live")
+    run.add_argument("--batches", type=int, default=1, help="run B batches; print their spread")
+    run.add_argument("--target-band", type=_band, default=(0.10, 0.40), help="percent, e.g. 10,40")
+    run.add_argument(
+        "--base-url", default=None, help="provider base URL (OpenAI-compatible servers)"
+    )
+    run.add_argument("--max-tokens", type=int, default=4096, help="max tokens per model turn")
+    run.add_argument("--temperature", type=float, default=None, help="sampling temperature")
+    run.add_argument(
+        "--simulated-delay", type=float, default=0.0, help="seconds per simulated model turn"
+    )
+    run.add_argument("--no-progress", action="store_true", help="no progress bar")
+    run.set_defaults(handler=cmd_run)
+
+    report = subparsers.add_parser("report", help="print the TASK ANALYSIS of a run directory")
+    report.add_argument("dir", type=Path, metavar="DIR")
+    report.add_argument(
+        "--target-band", type=_band, default=(0.10, 0.40), help="percent, e.g. 10,40"
+    )
+    report.add_argument("--json", action="store_true", help="print the summary as JSON")
+    report.set_defaults(handler=cmd_report)
+
+
+def _choose_model(args: argparse.Namespace) -> str:
+    if args.model is None:
+        if api_key_available(DEFAULT_MODEL):
+            return DEFAULT_MODEL
+        print(
+            f"attnrl: no ANTHROPIC_API_KEY set: running the offline {SIMULATED_NAME} agents "
+            "(scripted, not a real model). Set the key or pass --model to use a real model.",
+            file=sys.stderr,
+        )
+        return SIMULATED_NAME
+    if args.model == SIMULATED_NAME:
+        return SIMULATED_NAME
+    try:
+        available = api_key_available(args.model, base_url=args.base_url)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    if not available:
+        raise UsageError(
+            f"no credentials for {args.model}: set its API key variable (or --base-url for a "
+            f"local OpenAI-compatible server), or use --model {SIMULATED_NAME}"
+        )
+    return str(args.model)
+
+
+def _provider_model(name: str, args: argparse.Namespace) -> Model:
+    try:
+        return make_model(
+            name, base_url=args.base_url, max_tokens=args.max_tokens, temperature=args.temperature
+        )
+    except (ValueError, ModelConfigError) as exc:
+        raise UsageError(str(exc)) from None
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    task = task_from_args(args)
+    model_name = _choose_model(args)
+    if args.batches < 1:
+        raise UsageError(f"--batches must be >= 1, got {args.batches}")
+    out: Path = args.out or Path("runs") / datetime.now(UTC).strftime("%Y%m%d_%H%M%S")
+    if model_name != SIMULATED_NAME:
+        _provider_model(model_name, args)  # fail fast on a bad name or missing key
+    summaries: list[dict[str, Any]] = []
+    for batch in range(1, args.batches + 1):
+        batch_out = out if args.batches == 1 else out / f"batch_{batch:02d}"
+        try:
+            config = RunConfig(
+                model=model_name,
+                out=batch_out,
+                runs=args.runs,
+                concurrency=args.concurrency,
+                max_steps=args.max_steps,
+                resume=args.resume,
+                verbose=args.verbose,
+                seed=None if args.seed is None else args.seed + batch - 1,
+                band=args.target_band,
+                simulated_delay_s=args.simulated_delay,
+                progress=not args.no_progress,
+                extra={
+                    "base_url": args.base_url,
+                    "max_tokens": args.max_tokens,
+                    "temperature": args.temperature,
+                },
+            )
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+        try:
+            summary = asyncio.run(_batch(config, task, model_name, args))
+        except RunDirError as exc:
+            raise UsageError(str(exc)) from None
+        except ModelConfigError as exc:
+            print(f"attnrl: model configuration error: {exc}", file=sys.stderr)
+            print(f"attnrl: finished runs are kept in {batch_out}", file=sys.stderr)
+            return 2
+        except KeyboardInterrupt:
+            print(
+                f"\nattnrl: interrupted; finished runs are kept in {batch_out} "
+                "(continue with --resume)",
+                file=sys.stderr,
+            )
+            return EXIT_INTERRUPTED
+        summaries.append(summary)
+        print(render_analysis(summary, _header(summary, task)))
+        print(f"Results: {batch_out / RESULTS_FILE}")
+    if len(summaries) > 1:
+        _print_batches(summaries)
+    return 0
+
+
+async def _batch(
+    config: RunConfig, task: Task, model_name: str, args: argparse.Namespace
+) -> dict[str, Any]:
+    """One batch; a provider model (one client shared by all runs) is built inside the
+    event loop that uses it and closed after."""
+    if model_name == SIMULATED_NAME:
+        return await run_batch(config, task)
+    model = _provider_model(model_name, args)
+    try:
+        return await run_batch(config, task, lambda _run_id: model)
+    finally:
+        close = getattr(model, "aclose", None)
+        if close is not None:
+            await close()
+
+
+def _header(summary: dict[str, Any], task: Task | None = None) -> dict[str, Any]:
+    return {
+        "model": summary.get("model"),
+        "simulated": summary.get("simulated"),
+        "preset": summary.get("preset") or (task.spec.preset if task else None),
+        "task_hash": summary.get("task_hash"),
+        "isolation": summary.get("isolation"),
+    }
+
+
+def _print_batches(summaries: list[dict[str, Any]]) -> None:
+    rates = [s["pass_rate"] for s in summaries if s["pass_rate"] is not None]
+    print("Pass rate stability across batches:")
+    for i, s in enumerate(summaries, start=1):
+        rate = "n/a" if s["pass_rate"] is None else f"{100 * s['pass_rate']:.1f}%"
+        print(f"  batch {i}: {rate} ({s['passed']}/{s['runs']})")
+    if len(rates) > 1:
+        print(
+            f"  mean {100 * statistics.fmean(rates):.1f}%, "
+            f"std dev {100 * statistics.stdev(rates):.1f} points"
+        )
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    results = args.dir / RESULTS_FILE
+    if not results.exists():
+        raise UsageError(f"{args.dir} has no {RESULTS_FILE}; is it an attnrl run directory?")
+    try:
+        records = load_records(results)
+    except RunDirError as exc:
+        raise UsageError(str(exc)) from None
+    manifest_path = args.dir / MANIFEST_FILE
+    manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
+    summary = summarize(records, args.target_band) | {
+        "model": manifest.get("model"),
+        "simulated": manifest.get("simulated"),
+        "preset": manifest.get("preset"),
+        "task_hash": manifest.get("task_hash"),
+        "isolation": records[-1].get("sandbox") if records else None,
+    }
+    if args.json:
+        print(json.dumps(summary, indent=2))
+    else:
+        print(render_analysis(summary, _header(summary)))
+    return 0
