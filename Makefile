@@ -4,7 +4,6 @@
 PYTHON ?= python3
 UV := $(PYTHON) -m uv
 RUN := $(UV) run --locked --all-extras
-OUT ?= runs/latest
 
 .PHONY: run test check env bootstrap-uv sandbox-deps bench clean
 
@@ -23,7 +22,7 @@ sandbox-deps:
 	  else echo "warning: bwrap missing and not root; the sandbox falls back to plain process isolation"; fi; }
 
 run: env sandbox-deps
-	$(RUN) attnrl run --out $(OUT)
+	$(RUN) attnrl run
 
 test: env sandbox-deps
 	$(RUN) pytest

@@ -14,7 +14,6 @@ import json
 import logging
 import math
 import os
-import traceback
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -26,7 +25,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from attnrl.agent import AgentResult, run_agent
 from attnrl.analysis import summarize
-from attnrl.models.base import Message, Model, ModelConfigError
+from attnrl.models.base import Message, Model
 from attnrl.models.simulated import SIMULATED_NAME, Plan, SimulatedModel, assign_plans
 from attnrl.sandbox import open_sandbox
 from attnrl.sandbox.base import Sandbox
@@ -131,8 +130,10 @@ def json_safe(value: Any) -> Any:
     """``value`` with non-finite floats spelled as strings (``"NaN"``, ``"Infinity"``), since
     JSON has no such numbers and a model may well submit them."""
     if isinstance(value, float):
-        return value if math.isfinite(value) else repr(value).replace("inf", "Infinity").replace(
-            "nan", "NaN"
+        return (
+            value
+            if math.isfinite(value)
+            else repr(value).replace("inf", "Infinity").replace("nan", "NaN")
         )
     if isinstance(value, dict):
         return {k: json_safe(v) for k, v in value.items()}

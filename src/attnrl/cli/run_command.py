@@ -15,6 +15,7 @@ from attnrl.analysis import render_analysis, summarize
 from attnrl.cli.common import UsageError, add_task_arguments, task_from_args
 from attnrl.models.base import Model, ModelConfigError
 from attnrl.models.registry import api_key_available, make_model
+from attnrl.models.retry import RetryPolicy
 from attnrl.models.simulated import SIMULATED_NAME
 from attnrl.runner import (
     MANIFEST_FILE,
@@ -73,6 +74,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     run.add_argument("--max-tokens", type=int, default=4096, help="max tokens per model turn")
     run.add_argument("--temperature", type=float, default=None, help="sampling temperature")
     run.add_argument(
+        "--retries", type=int, default=6, help="attempts per model request (default 6)"
+    )
+    run.add_argument(
+        "--retry-delay", type=float, default=1.0, help="first backoff in seconds (default 1)"
+    )
+    run.add_argument(
         "--simulated-delay", type=float, default=0.0, help="seconds per simulated model turn"
     )
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -113,8 +120,17 @@ def _choose_model(args: argparse.Namespace) -> str:
 
 def _provider_model(name: str, args: argparse.Namespace) -> Model:
     try:
+        retry = RetryPolicy(
+            max_attempts=args.retries,
+            initial_delay_s=args.retry_delay,
+            max_delay_s=max(30.0, args.retry_delay),
+        )
         return make_model(
-            name, base_url=args.base_url, max_tokens=args.max_tokens, temperature=args.temperature
+            name,
+            base_url=args.base_url,
+            max_tokens=args.max_tokens,
+            temperature=args.temperature,
+            retry=retry,
         )
     except (ValueError, ModelConfigError) as exc:
         raise UsageError(str(exc)) from None

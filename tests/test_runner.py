@@ -1,0 +1,247 @@
+"""The runner and ``attnrl run``: records, summary, resume, kill-safety, keys never written."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from attnrl.cli import main
+from attnrl.runner import RunConfig, RunDirError, load_records, run_batch
+from attnrl.sandbox import LocalSandbox
+from attnrl.task import Task
+from fakes.llm_server import FakeLLMServer, anthropic_error, anthropic_tool_use
+
+RECORD_FIELDS = {
+    "run_id",
+    "passed",
+    "outcome",
+    "category",
+    "message",
+    "errors",
+    "reward",
+    "steps",
+    "duration_s",
+    "model",
+    "preset",
+    "transcript",
+    "intended_category",
+}
+SUMMARY_FIELDS = {
+    "runs",
+    "passed",
+    "pass_rate",
+    "pass_rate_ci95",
+    "categories",
+    "infrastructure_errors",
+    "timing_s",
+    "task_hash",
+    "verdict",
+}
+
+
+def cli(args: list[str], env: dict[str, str] | None = None, **kw: Any) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "attnrl", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        **kw,
+    )
+
+
+def no_key_env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
+    env.pop("ANTHROPIC_BASE_URL", None)
+    return env
+
+
+@pytest.mark.slow
+async def test_simulated_120_runs_diagnosis_recovers_intended_categories(
+    tmp_path: Path, seed_task: Task, sandbox: LocalSandbox
+) -> None:
+    config = RunConfig(
+        model="simulated", out=tmp_path, runs=120, concurrency=32, seed=7, progress=False
+    )
+    summary = await run_batch(config, seed_task, sandbox=sandbox)
+    records = load_records(tmp_path / "results.jsonl")
+    assert len(records) == 120 and [r["run_id"] for r in records] == list(range(1, 121))
+    failed = [r for r in records if r["intended_category"] is not None]
+    recovered = sum(r["category"] == r["intended_category"] for r in failed)
+    assert recovered / len(failed) >= 0.95, [
+        (r["plan"], r["category"]) for r in failed if r["category"] != r["intended_category"]
+    ]
+    assert all(r["passed"] for r in records if r["intended_category"] is None)
+    assert RECORD_FIELDS <= set(records[0])
+    assert SUMMARY_FIELDS <= set(summary)
+    assert summary["runs"] == 120 and summary["passed"] == 32
+    assert summary["pass_rate"] == pytest.approx(32 / 120)
+    assert summary["simulated"] is True and summary["isolation"] == sandbox.isolation
+    on_disk = json.loads((tmp_path / "summary.json").read_text())
+    assert on_disk["categories"] == summary["categories"]
+    logs = list(tmp_path.glob("attnrl_run_*.log"))
+    assert logs and "run 1 finished" in logs[0].read_text()
+
+
+def test_make_run_path_without_key_runs_simulated_and_prints_analysis(tmp_path: Path) -> None:
+    proc = cli(
+        ["run", "--runs", "15", "--out", str(tmp_path / "r"), "--no-progress"], env=no_key_env()
+    )
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    assert "running the offline simulated agents" in err
+    assert "TASK ANALYSIS - Positional Multi-Head Attention Implementation" in out
+    assert "Total Runs: 15\nSuccessful: 4\nFailed: 11\nPass Rate: 26.7%" in out
+    assert "SIMULATED" in out and "Wilson 95% interval" in out
+    report = cli(["report", str(tmp_path / "r")])
+    rout, _ = report.communicate(timeout=60)
+    assert report.returncode == 0 and "Pass Rate: 26.7%" in rout
+
+
+def test_out_dir_with_runs_needs_resume(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
+    args = ["run", "--model", "simulated", "--runs", "3", "--out", str(tmp_path), "--no-progress"]
+    assert main(args) == 0
+    before = (tmp_path / "results.jsonl").read_text()
+    assert main(args) == 2
+    assert "already holds runs; pass --resume" in capsys.readouterr().err
+    assert (tmp_path / "results.jsonl").read_text() == before
+    assert main([*args, "--resume"]) == 0
+    assert (tmp_path / "results.jsonl").read_text() == before  # nothing left to run
+    assert main([*args[:-1], "--resume", "--max-steps", "4", "--no-progress"]) == 2
+    assert "cannot resume" in capsys.readouterr().err
+
+
+def test_bad_flags_are_clear_errors(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
+    assert main(["run", "--model", "simulated", "--runs", "0"]) == 2
+    assert "--runs must be >= 1" in capsys.readouterr().err
+    assert main(["run", "--model", "anthropic/claude-sonnet-4-5"]) == 2
+    assert "no credentials for anthropic/claude-sonnet-4-5" in capsys.readouterr().err
+    assert main(["run", "--model", "mystery/x"]) == 2
+    assert "unknown provider" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["run", "--target-band", "40,10"])
+
+
+def test_torn_last_line_is_dropped_and_repaired(tmp_path: Path) -> None:
+    path = tmp_path / "results.jsonl"
+    path.write_text('{"run_id": 1, "passed": true}\n{"run_id": 2, "pas')
+    assert [r["run_id"] for r in load_records(path)] == [1]
+    path.write_text('{"run_id": 1}\nnot json\n{"run_id": 2}\n')
+    with pytest.raises(RunDirError, match="results.jsonl:2 is not a run record"):
+        load_records(path)
+
+
+def test_sigkill_then_resume_loses_and_repeats_nothing(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    args = [
+        "run",
+        "--model",
+        "simulated",
+        "--runs",
+        "40",
+        "--concurrency",
+        "2",
+        "--out",
+        str(out),
+        "--simulated-delay",
+        "0.05",
+        "--no-progress",
+    ]
+    proc = cli(args, env=no_key_env())
+    results = out / "results.jsonl"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if results.exists() and results.read_text().count("\n") >= 6:
+            break
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.communicate(timeout=30)
+    killed_ids = [r["run_id"] for r in load_records(results)]
+    assert 6 <= len(killed_ids) < 40
+    first_records = {r["run_id"]: r for r in load_records(results)}
+    resumed = cli([*args, "--resume"], env=no_key_env())
+    stdout, stderr = resumed.communicate(timeout=120)
+    assert resumed.returncode == 0, stderr
+    lines = [json.loads(line) for line in results.read_text().splitlines() if line.strip()]
+    ids = [r["run_id"] for r in lines]
+    assert sorted(ids) == list(range(1, 41)), "every run exactly once"
+    for run_id, record in first_records.items():
+        assert next(r for r in lines if r["run_id"] == run_id) == record
+    assert "Total Runs: 40" in stdout
+
+
+def test_provider_run_counts_infrastructure_apart_and_never_writes_the_key(
+    tmp_path: Path, llm_server: FakeLLMServer, seed_task: Task
+) -> None:
+    secret = "sk-ant-test-NEVER-WRITE-ME-123"
+    submit = {"answer": seed_task.reference()}
+    # run 1 succeeds; run 2 meets a permanent 500 (3 attempts, then infrastructure)
+    responses = [anthropic_tool_use("submit_answer", submit)] + [anthropic_error(500)] * 3
+    llm_server.enqueue_anthropic(*responses)
+    env = no_key_env() | {"ANTHROPIC_API_KEY": secret, "ANTHROPIC_BASE_URL": llm_server.url}
+    out = tmp_path / "prov"
+    retry = ["--retries", "3", "--retry-delay", "0.01"]
+    proc = cli(
+        [
+            "--log-level",
+            "DEBUG",
+            "run",
+            "--model",
+            "anthropic/claude-test",
+            "--runs",
+            "2",
+            "--concurrency",
+            "1",
+            "--out",
+            str(out),
+            "--no-progress",
+            *retry,
+        ],
+        env=env,
+    )
+    stdout, stderr = proc.communicate(timeout=180)
+    assert proc.returncode == 0, stderr
+    records = {r["run_id"]: r for r in load_records(out / "results.jsonl")}
+    assert records[1]["outcome"] == "full_success"
+    assert records[2]["category"] == "infrastructure"
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["runs"] == 1 and summary["infrastructure_errors"] == 1
+    assert summary["pass_rate"] == 1.0 and summary["complete"] is False
+    assert "Infrastructure errors (not counted" in stdout
+    for path in out.rglob("*"):
+        assert secret not in path.read_text(errors="replace"), path
+    assert secret not in stdout and secret not in stderr
+    # resume re-runs only the infrastructure run
+    llm_server.enqueue_anthropic(anthropic_tool_use("submit_answer", submit))
+    again = cli(
+        [
+            "run",
+            "--model",
+            "anthropic/claude-test",
+            "--runs",
+            "2",
+            "--out",
+            str(out),
+            "--resume",
+            "--no-progress",
+            *retry,
+        ],
+        env=env,
+    )
+    stdout, stderr = again.communicate(timeout=120)
+    assert again.returncode == 0, stderr
+    assert "Total Runs: 2\nSuccessful: 2" in stdout
