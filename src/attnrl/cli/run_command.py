@@ -14,8 +14,6 @@ from typing import Any
 from attnrl.analysis import render_analysis, summarize
 from attnrl.cli.common import UsageError, add_task_arguments, task_from_args
 from attnrl.models.base import Model, ModelConfigError
-from attnrl.models.registry import api_key_available, make_model
-from attnrl.models.retry import RetryPolicy
 from attnrl.models.simulated import SIMULATED_NAME
 from attnrl.runner import (
     MANIFEST_FILE,
@@ -95,6 +93,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def _choose_model(args: argparse.Namespace) -> str:
+    from attnrl.models.registry import api_key_available  # the SDKs take seconds to import
+
     if args.model is None:
         if api_key_available(DEFAULT_MODEL):
             return DEFAULT_MODEL
@@ -119,6 +119,9 @@ def _choose_model(args: argparse.Namespace) -> str:
 
 
 def _provider_model(name: str, args: argparse.Namespace) -> Model:
+    from attnrl.models.registry import make_model
+    from attnrl.models.retry import RetryPolicy
+
     try:
         retry = RetryPolicy(
             max_attempts=args.retries,
