@@ -245,3 +245,26 @@ def test_provider_run_counts_infrastructure_apart_and_never_writes_the_key(
     stdout, stderr = again.communicate(timeout=120)
     assert again.returncode == 0, stderr
     assert "Total Runs: 2\nSuccessful: 2" in stdout
+
+
+class BrokenSandbox:
+    """A sandbox backend that fails: each run it breaks is infrastructure, not a crash."""
+
+    isolation = "broken (test)"
+
+    async def run(self, code: str) -> Any:
+        raise RuntimeError("zygote died")
+
+    async def aclose(self) -> None:
+        return None
+
+
+async def test_a_crashing_run_is_recorded_not_fatal(tmp_path: Path, seed_task: Task) -> None:
+    config = RunConfig(model="simulated", out=tmp_path, runs=15, seed=1, progress=False)
+    summary = await run_batch(config, seed_task, sandbox=BrokenSandbox())  # type: ignore[arg-type]
+    records = load_records(tmp_path / "results.jsonl")
+    assert len(records) == 15
+    crashed = [r for r in records if r["category"] == "infrastructure"]
+    assert len(crashed) == 14  # every agent but the one that never calls python
+    assert crashed[0]["message"] == "INFRASTRUCTURE: RuntimeError: zygote died"
+    assert summary["infrastructure_errors"] == 14 and summary["runs"] == 1

@@ -1,7 +1,7 @@
 """Many runs of one task: bounded concurrency, persistence after every run, resume.
 
-Every finished run is appended to ``results.jsonl`` and flushed to disk before the next
-is recorded, so a crash, a Ctrl-C or a SIGKILL loses at most the runs in flight;
+Every finished run is appended to ``results.jsonl`` and flushed as it ends, so a crash,
+a Ctrl-C or a SIGKILL loses at most the runs in flight;
 ``--resume`` keeps what is there (the last record per run id wins, a torn last line is
 cut) and runs only the missing ids and those that ended in an infrastructure error.
 """
@@ -14,6 +14,8 @@ import json
 import logging
 import math
 import os
+import time
+import traceback
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -25,7 +27,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from attnrl.agent import AgentResult, run_agent
 from attnrl.analysis import summarize
-from attnrl.models.base import Message, Model
+from attnrl.models.base import Message, Model, ModelConfigError
 from attnrl.models.simulated import SIMULATED_NAME, Plan, SimulatedModel, assign_plans
 from attnrl.sandbox import open_sandbox
 from attnrl.sandbox.base import Sandbox
@@ -111,18 +113,29 @@ def _repair_tail(path: Path) -> None:
 
 
 class _ResultsWriter:
-    """Appends one JSON line per run and forces it to disk."""
+    """Appends one JSON line per run.
 
-    def __init__(self, path: Path) -> None:
+    Each line is flushed to the OS at once, so a crash or SIGKILL of attnrl loses nothing
+    written; ``fsync`` (surviving power loss) is grouped, at most every ``sync_every_s``
+    and at close, because a per-run fsync blocked the event loop for ~5 ms a run.
+    """
+
+    def __init__(self, path: Path, sync_every_s: float = 1.0) -> None:
         _repair_tail(path)
         self._fh = path.open("a", encoding="utf-8")
+        self._sync_every_s = sync_every_s
+        self._last_sync = time.monotonic()
 
     def append(self, record: dict[str, Any]) -> None:
         self._fh.write(json.dumps(json_safe(record), allow_nan=False) + "\n")
         self._fh.flush()
-        os.fsync(self._fh.fileno())
+        if time.monotonic() - self._last_sync >= self._sync_every_s:
+            os.fsync(self._fh.fileno())
+            self._last_sync = time.monotonic()
 
     def close(self) -> None:
+        self._fh.flush()
+        os.fsync(self._fh.fileno())
         self._fh.close()
 
 
@@ -399,9 +412,20 @@ async def _run_all(
                 if config.verbose:
                     console.print(f"[dim]run {run_id}[/dim] {_brief(message)}", highlight=False)
 
-            result = await run_agent(task, model, sandbox, config.max_steps, on_message=show)
             plan = plans[run_id - 1] if plans else None
-            record = _record(run_id, task, config, model.name, result, plan, isolation, started_at)
+            try:
+                result = await run_agent(task, model, sandbox, config.max_steps, on_message=show)
+                record = _record(
+                    run_id, task, config, model.name, result, plan, isolation, started_at
+                )
+            except ModelConfigError:
+                raise  # the operator must fix it: abort the batch, keep finished runs
+            except Exception as exc:  # noqa: BLE001 - one broken run is data, not a crash
+                logger.error("run %d crashed: %s", run_id, traceback.format_exc())
+                crashed = AgentResult(stop="infrastructure", error=f"{type(exc).__name__}: {exc}")
+                record = _record(
+                    run_id, task, config, model.name, crashed, plan, isolation, started_at
+                )
             writer.append(record)
             _log_record(record)
             passed += bool(record["passed"])
