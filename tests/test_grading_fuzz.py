@@ -51,8 +51,11 @@ def test_one_corrupted_key_never_crashes(key: str, value: Any) -> None:
     assert grade.outcome in {"full_success", "partial_success", "partial", "failure", "invalid"}
     json.dumps(grade.to_dict(), allow_nan=False)
     if grade.passed:
-        # only a value within tolerance of the reference (or a harmless output slip) may pass
-        assert key not in ("causal_mask_applied", "position_encoded_queries")
+        # only the true flag, or a position encoding within tolerance, may pass
+        if key == "causal_mask_applied":
+            assert value is True
+        if key == "position_encoded_queries":
+            assert grade.errors[key] is not None and grade.errors[key] < 0.1
 
 
 @SETTINGS

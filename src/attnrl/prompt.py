@@ -127,15 +127,31 @@ def _answer_lines(spec: TaskSpec) -> list[str]:
     return lines
 
 
+def _partial_credit(spec: TaskSpec) -> str:
+    """What the seed policy's partial success needs, naming only components that exist."""
+    needs = ["a correct position encoding"] if spec.position_encoding else []
+    needs.append("at least one correct head's weights")
+    if spec.masked:
+        needs.append("the mask flag")
+    return needs[0] if len(needs) == 1 else ", ".join(needs[:-1]) + " and " + needs[-1]
+
+
+def _tolerance_text(spec: TaskSpec) -> str:
+    """The tolerances of the components this spec grades, as the grader applies them."""
+    tol = spec.tolerances
+    parts = [f"position encoding {tol.position:g}"] if spec.position_encoding else []
+    parts += [f"attention weights {tol.weights:g}", f"outputs {tol.outputs:g}"]
+    return ", ".join(parts)
+
+
 def render_prompt(spec: TaskSpec, limits: SandboxLimits | None = None) -> str:
     """The exact text of the task's user message."""
     lim = limits or SandboxLimits()
-    tol = spec.tolerances
     policy = (
         "Every listed component must be within tolerance to pass."
         if spec.policy == "strict"
-        else "Full success needs every component within tolerance; a correct position encoding, "
-        "at least one correct head's weights and the mask flag earn partial credit."
+        else "Full success needs every component within tolerance; "
+        f"{_partial_credit(spec)} earn partial credit."
     )
     parts = [
         "Implement positional multi-head attention for the fixed inputs below and submit "
@@ -165,9 +181,8 @@ def render_prompt(spec: TaskSpec, limits: SandboxLimits | None = None) -> str:
         "matrices are lists of rows of numbers, with exactly the shapes given:",
         *_answer_lines(spec),
         "",
-        f"Each matrix is compared element-wise with the reference. Tolerances (max absolute "
-        f"error, strictly less than): position encoding {tol.position:g}, attention weights "
-        f"{tol.weights:g}, outputs {tol.outputs:g}. {policy}",
+        "Each matrix is compared element-wise with the reference. Tolerances (max absolute "
+        f"error, strictly less than): {_tolerance_text(spec)}. {policy}",
     ]
     return "\n".join(parts) + "\n"
 

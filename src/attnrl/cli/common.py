@@ -1,40 +1,262 @@
-"""Arguments and helpers shared by subcommands: choosing a task, reading input, failing clearly."""
+"""Arguments and helpers shared by subcommands: choosing a task, reading input, failing clearly.
+
+Every command that works on a task takes ``--preset``/``--seed`` and the difficulty knobs
+(:func:`add_task_arguments`). For the generated preset ``procedural`` the knobs are its
+:class:`~attnrl.procedural.ProceduralConfig`; for a fixed preset (``seed``, ``seed-text``)
+only the knobs that keep its data are accepted: ``--policy``, ``--tolerance-scale``,
+``--mask``, ``--[no-]position-encoding``, ``--[no-]residual``, ``--[no-]layer-norm`` and
+``--heads 1`` (one head over every column, the seed's "single head" simplification);
+``--tokens``, ``--d-model`` and other head counts are a clear usage error.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from attnrl.presets import DEFAULT_PRESET, preset_names
-from attnrl.task import Task, load_task
+from attnrl.presets import DEFAULT_PRESET, build_spec, preset_names
+from attnrl.procedural import (
+    MAX_TOLERANCE_SCALE,
+    PRESET_NAME,
+    ProceduralConfig,
+    procedural_spec,
+    scaled_tolerances,
+)
+from attnrl.spec import HeadLayout, MaskSpec, TaskSpec
+from attnrl.task import Task
 
-__all__ = ["UsageError", "add_task_arguments", "dump_json", "fail", "read_input", "task_from_args"]
+__all__ = [
+    "KNOB_DESTS",
+    "UsageError",
+    "add_task_arguments",
+    "dump_json",
+    "fail",
+    "read_input",
+    "spec_factory",
+    "task_from_args",
+]
 
 EXIT_USAGE = 2
+
+KNOB_DESTS = (
+    "heads",
+    "tokens",
+    "d_model",
+    "mask",
+    "position_encoding",
+    "residual",
+    "layer_norm",
+    "policy",
+    "tolerance_scale",
+)
+"""The ``argparse`` destinations of the knob flags; None means "the preset's default"."""
 
 
 class UsageError(Exception):
     """An operator error (bad flag value, unreadable file): message to stderr, exit 2."""
 
 
+def _int_range(text: str) -> tuple[int, int]:
+    """``N`` or ``MIN-MAX`` (inclusive) as a pair of ints."""
+    lo_text, sep, hi_text = text.partition("-")
+    try:
+        lo = int(lo_text)
+        hi = int(hi_text) if sep else lo
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected N or MIN-MAX (non-negative integers), got {text!r}"
+        ) from None
+    if lo > hi:
+        raise argparse.ArgumentTypeError(f"MIN-MAX needs MIN <= MAX, got {text!r}")
+    return lo, hi
+
+
+def _mask(text: str) -> MaskSpec:
+    """``causal``, ``none`` or ``window:W``."""
+    if text == "causal":
+        return MaskSpec("causal")
+    if text == "none":
+        return MaskSpec("none")
+    kind, sep, width = text.partition(":")
+    if kind == "window" and sep:
+        try:
+            return MaskSpec("sliding_window", int(width))
+        except ValueError:
+            pass
+    raise argparse.ArgumentTypeError(
+        f"expected causal, none or window:W with an integer W >= 1, got {text!r}"
+    )
+
+
+def _scale(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a positive finite number, got {text!r}")
+    return value
+
+
 def add_task_arguments(parser: argparse.ArgumentParser) -> None:
-    """``--preset`` and ``--seed``: which task instance a command works on."""
+    """``--preset``, ``--seed`` and the difficulty knobs: which task instance a command uses."""
     parser.add_argument(
         "--preset",
         default=DEFAULT_PRESET,
         help=f"task preset: {', '.join(preset_names())} (default {DEFAULT_PRESET})",
     )
-    parser.add_argument("--seed", type=int, default=None, help="instance seed (seeded presets)")
+    parser.add_argument(
+        "--seed", type=int, default=None, help=f"instance seed (required by {PRESET_NAME})"
+    )
+    knobs = parser.add_argument_group(
+        "difficulty knobs",
+        f"unset knobs keep the preset's default; --tokens, --d-model and --heads other than 1 "
+        f"need --preset {PRESET_NAME}, whose instances stay mutation-adequate under every knob",
+    )
+    knobs.add_argument(
+        "--heads",
+        type=_int_range,
+        metavar="N|MIN-MAX",
+        help=f"number of heads, 1-4 ({PRESET_NAME} default 2-4; 1 = single head)",
+    )
+    knobs.add_argument(
+        "--tokens",
+        type=_int_range,
+        metavar="N|MIN-MAX",
+        help=f"number of tokens, 3-16 ({PRESET_NAME} default 4-12)",
+    )
+    knobs.add_argument(
+        "--d-model",
+        type=_int_range,
+        metavar="N|MIN-MAX",
+        help=f"model width, 2-16 ({PRESET_NAME} default 3-12)",
+    )
+    knobs.add_argument(
+        "--mask",
+        type=_mask,
+        metavar="causal|none|window:W",
+        help="attention mask: causal, none (no mask, no mask flag) or a sliding window of W",
+    )
+    knobs.add_argument(
+        "--position-encoding",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="add pos_emb to Q, K and V (default on)",
+    )
+    knobs.add_argument(
+        "--residual",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="final_output = Q_pos + concatenated heads (default off)",
+    )
+    knobs.add_argument(
+        "--layer-norm",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="also grade layer_normalized_output = LayerNorm(final_output) (default off)",
+    )
+    knobs.add_argument(
+        "--policy",
+        choices=("seed", "strict"),
+        default=None,
+        help=f"seed: full and partial success; strict: every component (default: seed, "
+        f"{PRESET_NAME}: strict)",
+    )
+    knobs.add_argument(
+        "--tolerance-scale",
+        type=_scale,
+        metavar="X",
+        help=f"multiply the tolerances (0.1, 0.15, 0.2) by X: < 1 harder, > 1 easier "
+        f"({PRESET_NAME}: 0.01-{MAX_TOLERANCE_SCALE:g})",
+    )
+
+
+def _knobs(args: argparse.Namespace) -> dict[str, Any]:
+    """The knob flags that were given (robust to parsers without them)."""
+    return {k: v for k in KNOB_DESTS if (v := getattr(args, k, None)) is not None}
+
+
+def _flag(dest: str) -> str:
+    return "--" + dest.replace("_", "-")
+
+
+def _procedural_config(knobs: dict[str, Any]) -> ProceduralConfig:
+    try:
+        return ProceduralConfig(**knobs)
+    except ValueError as exc:
+        message = str(exc)
+        for dest in KNOB_DESTS:  # name the flag the operator typed, not the field
+            message = message.replace(f"ProceduralConfig.{dest}", _flag(dest))
+        raise UsageError(message) from None
+
+
+def _with_fixed_knobs(spec: TaskSpec, knobs: dict[str, Any]) -> TaskSpec:
+    """A fixed preset's spec with the knobs that keep its data; UsageError for the rest."""
+    for dest in ("tokens", "d_model"):
+        if dest in knobs:
+            raise UsageError(
+                f"{_flag(dest)} needs --preset {PRESET_NAME}: preset {spec.preset!r} is a fixed "
+                f"instance ({spec.n_tokens} tokens, d_model {spec.d_model})"
+            )
+    changes: dict[str, Any] = {}
+    if "heads" in knobs:
+        lo, hi = knobs["heads"]
+        if (lo, hi) == (1, 1):
+            d = spec.d_model
+            changes["heads"] = (HeadLayout(qk=(0, d), v=(0, d)),)
+        elif lo != hi or lo != len(spec.heads):
+            raise UsageError(
+                f"preset {spec.preset!r} is a fixed instance with {len(spec.heads)} heads: "
+                f"--heads takes 1 (one head over all columns) or {len(spec.heads)}; "
+                f"other counts need --preset {PRESET_NAME}"
+            )
+    for dest in ("mask", "position_encoding", "residual", "layer_norm", "policy"):
+        if dest in knobs:
+            changes[dest] = knobs[dest]
+    if "tolerance_scale" in knobs:
+        changes["tolerances"] = scaled_tolerances(knobs["tolerance_scale"], spec.tolerances)
+    try:
+        return spec.with_knobs(**changes) if changes else spec
+    except ValueError as exc:
+        raise UsageError(f"preset {spec.preset!r} with these knobs: {exc}") from None
+
+
+def spec_factory(args: argparse.Namespace) -> Callable[[int | None], TaskSpec]:
+    """Seed -> spec for the preset and knobs of ``args``, validated once up front.
+
+    Errors (unknown preset, bad knob, no adequate draw) are :class:`UsageError`.
+    """
+    knobs = _knobs(args)
+    name: str = args.preset
+    if name == PRESET_NAME:
+        config = _procedural_config(knobs)
+
+        def generated(seed: int | None) -> TaskSpec:
+            try:
+                return procedural_spec(seed, config)
+            except ValueError as exc:
+                raise UsageError(str(exc)) from None
+
+        return generated
+
+    def fixed(seed: int | None) -> TaskSpec:
+        try:
+            spec = build_spec(name, seed)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+        return _with_fixed_knobs(spec, knobs)
+
+    fixed(None)  # an unknown preset or a knob it cannot take fails here, before any work
+    return fixed
 
 
 def task_from_args(args: argparse.Namespace) -> Task:
-    try:
-        return load_task(args.preset, args.seed)
-    except ValueError as exc:
-        raise UsageError(str(exc)) from None
+    """The task of ``--preset``/``--seed`` with the knob flags applied."""
+    return Task(spec_factory(args)(args.seed))
 
 
 def read_input(path: str) -> str:

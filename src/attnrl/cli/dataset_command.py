@@ -1,0 +1,202 @@
+"""``dataset``: many task instances as rows for trainers and eval frameworks.
+
+``attnrl dataset --preset procedural --n N --seed S --out FILE [--format jsonl|hf]`` writes
+one row per instance with :func:`attnrl.dataset.dataset_row` (``prompt``, ``answer``,
+``info``); row i is the instance of seed ``S + i`` (S defaults to 0). The knob flags apply
+to every row. A fixed preset (``seed``, ``seed-text``) is one instance: it takes ``--n 1``
+only, since N identical rows would only teach a policy one answer (let the trainer sample
+repeated rollouts instead).
+
+Writes are atomic: rows go to a temporary file (or directory) next to ``--out`` that is
+renamed over it only once complete, so a failure leaves what was there untouched.
+``--format hf`` writes a Hugging Face ``datasets`` directory (``save_to_disk``); it
+replaces an existing directory only if that directory is empty or itself a saved dataset.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from attnrl.cli.common import UsageError, add_task_arguments, spec_factory
+from attnrl.dataset import dataset_row
+from attnrl.procedural import PRESET_NAME
+from attnrl.spec import TaskSpec
+from attnrl.task import Task
+
+__all__ = ["MAX_ROWS", "register"]
+
+MAX_ROWS = 1_000_000
+_HF_MARKERS = ("state.json", "dataset_info.json")
+
+
+def _rows_count(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    if not 1 <= n <= MAX_ROWS:
+        raise argparse.ArgumentTypeError(f"expected 1 <= N <= {MAX_ROWS:,}, got {n}")
+    return n
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser(
+        "dataset",
+        help="write N instances as dataset rows (prompt, answer, info): JSONL or Hugging Face",
+        description=(
+            "Write one dataset row (prompt, answer, info) per instance. Row i is the instance "
+            f"of seed S + i (--seed S, default 0) for --preset {PRESET_NAME}; a fixed preset "
+            "is one instance and takes --n 1 only. The knob flags apply to every row. The "
+            "output is replaced atomically: a failure leaves what was there untouched."
+        ),
+    )
+    add_task_arguments(parser)
+    parser.add_argument(
+        "--n", type=_rows_count, required=True, metavar="N", help="number of rows (instances)"
+    )
+    parser.add_argument("--out", type=Path, required=True, metavar="PATH", help="output path")
+    parser.add_argument(
+        "--format",
+        choices=("jsonl", "hf"),
+        default="jsonl",
+        help="jsonl: one JSON row per line (default); hf: a datasets.save_to_disk directory",
+    )
+    parser.set_defaults(handler=cmd_dataset)
+
+
+def _seeds(args: argparse.Namespace) -> list[int | None]:
+    n: int = args.n
+    if args.preset != PRESET_NAME:
+        if n > 1:
+            raise UsageError(
+                f"preset {args.preset!r} is a single fixed instance: --n {n} would write {n} "
+                f"identical rows. Use --n 1 (and let the trainer repeat it), or "
+                f"--preset {PRESET_NAME} for {n} different instances"
+            )
+        return [args.seed]
+    start = 0 if args.seed is None else args.seed
+    if start < 0:
+        raise UsageError(f"--seed must be >= 0, got {start}")
+    return list(range(start, start + n))
+
+
+def _rows(
+    factory: Callable[[int | None], TaskSpec], seeds: list[int | None]
+) -> Iterator[dict[str, Any]]:
+    for seed in seeds:
+        yield dataset_row(Task(factory(seed)))
+
+
+def _import_datasets() -> Any:
+    try:
+        import datasets
+    except ImportError:
+        raise UsageError(
+            "--format hf needs the Hugging Face datasets package: pip install 'attnrl[hf]'"
+        ) from None
+    return datasets
+
+
+def _check_out(out: Path, fmt: str) -> None:
+    """Refuse up front what the final rename could not do safely."""
+    if fmt == "jsonl":
+        if out.is_dir():
+            raise UsageError(f"--out {out} is a directory; --format jsonl writes a file")
+        return
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {out} is a file; --format hf writes a directory")
+    if out.is_dir() and any(out.iterdir()) and not any((out / m).exists() for m in _HF_MARKERS):
+        raise UsageError(
+            f"--out {out} is a non-empty directory that is not a saved dataset; "
+            "refusing to replace it"
+        )
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _write_jsonl(rows: Iterator[dict[str, Any]], out: Path) -> int:
+    fd, tmp_name = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
+    tmp = Path(tmp_name)
+    count = 0
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            for row in rows:
+                handle.write(json.dumps(row, separators=(",", ":")) + "\n")
+                count += 1
+            handle.flush()
+            os.fsync(handle.fileno())
+        tmp.chmod(0o666 & ~_umask())  # mkstemp's 0600 would outlive the rename
+        tmp.replace(out)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return count
+
+
+def _write_hf(rows: Iterator[dict[str, Any]], out: Path) -> int:
+    datasets = _import_datasets()
+    data = list(rows)
+    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp"))
+    backup: Path | None = None
+    try:
+        with _quiet_progress(datasets):
+            datasets.Dataset.from_list(data).save_to_disk(str(tmp))
+        tmp.chmod(0o777 & ~_umask())  # mkdtemp's 0700 would outlive the rename
+        if out.exists():
+            backup = out.with_name(f".{out.name}.old-{os.getpid()}")
+            out.rename(backup)
+        try:
+            tmp.rename(out)
+        except BaseException:
+            if backup is not None:
+                backup.rename(out)
+                backup = None
+            raise
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    if backup is not None:
+        shutil.rmtree(backup, ignore_errors=True)
+    return len(data)
+
+
+@contextlib.contextmanager
+def _quiet_progress(datasets: Any) -> Iterator[None]:
+    """No tqdm bars on stderr while saving; restores the caller's setting."""
+    were_disabled = datasets.are_progress_bars_disabled()
+    datasets.disable_progress_bars()
+    try:
+        yield
+    finally:
+        if not were_disabled:
+            datasets.enable_progress_bars()
+
+
+def cmd_dataset(args: argparse.Namespace) -> int:
+    out: Path = args.out
+    _check_out(out, args.format)
+    if args.format == "hf":
+        _import_datasets()  # fail before generating anything
+    factory = spec_factory(args)  # knobs validated before anything is written
+    seeds = _seeds(args)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        rows = _rows(factory, seeds)
+        count = _write_jsonl(rows, out) if args.format == "jsonl" else _write_hf(rows, out)
+    except OSError as exc:
+        raise UsageError(f"cannot write {out}: {exc}") from None
+    which = f"seeds {seeds[0]}..{seeds[-1]}" if args.preset == PRESET_NAME else "the fixed instance"
+    print(f"wrote {count} row{'s' if count != 1 else ''} ({args.preset}, {which}) to {out}")
+    return 0
