@@ -268,3 +268,26 @@ async def test_a_crashing_run_is_recorded_not_fatal(tmp_path: Path, seed_task: T
     assert len(crashed) == 14  # every agent but the one that never calls python
     assert crashed[0]["message"] == "INFRASTRUCTURE: RuntimeError: zygote died"
     assert summary["infrastructure_errors"] == 14 and summary["runs"] == 1
+
+
+def test_seed_on_a_fixed_preset_seeds_the_simulated_mix(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
+    plans = []
+    for name, seed in (("a", "3"), ("b", "3"), ("c", "4")):
+        args = [
+            "run",
+            "--model",
+            "simulated",
+            "--seed",
+            seed,
+            "--runs",
+            "15",
+            "--out",
+            str(tmp_path / name),
+            "--no-progress",
+        ]
+        assert main(args) == 0
+        plans.append([r["plan"] for r in load_records(tmp_path / name / "results.jsonl")])
+    assert plans[0] == plans[1] != plans[2]

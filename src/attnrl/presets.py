@@ -12,9 +12,11 @@ from collections.abc import Callable
 
 from attnrl.spec import HeadLayout, MaskSpec, TaskSpec
 
-__all__ = ["DEFAULT_PRESET", "PRESETS", "build_spec", "preset_names"]
+__all__ = ["DEFAULT_PRESET", "PRESETS", "SEEDED_PRESETS", "build_spec", "preset_names"]
 
 DEFAULT_PRESET = "seed"
+SEEDED_PRESETS = frozenset({"procedural"})
+"""Presets that draw their instance from a seed (the others are fixed instances)."""
 
 SEED_Q = ((1.0, 0.5, -0.2), (0.3, -0.1, 0.8), (0.0, 0.4, -0.5), (-0.2, 0.2, 0.1))
 SEED_K = ((0.8, 0.2, -0.1), (0.1, -0.3, 0.6), (0.4, 0.7, 0.0), (0.0, 0.0, 0.9))

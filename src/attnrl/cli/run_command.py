@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from attnrl.analysis import render_analysis, summarize
-from attnrl.cli.common import UsageError, add_task_arguments, task_from_args
+from attnrl.cli.common import UsageError, add_task_arguments, spec_factory
 from attnrl.models.base import Model, ModelConfigError
 from attnrl.models.simulated import SIMULATED_NAME
 from attnrl.runner import (
@@ -23,6 +23,7 @@ from attnrl.runner import (
     load_records,
     run_batch,
 )
+from attnrl.presets import SEEDED_PRESETS
 from attnrl.task import Task
 
 __all__ = ["register"]
@@ -140,7 +141,9 @@ def _provider_model(name: str, args: argparse.Namespace) -> Model:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    task = task_from_args(args)
+    # --seed draws the instance of a seeded preset; for every preset it also seeds the
+    # simulated agents' mix (a fixed preset like `seed` takes no instance seed).
+    task = Task(spec_factory(args)(args.seed if args.preset in SEEDED_PRESETS else None))
     model_name = _choose_model(args)
     if args.batches < 1:
         raise UsageError(f"--batches must be >= 1, got {args.batches}")
