@@ -15,6 +15,7 @@ from attnrl.analysis import render_analysis, summarize
 from attnrl.cli.common import UsageError, add_task_arguments, spec_factory
 from attnrl.models.base import Model, ModelConfigError
 from attnrl.models.simulated import SIMULATED_NAME
+from attnrl.presets import SEEDED_PRESETS
 from attnrl.runner import (
     MANIFEST_FILE,
     RESULTS_FILE,
@@ -23,7 +24,6 @@ from attnrl.runner import (
     load_records,
     run_batch,
 )
-from attnrl.presets import SEEDED_PRESETS
 from attnrl.task import Task
 
 __all__ = ["register"]
