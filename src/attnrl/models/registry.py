@@ -1,0 +1,133 @@
+"""Model names (``<provider>/<model id>``) to :class:`~attnrl.models.base.Model` instances."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from attnrl.models.anthropic import ANTHROPIC_API_KEY_ENV, AnthropicModel
+from attnrl.models.base import Model
+from attnrl.models.openai import OPENAI_API_KEY_ENV, OPENAI_BASE_URL_ENV, OpenAIModel
+from attnrl.models.retry import RetryPolicy
+
+__all__ = ["ModelOptions", "Provider", "api_key_available", "make_model", "split_model_name"]
+
+
+@dataclass(frozen=True)
+class ModelOptions:
+    """Everything :func:`make_model` passes to a provider besides the model id."""
+
+    base_url: str | None = None
+    max_tokens: int = 4096
+    temperature: float | None = None
+    retry: RetryPolicy | None = None
+    timeout_s: float = 120.0
+
+
+@dataclass(frozen=True)
+class Provider:
+    """How to build a provider's models and whether it can run here.
+
+    ``factory(model_id, options)`` builds the model; ``key_available(base_url)`` says whether
+    its credentials are configured (without calling anything).
+    """
+
+    factory: Callable[[str, ModelOptions], Model]
+    key_available: Callable[[str | None], bool]
+    usage: str
+
+
+def _env_set(var: str) -> bool:
+    return bool(os.environ.get(var))
+
+
+def _make_anthropic(model_id: str, options: ModelOptions) -> Model:
+    return AnthropicModel(
+        model_id,
+        base_url=options.base_url,
+        max_tokens=options.max_tokens,
+        temperature=options.temperature,
+        timeout_s=options.timeout_s,
+        retry=options.retry,
+    )
+
+
+def _make_openai(model_id: str, options: ModelOptions) -> Model:
+    return OpenAIModel(
+        model_id,
+        base_url=options.base_url,
+        max_tokens=options.max_tokens,
+        temperature=options.temperature,
+        timeout_s=options.timeout_s,
+        retry=options.retry,
+    )
+
+
+_PROVIDERS: dict[str, Provider] = {
+    "anthropic": Provider(
+        factory=_make_anthropic,
+        key_available=lambda _base_url: _env_set(ANTHROPIC_API_KEY_ENV),
+        usage="anthropic/<model> (e.g. anthropic/claude-sonnet-4-5; needs ANTHROPIC_API_KEY)",
+    ),
+    "openai": Provider(
+        factory=_make_openai,
+        key_available=lambda base_url: (
+            base_url is not None or _env_set(OPENAI_BASE_URL_ENV) or _env_set(OPENAI_API_KEY_ENV)
+        ),
+        usage=(
+            "openai/<model> (OpenAI or any OpenAI-compatible server: needs OPENAI_API_KEY, "
+            "or a base URL for a local server)"
+        ),
+    ),
+    # ---- providers without a network API (e.g. the offline `simulated` agents) go here ----
+}
+
+
+def split_model_name(name: str) -> tuple[str, str]:
+    """``"anthropic/claude-sonnet-4-5"`` -> ``("anthropic", "claude-sonnet-4-5")``.
+
+    The model id may itself contain ``/`` (``openai/Qwen/Qwen3-8B``). Raises ValueError for
+    an unknown provider or an empty model id, naming the accepted forms.
+    """
+    provider, sep, model_id = name.partition("/")
+    if not sep or provider not in _PROVIDERS or not model_id.strip():
+        accepted = "; ".join(p.usage for p in _PROVIDERS.values())
+        what = "unknown provider" if provider not in _PROVIDERS else "empty model id"
+        if not sep:
+            what = "no provider prefix"
+        raise ValueError(f"bad model name {name!r} ({what}); accepted forms: {accepted}")
+    return provider, model_id.strip()
+
+
+def make_model(
+    name: str,
+    *,
+    base_url: str | None = None,
+    max_tokens: int = 4096,
+    temperature: float | None = None,
+    retry: RetryPolicy | None = None,
+    timeout_s: float = 120.0,
+) -> Model:
+    """The model named ``<provider>/<model id>``.
+
+    Raises ValueError for a malformed name and
+    :class:`~attnrl.models.base.ModelConfigError` when its credentials are missing.
+    """
+    provider, model_id = split_model_name(name)
+    options = ModelOptions(
+        base_url=base_url,
+        max_tokens=max_tokens,
+        temperature=temperature,
+        retry=retry,
+        timeout_s=timeout_s,
+    )
+    return _PROVIDERS[provider].factory(model_id, options)
+
+
+def api_key_available(name: str, *, base_url: str | None = None) -> bool:
+    """Whether :func:`make_model` has credentials for ``name`` (its provider's key variable
+    is set, or, for ``openai/``, a base URL is given or set): decides whether to fall back
+    to the offline simulated agents. Raises ValueError for a malformed name."""
+    provider, _ = split_model_name(name)
+    return _PROVIDERS[provider].key_available(base_url)

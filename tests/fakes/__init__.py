@@ -1,0 +1,1 @@
+"""Reusable test doubles (importable once ``tests/`` is on ``sys.path``)."""
