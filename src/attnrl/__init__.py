@@ -1,5 +1,60 @@
-"""attnrl: the Positional Multi-Head Attention RL task for LLM agents."""
+"""attnrl: the Positional Multi-Head Attention RL task for LLM agents.
+
+The public API is small: :func:`load_task` gives a :class:`Task` (prompt, tools,
+reference, :meth:`Task.grade` → :class:`Grade`); :func:`run` runs a batch of attempts
+as ``attnrl run`` does.
+"""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
+from attnrl.grading import Grade
+from attnrl.spec import TaskSpec
+from attnrl.task import Task, load_task
+
+__all__ = ["Grade", "Task", "TaskSpec", "__version__", "load_task", "run"]
+
 __version__ = "0.1.0"
+
+
+def run(
+    task: Task | None = None,
+    *,
+    model: str = "simulated",
+    out: str | Path = "runs/api",
+    runs: int = 15,
+    concurrency: int = 15,
+    max_steps: int = 15,
+    resume: bool = False,
+    seed: int | None = None,
+) -> dict[str, Any]:
+    """Run a batch of attempts (blocking) and return its ``summary.json`` content.
+
+    ``model`` is ``simulated`` or a provider model name (``anthropic/...``, ``openai/...``,
+    credentials from the environment). Results land in ``out`` as with ``attnrl run``.
+    """
+    import asyncio
+
+    from attnrl.runner import RunConfig, run_with_model
+
+    task = task or load_task()
+    config = RunConfig(
+        model=model,
+        out=Path(out),
+        runs=runs,
+        concurrency=concurrency,
+        max_steps=max_steps,
+        resume=resume,
+        seed=seed,
+        progress=False,
+    )
+    build = None
+    if not config.simulated:
+        from attnrl.models.registry import make_model
+
+        def build() -> Any:
+            return make_model(model)
+
+    return asyncio.run(run_with_model(config, task, build))

@@ -33,7 +33,15 @@ from attnrl.sandbox import open_sandbox
 from attnrl.sandbox.base import Sandbox
 from attnrl.task import Task
 
-__all__ = ["RESULTS_FILE", "SUMMARY_FILE", "RunConfig", "RunDirError", "load_records", "run_batch"]
+__all__ = [
+    "RESULTS_FILE",
+    "SUMMARY_FILE",
+    "RunConfig",
+    "RunDirError",
+    "load_records",
+    "run_batch",
+    "run_with_model",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -367,6 +375,22 @@ async def run_batch(
         }
         _write_json_atomic(config.out / SUMMARY_FILE, summary)
     return summary
+
+
+async def run_with_model(
+    config: RunConfig, task: Task, build_model: Callable[[], Model] | None = None
+) -> dict[str, Any]:
+    """:func:`run_batch` with one provider model built inside this event loop, shared by
+    every run (one HTTP client) and closed after; ``None`` runs the simulated agents."""
+    if build_model is None:
+        return await run_batch(config, task)
+    model = build_model()
+    try:
+        return await run_batch(config, task, lambda _run_id: model)
+    finally:
+        close = getattr(model, "aclose", None)
+        if close is not None:
+            await close()
 
 
 def _simulated_factory(task: Task, plans: list[Plan], delay_s: float) -> ModelFactory:

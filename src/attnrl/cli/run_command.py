@@ -22,7 +22,7 @@ from attnrl.runner import (
     RunConfig,
     RunDirError,
     load_records,
-    run_batch,
+    run_with_model,
 )
 from attnrl.task import Task
 
@@ -175,7 +175,12 @@ def cmd_run(args: argparse.Namespace) -> int:
         except ValueError as exc:
             raise UsageError(str(exc)) from None
         try:
-            summary = asyncio.run(_batch(config, task, model_name, args))
+            build = (
+                None
+                if model_name == SIMULATED_NAME
+                else (lambda: _provider_model(model_name, args))
+            )
+            summary = asyncio.run(run_with_model(config, task, build))
         except RunDirError as exc:
             raise UsageError(str(exc)) from None
         except ModelConfigError as exc:
@@ -195,22 +200,6 @@ def cmd_run(args: argparse.Namespace) -> int:
     if len(summaries) > 1:
         _print_batches(summaries)
     return 0
-
-
-async def _batch(
-    config: RunConfig, task: Task, model_name: str, args: argparse.Namespace
-) -> dict[str, Any]:
-    """One batch; a provider model (one client shared by all runs) is built inside the
-    event loop that uses it and closed after."""
-    if model_name == SIMULATED_NAME:
-        return await run_batch(config, task)
-    model = _provider_model(model_name, args)
-    try:
-        return await run_batch(config, task, lambda _run_id: model)
-    finally:
-        close = getattr(model, "aclose", None)
-        if close is not None:
-            await close()
 
 
 def _header(summary: dict[str, Any], task: Task | None = None) -> dict[str, Any]:
