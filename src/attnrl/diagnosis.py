@@ -78,6 +78,7 @@ class Diagnoser:
         self.components: tuple[Component, ...] = spec.components()
         self._tol = {c.key: spec.tolerance(c) for c in self.components}
         self._bugs: list[_BugValues] | None = None
+        self._stacked: tuple[list[Bug], dict[str, Array]] | None = None
 
     def _bug_values(self) -> list[_BugValues]:
         if self._bugs is None:
@@ -138,25 +139,49 @@ class Diagnoser:
             inconsistencies=tuple(notes),
         )
 
+    def _stacks(self) -> tuple[list[Bug], dict[str, Array]]:
+        """The same-layout bugs, and per key their answers stacked: ``(n_bugs, rows, cols)``."""
+        if self._stacked is None:
+            numeric = [bv for bv in self._bug_values() if bv.arrays is not None]
+            stacks = (
+                {
+                    c.key: np.stack([bv.arrays[c.key] for bv in numeric if bv.arrays is not None])
+                    for c in self.components
+                }
+                if numeric
+                else {}
+            )
+            self._stacked = ([bv.bug for bv in numeric], stacks)
+        return self._stacked
+
     def _match(
         self, arrays: dict[str, Array], ok: dict[str, bool], flag: bool
     ) -> tuple[Bug | None, dict[str, str]]:
-        best: tuple[tuple[bool, float], Bug] | None = None
-        per_component: dict[str, tuple[float, str]] = {}
-        for bv in self._bug_values():
-            if bv.arrays is None:
-                continue
-            norm = {
-                k: float(np.max(np.abs(arrays[k] - bv.arrays[k]))) / self._tol[k] for k in arrays
-            }
-            for key, value in norm.items():
-                if not ok[key] and value < 1.0 and value < per_component.get(key, (1.0, ""))[0]:
-                    per_component[key] = (value, bv.bug.name)
-            if all(v < 1.0 for v in norm.values()):
-                score = (bv.bug.mask_flag != flag, sum(norm.values()))
-                if best is None or score < best[0]:
-                    best = (score, bv.bug)
-        return (best[1] if best else None), {k: name for k, (_, name) in per_component.items()}
+        """Vectorised over bugs: one numpy expression per component, not per bug."""
+        bugs, stacks = self._stacks()
+        if not bugs:
+            return None, {}
+        keys = list(arrays)
+        # norm[b, c]: bug b's max error on component c, in units of that component's tolerance
+        norm = np.stack(
+            [
+                np.abs(stacks[k] - arrays[k]).reshape(len(bugs), -1).max(axis=1) / self._tol[k]
+                for k in keys
+            ],
+            axis=1,
+        )
+        norm[np.isnan(norm)] = np.inf  # a bug whose answer is NaN matches nothing finite
+        per_component: dict[str, str] = {}
+        for c, key in enumerate(keys):
+            if not ok[key] and norm[:, c].min() < 1.0:
+                per_component[key] = bugs[int(norm[:, c].argmin())].name
+        matching = np.flatnonzero((norm < 1.0).all(axis=1))
+        if matching.size == 0:
+            return None, per_component
+        best = min(
+            matching, key=lambda b: (bugs[b].mask_flag != flag, float(norm[b].sum()), int(b))
+        )
+        return bugs[int(best)], per_component
 
     def _match_non_finite(self, arrays: dict[str, Array]) -> Bug | None:
         """The bug whose answer has NaN/inf in exactly the same places."""

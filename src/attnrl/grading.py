@@ -228,13 +228,17 @@ class Grader:
                     f"got {type(flag_value).__name__}"
                 )
             flag = bool(flag_value)
-        raw_errors = self._fast_errors(answer) or {
-            c.key: _max_error(c, answer[c.key], self._expected[c.key]) for c in self.components
-        }
-        errors: dict[str, float | None] = {
-            k: (None if math.isnan(e) else e) for k, e in raw_errors.items()
-        }
-        ok = {k: e is not None and e < self._tol[k] for k, e in errors.items()}
+        fast = self._fast_errors(answer)
+        errors: dict[str, float | None]
+        if fast is not None:
+            errors = dict(fast)
+            ok = {k: e < self._tol[k] for k, e in fast.items()}
+        else:
+            checked = {
+                c.key: _max_error(c, answer[c.key], self._expected[c.key]) for c in self.components
+            }
+            errors = {k: (None if math.isnan(e) else e) for k, e in checked.items()}
+            ok = {k: e is not None and e < self._tol[k] for k, e in errors.items()}
         outcome, message = self._decide(errors, ok, flag)
         passed = outcome in ("full_success", "partial_success")
         if passed:
