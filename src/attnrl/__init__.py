@@ -14,7 +14,7 @@ from attnrl.grading import Grade
 from attnrl.spec import TaskSpec
 from attnrl.task import Task, load_task
 
-__all__ = ["Grade", "Task", "TaskSpec", "__version__", "load_task", "run"]
+__all__ = ["Grade", "Task", "TaskSpec", "__version__", "load_environment", "load_task", "run"]
 
 __version__ = "0.1.0"
 
@@ -58,3 +58,14 @@ def run(
             return make_model(model)
 
     return asyncio.run(run_with_model(config, task, build))
+
+
+def __getattr__(name: str) -> Any:
+    """``attnrl.load_environment`` for ``vf-eval attnrl``: verifiers imports the module named
+    by the env id and calls its ``load_environment``. Resolved lazily, so ``import attnrl``
+    never imports verifiers."""
+    if name == "load_environment":
+        from attnrl.integrations.verifiers import load_environment
+
+        return load_environment
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -8,7 +8,6 @@ unreachable model (:class:`ModelUnavailable`) ends a run early, as infrastructur
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Callable
@@ -19,13 +18,23 @@ from attnrl.models.base import Message, Model, ModelUnavailable, ToolCall, ToolR
 from attnrl.prompt import PYTHON_TOOL, SUBMIT_TOOL
 from attnrl.sandbox.base import Sandbox
 from attnrl.task import Task
+from attnrl.tools import (
+    ALREADY_SUBMITTED,
+    NO_SUBMISSION,
+    SUBMITTED_RESULT,
+    answer_from_submit_arguments,
+    python_arguments_error,
+    submit_arguments_error,
+    tool_error_json,
+    tool_result_json,
+    unknown_tool_error,
+)
 
 __all__ = ["AgentResult", "StopReason", "run_agent"]
 
 logger = logging.getLogger(__name__)
 
 StopReason = Literal["submitted", "no_tool_use", "step_limit", "infrastructure"]
-_NO_ANSWER = object()
 
 
 @dataclass
@@ -49,37 +58,16 @@ class AgentResult:
         return self.stop == "submitted"
 
 
-def _error(call: ToolCall, message: str) -> ToolResult:
-    return ToolResult(call.id, json.dumps({"result": "", "error": message}), is_error=True)
-
-
-def _submitted_answer(call: ToolCall, answer_keys: tuple[str, ...]) -> Any:
-    """The answer carried by a ``submit_answer`` call, or ``_NO_ANSWER``.
-
-    Accepts ``{"answer": {...}}`` (the schema), ``{"answer": "<json>"}`` (a string, parsed
-    by the grader), and, leniently, the answer keys at the top level (a common slip that
-    carries a complete answer; decided so a format slip is not mistaken for no answer).
-    """
-    args = call.arguments
-    if args is None:
-        return _NO_ANSWER
-    if "answer" in args:
-        return args["answer"]
-    if answer_keys and all(k in args for k in answer_keys):
-        return args
-    return _NO_ANSWER
+def _error(call: ToolCall, content: str) -> ToolResult:
+    return ToolResult(call.id, content, is_error=True)
 
 
 async def _python_call(sandbox: Sandbox, call: ToolCall) -> ToolResult:
     code = call.arguments.get("expression") if call.arguments is not None else None
     if not isinstance(code, str):
-        return _error(
-            call,
-            f"{PYTHON_TOOL} needs an 'expression' argument holding Python code as a string; "
-            f"got {call.raw_arguments if call.arguments is None else call.arguments!r:.200}",
-        )
+        return _error(call, python_arguments_error(call.arguments, call.raw_arguments))
     result = await sandbox.run(code)
-    return ToolResult(call.id, json.dumps(result.to_tool_json()), is_error=result.error is not None)
+    return ToolResult(call.id, tool_result_json(result), is_error=result.error is not None)
 
 
 async def run_agent(
@@ -113,35 +101,24 @@ async def run_agent(
                 result.stop = "no_tool_use"
                 break
             outputs: list[ToolResult] = []
-            answer: Any = _NO_ANSWER
+            answer: Any = NO_SUBMISSION
+            keys = task.spec.answer_keys()
             for call in turn.tool_calls:
-                if answer is not _NO_ANSWER:
-                    outputs.append(_error(call, "not run: an answer was already submitted"))
+                if answer is not NO_SUBMISSION:
+                    outputs.append(_error(call, tool_error_json(ALREADY_SUBMITTED)))
                 elif call.name == PYTHON_TOOL:
                     outputs.append(await _python_call(sandbox, call))
                 elif call.name == SUBMIT_TOOL:
-                    answer = _submitted_answer(call, task.spec.answer_keys())
-                    if answer is _NO_ANSWER:
-                        outputs.append(
-                            _error(
-                                call,
-                                f"{SUBMIT_TOOL} needs an 'answer' argument: a JSON object with the "
-                                f"keys {', '.join(task.spec.answer_keys())}",
-                            )
-                        )
+                    answer = answer_from_submit_arguments(call.arguments, keys)
+                    if answer is NO_SUBMISSION:
+                        outputs.append(_error(call, submit_arguments_error(keys)))
                     else:
-                        outputs.append(ToolResult(call.id, json.dumps({"result": "submitted"})))
+                        outputs.append(ToolResult(call.id, SUBMITTED_RESULT))
                 else:
-                    outputs.append(
-                        _error(
-                            call,
-                            f"unknown tool {call.name!r}; the tools are {PYTHON_TOOL} and "
-                            f"{SUBMIT_TOOL}",
-                        )
-                    )
+                    outputs.append(_error(call, unknown_tool_error(call.name)))
             result.tool_errors += sum(o.is_error for o in outputs)
             record(Message(role="tool", tool_results=tuple(outputs)))
-            if answer is not _NO_ANSWER:
+            if answer is not NO_SUBMISSION:
                 result.stop = "submitted"
                 result.answer = answer
                 break

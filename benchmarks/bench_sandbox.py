@@ -1,0 +1,221 @@
+"""Latency, throughput, CPU and memory of one ``python_expression`` call, three ways.
+
+(a) cold: a fresh ``python -c`` per call (numpy imported each time);
+(b) sandbox: attnrl's sandbox (a fork of a warm, jailed zygote per call);
+(c) in-process ``exec``: the seed's unsafe baseline (no isolation at all).
+
+Each at 1 and 16 calls in flight, on the same small numpy snippet.
+Targets (issue 3) for the sandbox on a 2-core machine: 1 in flight p50 <= 5 ms and
+p95 <= 15 ms; 16 in flight >= 300 calls/s.
+
+Measured: latency is wall-clock per call as the caller sees it; calls/s is completed calls
+over the whole batch; CPU ms/call is user+system time of the harness process and every
+process under it (the sandbox's bwrap, zygote and call processes, or the cold
+interpreters), reaped children included; peak PSS is the largest sum of proportional set
+size (shared pages split between the processes sharing them) over the harness and all
+its descendant processes, sampled every 100 ms
+(the sampler's own CPU time is subtracted). The machine may be shared: numbers vary.
+Run: python benchmarks/bench_sandbox.py   (about 40 s)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import io
+import os
+import statistics
+import sys
+import threading
+import time
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+
+from attnrl.sandbox import open_sandbox
+
+SNIPPET = "x = np.arange(64.0).reshape(8, 8)\nprint(float((x @ x.T).sum()))\n"
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def _read(path: str) -> str:
+    try:
+        with open(path) as f:
+            return f.read()
+    except OSError:
+        return ""
+
+
+def _tree(pid: int) -> list[int]:
+    out, todo = [pid], [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            tids = os.listdir(f"/proc/{p}/task")
+        except OSError:
+            continue
+        for tid in tids:
+            for child in _read(f"/proc/{p}/task/{tid}/children").split():
+                out.append(int(child))
+                todo.append(int(child))
+    return out
+
+
+def _pss_kib(pids: list[int]) -> int:
+    total = 0
+    for pid in pids:
+        for line in _read(f"/proc/{pid}/smaps_rollup").splitlines():
+            if line.startswith("Pss:"):
+                total += int(line.split()[1])
+                break
+    return total
+
+
+def _cpu_s(pids: list[int]) -> float:
+    """utime+stime+cutime+cstime of ``pids`` (children they reaped are included)."""
+    ticks = 0
+    for pid in pids:
+        stat = _read(f"/proc/{pid}/stat")
+        if stat:
+            fields = stat.rsplit(")", 1)[1].split()
+            ticks += sum(int(f) for f in fields[11:15])
+    return ticks / CLK_TCK
+
+
+class Probe:
+    """Peak PSS of this process and its descendants, and their CPU time, during a block."""
+
+    def __init__(self) -> None:
+        self.peak_kib = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _sample(self) -> None:
+        while not self._stop.is_set():
+            self.peak_kib = max(self.peak_kib, _pss_kib(_tree(os.getpid())))
+            self._stop.wait(0.1)
+        self.own_cpu_s = time.thread_time()
+
+    def __enter__(self) -> Probe:
+        self._cpu0 = _cpu_s(_tree(os.getpid()))
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        # The sampler's own CPU (reading smaps) is not the backend's.
+        self.cpu_s = _cpu_s(_tree(os.getpid())) - self._cpu0 - self.own_cpu_s
+
+
+async def measure(
+    call: Callable[[], Awaitable[str]], n: int, in_flight: int
+) -> tuple[list[float], float, Probe]:
+    latencies: list[float] = []
+    sem = asyncio.Semaphore(in_flight)
+
+    async def one() -> None:
+        async with sem:
+            t0 = time.perf_counter()
+            out = await call()
+            latencies.append(time.perf_counter() - t0)
+            if out != EXPECTED:
+                raise RuntimeError(f"unexpected output {out!r}")
+
+    with Probe() as probe:
+        start = time.perf_counter()
+        await asyncio.gather(*(one() for _ in range(n)))
+        elapsed = time.perf_counter() - start
+    return latencies, n / elapsed, probe
+
+
+def row(name: str, in_flight: int, lat: list[float], rate: float, probe: Probe) -> str:
+    lat = sorted(lat)
+    p50 = statistics.median(lat) * 1e3
+    p95 = lat[min(len(lat) - 1, int(0.95 * len(lat)))] * 1e3
+    cpu_ms = probe.cpu_s / len(lat) * 1e3
+    return (
+        f"{name:28} {in_flight:>9} {len(lat):>6} {p50:>9.2f} {p95:>9.2f} {rate:>9.0f}"
+        f" {cpu_ms:>12.2f} {probe.peak_kib / 1024:>14.0f}"
+    )
+
+
+async def cold_call() -> str:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        "import numpy as np\n" + SNIPPET,
+        stdout=asyncio.subprocess.PIPE,
+        env={**os.environ, "OPENBLAS_NUM_THREADS": "1"},
+    )
+    out, _ = await proc.communicate()
+    return out.decode()
+
+
+def exec_in_process(code: str) -> str:
+    buf = io.StringIO()
+    namespace = {"np": np, "print": lambda *a, **k: print(*a, **k, file=buf)}
+    exec(code, namespace)
+    return buf.getvalue()
+
+
+EXPECTED = exec_in_process(SNIPPET)
+
+
+def _loadavg() -> str:
+    return " ".join(_read("/proc/loadavg").split()[:3])
+
+
+async def main() -> None:
+    print(__doc__.split("\n\n")[0])
+    load_before = _loadavg()
+    header = (
+        f"{'backend':28} {'in flight':>9} {'calls':>6} {'p50 ms':>9} {'p95 ms':>9}"
+        f" {'calls/s':>9} {'CPU ms/call':>12} {'peak PSS MiB':>14}"
+    )
+    rows: list[str] = []
+
+    # (b) the sandbox
+    async with open_sandbox(max_concurrency=16) as sb:
+        isolation = sb.isolation
+
+        async def sandboxed() -> str:
+            result = await sb.run(SNIPPET)
+            if result.error:
+                raise RuntimeError(result.error)
+            return result.result
+
+        await measure(sandboxed, 50, 16)  # warm-up
+        rows.append(row("sandbox", 1, *await measure(sandboxed, 400, 1)))
+        rows.append(row("sandbox", 16, *await measure(sandboxed, 1600, 16)))
+
+    # (a) cold interpreter per call
+    rows.append(row("cold `python -c`", 1, *await measure(cold_call, 12, 1)))
+    rows.append(row("cold `python -c`", 16, *await measure(cold_call, 48, 16)))
+
+    # (c) in-process exec, the unsafe baseline (threads for 16 in flight)
+    loop = asyncio.get_running_loop()
+
+    async def inproc() -> str:
+        return exec_in_process(SNIPPET)
+
+    with ThreadPoolExecutor(16) as pool:
+
+        async def threaded() -> str:
+            return await loop.run_in_executor(pool, exec_in_process, SNIPPET)
+
+        rows.append(row("in-process exec (unsafe)", 1, *await measure(inproc, 3000, 1)))
+        rows.append(row("in-process exec (unsafe)", 16, *await measure(threaded, 3000, 16)))
+
+    print(f"sandbox isolation: {isolation}; {os.cpu_count()} CPUs; python {sys.version.split()[0]}")
+    print(f"load average before: {load_before}; after: {_loadavg()} (other work slows all rows)")
+    print(header)
+    print("-" * len(header))
+    for line in rows:
+        print(line)
+
+
+if __name__ == "__main__":
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(main())

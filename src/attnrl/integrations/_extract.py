@@ -1,0 +1,224 @@
+"""Finding the submission in what a model wrote: a completion's text, or its chat messages.
+
+A completion's submission is the last JSON object in it: in a fenced ```json block or bare
+in the prose, or a ``submit_answer`` tool call written as text (the Hermes/Qwen
+``<tool_call>`` form) or made as a real tool call in chat messages.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from attnrl.prompt import SUBMIT_TOOL
+from attnrl.tools import NO_SUBMISSION  # one sentinel for the harness and the adapters
+
+__all__ = [
+    "NO_SUBMISSION",
+    "completion_text",
+    "extract_submission",
+    "submission_from_messages",
+    "unwrap_submission",
+]
+
+
+_FENCED_JSON = re.compile(r"```[ \t]*json[ \t]*\r?\n(.*?)```", re.DOTALL | re.IGNORECASE)
+_DECODER = json.JSONDecoder()
+_OBJECT_START = re.compile(r'\{\s*["}]')
+"""Where a JSON object can start: ``{`` then a key's quote or ``}`` (skips Python dicts,
+set literals and brace floods without a decode attempt)."""
+_ANSWER_MARKER = "final_output"
+"""Every answer format has this key (see :meth:`TaskSpec.components`): a dict holding it is
+the answer itself, never a wrapper around one."""
+
+
+def _tool_call_parts(obj: dict[str, Any]) -> tuple[str, Any] | None:
+    """(name, arguments) when ``obj`` looks like a tool call, in the Hermes/Qwen text form
+    ``{"name", "arguments"}`` (or ``"parameters"``) or the OpenAI form ``{"function": {...}}``."""
+    function = obj.get("function")
+    if isinstance(function, dict) and isinstance(function.get("name"), str):
+        obj = function
+    name = obj.get("name")
+    if not isinstance(name, str):
+        return None
+    for key in ("arguments", "parameters"):
+        if key in obj:
+            return name, obj[key]
+    return None
+
+
+def unwrap_submission(value: Any) -> Any:
+    """The answer inside what a model emitted as text: a whole ``submit_answer`` tool call
+    (its arguments, as a dict or JSON string), then ``{"answer": ...}`` (its value, as is: a
+    string is parsed by the grader, as the harness does), else the value itself (the answer
+    dict, or anything else for the grader to judge)."""
+    if isinstance(value, dict):
+        call = _tool_call_parts(value)
+        if call is not None:
+            value = call[1]
+            if isinstance(value, str):
+                try:
+                    value = json.loads(value)
+                except (ValueError, RecursionError):
+                    return value
+    if isinstance(value, dict) and "answer" in value and _ANSWER_MARKER not in value:
+        return value["answer"]
+    return value
+
+
+def _is_other_tool_call(obj: Any) -> bool:
+    """A tool call to a tool other than ``submit_answer`` (e.g. a python call): not an answer."""
+    if not isinstance(obj, dict):
+        return False
+    call = _tool_call_parts(obj)
+    return call is not None and call[0] != SUBMIT_TOOL
+
+
+def _candidates(text: str) -> list[tuple[int, Any]]:
+    """(position, value) of every top-level JSON object in ``text``, and of every fenced
+    ```json block (its raw text when it does not parse), in order of position.
+
+    Linear in the length of the text, even for degenerate ones: when a decode fails at
+    position ``f``, the text it consumed is a valid JSON prefix, so the complete objects
+    nested in it are read off by :func:`_closed_objects` and scanning resumes at ``f``
+    (every other start before ``f`` would fail at ``f`` too) instead of retrying each brace.
+    """
+    found: list[tuple[int, Any]] = []
+    fenced: list[tuple[int, int]] = []
+    for match in _FENCED_JSON.finditer(text):
+        body = match.group(1).strip()
+        fenced.append((match.start(), match.end()))
+        try:
+            found.append((match.start(), json.loads(body)))
+        except (ValueError, RecursionError):
+            found.append((match.start(), body))
+    pos, spans = 0, iter(fenced)
+    span = next(spans, None)
+    while (start := _OBJECT_START.search(text, pos)) is not None:
+        pos = start.start()
+        while span is not None and span[1] <= pos:
+            span = next(spans, None)
+        if span is not None and span[0] <= pos:
+            pos = span[1]
+            continue
+        try:
+            value, end = _DECODER.raw_decode(text, pos)
+        except json.JSONDecodeError as exc:
+            found.extend(_closed_objects(text, pos, exc.pos))
+            pos = max(exc.pos, pos + 1)
+            continue
+        except RecursionError:  # nested ~1000 deep: no answer is; skip the whole run
+            close = text.find("}", pos)
+            pos = close if close != -1 else len(text)
+            continue
+        found.append((pos, value))
+        pos = end
+    found.sort(key=lambda item: item[0])
+    return found
+
+
+def _closed_objects(text: str, start: int, stop: int) -> list[tuple[int, Any]]:
+    """The outermost objects that open and close within ``text[start:stop]``, a valid JSON
+    prefix that opens an object at ``start`` and never closes it."""
+    spans: list[tuple[int, int]] = []
+    opened: list[int] = []
+    in_string = escaped = False
+    for i in range(start, stop):
+        ch = text[i]
+        if in_string:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_string = False
+        elif ch == '"':
+            in_string = True
+        elif ch == "{":
+            opened.append(i)
+        elif ch == "}" and opened:
+            begin = opened.pop()
+            while spans and spans[-1][0] > begin:
+                spans.pop()
+            spans.append((begin, i + 1))
+    out: list[tuple[int, Any]] = []
+    for begin, end in spans:
+        try:
+            out.append((begin, json.loads(text[begin:end])))
+        except (ValueError, RecursionError):  # pragma: no cover - a closed valid prefix
+            continue
+    return out
+
+
+def extract_submission(text: str) -> Any:
+    """The submission in a completion: the last JSON object in ``text``, unwrapped.
+
+    Objects are found in fenced ```json blocks and bare in the text (robust to prose
+    around them, nested braces and braces inside strings). A ```json block that does not
+    parse counts as a submission of its raw text, so the grader reports it as invalid
+    JSON rather than an earlier draft being graded. Tool calls to other tools are skipped.
+    Returns :data:`NO_SUBMISSION` when there is nothing to grade.
+    """
+    for _, value in reversed(_candidates(text)):
+        if not _is_other_tool_call(value):
+            return unwrap_submission(value)
+    return NO_SUBMISSION
+
+
+def completion_text(completion: Any) -> str:
+    """The text of a completion given as a string, or as chat messages (the last assistant
+    message's content; content given as a list of parts is joined)."""
+    if isinstance(completion, str):
+        return completion
+    if isinstance(completion, dict):
+        completion = [completion]
+    if isinstance(completion, list | tuple):
+        for message in reversed(completion):
+            role = _field(message, "role")
+            if role in (None, "assistant"):
+                return _content_text(_field(message, "content"))
+        return ""
+    raise TypeError(
+        f"a completion must be a string or a list of chat messages, got {type(completion).__name__}"
+    )
+
+
+def _field(message: Any, name: str) -> Any:
+    return message.get(name) if isinstance(message, dict) else getattr(message, name, None)
+
+
+def _content_text(content: Any) -> str:
+    if content is None:
+        return ""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        parts = []
+        for part in content:
+            text = part if isinstance(part, str) else _field(part, "text")
+            if isinstance(text, str):
+                parts.append(text)
+        return "\n".join(parts)
+    return str(content)
+
+
+def submission_from_messages(messages: Any) -> Any:
+    """The answer of a chat completion: the arguments of its last ``submit_answer`` tool
+    call when there is one, else the last JSON object of the last assistant message."""
+    if isinstance(messages, list | tuple):
+        for message in reversed(messages):
+            for call in reversed(_field(message, "tool_calls") or []):
+                parts = _tool_call_parts(call if isinstance(call, dict) else _as_dict(call))
+                if parts is not None and parts[0] == SUBMIT_TOOL:
+                    return unwrap_submission({"name": parts[0], "arguments": parts[1]})
+    return extract_submission(completion_text(messages))
+
+
+def _as_dict(obj: Any) -> dict[str, Any]:
+    dump = getattr(obj, "model_dump", None)
+    if callable(dump):
+        result = dump()
+        if isinstance(result, dict):
+            return result
+    return {k: getattr(obj, k) for k in ("name", "arguments", "function") if hasattr(obj, k)}

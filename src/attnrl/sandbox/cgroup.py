@@ -1,0 +1,158 @@
+"""A cgroup around the whole jail: one memory and pids budget for all calls together.
+
+Per-call limits are rlimits, which count per process: a call may hold ``max_processes``
+processes of up to ``memory_bytes`` each. The jail's cgroup bounds the total, so the host
+cannot be driven out of memory by the calls together: past the budget the kernel's OOM
+killer picks inside the jail, preferring the calls' processes (their ``oom_score_adj`` is
+1000; the zygote's is -1000 when the harness may lower it).
+
+Best effort: cgroup v1 (``memory`` and ``pids`` hierarchies) or v2 (a child of the harness's
+cgroup, when its controllers can be delegated); created by the harness (root only) under
+its own cgroup, joined by a ``/bin/sh`` wrapper that then execs bwrap (or the zygote), and
+removed at close. When it cannot be set up, the sandbox runs without it and says why.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import shlex
+from dataclasses import dataclass, field
+
+__all__ = ["JailCgroup", "default_jail_memory_bytes"]
+
+
+def default_jail_memory_bytes(max_concurrency: int, memory_bytes: int) -> int:
+    """Every call at its limit plus the zygote, but at most half the machine's memory."""
+    want = max_concurrency * memory_bytes + (256 << 20)
+    total = 0
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemTotal:"):
+                    total = int(line.split()[1]) * 1024
+                    break
+    return min(want, total // 2) if total else want
+
+
+def _read(path: str) -> str:
+    with open(path) as f:
+        return f.read()
+
+
+def _write(path: str, value: str) -> None:
+    with open(path, "w") as f:
+        f.write(value)
+
+
+def _mounts() -> list[tuple[str, str, str, str]]:
+    """(mount point, root within the hierarchy, fstype, super options) of cgroup mounts."""
+    out = []
+    for line in _read("/proc/self/mountinfo").splitlines():
+        left, _, right = line.partition(" - ")
+        lf, rf = left.split(), right.split()
+        if len(lf) >= 5 and len(rf) >= 3 and rf[0] in ("cgroup", "cgroup2"):
+            out.append((lf[4], lf[3], rf[0], rf[2]))
+    return out
+
+
+def _own_dir(mountpoint: str, root: str, path: str) -> str | None:
+    if root != "/" and not (path == root or path.startswith(root + "/")):
+        return None
+    rel = path[len(root) :] if root != "/" else path
+    return os.path.join(mountpoint, rel.lstrip("/"))
+
+
+@dataclass
+class JailCgroup:
+    """The created cgroup directories, what to join, and where OOM kills are counted."""
+
+    dirs: list[str] = field(default_factory=list)
+    procs: list[str] = field(default_factory=list)
+    oom_file: str | None = None
+    memory_bytes: int = 0
+
+    @classmethod
+    def create(cls, memory_bytes: int, pids: int) -> tuple[JailCgroup | None, str]:
+        """Make the cgroup; (None, reason) when it is not possible here."""
+        if os.geteuid() != 0:
+            return None, "not root"
+        try:
+            own = [line.split(":", 2) for line in _read("/proc/self/cgroup").splitlines()]
+            mounts = _mounts()
+        except OSError as exc:
+            return None, f"cannot read cgroups: {exc}"
+        tag = f"attnrl-sandbox-{os.getpid()}-{secrets.token_hex(4)}"
+        cg = cls(memory_bytes=memory_bytes)
+        try:
+            v1 = {c: p for _, ctrls, p in own for c in ctrls.split(",") if c}
+            for ctrl, limit_file, value in (
+                ("memory", "memory.limit_in_bytes", str(memory_bytes)),
+                ("pids", "pids.max", str(pids)),
+            ):
+                if ctrl not in v1:
+                    continue
+                mount = next(
+                    (m for m in mounts if m[2] == "cgroup" and ctrl in m[3].split(",")), None
+                )
+                base = _own_dir(mount[0], mount[1], v1[ctrl]) if mount else None
+                if base is None or not os.path.isdir(base):
+                    continue
+                path = os.path.join(base, tag)
+                os.mkdir(path, 0o755)
+                cg.dirs.append(path)
+                _write(os.path.join(path, limit_file), value)
+                cg.procs.append(os.path.join(path, "cgroup.procs"))
+                if ctrl == "memory":
+                    cg.oom_file = os.path.join(path, "memory.oom_control")
+            if not cg.dirs:
+                unified = next((p for h, c, p in own if h == "0" and c == ""), None)
+                mount = next((m for m in mounts if m[2] == "cgroup2"), None)
+                if unified is None or mount is None:
+                    return None, "no memory or pids cgroup controller"
+                base = _own_dir(mount[0], mount[1], unified)
+                if base is None:
+                    return None, "the harness's cgroup is outside the mounted hierarchy"
+                _write(os.path.join(base, "cgroup.subtree_control"), "+memory +pids")
+                path = os.path.join(base, tag)
+                os.mkdir(path, 0o755)
+                cg.dirs.append(path)
+                _write(os.path.join(path, "memory.max"), str(memory_bytes))
+                _write(os.path.join(path, "pids.max"), str(pids))
+                cg.procs.append(os.path.join(path, "cgroup.procs"))
+                cg.oom_file = os.path.join(path, "memory.events")
+        except OSError as exc:
+            cg.remove()
+            return None, f"cannot set up a cgroup: {exc.strerror or exc}"
+        if cg.oom_file is None:
+            cg.remove()
+            return None, "no memory cgroup controller"
+        return cg, ""
+
+    def wrap(self, argv: list[str]) -> list[str]:
+        """``argv`` run by a shell that first joins the cgroup (and lowers its OOM score)."""
+        joins = " && ".join(f"echo $$ > {shlex.quote(p)}" for p in self.procs)
+        script = f"{joins} && {{ echo -1000 > /proc/self/oom_score_adj; }} 2>/dev/null; "
+        script += 'exec "$0" "$@"'
+        return ["/bin/sh", "-c", script, *argv]
+
+    def oom_kills(self) -> int:
+        """How many processes the kernel's OOM killer killed in the cgroup so far."""
+        if self.oom_file is None:
+            return 0
+        try:
+            for line in _read(self.oom_file).splitlines():
+                key, _, value = line.partition(" ")
+                if key == "oom_kill":
+                    return int(value)
+        except (OSError, ValueError):
+            pass
+        return 0
+
+    def remove(self) -> None:
+        """Remove the cgroup directories (they must be empty of processes by now)."""
+        for path in reversed(self.dirs):
+            with contextlib.suppress(OSError):
+                os.rmdir(path)
+        self.dirs = [p for p in self.dirs if os.path.isdir(p)]

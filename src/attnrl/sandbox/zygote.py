@@ -1,0 +1,1115 @@
+"""Warm fork server ("zygote") of the python tool sandbox.
+
+Self-contained on purpose: it imports nothing from attnrl. The harness copies this file
+into a private runtime directory and runs it by path (``python -I -B zygote.py CONFIG``),
+inside bubblewrap when it can. The zygote imports numpy once, then forks one child per
+call, so each call costs a fork instead of an interpreter start.
+
+The zygote never sees a call's code or output. The harness creates each call's file
+descriptors (a memfd holding the code, and pipes for stdout, stderr and a status line)
+and passes them over a ``SOCK_SEQPACKET`` socket; the zygote forks the call's child with
+them, enforces the wall-clock deadline, and sweeps every process of the call when it ends.
+
+Protocol (one JSON object per packet)::
+
+    harness -> zygote
+      {"op": "run", "id": N, "limits": {...}}   + SCM_RIGHTS [code, stdout, stderr, status]
+      {"op": "kill", "id": N}                   stop the call now (output flood, cancel)
+    zygote -> harness
+      {"op": "ready", "pid": ..., "uid_mode": bool, "uid_note": str, ...}
+      {"op": "done", "id": N, "exit": int|None, "signal": int|None, "cpu_s": float,
+       "timed_out": bool, "killed": bool, "swept": bool}   (swept: a sweeper was needed)
+      {"op": "failed", "id": N, "message": str}   the call could not be started
+
+Per call, the child: closes every descriptor but its own, sets its rlimits (address
+space, CPU, file size, processes, open files, no core), raises its OOM score, drops to the
+slot's own unprivileged uid (``uid_base + slot``) when the zygote runs as root, becomes
+non-dumpable (no_new_privs is set for all by the zygote), and runs the code like a script
+in a fresh ``__main__`` and a fresh work directory. A couple of children are forked ahead
+of demand while the zygote is idle (:func:`pool_child_main`), taking the fork off a call's
+critical path.
+
+When the code is done the child itself sends ``kill(-1, SIGKILL)`` as its uid, which
+reaches every other process of that uid (daemonized or not) and nothing else, and empties
+the slot's directory. The child is not trusted to have done it: the zygote, a child
+subreaper, checks that no process of the uid is left under it and that the directory is
+empty, and otherwise forks a sweeper (as that uid) to do it; a killed or timed-out call
+is always swept. Only then is the call reported done. Without a uid per slot (not root),
+the zygote kills whatever orphans reach it instead.
+"""
+
+from __future__ import annotations
+
+import array
+import ast
+import builtins
+import ctypes
+import gc
+import io
+import json
+import linecache
+import os
+import resource
+import select
+import shutil
+import signal
+import socket
+import sys
+import threading
+import time
+import traceback
+import types
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from json import dumps as _dumps
+from typing import Any, NoReturn
+
+import numpy
+
+FILENAME = "<python_expression>"
+"""Name the model's code carries in tracebacks."""
+STATUS_FD = 3
+"""Descriptor on which the child reports ``{"error": ...}`` once the code has run."""
+EXIT_SETUP_FAILED = 121
+"""Exit status of a child that could not set itself up (it then reports ``setup_error``)."""
+TRACEBACK_TAIL_CHARS = 2000
+"""At most this many characters of traceback follow the ``Type: message`` line."""
+MAX_ERROR_MESSAGE_CHARS = 2000
+
+PR_SET_PDEATHSIG = 1
+PR_SET_DUMPABLE = 4
+PR_SET_CHILD_SUBREAPER = 36
+PR_SET_NO_NEW_PRIVS = 38
+
+PRELOAD = (
+    "collections functools itertools json math random re string time typing numpy.linalg "
+    "numpy.fft numpy.random"
+).split()
+"""Modules the zygote imports so a call gets them for free. Kept short: every preloaded
+page is part of every fork. Failures to import are ignored."""
+
+PRELOAD_WIDE = (
+    "abc argparse array base64 binascii bisect calendar cmath contextlib copy csv ctypes "
+    "dataclasses datetime decimal difflib encodings.idna enum fnmatch fractions glob gzip "
+    "hashlib heapq inspect io itertools logging multiprocessing multiprocessing.pool numbers "
+    "operator pathlib pickle pprint queue shutil signal socket statistics struct subprocess "
+    "tempfile textwrap threading timeit traceback unicodedata unittest uuid warnings weakref "
+    "zlib numpy.testing numpy.polynomial numpy.lib.stride_tricks"
+).split()
+"""Also imported when the calls' uid cannot read the interpreter's files (the fallback
+without bubblewrap, with the interpreter under a private home): then only what the zygote
+imported is importable by the code."""
+
+_libc: Any = None
+_STREAMS: tuple[_TrackedText, _TrackedText] | None = None
+"""The children's stdout and stderr objects, made once by the zygote (fewer page copies
+per call); each child writes them to its own descriptors 1 and 2."""
+
+
+def _prctl(option: int, arg: int) -> None:
+    global _libc
+    if _libc is None:
+        _libc = ctypes.CDLL(None, use_errno=True)
+    if _libc.prctl(option, arg, 0, 0, 0) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"prctl({option}): {os.strerror(err)}")
+
+
+# --------------------------------------------------------------------------- the child
+
+
+class _TrackedBuffer(io.BufferedWriter):
+    """A binary stream that remembers whether anything was written to it."""
+
+    used = False
+
+    def write(self, b: Any) -> int:
+        if len(b):
+            self.used = True
+        return super().write(b)
+
+
+class _TrackedText(io.TextIOWrapper):
+    """A text stream that remembers whether anything was written to it or its buffer."""
+
+    _used = False
+
+    @property
+    def used(self) -> bool:
+        buffer = self.buffer
+        return self._used or (isinstance(buffer, _TrackedBuffer) and buffer.used)
+
+    def write(self, s: str) -> int:
+        if s:
+            self._used = True
+        return super().write(s)
+
+
+def _text_stream(fd: int) -> _TrackedText:
+    raw = io.FileIO(fd, "w", closefd=False)
+    return _TrackedText(
+        _TrackedBuffer(raw), encoding="utf-8", errors="backslashreplace", line_buffering=True
+    )
+
+
+def _type_name(exc: BaseException) -> str:
+    if isinstance(exc, MemoryError):
+        return "MemoryError"
+    cls = type(exc)
+    module = getattr(cls, "__module__", "builtins")
+    if module in ("builtins", "__main__"):
+        return cls.__qualname__
+    return f"{module}.{cls.__qualname__}"
+
+
+def _safe_str(exc: BaseException) -> str:
+    try:
+        text = str(exc)
+    except BaseException:  # noqa: BLE001 - a hostile __str__ must not break reporting
+        text = "<exception str() failed>"
+    if len(text) > MAX_ERROR_MESSAGE_CHARS:
+        text = text[:MAX_ERROR_MESSAGE_CHARS] + "..."
+    return text
+
+
+def format_error(exc: BaseException, memory_bytes: int) -> str:
+    """``"<Type>: <message>"``, then the tail of the traceback (frames of the code only)."""
+    head = _type_name(exc)
+    if isinstance(exc, SyntaxError):
+        message = exc.msg or ""
+    else:
+        message = _safe_str(exc)
+    if message:
+        head = f"{head}: {message}"
+    if isinstance(exc, MemoryError):
+        head += f" (memory limit: {memory_bytes // (1 << 20)} MiB of address space)"
+    try:
+        if isinstance(exc, SyntaxError):
+            lines = traceback.format_exception_only(type(exc), exc)[:-1]
+            tail = "".join(lines)
+        else:
+            tb = exc.__traceback__
+            # Drop the sandbox's own frames: the first ones, up to the model's code.
+            while tb is not None and tb.tb_frame.f_code.co_filename != FILENAME:
+                tb = tb.tb_next
+            stack = traceback.StackSummary.extract(traceback.walk_tb(tb), limit=None)
+            lines = stack.format()
+            tail = "".join(lines)
+            if tail:
+                tail = "Traceback (most recent call last):\n" + tail
+    except BaseException:  # noqa: BLE001 - e.g. MemoryError while formatting
+        tail = ""
+    if len(tail) > TRACEBACK_TAIL_CHARS:
+        cut = tail[-TRACEBACK_TAIL_CHARS:]
+        cut = cut[cut.find("\n") + 1 :]
+        tail = "Traceback (most recent call last, earlier frames omitted):\n" + cut
+    tail = tail.rstrip("\n")
+    return f"{head}\n{tail}" if tail else head
+
+
+def execute(code: str, stdout: _TrackedText, memory_bytes: int) -> str | None:
+    """Run ``code`` like a script in a fresh ``__main__`` with numpy as ``np``.
+
+    If the last statement is a bare expression whose value is not None and the code
+    printed nothing to stdout, the value's repr is printed (like a REPL would show it).
+    Returns the formatted error, or None.
+    """
+    main = types.ModuleType("__main__")
+    namespace = main.__dict__
+    namespace["__builtins__"] = builtins
+    namespace["np"] = numpy
+    sys.modules["__main__"] = main
+    try:
+        tree = ast.parse(code, FILENAME, "exec")
+        last: ast.Expression | None = None
+        if tree.body and isinstance(tree.body[-1], ast.Expr):
+            last = ast.Expression(tree.body[-1].value)
+            del tree.body[-1]
+        body = compile(tree, FILENAME, "exec", dont_inherit=True)
+        value_code = compile(last, FILENAME, "eval", dont_inherit=True) if last else None
+        lines = code.splitlines(keepends=True)
+        linecache.cache[FILENAME] = (len(code), None, lines, FILENAME)
+        exec(body, namespace)
+        if value_code is not None:
+            value = eval(value_code, namespace)
+            if value is not None and not stdout.used:
+                print(repr(value), file=stdout)
+    except SystemExit as exc:
+        if exc.code not in (None, 0):
+            return f"SystemExit: {exc.code}"
+    except BaseException as exc:  # noqa: BLE001 - everything the code raises is its result
+        return format_error(exc, memory_bytes)
+    return None
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        n = os.write(fd, view)
+        view = view[n:]
+
+
+def _read_code(fd: int) -> str:
+    size = os.fstat(fd).st_size
+    chunks = []
+    offset = 0
+    while offset < size:
+        chunk = os.pread(fd, size - offset, offset)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        offset += len(chunk)
+    return b"".join(chunks).decode("utf-8", "surrogatepass")
+
+
+def _count_uid_processes(uid: int) -> int:
+    return sum(1 for name in os.listdir("/proc") if name.isdigit() and _proc_uid(int(name)) == uid)
+
+
+def _drop_to(uid: int) -> None:
+    os.setgroups([])
+    os.setresgid(uid, uid, uid)
+    os.setresuid(uid, uid, uid)
+    if os.getresuid() != (uid, uid, uid):  # paranoia: never run the code as root
+        raise OSError("uid drop did not take effect")
+
+
+def _set_limits(limits: dict[str, Any], uid: int | None) -> None:
+    cpu = int(limits["cpu_s"])
+    resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
+    mem = int(limits["memory_bytes"])
+    resource.setrlimit(resource.RLIMIT_AS, (mem, mem))
+    fsize = int(limits["max_file_bytes"])
+    resource.setrlimit(resource.RLIMIT_FSIZE, (fsize, fsize))
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    nofile = min(1024, resource.getrlimit(resource.RLIMIT_NOFILE)[1])
+    resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))
+    nproc = int(limits["max_processes"])
+    if uid is None:
+        # Shared uid: the limit counts every process of this user, so add what exists.
+        nproc += _count_uid_processes(os.getuid())
+    resource.setrlimit(resource.RLIMIT_NPROC, (nproc, nproc))
+
+
+def _prepare_child(limits: dict[str, Any], uid: int | None, keep_fd: int) -> None:
+    """What a call's child can do before it knows its call: descriptors and limits.
+
+    Every descriptor is closed except 0-2 and ``keep_fd`` (moved to ``STATUS_FD``)."""
+    signal.set_wakeup_fd(-1)
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if keep_fd != STATUS_FD:
+        os.dup2(keep_fd, STATUS_FD)
+    os.closerange(STATUS_FD + 1, 1 << 20)
+    if uid is None:
+        os.setpgid(0, 0)  # for the tree sweep (not setsid: a new autogroup costs ms)
+    _set_limits(limits, uid)
+    try:  # the kernel's OOM killer takes a call's processes first
+        with open("/proc/self/oom_score_adj", "w") as f:
+            f.write("1000")
+    except OSError:
+        pass
+
+
+def _become_call(uid: int | None) -> None:
+    """Drop to the call's identity: the slot's uid, no capabilities, not dumpable."""
+    if uid is not None:
+        _drop_to(uid)
+    _prctl(PR_SET_DUMPABLE, 0)  # no core dump, even to a core_pattern pipe
+    _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)  # a uid change cleared it
+
+
+def child_main(
+    fds: list[int], limits: dict[str, Any], uid: int | None, slot_dir: str, call_id: int
+) -> NoReturn:
+    """A call's child forked for the call; never returns."""
+    code_fd, out_fd, err_fd, status_fd = fds
+    try:
+        # Move the call's descriptors to 0-3 first: setup closes everything above.
+        os.dup2(code_fd, 0)
+        os.dup2(out_fd, 1)
+        os.dup2(err_fd, 2)
+        os.dup2(status_fd, STATUS_FD)
+        _prepare_child(limits, uid, STATUS_FD)
+        _become_call(uid)
+    except BaseException as exc:  # noqa: BLE001
+        _setup_failed(exc)
+    run_call(uid, slot_dir, call_id)
+
+
+def pool_child_main(
+    sock_fd: int, limits: dict[str, Any], uid: int | None, slot_dir: str
+) -> NoReturn:
+    """A child forked ahead of demand: prepared, then waiting for a call's descriptors on
+    ``sock_fd``; never returns. Takes the fork off a call's critical path. It keeps the
+    zygote's uid while it waits (so no idle process holds a call's uid) and drops to the
+    slot's uid as soon as it has its call, before reading the code."""
+    try:
+        _prepare_child(limits, uid, sock_fd)
+        sock = socket.socket(fileno=STATUS_FD)
+        sock.setblocking(True)
+        fd_size = array.array("i").itemsize
+        data, ancdata, _flags, _addr = sock.recvmsg(1 << 12, socket.CMSG_SPACE(4 * fd_size))
+        fds: list[int] = []
+        for level, kind, payload in ancdata:
+            if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+                arr = array.array("i")
+                arr.frombytes(payload[: len(payload) - len(payload) % fd_size])
+                fds.extend(arr)
+        if not data or len(fds) != 4:
+            os._exit(0)  # the zygote is shutting down
+        call_id = int(json.loads(data)["id"])
+        sock.detach()
+        code_fd, out_fd, err_fd, status_fd = fds
+        os.dup2(code_fd, 0)
+        os.dup2(out_fd, 1)
+        os.dup2(err_fd, 2)
+        os.dup2(status_fd, STATUS_FD)  # also closes the socket
+        os.closerange(STATUS_FD + 1, 1 << 20)
+        _become_call(uid)
+    except BaseException as exc:  # noqa: BLE001
+        _setup_failed(exc)
+    run_call(uid, slot_dir, call_id)
+
+
+def _setup_failed(exc: BaseException) -> NoReturn:
+    try:
+        msg = json.dumps({"setup_error": f"{type(exc).__name__}: {exc}"})
+        _write_all(STATUS_FD, msg.encode())
+    except BaseException:  # noqa: BLE001, S110
+        pass
+    os._exit(EXIT_SETUP_FAILED)
+
+
+def run_call(uid: int | None, slot_dir: str, call_id: int) -> NoReturn:
+    """Run the code on descriptor 0 with stdout, stderr and status on 1, 2 and 3.
+
+    The call works in a fresh directory ``<slot_dir>/call-<id>`` of its own; the slot
+    directory (private to the slot's uid) is emptied when the call ends."""
+    workdir = os.path.join(slot_dir, f"call-{call_id}")
+    try:
+        code = _read_code(0)
+        devnull = os.open(os.devnull, os.O_RDONLY)
+        os.dup2(devnull, 0)
+        os.close(devnull)
+        os.mkdir(workdir, 0o700)
+        os.chdir(workdir)
+        os.environ["HOME"] = workdir
+        os.environ["TMPDIR"] = workdir
+        os.environ["PWD"] = workdir
+        sys.argv = [""]
+        sys.path.insert(0, workdir)
+        memory_bytes = resource.getrlimit(resource.RLIMIT_AS)[0]
+    except BaseException as exc:  # noqa: BLE001
+        _setup_failed(exc)
+    pid = os.getpid()
+    stdout, stderr = _STREAMS if _STREAMS else (_text_stream(1), _text_stream(2))
+    sys.stdout = stdout
+    sys.stderr = stderr
+    setattr(sys, "__stdout__", stdout)  # noqa: B010 - Final in typeshed, not at runtime
+    setattr(sys, "__stderr__", stderr)  # noqa: B010
+    status = 0
+    error: str | None = None
+    try:
+        error = execute(code, stdout, memory_bytes)
+        if os.getpid() == pid:
+            for thread in threading.enumerate():
+                if thread is not threading.main_thread() and not thread.daemon:
+                    thread.join()
+    except BaseException as exc:  # noqa: BLE001
+        error = error or format_error(exc, memory_bytes)
+    finally:
+        for stream in (stdout, stderr):
+            try:
+                stream.flush()
+            except BaseException:  # noqa: BLE001, S110
+                status = 1
+        if os.getpid() == pid:
+            # A process the code forked returns here too; only the call's child reports.
+            try:
+                _write_all(STATUS_FD, ("\n" + _dumps({"error": error}) + "\n").encode())
+            except BaseException:  # noqa: BLE001
+                status = 1
+            # Clean up after ourselves; the zygote checks it was done, else it sweeps.
+            try:
+                if uid is not None:
+                    _kill_uid()
+                os.chdir(slot_dir)
+                _wipe_dir(slot_dir)
+                if uid is not None:
+                    _wipe_shm(uid)
+            except BaseException:  # noqa: BLE001
+                status = 1
+        else:
+            status = 1 if error else 0
+        os._exit(status)
+
+
+# --------------------------------------------------------------------------- the sweeper
+
+
+def _wipe_dir(path: str) -> None:
+    """Remove everything inside ``path`` (not ``path`` itself), fixing permissions."""
+
+    def fix(_func: Callable[..., Any], failed: str, _exc: Any) -> None:
+        try:
+            os.chmod(os.path.dirname(failed), 0o700)
+            if os.path.isdir(failed) and not os.path.islink(failed):
+                os.chmod(failed, 0o700)
+        except OSError:
+            pass
+
+    os.chmod(path, 0o700)
+    for _ in range(8):
+        try:
+            entries = list(os.scandir(path))
+        except OSError:
+            return
+        if not entries:
+            return
+        for entry in entries:
+            try:
+                if entry.is_dir(follow_symlinks=False):
+                    shutil.rmtree(entry.path, onerror=fix)
+                else:
+                    os.unlink(entry.path)
+            except OSError:
+                fix(os.unlink, entry.path, None)
+
+
+def _wipe_shm(uid: int) -> None:
+    try:
+        entries = list(os.scandir("/dev/shm"))
+    except OSError:
+        return
+    for entry in entries:
+        try:
+            if entry.stat(follow_symlinks=False).st_uid == uid:
+                if entry.is_dir(follow_symlinks=False):
+                    shutil.rmtree(entry.path, ignore_errors=True)
+                else:
+                    os.unlink(entry.path)
+        except OSError:
+            continue
+
+
+def _kill_uid() -> None:
+    """SIGKILL every other process of our uid (that we may signal, in our PID namespace).
+
+    ``kill(-1)`` walks the task list under the lock ``fork`` needs, so a fork bomb cannot
+    outrun it: a child is either listed (and killed) or its parent dies before it exists.
+    """
+    for _ in range(2):
+        try:
+            os.kill(-1, signal.SIGKILL)
+        except ProcessLookupError:
+            return
+
+
+def sweeper_main(uid: int, workdir: str) -> NoReturn:
+    """Kill every process of ``uid`` and empty its work directory; never returns."""
+    status = 0
+    try:
+        signal.set_wakeup_fd(-1)
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        os.closerange(3, 1 << 20)
+        _drop_to(uid)
+        _kill_uid()
+        _wipe_dir(workdir)
+        _wipe_shm(uid)
+    except BaseException:  # noqa: BLE001
+        status = 1
+    os._exit(status)
+
+
+# --------------------------------------------------------------------------- the server
+
+
+@dataclass
+class Call:
+    id: int
+    limits: dict[str, Any]
+    fds: list[int]
+    slot: int = -1
+    pid: int = 0
+    sweeper: int = 0
+    started: float = 0.0
+    deadline: float = 0.0
+    timed_out: bool = False
+    killed: bool = False
+    exit: int | None = None
+    signal: int | None = None
+    cpu_s: float = 0.0
+
+
+@dataclass
+class Ready:
+    """A pre-forked child waiting for a call on ``sock``."""
+
+    pid: int
+    sock: socket.socket
+    slot: int
+    limits: dict[str, Any]
+
+
+@dataclass
+class Zygote:
+    sock: socket.socket
+    work: str
+    slots: int
+    uid_base: int | None
+    closed: bool = False
+    calls: dict[int, Call] = field(default_factory=dict)
+    by_pid: dict[int, Call] = field(default_factory=dict)
+    by_sweeper: dict[int, Call] = field(default_factory=dict)
+    free: deque[int] = field(default_factory=deque)
+    queue: deque[Call] = field(default_factory=deque)
+    pending_sweeps: list[Call] = field(default_factory=list)
+    pool_size: int = 0
+    pool_limits: dict[str, Any] | None = None
+    pool: list[Ready] = field(default_factory=list)
+    ready_by_pid: dict[int, Ready] = field(default_factory=dict)
+    discarded: dict[int, int] = field(default_factory=dict)
+    """Pre-forked children being killed (pid -> slot): the slot is free once reaped."""
+
+    def uid(self, slot: int) -> int | None:
+        return None if self.uid_base is None else self.uid_base + slot
+
+    def workdir(self, slot: int) -> str:
+        return os.path.join(self.work, f"s{slot}")
+
+    def send(self, msg: dict[str, Any]) -> None:
+        if self.closed:
+            return
+        data = json.dumps(msg).encode()
+        while True:
+            try:
+                self.sock.send(data)
+                return
+            except BlockingIOError:
+                select.select([], [self.sock], [], 1.0)
+            except OSError:
+                self.closed = True
+                return
+
+    # -- requests
+
+    def handle_socket(self) -> bool:
+        """Read every pending request; False when the harness has gone."""
+        fd_size = array.array("i").itemsize
+        while True:
+            try:
+                data, ancdata, _flags, _addr = self.sock.recvmsg(
+                    1 << 16, socket.CMSG_SPACE(8 * fd_size), socket.MSG_CMSG_CLOEXEC
+                )
+            except BlockingIOError:
+                return True
+            except OSError:
+                return False
+            fds: list[int] = []
+            for level, kind, payload in ancdata:
+                if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+                    arr = array.array("i")
+                    arr.frombytes(payload[: len(payload) - len(payload) % fd_size])
+                    fds.extend(arr)
+            if not data:
+                for fd in fds:
+                    os.close(fd)
+                return False
+            try:
+                msg = json.loads(data)
+                self.handle_message(msg, fds)
+            except Exception as exc:  # noqa: BLE001 - a bad packet must not kill the server
+                for fd in fds:
+                    try:
+                        os.close(fd)
+                    except OSError:
+                        pass
+                sys.stderr.write(f"zygote: bad request: {exc!r}\n")
+                sys.stderr.flush()
+
+    def handle_message(self, msg: dict[str, Any], fds: list[int]) -> None:
+        op = msg.get("op")
+        if op == "run":
+            if len(fds) != 4:
+                for fd in fds:
+                    os.close(fd)
+                self.send({"op": "failed", "id": msg["id"], "message": "expected 4 fds"})
+                return
+            call = Call(id=int(msg["id"]), limits=dict(msg["limits"]), fds=fds)
+            self.calls[call.id] = call
+            if not self.queue and self.take_ready(call):
+                return
+            self.queue.append(call)
+            self.start_queued()
+        elif op == "kill":
+            call_or_none = self.calls.get(int(msg["id"]))
+            if call_or_none is not None:
+                self.kill(call_or_none)
+        else:
+            for fd in fds:
+                os.close(fd)
+
+    # -- the pool of pre-forked children
+
+    def known(self) -> set[int]:
+        """Our children that are not strays: calls, sweepers, pre-forked children."""
+        return (
+            set(self.by_pid) | set(self.by_sweeper) | set(self.ready_by_pid) | set(self.discarded)
+        )
+
+    def take_ready(self, call: Call) -> bool:
+        """Hand ``call`` to a pre-forked child; False if none fits."""
+        while self.pool:
+            ready = self.pool.pop(0)
+            del self.ready_by_pid[ready.pid]
+            if ready.limits != call.limits:
+                self.discard(ready)
+                self.pool_limits = call.limits
+                continue
+            try:
+                ready.sock.sendmsg(
+                    [_dumps({"id": call.id}).encode()],
+                    [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", call.fds))],
+                )
+            except OSError:
+                self.discard(ready)
+                continue
+            ready.sock.close()
+            self.close_fds(call)
+            call.slot = ready.slot
+            call.pid = ready.pid
+            call.started = time.monotonic()
+            call.deadline = call.started + float(call.limits["timeout_s"])
+            self.by_pid[ready.pid] = call
+            return True
+        self.pool_limits = call.limits
+        return False
+
+    def discard(self, ready: Ready) -> None:
+        self.ready_by_pid.pop(ready.pid, None)
+        if ready in self.pool:
+            self.pool.remove(ready)
+        ready.sock.close()
+        self.discarded[ready.pid] = ready.slot
+        try:
+            os.kill(ready.pid, signal.SIGKILL)
+        except OSError:
+            pass
+
+    def refill(self) -> None:
+        """Fork children ahead of demand, while no call runs: a fork then costs a call no
+        CPU and no latency (and none at the expense of a queued call)."""
+        while (
+            self.pool_limits is not None
+            and len(self.pool) < self.pool_size
+            and self.free
+            and not self.queue
+            and not self.by_pid
+        ):
+            slot = self.free.popleft()
+            ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+            try:
+                pid = os.fork()
+            except OSError:
+                ours.close()
+                theirs.close()
+                self.free.appendleft(slot)
+                return
+            if pid == 0:
+                try:
+                    pool_child_main(
+                        theirs.fileno(), self.pool_limits, self.uid(slot), self.workdir(slot)
+                    )
+                finally:
+                    os._exit(EXIT_SETUP_FAILED)
+            theirs.close()
+            ready = Ready(pid=pid, sock=ours, slot=slot, limits=self.pool_limits)
+            self.pool.append(ready)
+            self.ready_by_pid[pid] = ready
+            numpy.random.seed(int.from_bytes(os.urandom(4), "little"))
+
+    def start_queued(self) -> None:
+        while self.queue and self.free:
+            call = self.queue.popleft()
+            call.slot = self.free.popleft()
+            self.start(call)
+
+    def start(self, call: Call) -> None:
+        try:
+            pid = os.fork()
+        except OSError as exc:
+            self.close_fds(call)
+            self.free.append(call.slot)
+            del self.calls[call.id]
+            self.send({"op": "failed", "id": call.id, "message": f"fork failed: {exc}"})
+            return
+        if pid == 0:
+            try:
+                child_main(
+                    call.fds, call.limits, self.uid(call.slot), self.workdir(call.slot), call.id
+                )
+            finally:
+                os._exit(EXIT_SETUP_FAILED)
+        self.close_fds(call)
+        call.pid = pid
+        call.started = time.monotonic()
+        call.deadline = call.started + float(call.limits["timeout_s"])
+        self.by_pid[pid] = call
+        # Off the critical path, while the child runs: the next child gets a fresh legacy
+        # numpy random state (the stdlib's random reseeds itself in each child).
+        numpy.random.seed(int.from_bytes(os.urandom(4), "little"))
+
+    @staticmethod
+    def close_fds(call: Call) -> None:
+        for fd in call.fds:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        call.fds = []
+
+    def kill(self, call: Call) -> None:
+        if call.pid and call.exit is None and call.signal is None and not call.killed:
+            call.killed = True
+            try:
+                os.kill(call.pid, signal.SIGKILL)
+            except OSError:
+                pass
+        elif not call.pid and call in self.queue:
+            self.queue.remove(call)
+            self.close_fds(call)
+            del self.calls[call.id]
+            self.send(
+                {
+                    "op": "done",
+                    "id": call.id,
+                    "exit": None,
+                    "signal": None,
+                    "cpu_s": 0.0,
+                    "timed_out": False,
+                    "killed": True,
+                }
+            )
+
+    def check_deadlines(self) -> float | None:
+        """Kill overdue calls; return seconds until the next deadline."""
+        now = time.monotonic()
+        nearest: float | None = None
+        for call in list(self.by_pid.values()):
+            if call.killed:
+                continue
+            if now >= call.deadline:
+                call.timed_out = True
+                self.kill(call)
+            else:
+                left = call.deadline - now
+                nearest = left if nearest is None else min(nearest, left)
+        return nearest
+
+    # -- children
+
+    def reap(self) -> None:
+        while True:
+            try:
+                pid, status, usage = os.wait4(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            call = self.by_pid.pop(pid, None)
+            if call is not None:
+                if os.WIFSIGNALED(status):
+                    call.signal = os.WTERMSIG(status)
+                else:
+                    call.exit = os.waitstatus_to_exitcode(status)
+                call.cpu_s = usage.ru_utime + usage.ru_stime
+                self.sweep(call)
+                continue
+            call = self.by_sweeper.pop(pid, None)
+            if call is not None:
+                self.finish(call)
+                continue
+            ready = self.ready_by_pid.pop(pid, None)
+            if ready is not None:  # a pre-forked child died waiting (it ran no code)
+                if ready in self.pool:
+                    self.pool.remove(ready)
+                ready.sock.close()
+                self.free.append(ready.slot)
+                continue
+            slot = self.discarded.pop(pid, None)
+            if slot is not None:
+                self.free.append(slot)
+                self.start_queued()
+            # Anything else is an orphan of some call, reaped here as subreaper.
+
+    def clean(self, call: Call, uid: int) -> bool:
+        """True if a call that ended normally left nothing behind: no process of its uid
+        under us (every orphan of a call is reparented to us, the subreaper) and an empty
+        work directory and nothing of its in /dev/shm."""
+        if call.timed_out or call.killed or call.signal is not None or call.exit != 0:
+            return False
+        known = self.known()
+        for pid in _children():
+            if pid not in known and _proc_uid(pid, live_only=True) == uid:
+                return False
+        try:
+            if os.listdir(self.workdir(call.slot)):
+                return False
+            for entry in os.scandir("/dev/shm"):
+                if entry.stat(follow_symlinks=False).st_uid == uid:
+                    return False
+        except OSError:
+            return False
+        return True
+
+    def sweep(self, call: Call) -> None:
+        uid = self.uid(call.slot)
+        if uid is None:
+            self.sweep_tree(call)
+            self.finish(call)
+            return
+        if self.clean(call, uid):
+            self.finish(call)
+            return
+        try:
+            pid = os.fork()
+        except OSError:
+            self.pending_sweeps.append(call)  # retried by the loop; the slot stays taken
+            return
+        if pid == 0:
+            sweeper_main(uid, self.workdir(call.slot))
+        call.sweeper = pid
+        self.by_sweeper[pid] = call
+
+    def sweep_tree(self, call: Call) -> None:
+        """Without a uid per call: kill the call's process group and every orphan of ours
+        (orphans of calls still running too: they cannot be told apart without a uid)."""
+        try:
+            os.killpg(call.pid, signal.SIGKILL)
+        except OSError:
+            pass
+        known = self.known()
+        for _ in range(50):
+            strays = [pid for pid in _children() if pid not in known]
+            if not strays:
+                break
+            for pid in strays:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except OSError:
+                    pass
+            time.sleep(0.002)
+            self.reap_orphans(known)
+        _wipe_dir(self.workdir(call.slot))
+
+    def reap_orphans(self, known: set[int]) -> None:
+        for pid in _children():
+            if pid in known:
+                continue
+            try:
+                os.waitpid(pid, os.WNOHANG)
+            except ChildProcessError:
+                pass
+
+    def finish(self, call: Call) -> None:
+        self.calls.pop(call.id, None)
+        self.free.append(call.slot)
+        self.send(
+            {
+                "op": "done",
+                "id": call.id,
+                "exit": call.exit,
+                "signal": call.signal,
+                "cpu_s": round(call.cpu_s, 4),
+                "timed_out": call.timed_out,
+                "killed": call.killed,
+                "swept": call.sweeper != 0,
+            }
+        )
+        self.start_queued()
+
+    def shutdown(self) -> NoReturn:
+        self.closed = True
+        for call in self.queue:
+            self.close_fds(call)
+        self.queue.clear()
+        for ready in list(self.pool):
+            self.discard(ready)
+        for call in list(self.by_pid.values()):
+            self.kill(call)
+        deadline = time.monotonic() + 2.0
+        while (self.by_pid or self.by_sweeper or self.discarded) and time.monotonic() < deadline:
+            self.reap()
+            time.sleep(0.005)
+        os._exit(0)
+
+    def serve(self, wake_fd: int) -> NoReturn:
+        poller = select.poll()
+        poller.register(self.sock.fileno(), select.POLLIN)
+        poller.register(wake_fd, select.POLLIN)
+        while True:
+            try:
+                self.serve_once(poller, wake_fd)
+            except Exception:  # noqa: BLE001 - keep serving the other calls
+                sys.stderr.write("zygote: " + traceback.format_exc())
+                sys.stderr.flush()
+                time.sleep(0.01)
+
+    def serve_once(self, poller: select.poll, wake_fd: int) -> None:
+        nearest = self.check_deadlines()
+        if self.pending_sweeps:
+            nearest = 0.01 if nearest is None else min(nearest, 0.01)
+        timeout_ms = None if nearest is None else max(1, int(nearest * 1000) + 1)
+        try:
+            events = poller.poll(timeout_ms)
+        except InterruptedError:
+            return
+        for fd, _ev in events:
+            if fd == wake_fd:
+                try:
+                    os.read(wake_fd, 4096)
+                except BlockingIOError:
+                    pass
+        self.reap()
+        retry, self.pending_sweeps = self.pending_sweeps, []
+        for call in retry:
+            self.sweep(call)
+        for fd, _ev in events:
+            if fd == self.sock.fileno() and not self.handle_socket():
+                self.shutdown()
+        self.refill()
+
+
+def _children() -> list[int]:
+    pids: list[int] = []
+    try:
+        for tid in os.listdir("/proc/self/task"):
+            with open(f"/proc/self/task/{tid}/children") as f:
+                pids.extend(int(p) for p in f.read().split())
+    except OSError:
+        pass
+    return pids
+
+
+def _proc_uid(pid: int, live_only: bool = False) -> int | None:
+    """Real uid of ``pid``; None if it is gone (or, with ``live_only``, a zombie)."""
+    try:
+        with open(f"/proc/{pid}/status", "rb") as f:
+            for line in f:
+                if line.startswith(b"State:") and live_only and line.split()[1] == b"Z":
+                    return None
+                if line.startswith(b"Uid:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
+def _probe_uid_drop(uid: int) -> str:
+    """Fork a child that drops to ``uid``; '' when it works, else the reason."""
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(r)
+        try:
+            _drop_to(uid)
+            os._exit(0)
+        except BaseException as exc:  # noqa: BLE001
+            os.write(w, f"{type(exc).__name__}: {exc}".encode()[:500])
+            os._exit(1)
+    os.close(w)
+    reason = os.read(r, 1000).decode(errors="replace")
+    os.close(r)
+    _, status = os.waitpid(pid, 0)
+    if status != 0 and not reason:
+        reason = f"probe exited with status {status}"
+    return reason
+
+
+def _preload(wide: bool) -> None:
+    for name in PRELOAD + (PRELOAD_WIDE if wide else []):
+        try:
+            __import__(name)
+        except Exception:  # noqa: BLE001, S112
+            continue
+    # Touch the code paths a small snippet uses, so children share warm pages.
+    a = numpy.arange(16.0).reshape(4, 4)
+    _ = (a @ a.T).sum(), numpy.linalg.norm(a), numpy.exp(a).max()
+    with io.StringIO() as s:
+        print(repr(a), file=s)
+
+
+def main(argv: list[str]) -> NoReturn:
+    config = json.loads(argv[1])
+    sock = socket.socket(fileno=int(config["fd"]))
+    try:
+        _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    except OSError:
+        pass
+    subreaper = True
+    try:
+        _prctl(PR_SET_CHILD_SUBREAPER, 1)
+    except OSError:
+        subreaper = False
+    # Inherited by every child: no setuid/file-capability gain through exec.
+    _prctl(PR_SET_NO_NEW_PRIVS, 1)
+    # Nobody but root may ptrace us or read our memory, even a call sharing our uid.
+    _prctl(PR_SET_DUMPABLE, 0)
+    _preload(bool(config.get("preload_wide")))
+    uid_base: int | None = None
+    uid_note = "not root: calls share the harness's uid"
+    if os.geteuid() == 0 and config.get("uid_base") is not None:
+        uid_note = _probe_uid_drop(int(config["uid_base"]))
+        if not uid_note:
+            uid_base = int(config["uid_base"])
+    slots = int(config["slots"])
+    work = str(config["work"])
+    for slot in range(slots):
+        path = os.path.join(work, f"s{slot}")
+        os.makedirs(path, mode=0o700, exist_ok=True)
+        os.chmod(path, 0o700)
+        if uid_base is not None:
+            os.chown(path, uid_base + slot, uid_base + slot)
+    if uid_base is not None:
+        os.chmod(work, 0o711)
+        if not config.get("jailed"):
+            # No fresh PID namespace: a zygote before us may have died leaving strays.
+            for slot in range(slots):
+                pid = os.fork()
+                if pid == 0:
+                    sweeper_main(uid_base + slot, os.path.join(work, f"s{slot}"))
+                os.waitpid(pid, 0)
+    global _STREAMS
+    _STREAMS = (_text_stream(1), _text_stream(2))
+    numpy.random.seed(int.from_bytes(os.urandom(4), "little"))
+    gc.collect()
+    gc.freeze()
+    wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+    signal.signal(signal.SIGCHLD, lambda _s, _f: None)
+    signal.set_wakeup_fd(wake_w, warn_on_full_buffer=False)
+    signal.signal(signal.SIGPIPE, signal.SIG_IGN)
+    sock.setblocking(False)
+    zygote = Zygote(sock=sock, work=work, slots=slots, uid_base=uid_base)
+    zygote.free.extend(range(slots))
+    zygote.pool_size = int(config.get("prefork", 0))
+    zygote.pool_limits = config.get("limits")
+    zygote.refill()
+    zygote.send(
+        {
+            "op": "ready",
+            "pid": os.getpid(),
+            "uid_mode": uid_base is not None,
+            "uid_note": uid_note,
+            "subreaper": subreaper,
+            "euid": os.geteuid(),
+            "numpy": numpy.__version__,
+            "python": sys.version.split()[0],
+        }
+    )
+    zygote.serve(wake_r)
+
+
+if __name__ == "__main__":
+    main(sys.argv)

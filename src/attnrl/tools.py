@@ -1,0 +1,90 @@
+"""The rules and result texts of the model's two tools, shared by the harness's loop
+(:mod:`attnrl.agent`) and the multi-turn adapters (verifiers, Inspect), so an episode
+there is the episode ``attnrl run`` records."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from attnrl.prompt import PYTHON_TOOL, SUBMIT_TOOL
+from attnrl.sandbox.base import ExecResult
+
+__all__ = [
+    "ALREADY_SUBMITTED",
+    "NO_SUBMISSION",
+    "SUBMITTED_RESULT",
+    "answer_from_submit_arguments",
+    "parse_arguments",
+    "python_arguments_error",
+    "submit_arguments_error",
+    "tool_error_json",
+    "tool_result_json",
+    "unknown_tool_error",
+]
+
+NO_SUBMISSION: Any = object()
+"""Sentinel: a tool call (or a completion) that carries no answer to grade."""
+
+SUBMITTED_RESULT = json.dumps({"result": "submitted"})
+"""The ``submit_answer`` result once an answer is taken."""
+ALREADY_SUBMITTED = "not run: an answer was already submitted"
+
+
+def tool_result_json(result: ExecResult) -> str:
+    """A ``python_expression`` result exactly as the harness shows it to the model."""
+    return json.dumps(result.to_tool_json())
+
+
+def tool_error_json(message: str) -> str:
+    """A tool call that could not run, in the harness's shape."""
+    return json.dumps({"result": "", "error": message})
+
+
+def parse_arguments(raw: Any) -> dict[str, Any] | None:
+    """Tool-call arguments as a dict (from a dict or a JSON string); None when they are not
+    a JSON object."""
+    if isinstance(raw, dict):
+        return raw
+    if not isinstance(raw, str):
+        return None
+    try:
+        parsed = json.loads(raw) if raw.strip() else {}
+    except (ValueError, RecursionError):
+        return None
+    return parsed if isinstance(parsed, dict) else None
+
+
+def answer_from_submit_arguments(
+    arguments: dict[str, Any] | None, answer_keys: tuple[str, ...]
+) -> Any:
+    """The answer a ``submit_answer`` call carries, by the harness's rule:
+    ``arguments["answer"]`` as is (a string is parsed by the grader), else the arguments
+    themselves when every answer key is at the top level (a common slip), else
+    :data:`NO_SUBMISSION` (the model is told, and may call again)."""
+    if arguments is None:
+        return NO_SUBMISSION
+    if "answer" in arguments:
+        return arguments["answer"]
+    if answer_keys and all(k in arguments for k in answer_keys):
+        return arguments
+    return NO_SUBMISSION
+
+
+def python_arguments_error(arguments: dict[str, Any] | None, raw: Any) -> str:
+    got = raw if arguments is None else arguments
+    return tool_error_json(
+        f"{PYTHON_TOOL} needs an 'expression' argument holding Python code as a string; "
+        f"got {got!r:.200}"
+    )
+
+
+def submit_arguments_error(answer_keys: tuple[str, ...]) -> str:
+    return tool_error_json(
+        f"{SUBMIT_TOOL} needs an 'answer' argument: a JSON object with the keys "
+        f"{', '.join(answer_keys)}"
+    )
+
+
+def unknown_tool_error(name: str) -> str:
+    return tool_error_json(f"unknown tool {name!r}; the tools are {PYTHON_TOOL} and {SUBMIT_TOOL}")

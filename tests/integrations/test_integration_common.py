@@ -1,0 +1,254 @@
+"""The shared adapter core: finding the submission in a completion, and from a row's info
+to its grader."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+import time
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from attnrl.dataset import dataset_row
+from attnrl.integrations._common import (
+    build_rows,
+    build_tasks,
+    grade_completion,
+    resolve_info,
+    reward_for,
+    task_for,
+)
+from attnrl.integrations._extract import (
+    NO_SUBMISSION,
+    completion_text,
+    extract_submission,
+    unwrap_submission,
+)
+from attnrl.task import Task, load_task
+
+
+@pytest.fixture(scope="module")
+def ref() -> dict[str, Any]:
+    return load_task("seed").reference()
+
+
+# -- extraction ------------------------------------------------------------------------------
+
+
+def test_bare_object_in_prose_with_stray_braces(ref: dict[str, Any]) -> None:
+    text = f"Heads {{Q1, K1}} and {{'a': 1}} first. Answer: {json.dumps(ref)} -- done {{"
+    assert extract_submission(text) == ref
+
+
+def test_strings_with_braces_and_nested_objects(ref: dict[str, Any]) -> None:
+    answer = ref | {"note": 'a } tricky { string " with quotes', "meta": {"a": {"b": [1]}}}
+    text = f"prefix }} {{ {json.dumps(answer)} suffix"
+    assert extract_submission(text) == answer
+
+
+def test_last_object_wins(ref: dict[str, Any]) -> None:
+    draft = ref | {"final_output": [[0.0] * 3] * 4}
+    text = f"Draft: {json.dumps(draft)}\nFinal: {json.dumps(ref)}"
+    assert extract_submission(text) == ref
+    assert extract_submission(f"{json.dumps(ref)} then {json.dumps(draft)}") == draft
+
+
+def test_fenced_blocks(ref: dict[str, Any]) -> None:
+    assert extract_submission(f"```json\n{json.dumps(ref, indent=2)}\n```") == ref
+    assert extract_submission(f"```JSON\n{json.dumps(ref)}\n```\nok") == ref
+    # An unparseable final json block is graded as what it is, not skipped for a draft.
+    broken = '{"position_encoded_queries": [[1.1, 0.5'
+    text = f"draft {json.dumps(ref)}\n```json\n{broken}\n```"
+    assert extract_submission(text) == broken
+    assert reward_for(text) == 0.0
+    # A later bare object still wins over an earlier broken block.
+    assert extract_submission(f"```json\n{broken}\n```\n{json.dumps(ref)}") == ref
+
+
+def test_answer_wrapper_and_tool_calls(ref: dict[str, Any]) -> None:
+    assert extract_submission(json.dumps({"answer": ref})) == ref
+    as_string = json.dumps({"answer": json.dumps(ref)})
+    assert extract_submission(as_string) == json.dumps(ref)  # parsed by the grader
+    assert reward_for(as_string) == 1.0
+    hermes = {"name": "submit_answer", "arguments": {"answer": ref}}
+    python = {"name": "python_expression", "arguments": {"expression": "print({1: 2})"}}
+    text = f"<tool_call>\n{json.dumps(hermes)}\n</tool_call>\n<tool_call>{json.dumps(python)}"
+    assert extract_submission(text) == ref  # the later python call is not an answer
+    openai_style = {
+        "type": "function",
+        "function": {"name": "submit_answer", "arguments": json.dumps({"answer": ref})},
+    }
+    assert extract_submission(json.dumps(openai_style)) == ref
+    assert extract_submission(json.dumps(python)) is NO_SUBMISSION
+
+
+def test_complete_objects_inside_a_broken_one(ref: dict[str, Any]) -> None:
+    text = '{"status": "done", "result": ' + json.dumps({"answer": ref}) + ', "oops": }'
+    assert extract_submission(text) == ref
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"x": ' * 40_000,  # unterminated, and deeper than json can recurse
+        '{"x": ' * 20_000 + "1" + "}" * 20_000,
+        '{"a": [' * 30_000,
+        '{"a": [1, {"b": "' * 15_000,
+        "{" * 200_000,
+        "{'a': 1} " * 20_000,
+    ],
+)
+def test_degenerate_completions_take_linear_time(text: str) -> None:
+    started = time.perf_counter()
+    extract_submission(text)
+    assert time.perf_counter() - started < 2.0
+
+
+def test_unwrap_keeps_the_answer_itself(ref: dict[str, Any]) -> None:
+    with_answer_key = ref | {"answer": 42}
+    assert unwrap_submission(with_answer_key) == with_answer_key
+    assert unwrap_submission([1, 2]) == [1, 2]
+
+
+def test_nothing_to_grade() -> None:
+    for text in ("", "no json here", "{not json}", "[1, 2, 3]", "{" * 500):
+        assert extract_submission(text) is NO_SUBMISSION
+    grade = grade_completion("I give up.")
+    assert (grade.reward, grade.outcome, grade.category) == (0.0, "invalid", "no_submission")
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.text())
+def test_extraction_never_raises(text: str) -> None:
+    extract_submission(text)
+    assert 0.0 <= reward_for(text) <= 1.0
+
+
+_PROSE = st.text(st.characters(blacklist_characters="{}`"), max_size=80)
+
+
+@settings(max_examples=60, deadline=None)
+@given(before=_PROSE, after=_PROSE, fenced=st.booleans())
+def test_submission_survives_any_prose(
+    ref: dict[str, Any], before: str, after: str, fenced: bool
+) -> None:
+    body = json.dumps(ref)
+    text = f"{before}\n```json\n{body}\n```\n{after}" if fenced else f"{before}{body}{after}"
+    assert extract_submission(text) == ref
+
+
+def test_completion_text_forms() -> None:
+    class Msg:
+        def __init__(self, role: str, content: Any) -> None:
+            self.role, self.content = role, content
+
+    assert completion_text("plain") == "plain"
+    chat = [
+        {"role": "assistant", "content": "first"},
+        {"role": "tool", "content": "out"},
+        {"role": "assistant", "content": [{"type": "text", "text": "a"}, "b"]},
+    ]
+    assert completion_text(chat) == "a\nb"
+    assert completion_text([Msg("assistant", "x"), Msg("user", "y")]) == "x"
+    assert completion_text({"role": "assistant", "content": None}) == ""
+    with pytest.raises(TypeError, match="completion"):
+        completion_text(42)
+
+
+# -- from info to the task -------------------------------------------------------------------
+
+
+def test_task_for_every_info_form(seed_task: Task) -> None:
+    row = dataset_row(seed_task)
+    info_dict = json.loads(row["info"])
+    forms = [row["info"], info_dict, {"info": row["info"], "index": 0}, {"info": info_dict}]
+    tasks = [task_for(form) for form in forms]
+    assert all(t.content_hash == seed_task.content_hash for t in tasks)
+    assert all(t is tasks[0] for t in tasks), "rebuilt graders are cached by spec hash"
+    assert resolve_info({"index": 3}) is None
+
+
+def test_info_routes_to_its_own_instance(ref: dict[str, Any]) -> None:
+    text_task = load_task("seed-text")
+    row = dataset_row(text_task)
+    expected = text_task.grade(ref)
+    assert reward_for(json.dumps(ref), row["answer"], row["info"]) == expected.reward
+    assert grade_completion(json.dumps(ref), info=row["info"]).message == expected.message
+    assert expected.outcome != "full_success"
+
+
+def test_without_info_only_the_default_preset(ref: dict[str, Any]) -> None:
+    seed_row = dataset_row(load_task("seed"))
+    assert reward_for(json.dumps(ref), seed_row["answer"]) == 1.0
+    assert reward_for(json.dumps(ref), ref) == 1.0
+    assert reward_for(json.dumps(ref)) == 1.0
+    other = dataset_row(load_task("seed-text"))["answer"]
+    with pytest.raises(ValueError, match="pass the row's info"):
+        reward_for(json.dumps(ref), other)
+
+
+def test_bad_info_is_an_operator_error(seed_task: Task) -> None:
+    info = json.loads(dataset_row(seed_task)["info"])
+    edited = info | {"spec": info["spec"] | {"q": [[9.0, 9.0, 9.0]] * 4}}
+    with pytest.raises(ValueError, match="hashes to"):
+        task_for(json.dumps(edited))
+    with pytest.raises(ValueError, match="not valid JSON"):
+        task_for("{oops")
+    with pytest.raises(ValueError, match="'spec'"):
+        task_for('{"preset": "seed"}')
+    with pytest.raises(ValueError, match="dict or a JSON string"):
+        task_for(42)
+    no_hash = {"spec": info["spec"]}
+    assert task_for(no_hash).content_hash == seed_task.content_hash
+
+
+def test_nan_in_a_completion_is_a_failure(ref: dict[str, Any]) -> None:
+    bad = ref | {"final_output": [[math.nan] * 3] * 4}
+    grade = grade_completion(json.dumps(bad))
+    assert (grade.outcome, grade.reward) == ("failure", 0.0)
+
+
+def test_build_tasks_and_rows() -> None:
+    assert [t.name for t in build_tasks("seed")] == ["seed"]
+    with pytest.raises(ValueError, match="fixed preset"):
+        build_tasks("seed", n=2)
+    with pytest.raises(ValueError, match="n must be"):
+        build_tasks("seed", n=0)
+    rows = build_rows("procedural", n=3, seed=10)
+    hashes = {json.loads(r["info"])["spec_hash"] for r in rows}
+    assert len(hashes) == 3
+    assert build_rows("procedural", n=3, seed=10) == rows
+
+
+_WITHOUT_EXTRAS = """
+import sys
+sys.modules["inspect_ai"] = sys.modules["verifiers"] = sys.modules["datasets"] = None
+for name in ("inspect", "verifiers"):
+    try:
+        __import__(f"attnrl.integrations.{name}")
+    except ImportError as exc:
+        print(exc)
+from attnrl.integrations import trl, verl
+try:
+    trl.load_dataset()
+except ImportError as exc:
+    print(exc)
+print(trl.reward_func(None, ["none"]), verl.compute_score("attnrl", "none"))
+"""
+
+
+def test_missing_extras_say_what_to_install() -> None:
+    proc = subprocess.run(
+        [sys.executable, "-c", _WITHOUT_EXTRAS], capture_output=True, text=True, timeout=60
+    )
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert "pip install 'attnrl[inspect]'" in lines[0]
+    assert "pip install 'attnrl[verifiers]'" in lines[1]
+    assert "pip install 'attnrl[hf]'" in lines[2]
+    assert lines[3] == "[0.0] 0.0"  # the reward functions need no framework at all

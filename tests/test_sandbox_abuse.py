@@ -1,0 +1,578 @@
+"""Hostile code in the python tool: each case asserts containment AND an unharmed harness.
+
+Every test runs its code through :func:`run_hostile`, which also checks that the harness
+stayed responsive during the call (an event-loop heartbeat), that its environment and
+working directory are intact, that no process of the call is left (host-wide, by the
+calls' uids, and under the sandbox's server process) and that a later call still works.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import tempfile
+import time
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+import pytest_asyncio
+
+from attnrl.limits import SandboxLimits
+from attnrl.sandbox import ExecResult, LocalSandbox, open_sandbox
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+FAKE_KEY = "sk-test-" + uuid.uuid4().hex
+SENTINEL = "attnrl-sentinel-" + uuid.uuid4().hex
+"""Lives in the test process only; the model's code must never find it."""
+REPO = Path(__file__).resolve().parent.parent
+LIMITS = SandboxLimits(
+    timeout_s=2.0,
+    cpu_s=1,
+    memory_bytes=512 << 20,
+    max_processes=32,
+    max_file_bytes=1 << 20,
+    max_output_chars=10_000,
+)
+
+
+@pytest_asyncio.fixture(loop_scope="module", scope="module")
+async def sb() -> AsyncIterator[LocalSandbox]:
+    # The key is in the harness's environment before the sandbox starts, as in a real run.
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("ANTHROPIC_API_KEY", FAKE_KEY)
+        mp.setenv("OPENAI_API_KEY", FAKE_KEY)
+        async with open_sandbox(LIMITS, max_concurrency=4) as sandbox:
+            await sandbox.run("pass")
+            await asyncio.sleep(0.5)  # the pre-forked children are in place
+            sandbox.test_baseline = _descendants(sandbox.server_pid)  # type: ignore[attr-defined]
+            yield sandbox
+
+
+def _read(path: str) -> str:
+    try:
+        with open(path) as f:
+            return f.read()
+    except OSError:
+        return ""
+
+
+def _descendants(pid: int | None) -> set[int]:
+    """Live (non-zombie) processes under ``pid`` on the host."""
+    if pid is None:
+        return set()
+    out: set[int] = set()
+    todo = [pid]
+    while todo:
+        p = todo.pop()
+        for tid in os.listdir(f"/proc/{p}/task") if os.path.isdir(f"/proc/{p}/task") else []:
+            for child in _read(f"/proc/{p}/task/{tid}/children").split():
+                c = int(child)
+                if c not in out and ") Z" not in _read(f"/proc/{c}/stat"):
+                    out.add(c)
+                    todo.append(c)
+    return out
+
+
+def _uid_processes(uids: range | None) -> list[int]:
+    """Live host processes running as one of the calls' uids."""
+    if uids is None:
+        return []
+    found = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        status = _read(f"/proc/{name}/status")
+        for line in status.splitlines():
+            if line.startswith("Uid:"):
+                if int(line.split()[1]) in uids and "\nState:\tZ" not in status:
+                    found.append(int(name))
+                break
+    return found
+
+
+async def _assert_no_leftovers(sb: LocalSandbox) -> None:
+    """No process runs as a call's uid any more, and the sandbox's process tree is back to
+    its idle size (the zygote and its pre-forked children, which are replaced after use)."""
+    baseline = len(sb.test_baseline)  # type: ignore[attr-defined]
+    deadline = time.monotonic() + 5.0
+    while True:
+        strays = _uid_processes(sb.call_uids)
+        tree = _descendants(sb.server_pid)
+        if not strays and len(tree) <= baseline:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"leftover processes: by uid {strays}, tree {tree}")
+        await asyncio.sleep(0.05)
+
+
+async def run_hostile(sb: LocalSandbox, code: str, max_gap_s: float = 1.0) -> ExecResult:
+    """Run ``code``; assert the harness was responsive throughout and is unharmed after."""
+    cwd = os.getcwd()
+    server = sb.server_pid
+    gaps: list[float] = []
+    done = asyncio.Event()
+
+    async def heartbeat() -> None:
+        last = time.monotonic()
+        while not done.is_set():
+            await asyncio.sleep(0.01)
+            now = time.monotonic()
+            gaps.append(now - last)
+            last = now
+
+    beat = asyncio.create_task(heartbeat())
+    try:
+        result = await sb.run(code)
+    finally:
+        done.set()
+        await beat
+    assert isinstance(result, ExecResult)
+    json.dumps(result.to_tool_json())  # always serialisable for the model
+    # The harness: responsive, same environment and cwd, same sandbox server.
+    assert gaps and max(gaps) < max_gap_s, f"event loop stalled {max(gaps):.2f} s"
+    assert os.environ.get("ANTHROPIC_API_KEY") == FAKE_KEY
+    assert os.getcwd() == cwd
+    assert sb.server_pid == server and sb.restarts == 0, (sb.server_pid, server, sb.restarts)
+    await _assert_no_leftovers(sb)
+    after = await sb.run("print(6 * 7)")
+    assert (after.result, after.error) == ("42\n", None)
+    return result
+
+
+def _no_secret(result: ExecResult) -> None:
+    blob = json.dumps(result.to_tool_json())
+    assert FAKE_KEY not in blob and FAKE_KEY[8:] not in blob
+    assert SENTINEL not in blob and SENTINEL[16:] not in blob
+
+
+async def test_api_key_not_in_os_environ(sb: LocalSandbox) -> None:
+    code = (
+        "import os\n"
+        "print(dict(os.environ))\n"
+        "print({k: v for k, v in os.environ.items() if 'KEY' in k or 'TOKEN' in k})\n"
+    )
+    result = await run_hostile(sb, code)
+    assert result.error is None
+    assert "ANTHROPIC_API_KEY" not in result.result and "OPENAI_API_KEY" not in result.result
+    assert "PATH" in result.result
+    _no_secret(result)
+
+
+async def test_api_key_not_in_proc_environ(sb: LocalSandbox) -> None:
+    code = f"""
+import os
+seen = []
+pids = [p for p in os.listdir('/proc') if p.isdigit()] + ['self', '{os.getpid()}']
+for pid in pids:
+    for name in ('environ', 'cmdline'):
+        try:
+            with open(f'/proc/{{pid}}/{{name}}', 'rb') as f:
+                seen.append((pid, name, f.read()))
+        except OSError as exc:
+            seen.append((pid, name, type(exc).__name__))
+print(seen)
+"""
+    result = await run_hostile(sb, code)
+    assert result.error is None
+    assert "/proc" not in (result.error or "")
+    _no_secret(result)
+
+
+async def test_stack_and_gc_walk_cannot_reach_the_harness(sb: LocalSandbox) -> None:
+    local_sentinel = SENTINEL  # noqa: F841 - a live local of the test while the call runs
+    code = """
+import gc, sys, os
+found = []
+def look(v):
+    if isinstance(v, str) and 'attnrl-sentinel' in v:
+        found.append(v)
+    elif isinstance(v, bytes) and b'attnrl-sentinel' in v:
+        found.append(v)
+for obj in gc.get_objects():
+    if obj is found:
+        continue
+    try:
+        if isinstance(obj, dict):
+            for v in list(obj.values()):
+                look(v)
+        elif isinstance(obj, (list, tuple)):
+            for v in list(obj):
+                look(v)
+    except Exception:
+        pass
+frame = sys._getframe()
+while frame is not None:
+    for v in list(frame.f_locals.values()) + list(frame.f_globals.values()):
+        look(v)
+    frame = frame.f_back
+for mod in list(sys.modules.values()):
+    for v in list(getattr(mod, '__dict__', {}).values()):
+        look(v)
+# Raw memory: ours, and every other process we can open.
+for pid in [p for p in os.listdir('/proc') if p.isdigit()]:
+    try:
+        maps = open(f'/proc/{pid}/maps').read().splitlines()
+        with open(f'/proc/{pid}/mem', 'rb') as mem:
+            for line in maps:
+                lo, hi = (int(x, 16) for x in line.split()[0].split('-'))
+                if 'r' not in line.split()[1] or hi - lo > 16 << 20:
+                    continue
+                try:
+                    mem.seek(lo)
+                    chunk = mem.read(hi - lo)
+                except OSError:
+                    continue
+                i = chunk.find(b'attnrl-sentinel-')
+                while i >= 0:
+                    found.append(chunk[i:i + 48])
+                    i = chunk.find(b'attnrl-sentinel-', i + 1)
+    except OSError:
+        pass
+print(len(found), found[:50])
+"""
+    result = await run_hostile(sb, code)
+    assert result.error is None, result.error
+    _no_secret(result)
+
+
+async def test_infinite_loop_is_stopped_at_the_wall_clock_limit(sb: LocalSandbox) -> None:
+    t0 = time.monotonic()
+    result = await run_hostile(sb, "print('spinning', flush=True)\nwhile True:\n    pass\n")
+    # The CPU limit (1 s) comes before the wall clock (2 s) for a busy loop.
+    assert result.error == "TimeoutError: CPU time limit of 1 s exceeded (killed by signal SIGXCPU)"
+    assert result.result == "spinning\n"  # output before the kill is kept
+    assert time.monotonic() - t0 < LIMITS.timeout_s + 5
+
+
+async def test_cpu_burn_in_threads_hits_a_limit(sb: LocalSandbox) -> None:
+    code = """
+import threading
+def burn():
+    x = 0
+    while True:
+        x += 1
+threads = [threading.Thread(target=burn, daemon=True) for _ in range(8)]
+for t in threads:
+    t.start()
+for t in threads:
+    t.join()
+"""
+    result = await run_hostile(sb, code)
+    assert result.error is not None
+    assert result.error.startswith("TimeoutError:")  # CPU (SIGXCPU) or wall clock, whichever first
+
+
+async def test_memory_bomb_is_a_memory_error(sb: LocalSandbox) -> None:
+    rss_before = _rss_kib()
+    code = "chunks = []\nwhile True:\n    chunks.append(bytearray(32 << 20))\n"
+    result = await run_hostile(sb, code, max_gap_s=2.0)
+    assert result.error is not None and result.error.startswith("MemoryError")
+    assert "512 MiB" in result.error
+    big = await sb.run("import numpy as np\nx = np.ones((1 << 16, 1 << 16))")
+    assert big.error is not None and big.error.startswith("MemoryError: Unable to allocate")
+    assert _rss_kib() - rss_before < 64 << 10  # the harness did not hold any of it
+
+
+async def test_fork_bomb_is_bounded_and_swept(sb: LocalSandbox) -> None:
+    code = """
+import os
+while True:
+    try:
+        os.fork()
+    except OSError:
+        pass
+"""
+    peak = 0
+
+    async def watch() -> None:
+        nonlocal peak
+        while True:
+            peak = max(peak, len(_uid_processes(sb.call_uids)))
+            await asyncio.sleep(0.05)
+
+    watcher = asyncio.create_task(watch())
+    try:
+        result = await run_hostile(sb, code, max_gap_s=2.0)
+    finally:
+        watcher.cancel()
+    assert result.error is not None and result.error.startswith("TimeoutError"), result
+    if sb.call_uids is not None:
+        # RLIMIT_NPROC holds the bomb at max_processes; +1: the sweeper that kills them
+        # runs as the same uid for a moment.
+        assert 2 <= peak <= LIMITS.max_processes + 1, peak
+
+
+async def test_output_flood_is_bounded_while_read(sb: LocalSandbox) -> None:
+    rss_before = _rss_kib()
+    code = "import os\nblock = b'x' * (1 << 20)\nwhile True:\n    os.write(1, block)\n"
+    t0 = time.monotonic()
+    result = await run_hostile(sb, code)
+    assert time.monotonic() - t0 < LIMITS.timeout_s  # stopped for flooding, not timed out
+    assert result.truncated and result.error is not None
+    assert result.error.startswith("OutputLimitError")
+    assert result.result.startswith("x" * LIMITS.max_output_chars + "\n... [output truncated:")
+    assert len(result.result) < LIMITS.max_output_chars + 200
+    assert _rss_kib() - rss_before < 64 << 10
+
+
+async def test_stray_background_processes_are_killed(sb: LocalSandbox) -> None:
+    code = """
+import os, signal, subprocess, time
+p = subprocess.Popen(['setsid', 'sleep', '300'])
+r, w = os.pipe()
+if os.fork() == 0:
+    os.setsid()
+    if os.fork() == 0:  # a classic double-fork daemon that ignores the polite signals
+        for s in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
+            signal.signal(s, signal.SIG_IGN)
+        os.write(w, str(os.getpid()).encode())
+        os.close(w)
+        while True:
+            time.sleep(1)
+    os._exit(0)
+os.close(w)
+daemon = os.read(r, 32).decode()
+time.sleep(0.2)
+print(p.pid, daemon)
+"""
+    result = await run_hostile(sb, code)
+    assert result.error is None, result.error
+    pids = [int(p) for p in result.result.split()]
+    assert len(pids) == 2
+    check = f"""
+import os, time
+pids = {pids!r}
+for _ in range(300):
+    alive = [p for p in pids if os.path.exists(f'/proc/{{p}}')]
+    if not alive:
+        break
+    time.sleep(0.01)
+print(alive)
+"""
+    after = await sb.run(check)
+    assert (after.result, after.error) == ("[]\n", None)
+
+
+async def test_loopback_listener_gets_no_connection(sb: LocalSandbox) -> None:
+    if not sb.isolation.startswith("bwrap"):
+        pytest.skip(f"no network namespace without bwrap ({sb.isolation})")
+    connections = 0
+
+    def on_connect(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal connections
+        connections += 1
+        writer.close()
+
+    server = await asyncio.start_server(on_connect, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    code = f"""
+import socket
+for host in ('127.0.0.1', 'localhost', '::1', '0.0.0.0'):
+    try:
+        s = socket.create_connection((host, {port}), timeout=1)
+        print('CONNECTED', host)
+        s.close()
+    except OSError as exc:
+        print('blocked', host, type(exc).__name__)
+"""
+    try:
+        result = await run_hostile(sb, code)
+        await asyncio.sleep(0.1)
+    finally:
+        server.close()
+        await server.wait_closed()
+    assert "CONNECTED" not in result.result
+    assert connections == 0
+
+
+async def test_writes_outside_the_work_dir_do_not_land(sb: LocalSandbox) -> None:
+    tag = f"attnrl-pwned-{uuid.uuid4().hex}"
+    targets = [
+        REPO / tag,
+        REPO / "src" / "attnrl" / f"{tag}.py",
+        Path(tempfile.gettempdir()) / tag,
+        Path("/etc") / tag,
+        Path("/var/tmp") / tag,
+        Path.home() / tag,
+        Path("/dev/shm") / tag,
+    ]
+    if not sb.isolation.startswith("bwrap"):
+        # Without a mount namespace the world-writable directories are writable.
+        targets = [t for t in targets if not str(t).startswith(("/tmp", "/var/tmp", "/dev/shm"))]
+    code = f"""
+import os
+for path in {[str(t) for t in targets]!r}:
+    try:
+        with open(path, 'w') as f:
+            f.write('pwned')
+        print('WROTE', path)
+    except OSError as exc:
+        print('refused', path, type(exc).__name__)
+"""
+    result = await run_hostile(sb, code)
+    assert result.error is None
+    for target in targets:
+        assert not target.exists(), f"{target} was written ({result.result})"
+    # What the call may write (its work dir, the jail's /dev/shm) is gone for the next one.
+    leftover = await sb.run(f"import os; print(os.listdir('.'), os.path.exists('/dev/shm/{tag}'))")
+    assert leftover.result == "[] False\n"
+
+
+async def test_ignoring_sigterm_does_not_survive_the_limit(sb: LocalSandbox) -> None:
+    code = """
+import signal, subprocess, time
+for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+    signal.signal(s, signal.SIG_IGN)
+subprocess.Popen(['sh', '-c', 'trap "" TERM HUP INT; while :; do sleep 1; done'])
+while True:
+    time.sleep(0.05)
+"""
+    t0 = time.monotonic()
+    result = await run_hostile(sb, code)
+    assert result.error is not None and result.error.startswith("TimeoutError")
+    assert time.monotonic() - t0 < LIMITS.timeout_s + 5
+
+
+async def test_deep_recursion_is_an_error_not_a_crash(sb: LocalSandbox) -> None:
+    result = await run_hostile(sb, "def f(n):\n    return f(n + 1)\n\nf(0)\n")
+    assert result.error is not None
+    assert result.error.startswith("RecursionError: maximum recursion depth exceeded")
+    assert len(result.error) < 3000  # the traceback tail is bounded
+    # Past the C stack: the interpreter may crash; that is the call's problem only.
+    deeper = await run_hostile(
+        sb,
+        "import sys\nsys.setrecursionlimit(10**7)\nx = []\n"
+        "for _ in range(10**6):\n    x = [x]\nprint(len(repr(x)))\n",
+        max_gap_s=2.0,
+    )
+    assert deeper.error is not None
+    assert deeper.error.startswith(("RecursionError", "ProcessKilled", "MemoryError", "Timeout"))
+
+
+async def test_segfault_via_ctypes_is_reported(sb: LocalSandbox) -> None:
+    code = "import ctypes\nprint('before the crash')\nctypes.string_at(0)\n"
+    result = await run_hostile(sb, code)
+    assert result.result == "before the crash\n"
+    assert result.error == "ProcessKilled: killed by signal SIGSEGV (Segmentation fault)"
+
+
+async def test_binary_garbage_on_stdout_is_decoded_with_replacement(sb: LocalSandbox) -> None:
+    code = (
+        "import os, sys\n"
+        "os.write(1, bytes(range(256)) * 8)\n"
+        "sys.stdout.buffer.write(b'\\xff\\xfe\\xc3(\\x00 tail')\n"
+    )
+    result = await run_hostile(sb, code)
+    assert result.error is None
+    assert "\ufffd" in result.result and result.result.endswith("\x00 tail")
+    assert json.loads(json.dumps(result.to_tool_json()))["result"] == result.result
+
+
+async def test_signalling_the_harness_or_the_server_fails(sb: LocalSandbox) -> None:
+    code = f"""
+import os, signal
+for target in (os.getppid(), 1, {os.getpid()}, {sb.server_pid or 1}):
+    try:
+        os.kill(target, signal.SIGKILL)
+        print('killed', target)
+    except OSError as exc:
+        print('refused', target, type(exc).__name__)
+os.kill(-1, signal.SIGKILL)  # everything it may signal: only itself survives this
+print('still here')
+"""
+    result = await run_hostile(sb, code)
+    assert "killed 1" not in result.result
+    if sb.call_uids is not None:
+        assert f"killed {os.getpid()}" not in result.result
+        assert result.result.endswith("still here\n")
+
+
+async def test_repository_sources_are_not_readable(sb: LocalSandbox) -> None:
+    if not sb.isolation.startswith("bwrap"):
+        pytest.skip(f"no mount namespace without bwrap ({sb.isolation})")
+    code = f"""
+import os
+for path in ({str(REPO / "src" / "attnrl" / "reference.py")!r}, {str(REPO / "tests")!r}):
+    print(path, os.path.exists(path))
+import importlib.util
+print('attnrl', importlib.util.find_spec('attnrl'))
+"""
+    result = await run_hostile(sb, code)
+    assert result.error is None
+    assert "True" not in result.result and "attnrl None" in result.result
+
+
+async def test_file_size_limit(sb: LocalSandbox) -> None:
+    code = "with open('big', 'wb') as f:\n    f.write(b'x' * (8 << 20))\n"
+    result = await run_hostile(sb, code)
+    assert result.error is not None and result.error.startswith(
+        "OSError: [Errno 27] File too large"
+    )
+
+
+def _rss_kib() -> int:
+    for line in _read("/proc/self/status").splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+async def test_new_namespaces_and_io_uring_are_refused(sb: LocalSandbox) -> None:
+    if not sb.isolation.startswith("bwrap"):
+        pytest.skip(f"no seccomp filter without bwrap ({sb.isolation})")
+    code = """
+import ctypes
+libc = ctypes.CDLL(None, use_errno=True)
+print('unshare(NEWUSER)', libc.unshare(0x10000000), ctypes.get_errno())
+print('unshare(NEWNS)', libc.unshare(0x00020000), ctypes.get_errno())
+print('io_uring_setup', libc.syscall(425, 8, ctypes.create_string_buffer(120)), ctypes.get_errno())
+"""
+    result = await run_hostile(sb, code)
+    assert result.result == ("unshare(NEWUSER) -1 1\nunshare(NEWNS) -1 1\nio_uring_setup -1 1\n"), (
+        result.result
+    )
+
+
+async def test_memory_of_all_processes_together_is_bounded() -> None:
+    """rlimits count per process; the jail's cgroup bounds the sum (when it can be made)."""
+    limits = SandboxLimits(timeout_s=10.0, memory_bytes=800 << 20, max_processes=16)
+    async with LocalSandbox(limits, max_concurrency=2, jail_memory_bytes=512 << 20) as own:
+        if not isinstance(own.info["cgroup"], list):
+            pytest.skip(f"no jail cgroup here ({own.info['cgroup']})")
+        await own.run("pass")
+        await asyncio.sleep(0.5)
+        own.test_baseline = _descendants(own.server_pid)  # type: ignore[attr-defined]
+        code = """
+import os, time
+def hog():
+    block = bytearray(256 << 20)
+    for i in range(0, len(block), 4096):
+        block[i] = 1
+    return block
+children = []
+for _ in range(4):
+    pid = os.fork()
+    if pid == 0:
+        hog()
+        time.sleep(2)
+        os._exit(0)
+    children.append(pid)
+keep = hog()
+print(sorted(os.waitstatus_to_exitcode(os.waitpid(p, 0)[1]) for p in children))
+"""
+        server = own.server_pid
+        result = await own.run(code)
+        # 5 x 256 MiB against a 512 MiB budget: the OOM killer took the call's main
+        # process (reported as a MemoryError) or one of its children (SIGKILL, -9).
+        if result.error is not None:
+            assert result.error.startswith("MemoryError: out of memory"), result.error
+        else:
+            assert result.result.startswith("[-9"), result.result
+        assert own.server_pid == server and own.restarts == 0
+        await _assert_no_leftovers(own)
+        after = await own.run("print(6 * 7)")
+        assert (after.result, after.error) == ("42\n", None)
