@@ -291,3 +291,61 @@ def test_seed_on_a_fixed_preset_seeds_the_simulated_mix(
         assert main(args) == 0
         plans.append([r["plan"] for r in load_records(tmp_path / name / "results.jsonl")])
     assert plans[0] == plans[1] != plans[2]
+
+
+def test_ctrl_c_stops_cleanly_keeping_finished_runs(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    args = [
+        "run",
+        "--model",
+        "simulated",
+        "--runs",
+        "40",
+        "--concurrency",
+        "2",
+        "--out",
+        str(out),
+        "--simulated-delay",
+        "0.05",
+        "--no-progress",
+    ]
+    proc = cli(args, env=no_key_env())
+    results = out / "results.jsonl"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if results.exists() and results.read_text().count("\n") >= 4:
+            break
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stderr
+    assert "interrupted; finished runs are kept" in stderr and "Traceback" not in stderr
+    kept = load_records(results)
+    assert 4 <= len(kept) < 40
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["runs"] == len(kept) and summary["complete"] is False
+
+
+def test_batches_print_the_stability_check(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
+    args = [
+        "run",
+        "--model",
+        "simulated",
+        "--runs",
+        "15",
+        "--batches",
+        "3",
+        "--seed",
+        "0",
+        "--out",
+        str(tmp_path),
+        "--no-progress",
+    ]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert out.count("TASK ANALYSIS") == 3
+    assert "Pass rate stability across batches:" in out and "std dev" in out
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["batch_01", "batch_02", "batch_03"]
