@@ -64,6 +64,32 @@ def no_key_env() -> dict[str, str]:
     return env
 
 
+def start_slow_run(out: Path, finished: int) -> tuple[subprocess.Popen[str], list[str]]:
+    """A 40-run simulated batch slowed to ~0.1 s a run, once ``finished`` runs are on disk."""
+    args = [
+        "run",
+        "--model",
+        "simulated",
+        "--runs",
+        "40",
+        "--concurrency",
+        "2",
+        "--out",
+        str(out),
+        "--simulated-delay",
+        "0.05",
+        "--no-progress",
+    ]
+    proc = cli(args, env=no_key_env())
+    results = out / "results.jsonl"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if results.exists() and results.read_text().count("\n") >= finished:
+            break
+        time.sleep(0.05)
+    return proc, args
+
+
 @pytest.mark.slow
 async def test_simulated_120_runs_diagnosis_recovers_intended_categories(
     tmp_path: Path, seed_task: Task, sandbox: LocalSandbox
@@ -147,27 +173,8 @@ def test_torn_last_line_is_dropped_and_repaired(tmp_path: Path) -> None:
 
 def test_sigkill_then_resume_loses_and_repeats_nothing(tmp_path: Path) -> None:
     out = tmp_path / "run"
-    args = [
-        "run",
-        "--model",
-        "simulated",
-        "--runs",
-        "40",
-        "--concurrency",
-        "2",
-        "--out",
-        str(out),
-        "--simulated-delay",
-        "0.05",
-        "--no-progress",
-    ]
-    proc = cli(args, env=no_key_env())
     results = out / "results.jsonl"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if results.exists() and results.read_text().count("\n") >= 6:
-            break
-        time.sleep(0.05)
+    proc, args = start_slow_run(out, finished=6)
     proc.send_signal(signal.SIGKILL)
     proc.communicate(timeout=30)
     killed_ids = [r["run_id"] for r in load_records(results)]
@@ -295,27 +302,8 @@ def test_seed_on_a_fixed_preset_seeds_the_simulated_mix(
 
 def test_ctrl_c_stops_cleanly_keeping_finished_runs(tmp_path: Path) -> None:
     out = tmp_path / "run"
-    args = [
-        "run",
-        "--model",
-        "simulated",
-        "--runs",
-        "40",
-        "--concurrency",
-        "2",
-        "--out",
-        str(out),
-        "--simulated-delay",
-        "0.05",
-        "--no-progress",
-    ]
-    proc = cli(args, env=no_key_env())
     results = out / "results.jsonl"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if results.exists() and results.read_text().count("\n") >= 4:
-            break
-        time.sleep(0.05)
+    proc, _ = start_slow_run(out, finished=4)
     proc.send_signal(signal.SIGINT)
     _, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 130, stderr

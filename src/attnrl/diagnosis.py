@@ -119,16 +119,17 @@ class Diagnoser:
         """Category, closest bug and inconsistencies of a well-formed, failed answer."""
         # a submission may hold values near the float limit: overflow to inf is expected
         with np.errstate(over="ignore", invalid="ignore"):
-            return self._diagnose(answer, errors, ok, flag)
+            return self._diagnose_arrays(
+                {c.key: _to_array(answer[c.key]) for c in self.components}, errors, ok, flag
+            )
 
-    def _diagnose(
+    def _diagnose_arrays(
         self,
-        answer: dict[str, Any],
+        arrays: dict[str, Array],
         errors: dict[str, float | None],
         ok: dict[str, bool],
         flag: bool,
     ) -> Diagnosis:
-        arrays = {c.key: _to_array(answer[c.key]) for c in self.components}
         finite = all(e is not None for e in errors.values())
         if finite:
             closest, per_component = self._match(arrays, ok, flag)

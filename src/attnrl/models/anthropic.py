@@ -23,14 +23,14 @@ from attnrl.models.base import (
     Message,
     ModelConfigError,
     ModelTurn,
-    ModelUnavailable,
     StopReason,
     ToolCall,
     ToolResult,
     ToolSpec,
     Usage,
 )
-from attnrl.models.retry import RetryPolicy, SleepFn, call_with_retries
+from attnrl.models.retry import RetryPolicy, SleepFn
+from attnrl.models.sdk_model import SDKModel
 
 __all__ = [
     "ANTHROPIC_API_KEY_ENV",
@@ -50,7 +50,7 @@ _STOP_REASONS: dict[str, StopReason] = {
 }
 
 
-class AnthropicModel:
+class AnthropicModel(SDKModel):
     """An Anthropic model, e.g. ``AnthropicModel("claude-sonnet-4-5")``.
 
     The key comes from ``api_key`` or ``$ANTHROPIC_API_KEY``; the base URL from ``base_url``
@@ -58,6 +58,8 @@ class AnthropicModel:
     SDK has no keyword for it any more, so it goes in the request body directly). Retries are
     ours (:mod:`attnrl.models.retry`); ``sleep`` and ``rng`` are injectable for tests.
     """
+
+    key_env = ANTHROPIC_API_KEY_ENV
 
     def __init__(
         self,
@@ -108,7 +110,7 @@ class AnthropicModel:
         wire_messages = to_anthropic_messages(messages)
         wire_tools = to_anthropic_tools(tools)
         extra_body = {"temperature": self._temperature} if self._temperature is not None else None
-        response = await call_with_retries(
+        return await self._turn(
             lambda: self._client.messages.create(
                 model=self._model,
                 max_tokens=self._max_tokens,
@@ -116,29 +118,8 @@ class AnthropicModel:
                 tools=wire_tools if wire_tools else omit,
                 extra_body=extra_body,
             ),
-            policy=self._retry,
-            label=self.name,
-            key_env=ANTHROPIC_API_KEY_ENV,
-            secrets=(self._api_key,),
-            sleep=self._sleep,
-            rng=self._rng,
+            turn_from_anthropic,
         )
-        try:
-            return turn_from_anthropic(response)
-        except (AttributeError, TypeError, ValueError) as exc:
-            raise ModelUnavailable(
-                f"{self.name}: malformed response ({type(exc).__name__}: {exc})"
-            ) from exc
-
-    async def aclose(self) -> None:
-        """Close the HTTP connection pool."""
-        await self._client.close()
-
-    async def __aenter__(self) -> AnthropicModel:
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.aclose()
 
 
 # ---------------------------------------------------------------------------------------------

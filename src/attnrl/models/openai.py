@@ -21,13 +21,13 @@ from attnrl.models.base import (
     Message,
     ModelConfigError,
     ModelTurn,
-    ModelUnavailable,
     StopReason,
     ToolCall,
     ToolSpec,
     Usage,
 )
-from attnrl.models.retry import RetryPolicy, SleepFn, call_with_retries
+from attnrl.models.retry import RetryPolicy, SleepFn
+from attnrl.models.sdk_model import SDKModel
 
 __all__ = [
     "LOCAL_SERVER_API_KEY",
@@ -56,7 +56,7 @@ _FINISH_REASONS: dict[str, StopReason] = {
 MaxTokensField = Literal["max_tokens", "max_completion_tokens"]
 
 
-class OpenAIModel:
+class OpenAIModel(SDKModel):
     """A Chat Completions model, e.g. ``OpenAIModel("gpt-4.1")`` or
     ``OpenAIModel("Qwen/Qwen3-8B", base_url="http://localhost:8000/v1")``.
 
@@ -67,6 +67,8 @@ class OpenAIModel:
     know that one); ``max_tokens_field`` overrides the choice. ``temperature`` is sent only
     when set. Retries are ours (:mod:`attnrl.models.retry`).
     """
+
+    key_env = OPENAI_API_KEY_ENV
 
     def __init__(
         self,
@@ -128,7 +130,7 @@ class OpenAIModel:
         wire_tools = to_openai_tools(tools)
         limit = self._max_tokens
         use_completion_field = self._max_tokens_field == "max_completion_tokens"
-        response = await call_with_retries(
+        return await self._turn(
             lambda: self._client.chat.completions.create(
                 model=self._model,
                 messages=wire_messages,
@@ -137,29 +139,8 @@ class OpenAIModel:
                 max_tokens=omit if use_completion_field else limit,
                 temperature=self._temperature if self._temperature is not None else omit,
             ),
-            policy=self._retry,
-            label=self.name,
-            key_env=OPENAI_API_KEY_ENV,
-            secrets=(self._api_key,),
-            sleep=self._sleep,
-            rng=self._rng,
+            turn_from_openai,
         )
-        try:
-            return turn_from_openai(response)
-        except (AttributeError, TypeError, ValueError) as exc:
-            raise ModelUnavailable(
-                f"{self.name}: malformed response ({type(exc).__name__}: {exc})"
-            ) from exc
-
-    async def aclose(self) -> None:
-        """Close the HTTP connection pool."""
-        await self._client.close()
-
-    async def __aenter__(self) -> OpenAIModel:
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.aclose()
 
 
 # ---------------------------------------------------------------------------------------------

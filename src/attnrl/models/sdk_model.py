@@ -1,0 +1,62 @@
+"""What the SDK-backed models share: one retried request per turn, its response
+converted to a :class:`ModelTurn`, and the HTTP client closed at the end."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Awaitable, Callable
+from typing import Any, Self, TypeVar
+
+from attnrl.models.base import ModelTurn, ModelUnavailable
+from attnrl.models.retry import RetryPolicy, SleepFn, call_with_retries
+
+__all__ = ["SDKModel"]
+
+R = TypeVar("R")
+
+
+class SDKModel:
+    """Base of :class:`AnthropicModel` and :class:`OpenAIModel`; subclasses set the fields."""
+
+    key_env: str
+    """The environment variable holding the provider's key (named in error messages)."""
+    _client: Any
+    _api_key: str
+    _retry: RetryPolicy
+    _sleep: SleepFn | None
+    _rng: random.Random | None
+
+    @property
+    def name(self) -> str:
+        raise NotImplementedError
+
+    async def _turn(
+        self, request: Callable[[], Awaitable[R]], convert: Callable[[R], ModelTurn]
+    ) -> ModelTurn:
+        """Send ``request`` with the retry policy; a response that cannot be converted is
+        ``ModelUnavailable`` (an infrastructure result), never a crash of the loop."""
+        response = await call_with_retries(
+            request,
+            policy=self._retry,
+            label=self.name,
+            key_env=self.key_env,
+            secrets=(self._api_key,),
+            sleep=self._sleep,
+            rng=self._rng,
+        )
+        try:
+            return convert(response)
+        except (AttributeError, TypeError, ValueError) as exc:
+            raise ModelUnavailable(
+                f"{self.name}: malformed response ({type(exc).__name__}: {exc})"
+            ) from exc
+
+    async def aclose(self) -> None:
+        """Close the HTTP connection pool."""
+        await self._client.close()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
