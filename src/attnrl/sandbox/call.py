@@ -1,0 +1,224 @@
+"""One call's side of the local sandbox: its pipes, read on the event loop and bounded,
+and the result the model sees (output, truncation, the error for a limit hit).
+
+Split from :mod:`attnrl.sandbox.local`, which owns the zygote and hands each call's
+descriptors to a :class:`Call`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+from typing import Any, Protocol
+
+from attnrl.limits import SandboxLimits
+from attnrl.sandbox.base import ExecResult
+
+__all__ = ["EXIT_SETUP_FAILED", "Call", "CallOwner", "format_output"]
+
+STATUS_CAP = 1 << 16
+FLOOD_BYTES = 8 << 20
+"""Output read (and discarded) past what is kept before a call is stopped as a flood."""
+EXIT_SETUP_FAILED = 121
+_CONTINUATION = bytes(range(0x80, 0xC0))
+
+
+class CallOwner(Protocol):
+    """What a call needs from its sandbox."""
+
+    jail_memory_bytes: int
+
+    def send_nowait(self, msg: dict[str, Any]) -> None:
+        """Send a control message (e.g. kill this call) to the zygote."""
+        ...
+
+    def took_oom_kill(self) -> bool:
+        """Whether the jail's memory budget killed a process."""
+        ...
+
+
+def format_output(
+    stdout: bytes, stderr: bytes, max_chars: int, more_chars: int = 0, stopped: bool = False
+) -> tuple[str, bool]:
+    """What the model sees: stdout then stderr, decoded (invalid UTF-8 replaced), cut at
+    ``max_chars`` with a visible marker; ``more_chars`` counts output already discarded."""
+    out = stdout.decode("utf-8", "replace")
+    err = stderr.decode("utf-8", "replace")
+    if out and err and not out.endswith("\n"):
+        out += "\n"
+    text = out + err
+    more = max(0, len(text) - max_chars) + more_chars
+    if not more and not stopped:
+        return text, False
+    text = text[:max_chars]
+    if stopped:
+        marker = (
+            f"\n... [output truncated: at least {more} more characters; "
+            "the call was stopped for flooding its output]"
+        )
+    else:
+        marker = f"\n... [output truncated: {more} more characters]"
+    return text + marker, True
+
+
+def _signal_name(signum: int) -> str:
+    try:
+        name = signal.Signals(signum).name
+    except ValueError:
+        return f"signal {signum}"
+    desc = signal.strsignal(signum) or ""
+    return f"{name} ({desc})" if desc else name
+
+
+class Call:
+    """One call's pipes and outcome, fed by event-loop callbacks."""
+
+    def __init__(self, call_id: int, limits: SandboxLimits, sandbox: CallOwner) -> None:
+        self.id = call_id
+        self.limits = limits
+        self.sandbox = sandbox
+        loop = asyncio.get_running_loop()
+        self.loop = loop
+        self.keep_bytes = 4 * limits.max_output_chars + 64
+        self.out = bytearray()
+        self.err = bytearray()
+        self.status = bytearray()
+        self.discarded_bytes = 0
+        self.discarded_chars = 0
+        self.flooded = False
+        self.fds: dict[int, str] = {}
+        self.outcome: dict[str, Any] | None = None
+        self.settled: asyncio.Future[None] = loop.create_future()
+        self.drained: asyncio.Future[None] = loop.create_future()
+
+    # -- pipes
+
+    def watch(self, fd: int, which: str) -> None:
+        self.fds[fd] = which
+        self.loop.add_reader(fd, self._on_readable, fd)
+
+    def _on_readable(self, fd: int) -> None:
+        which = self.fds.get(fd)
+        if which is None:
+            return
+        for _ in range(16):  # then yield to the loop; the reader fires again
+            try:
+                chunk = os.read(fd, 1 << 16)
+            except BlockingIOError:
+                return
+            except OSError:
+                chunk = b""
+            if not chunk:
+                self.close_fd(fd)
+                return
+            self._absorb(which, chunk)
+            if self.flooded:
+                self.close_all()
+                return
+
+    def _absorb(self, which: str, chunk: bytes) -> None:
+        if which == "status":
+            room = STATUS_CAP - len(self.status)
+            if room > 0:
+                self.status += chunk[:room]
+            rest = len(chunk) - max(room, 0)
+            if rest > 0:
+                self.discarded_bytes += rest
+        else:
+            room = self.keep_bytes - len(self.out) - len(self.err)
+            if room > 0:
+                (self.out if which == "out" else self.err).extend(chunk[:room])
+            if len(chunk) > room:
+                spill = chunk[max(room, 0) :]
+                self.discarded_bytes += len(spill)
+                self.discarded_chars += len(spill.translate(None, _CONTINUATION))
+        if self.discarded_bytes > FLOOD_BYTES and not self.flooded:
+            self.flooded = True
+            self.sandbox.send_nowait({"op": "kill", "id": self.id})
+
+    def close_fd(self, fd: int) -> None:
+        if self.fds.pop(fd, None) is None:
+            return
+        self.loop.remove_reader(fd)
+        os.close(fd)
+        if not self.fds and not self.drained.done():
+            self.drained.set_result(None)
+
+    def close_all(self) -> None:
+        for fd in list(self.fds):
+            self.close_fd(fd)
+        if not self.drained.done():
+            self.drained.set_result(None)
+
+    # -- outcome
+
+    def settle(self, outcome: dict[str, Any]) -> None:
+        if self.outcome is None:
+            self.outcome = outcome
+        if not self.settled.done():
+            self.settled.set_result(None)
+
+    def _status(self) -> dict[str, Any]:
+        for line in reversed(bytes(self.status).splitlines()):
+            try:
+                obj = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(obj, dict):
+                return obj
+        return {}
+
+    def result(self, duration_s: float) -> ExecResult:
+        lim = self.limits
+        text, truncated = format_output(
+            bytes(self.out),
+            bytes(self.err),
+            lim.max_output_chars,
+            self.discarded_chars,
+            self.flooded,
+        )
+        return ExecResult(text, self._error(), truncated, duration_s)
+
+    def _error(self) -> str | None:
+        lim = self.limits
+        o = self.outcome or {"op": "lost", "message": "no outcome"}
+        if o.get("op") == "lost":
+            return f"SandboxError: {o.get('message')}"
+        if o.get("op") == "failed":
+            return f"SandboxError: the call could not be started: {o.get('message')}"
+        if o.get("timed_out"):
+            return f"TimeoutError: execution exceeded {float(lim.timeout_s)} s wall-clock limit"
+        if self.flooded:
+            return (
+                f"OutputLimitError: the code printed far more than the "
+                f"{lim.max_output_chars}-character output limit; it was stopped"
+            )
+        status = self._status()
+        signum = o.get("signal")
+        if signum is not None:
+            cpu_s = float(o.get("cpu_s") or 0.0)
+            if signum == signal.SIGXCPU or (signum == signal.SIGKILL and cpu_s >= lim.cpu_s):
+                return (
+                    f"TimeoutError: CPU time limit of {lim.cpu_s} s exceeded "
+                    f"(killed by signal {signal.Signals(signum).name})"
+                )
+            if o.get("killed"):
+                return "CancelledError: the call was stopped by the harness"
+            if signum == signal.SIGKILL and self.sandbox.took_oom_kill():
+                budget = self.sandbox.jail_memory_bytes >> 20
+                return (
+                    "MemoryError: out of memory: the sandbox's processes together exceeded "
+                    f"their {budget} MiB budget (killed by signal SIGKILL)"
+                )
+            return f"ProcessKilled: killed by signal {_signal_name(signum)}"
+        code = o.get("exit")
+        if code == EXIT_SETUP_FAILED and "setup_error" in status:
+            return f"SandboxError: the call could not be set up: {status['setup_error']}"
+        error = status.get("error")
+        if isinstance(error, str):
+            return error
+        if code not in (0, None):
+            return f"SystemExit: the process exited with status {code}"
+        return None
