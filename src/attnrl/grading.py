@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass, field
+from operator import lt as _lt
 from operator import sub
 from typing import Any, Literal
 
@@ -183,6 +184,17 @@ class Grader:
         self._head_outputs = [c.key for c in comps if c.kind == "output" and c.head is not None]
         self._tails = [c.key for c in comps if c.kind == "output" and c.head is None]
         self._layout = [(c.key, c.shape[0], c.shape[1]) for c in comps]
+        named = [("pos", "position_encoded_queries")] if spec.position_encoding else []
+        named += [(f"w{c.head}", c.key) for c in comps if c.kind == "weights"]
+        named.append(("final", "final_output"))
+        if spec.layer_norm:
+            named.append(("ln", "layer_normalized_output"))
+        self._full_keys = [key for _, key in named]
+        self._full_template = "SUCCESS: Complete multi-head attention. Errors: " + ", ".join(
+            (["pos=n/a"] if not spec.position_encoding else [])
+            + [f"{label}={{:.3f}}" for label, _ in named]
+        )
+        self._tol_values = [self._tol[c.key] for c in comps]
         self._expected_flat = tuple(x for c in comps for row in self._expected[c.key] for x in row)
         self._slices: list[tuple[str, int, int]] = []
         offset = 0
@@ -230,6 +242,11 @@ class Grader:
             flag = bool(flag_value)
         fast = self._fast_errors(answer)
         errors: dict[str, float | None]
+        if fast is not None and flag and all(map(_lt, fast.values(), self._tol_values)):
+            # every component within tolerance: full success under every policy
+            errors = dict(fast)
+            message = self._full_success_message(errors)
+            return Grade(True, "full_success", message, None, errors, spec.rewards.full_success)
         if fast is not None:
             errors = dict(fast)
             ok = {k: e < self._tol[k] for k, e in fast.items()}
@@ -275,6 +292,10 @@ class Grader:
             return None
         return {key: max(errs[start:stop]) for key, start, stop in self._slices}
 
+    def _full_success_message(self, errors: dict[str, float | None]) -> str:
+        """The seed's success line: ``pos``, each head's weights, ``final`` (and ``ln``)."""
+        return self._full_template.format(*(errors[k] for k in self._full_keys))
+
     def _decide(
         self, errors: dict[str, float | None], ok: dict[str, bool], flag: bool
     ) -> tuple[Outcome, str]:
@@ -297,14 +318,7 @@ class Grader:
                 and all(ok[k] for k in tails)
             )
         if full:
-            parts = [f"pos={pos_text}"]
-            parts += [f"w{c.head}={errors[c.key]:.3f}" for c in comps if c.kind == "weights"]
-            parts.append(f"final={errors['final_output']:.3f}")
-            if "layer_normalized_output" in errors:
-                parts.append(f"ln={errors['layer_normalized_output']:.3f}")
-            return "full_success", "SUCCESS: Complete multi-head attention. Errors: " + ", ".join(
-                parts
-            )
+            return "full_success", self._full_success_message(errors)
         if self.spec.policy == "seed" and pos_ok and flag and any(ok[k] for k in weights):
             better = min(e for k in weights if (e := errors[k]) is not None)
             return (
