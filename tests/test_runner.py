@@ -114,7 +114,9 @@ async def test_simulated_120_runs_diagnosis_recovers_intended_categories(
     on_disk = json.loads((tmp_path / "summary.json").read_text())
     assert on_disk["categories"] == summary["categories"]
     logs = list(tmp_path.glob("attnrl_run_*.log"))
-    assert logs and "run 1 finished" in logs[0].read_text()
+    log_text = logs[0].read_text() if logs else ""
+    assert "run 1 finished" in log_text and "component errors" in log_text
+    assert "causal_mask_applied=" in log_text and "shapes invalid" in log_text
 
 
 def test_make_run_path_without_key_runs_simulated_and_prints_analysis(tmp_path: Path) -> None:

@@ -31,6 +31,7 @@ from attnrl.models.base import Message, Model, ModelConfigError
 from attnrl.models.simulated import SIMULATED_NAME, Plan, SimulatedModel, assign_plans
 from attnrl.sandbox import open_sandbox
 from attnrl.sandbox.base import Sandbox
+from attnrl.spec import ANSWER_MASK_FLAG
 from attnrl.task import Task
 
 __all__ = [
@@ -267,6 +268,8 @@ def _record(
             if isinstance(result.answer, dict)
             else type(result.answer).__name__
         )
+        if isinstance(result.answer, dict) and ANSWER_MASK_FLAG in result.answer:
+            base["mask_flag"] = json_safe(result.answer[ANSWER_MASK_FLAG])
     base["transcript"] = [m.to_dict() for m in result.transcript]
     return base
 
@@ -283,7 +286,14 @@ def _log_record(record: dict[str, Any]) -> None:
         record["message"],
     )
     if "submitted_keys" in record:
-        logger.info("run %d submitted keys: %s", record["run_id"], record["submitted_keys"])
+        logger.info(
+            "run %d submitted keys: %s; %s=%r; shapes %s",
+            record["run_id"],
+            record["submitted_keys"],
+            ANSWER_MASK_FLAG,
+            record.get("mask_flag"),
+            "invalid" if record["outcome"] == "invalid" else "as expected",
+        )
     if record.get("errors"):
         errors = ", ".join(
             f"{k}={'n/a' if v is None else f'{v:.4f}'}" for k, v in record["errors"].items()
