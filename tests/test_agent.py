@@ -6,7 +6,6 @@ Each scenario is written once, provider-neutrally, and replayed in both wire for
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -111,43 +110,46 @@ def make_model(provider: str, server: FakeLLMServer, sleep: RecordingSleep) -> M
     )
 
 
-Scenario = Callable[[Task], list[Step]]
+@dataclass
+class Harness:
+    """The fake server, the recording sleep and a sandbox: what every scenario plays on."""
+
+    server: FakeLLMServer
+    sleep: RecordingSleep
+    sandbox: LocalSandbox
+
+    async def play(self, provider: str, steps: list[Step], task: Task, max_steps: int = 15) -> Any:
+        """Script the server with ``steps`` in ``provider``'s wire format and run the loop."""
+        self.server.enqueue(provider, *(to_wire(provider, s) for s in steps))
+        model = make_model(provider, self.server, self.sleep)
+        try:
+            return await run_agent(task, model, self.sandbox, max_steps=max_steps)
+        finally:
+            await model.aclose()  # type: ignore[attr-defined]
 
 
-async def play(
-    provider: str,
-    steps: list[Step],
-    task: Task,
-    server: FakeLLMServer,
-    sleep: RecordingSleep,
-    sandbox: LocalSandbox,
-    max_steps: int = 15,
-) -> Any:
-    server.enqueue(provider, *(to_wire(provider, s) for s in steps))
-    model = make_model(provider, server, sleep)
-    try:
-        return await run_agent(task, model, sandbox, max_steps=max_steps)
-    finally:
-        await model.aclose()  # type: ignore[attr-defined]
+@pytest.fixture
+def harness(
+    llm_server: FakeLLMServer, recorded_sleep: RecordingSleep, sandbox: LocalSandbox
+) -> Harness:
+    return Harness(llm_server, recorded_sleep, sandbox)
 
 
 @pytest.mark.parametrize("provider", PROVIDERS)
 async def test_full_success(
     provider: str,
     seed_task: Task,
-    llm_server: FakeLLMServer,
-    recorded_sleep: RecordingSleep,
-    sandbox: LocalSandbox,
+    harness: Harness,
 ) -> None:
     steps: list[Step] = [
         Tool("python_expression", {"expression": solution_code(seed_task.spec)}),
         Tool("submit_answer", {"answer": seed_task.reference()}),
     ]
-    result = await play(provider, steps, seed_task, llm_server, recorded_sleep, sandbox)
+    result = await harness.play(provider, steps, seed_task)
     assert result.stop == "submitted" and result.steps == 2
     assert seed_task.grade(result.answer).outcome == "full_success"
     # the python tool's output went back to the model in the provider's format
-    second = llm_server.requests_to(provider)[1].body
+    second = harness.server.requests_to(provider)[1].body
     wire = json.dumps(second["messages"])
     assert "position_encoded_queries" in wire
     assert result.usage.input_tokens > 0
@@ -157,20 +159,18 @@ async def test_full_success(
 async def test_tool_error_then_success(
     provider: str,
     seed_task: Task,
-    llm_server: FakeLLMServer,
-    recorded_sleep: RecordingSleep,
-    sandbox: LocalSandbox,
+    harness: Harness,
 ) -> None:
     steps: list[Step] = [
         Tool("python_expression", {"expression": "print(Q_pos)"}),
         Tool("python_expression", {"expression": solution_code(seed_task.spec)}),
         Tool("submit_answer", {"answer": seed_task.reference()}),
     ]
-    result = await play(provider, steps, seed_task, llm_server, recorded_sleep, sandbox)
+    result = await harness.play(provider, steps, seed_task)
     assert result.stop == "submitted" and result.tool_errors == 1
     first_result = result.transcript[2].tool_results[0]
     assert first_result.is_error and "NameError" in first_result.content
-    wire = json.dumps(llm_server.requests_to(provider)[1].body["messages"])
+    wire = json.dumps(harness.server.requests_to(provider)[1].body["messages"])
     assert "NameError" in wire
     if provider == "anthropic":
         assert '"is_error": true' in wire
@@ -180,12 +180,10 @@ async def test_tool_error_then_success(
 async def test_string_encoded_answer(
     provider: str,
     seed_task: Task,
-    llm_server: FakeLLMServer,
-    recorded_sleep: RecordingSleep,
-    sandbox: LocalSandbox,
+    harness: Harness,
 ) -> None:
     steps: list[Step] = [Tool("submit_answer", {"answer": json.dumps(seed_task.reference())})]
-    result = await play(provider, steps, seed_task, llm_server, recorded_sleep, sandbox)
+    result = await harness.play(provider, steps, seed_task)
     assert isinstance(result.answer, str)
     assert seed_task.grade(result.answer).outcome == "full_success"
 
@@ -194,13 +192,9 @@ async def test_string_encoded_answer(
 async def test_no_submission(
     provider: str,
     seed_task: Task,
-    llm_server: FakeLLMServer,
-    recorded_sleep: RecordingSleep,
-    sandbox: LocalSandbox,
+    harness: Harness,
 ) -> None:
-    result = await play(
-        provider, [Text("I give up.")], seed_task, llm_server, recorded_sleep, sandbox
-    )
+    result = await harness.play(provider, [Text("I give up.")], seed_task)
     assert result.stop == "no_tool_use" and result.answer is None and result.steps == 1
 
 
@@ -208,16 +202,12 @@ async def test_no_submission(
 async def test_step_limit(
     provider: str,
     seed_task: Task,
-    llm_server: FakeLLMServer,
-    recorded_sleep: RecordingSleep,
-    sandbox: LocalSandbox,
+    harness: Harness,
 ) -> None:
     steps: list[Step] = [Tool("python_expression", {"expression": "print(1)"})] * 3
-    result = await play(
-        provider, steps, seed_task, llm_server, recorded_sleep, sandbox, max_steps=3
-    )
+    result = await harness.play(provider, steps, seed_task, max_steps=3)
     assert result.stop == "step_limit" and result.steps == 3
-    assert len(llm_server.requests_to(provider)) == 3
+    assert len(harness.server.requests_to(provider)) == 3
 
 
 @pytest.mark.parametrize("provider", PROVIDERS)
@@ -233,26 +223,22 @@ async def test_transient_errors_recover(
     provider: str,
     error: Error,
     seed_task: Task,
-    llm_server: FakeLLMServer,
-    recorded_sleep: RecordingSleep,
-    sandbox: LocalSandbox,
+    harness: Harness,
 ) -> None:
     steps: list[Step] = [error, error, Tool("submit_answer", {"answer": seed_task.reference()})]
-    result = await play(provider, steps, seed_task, llm_server, recorded_sleep, sandbox)
+    result = await harness.play(provider, steps, seed_task)
     assert result.stop == "submitted"
-    assert len(recorded_sleep.delays) == 2
-    assert len(llm_server.requests_to(provider)) == 3
+    assert len(harness.sleep.delays) == 2
+    assert len(harness.server.requests_to(provider)) == 3
 
 
 @pytest.mark.parametrize("provider", PROVIDERS)
 async def test_permanent_failure_is_infrastructure(
     provider: str,
     seed_task: Task,
-    llm_server: FakeLLMServer,
-    recorded_sleep: RecordingSleep,
-    sandbox: LocalSandbox,
+    harness: Harness,
 ) -> None:
-    result = await play(provider, [Error(500)] * 3, seed_task, llm_server, recorded_sleep, sandbox)
+    result = await harness.play(provider, [Error(500)] * 3, seed_task)
     assert result.stop == "infrastructure"
     assert result.error is not None and "500" in result.error and "3 attempts" in result.error
     assert "SECRET123" not in result.error
@@ -262,9 +248,7 @@ async def test_permanent_failure_is_infrastructure(
 async def test_model_mistakes_go_back_as_error_results(
     provider: str,
     seed_task: Task,
-    llm_server: FakeLLMServer,
-    recorded_sleep: RecordingSleep,
-    sandbox: LocalSandbox,
+    harness: Harness,
 ) -> None:
     steps: list[Step] = [
         Calls(
@@ -277,7 +261,7 @@ async def test_model_mistakes_go_back_as_error_results(
         Tool("submit_answer", {"wrong": 1}),
         Text("", stop="max_tokens"),
     ]
-    result = await play(provider, steps, seed_task, llm_server, recorded_sleep, sandbox)
+    result = await harness.play(provider, steps, seed_task)
     first = result.transcript[2].tool_results
     assert [r.is_error for r in first] == [True, True, False]
     assert "unknown tool 'no_such_tool'" in first[0].content
@@ -290,42 +274,30 @@ async def test_model_mistakes_go_back_as_error_results(
 
 async def test_openai_invalid_json_arguments(
     seed_task: Task,
-    llm_server: FakeLLMServer,
-    recorded_sleep: RecordingSleep,
-    sandbox: LocalSandbox,
+    harness: Harness,
 ) -> None:
     steps: list[Step] = [
         Tool("submit_answer", '{"answer": {'),
         Tool("submit_answer", {"answer": seed_task.reference()}),
     ]
-    result = await play("openai", steps, seed_task, llm_server, recorded_sleep, sandbox)
+    result = await harness.play("openai", steps, seed_task)
     assert result.transcript[2].tool_results[0].is_error
     assert result.stop == "submitted" and result.steps == 2
 
 
 async def test_top_level_answer_keys_are_accepted(
     seed_task: Task,
-    llm_server: FakeLLMServer,
-    recorded_sleep: RecordingSleep,
-    sandbox: LocalSandbox,
+    harness: Harness,
 ) -> None:
-    result = await play(
-        "anthropic",
-        [Tool("submit_answer", seed_task.reference())],
-        seed_task,
-        llm_server,
-        recorded_sleep,
-        sandbox,
-    )
+    steps: list[Step] = [Tool("submit_answer", seed_task.reference())]
+    result = await harness.play("anthropic", steps, seed_task)
     assert result.stop == "submitted"
     assert seed_task.grade(result.answer).outcome == "full_success"
 
 
 async def test_calls_after_submit_are_not_run(
     seed_task: Task,
-    llm_server: FakeLLMServer,
-    recorded_sleep: RecordingSleep,
-    sandbox: LocalSandbox,
+    harness: Harness,
 ) -> None:
     steps: list[Step] = [
         Calls(
@@ -335,7 +307,7 @@ async def test_calls_after_submit_are_not_run(
             )
         )
     ]
-    result = await play("anthropic", steps, seed_task, llm_server, recorded_sleep, sandbox)
+    result = await harness.play("anthropic", steps, seed_task)
     results = result.transcript[2].tool_results
     assert not results[0].is_error and results[1].is_error
     assert "already submitted" in results[1].content
