@@ -42,36 +42,32 @@ def _env_set(var: str) -> bool:
     return bool(os.environ.get(var))
 
 
-def _make_anthropic(model_id: str, options: ModelOptions) -> Model:
-    return AnthropicModel(
-        model_id,
-        base_url=options.base_url,
-        max_tokens=options.max_tokens,
-        temperature=options.temperature,
-        timeout_s=options.timeout_s,
-        retry=options.retry,
-    )
+def _sdk_factory(
+    cls: type[AnthropicModel] | type[OpenAIModel],
+) -> Callable[[str, ModelOptions], Model]:
+    """A provider factory passing the common options to an SDK-backed model class."""
 
+    def make(model_id: str, options: ModelOptions) -> Model:
+        return cls(
+            model_id,
+            base_url=options.base_url,
+            max_tokens=options.max_tokens,
+            temperature=options.temperature,
+            timeout_s=options.timeout_s,
+            retry=options.retry,
+        )
 
-def _make_openai(model_id: str, options: ModelOptions) -> Model:
-    return OpenAIModel(
-        model_id,
-        base_url=options.base_url,
-        max_tokens=options.max_tokens,
-        temperature=options.temperature,
-        timeout_s=options.timeout_s,
-        retry=options.retry,
-    )
+    return make
 
 
 _PROVIDERS: dict[str, Provider] = {
     "anthropic": Provider(
-        factory=_make_anthropic,
+        factory=_sdk_factory(AnthropicModel),
         key_available=lambda _base_url: _env_set(ANTHROPIC_API_KEY_ENV),
         usage="anthropic/<model> (e.g. anthropic/claude-sonnet-4-5; needs ANTHROPIC_API_KEY)",
     ),
     "openai": Provider(
-        factory=_make_openai,
+        factory=_sdk_factory(OpenAIModel),
         key_available=lambda base_url: (
             base_url is not None or _env_set(OPENAI_BASE_URL_ENV) or _env_set(OPENAI_API_KEY_ENV)
         ),
