@@ -2,15 +2,13 @@
 # Each bootstraps uv (from PyPI, with the machine's python3) and the locked environment.
 
 PYTHON ?= python3
-UV := $(PYTHON) -m uv
+export PYTHON
+UV := ./tools/uv
 RUN := $(UV) run --locked --all-extras
 
-.PHONY: run test check env bootstrap-uv sandbox-deps bench clean
+.PHONY: run test check env sandbox-deps bench clean
 
-bootstrap-uv:
-	@$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet --disable-pip-version-check uv
-
-env: bootstrap-uv
+env:
 	@$(UV) sync --locked --all-extras --quiet
 
 # bubblewrap jails the model's python tool; install it where we can (root, Debian).
@@ -36,4 +34,4 @@ bench: env sandbox-deps
 	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(RUN) python $$b || exit 1; done
 
 clean:
-	rm -rf .venv runs .pytest_cache .mypy_cache .ruff_cache
+	rm -rf .venv .tools runs .pytest_cache .mypy_cache .ruff_cache
