@@ -14,21 +14,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from attnrl.models.base import Message, Model, ModelUnavailable, ToolCall, ToolResult, Usage
-from attnrl.prompt import PYTHON_TOOL, SUBMIT_TOOL
+from attnrl.models.base import Message, Model, ModelUnavailable, ToolResult, Usage
 from attnrl.sandbox.base import Sandbox
 from attnrl.task import Task
-from attnrl.tools import (
-    ALREADY_SUBMITTED,
-    NO_SUBMISSION,
-    SUBMITTED_RESULT,
-    answer_from_submit_arguments,
-    python_arguments_error,
-    submit_arguments_error,
-    tool_error_json,
-    tool_result_json,
-    unknown_tool_error,
-)
+from attnrl.tools import ALREADY_SUBMITTED, NO_SUBMISSION, call_tool, tool_error_json
 
 __all__ = ["AgentResult", "StopReason", "run_agent"]
 
@@ -58,18 +47,6 @@ class AgentResult:
         return self.stop == "submitted"
 
 
-def _error(call: ToolCall, content: str) -> ToolResult:
-    return ToolResult(call.id, content, is_error=True)
-
-
-async def _python_call(sandbox: Sandbox, call: ToolCall) -> ToolResult:
-    code = call.arguments.get("expression") if call.arguments is not None else None
-    if not isinstance(code, str):
-        return _error(call, python_arguments_error(call.arguments, call.raw_arguments))
-    result = await sandbox.run(code)
-    return ToolResult(call.id, tool_result_json(result), is_error=result.error is not None)
-
-
 async def run_agent(
     task: Task,
     model: Model,
@@ -89,6 +66,7 @@ async def run_agent(
         if on_message is not None:
             on_message(message)
 
+    keys = task.spec.answer_keys()
     record(Message(role="user", text=task.prompt))
     try:
         for step in range(1, max_steps + 1):
@@ -102,20 +80,16 @@ async def run_agent(
                 break
             outputs: list[ToolResult] = []
             answer: Any = NO_SUBMISSION
-            keys = task.spec.answer_keys()
             for call in turn.tool_calls:
                 if answer is not NO_SUBMISSION:
-                    outputs.append(_error(call, tool_error_json(ALREADY_SUBMITTED)))
-                elif call.name == PYTHON_TOOL:
-                    outputs.append(await _python_call(sandbox, call))
-                elif call.name == SUBMIT_TOOL:
-                    answer = answer_from_submit_arguments(call.arguments, keys)
-                    if answer is NO_SUBMISSION:
-                        outputs.append(_error(call, submit_arguments_error(keys)))
-                    else:
-                        outputs.append(ToolResult(call.id, SUBMITTED_RESULT))
-                else:
-                    outputs.append(_error(call, unknown_tool_error(call.name)))
+                    content = tool_error_json(ALREADY_SUBMITTED)
+                    outputs.append(ToolResult(call.id, content, is_error=True))
+                    continue
+                done = await call_tool(
+                    call.name, call.arguments, call.raw_arguments, keys, sandbox.run
+                )
+                outputs.append(ToolResult(call.id, done.content, is_error=done.is_error))
+                answer = done.answer
             result.tool_errors += sum(o.is_error for o in outputs)
             record(Message(role="tool", tool_results=tuple(outputs)))
             if answer is not NO_SUBMISSION:

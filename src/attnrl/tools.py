@@ -5,6 +5,8 @@ there is the episode ``attnrl run`` records."""
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 from attnrl.prompt import PYTHON_TOOL, SUBMIT_TOOL
@@ -14,7 +16,9 @@ __all__ = [
     "ALREADY_SUBMITTED",
     "NO_SUBMISSION",
     "SUBMITTED_RESULT",
+    "ToolOutcome",
     "answer_from_submit_arguments",
+    "call_tool",
     "parse_arguments",
     "python_arguments_error",
     "submit_arguments_error",
@@ -88,3 +92,38 @@ def submit_arguments_error(answer_keys: tuple[str, ...]) -> str:
 
 def unknown_tool_error(name: str) -> str:
     return tool_error_json(f"unknown tool {name!r}; the tools are {PYTHON_TOOL} and {SUBMIT_TOOL}")
+
+
+@dataclass(frozen=True)
+class ToolOutcome:
+    """What one tool call produced: the text for the model, and the answer if it submitted."""
+
+    content: str
+    is_error: bool
+    answer: Any = NO_SUBMISSION
+
+
+async def call_tool(
+    name: str,
+    arguments: dict[str, Any] | None,
+    raw_arguments: Any,
+    answer_keys: tuple[str, ...],
+    run_python: Callable[[str], Awaitable[ExecResult]],
+) -> ToolOutcome:
+    """Run one tool call by the harness's rules; ``run_python`` executes the code (a sandbox).
+
+    Never raises for what the model sent: bad arguments and unknown tools come back as an
+    error result the model can read and act on.
+    """
+    if name == PYTHON_TOOL:
+        code = arguments.get("expression") if arguments is not None else None
+        if not isinstance(code, str):
+            return ToolOutcome(python_arguments_error(arguments, raw_arguments), True)
+        result = await run_python(code)
+        return ToolOutcome(tool_result_json(result), result.error is not None)
+    if name == SUBMIT_TOOL:
+        answer = answer_from_submit_arguments(arguments, answer_keys)
+        if answer is NO_SUBMISSION:
+            return ToolOutcome(submit_arguments_error(answer_keys), True)
+        return ToolOutcome(SUBMITTED_RESULT, False, answer)
+    return ToolOutcome(unknown_tool_error(name), True)

@@ -28,7 +28,6 @@ from attnrl.integrations._common import (
     install_hint,
     task_for,
 )
-from attnrl.integrations._extract import NO_SUBMISSION
 from attnrl.integrations._sandbox import SandboxFactory, SandboxLease, SharedSandbox
 from attnrl.models.base import ToolSpec
 from attnrl.presets import DEFAULT_PRESET
@@ -37,6 +36,7 @@ from attnrl.sandbox.base import Sandbox
 from attnrl.task import Task
 from attnrl.tools import (
     ALREADY_SUBMITTED,
+    NO_SUBMISSION,
     SUBMITTED_RESULT,
     answer_from_submit_arguments,
     submit_arguments_error,

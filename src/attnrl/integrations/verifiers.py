@@ -33,21 +33,16 @@ from attnrl.integrations._common import (
     install_hint,
     task_for,
 )
-from attnrl.integrations._extract import NO_SUBMISSION
 from attnrl.integrations._sandbox import SandboxFactory, SandboxLease, SharedSandbox
 from attnrl.presets import DEFAULT_PRESET
-from attnrl.prompt import PYTHON_TOOL, SUBMIT_TOOL
+from attnrl.sandbox.base import ExecResult
 from attnrl.task import Task
 from attnrl.tools import (
     ALREADY_SUBMITTED,
-    SUBMITTED_RESULT,
-    answer_from_submit_arguments,
+    NO_SUBMISSION,
+    call_tool,
     parse_arguments,
-    python_arguments_error,
-    submit_arguments_error,
     tool_error_json,
-    tool_result_json,
-    unknown_tool_error,
 )
 
 try:
@@ -137,27 +132,22 @@ class AttentionEnv(vf.MultiTurnEnv):  # type: ignore[misc]
         return replies
 
     async def _call_tool(self, name: str, raw_arguments: Any, state: Any) -> str:
-        arguments = parse_arguments(raw_arguments)
-        if name == SUBMIT_TOOL:
-            answer_keys = task_for(state.get("info")).spec.answer_keys()
-            answer = answer_from_submit_arguments(arguments, answer_keys)
-            if answer is NO_SUBMISSION:
-                return submit_arguments_error(answer_keys)
-            state[SUBMISSION_KEY] = answer
-            return SUBMITTED_RESULT
-        if name == PYTHON_TOOL:
-            code = arguments.get("expression") if arguments is not None else None
-            if not isinstance(code, str):
-                return python_arguments_error(arguments, raw_arguments)
+        async def run_python(code: str) -> ExecResult:
             lease = self._leases.setdefault(
                 state["trajectory_id"], SandboxLease(self._shared_sandbox)
             )
             try:
-                result = await lease.run(code)
+                return await lease.run(code)
             except Exception as exc:  # the sandbox, not the code, failed: infrastructure
                 raise vf.SandboxError(f"the attnrl sandbox failed: {exc!r}") from exc
-            return tool_result_json(result)
-        return unknown_tool_error(name)
+
+        answer_keys = task_for(state.get("info")).spec.answer_keys()
+        done = await call_tool(
+            name, parse_arguments(raw_arguments), raw_arguments, answer_keys, run_python
+        )
+        if done.answer is not NO_SUBMISSION:
+            state[SUBMISSION_KEY] = done.answer
+        return done.content
 
     @vf.cleanup  # type: ignore[untyped-decorator]
     async def release_sandbox(self, state: Any) -> None:
