@@ -60,6 +60,7 @@ class AnthropicModel(SDKModel):
     """
 
     key_env = ANTHROPIC_API_KEY_ENV
+    provider = "anthropic"
 
     def __init__(
         self,
@@ -74,34 +75,27 @@ class AnthropicModel(SDKModel):
         sleep: SleepFn | None = None,
         rng: random.Random | None = None,
     ) -> None:
-        if not model or model != model.strip():
-            raise ValueError(f"invalid Anthropic model id {model!r}")
-        if max_tokens < 1:
-            raise ValueError(f"max_tokens must be >= 1, got {max_tokens}")
-        if timeout_s <= 0:
-            raise ValueError(f"timeout_s must be > 0, got {timeout_s}")
+        self._configure(
+            model,
+            max_tokens=max_tokens,
+            timeout_s=timeout_s,
+            temperature=temperature,
+            retry=retry,
+            sleep=sleep,
+            rng=rng,
+        )
         key = api_key if api_key is not None else os.environ.get(ANTHROPIC_API_KEY_ENV)
         if not key:
             raise ModelConfigError(
                 f"anthropic/{model}: no API key: set {ANTHROPIC_API_KEY_ENV} "
                 "(or run offline with the simulated agents)"
             )
-        self._model = model
         self._api_key = key
-        self._max_tokens = max_tokens
-        self._temperature = temperature
-        self._retry = retry if retry is not None else RetryPolicy()
-        self._sleep = sleep
-        self._rng = rng
         # max_retries=0 on purpose: retries happen in exactly one place, call_with_retries,
         # with our policy and logging; SDK retries would multiply the attempts.
         self._client = AsyncAnthropic(
             api_key=key, base_url=base_url, timeout=timeout_s, max_retries=0
         )
-
-    @property
-    def name(self) -> str:
-        return f"anthropic/{self._model}"
 
     def __repr__(self) -> str:
         return f"AnthropicModel({self._model!r})"

@@ -69,6 +69,7 @@ class OpenAIModel(SDKModel):
     """
 
     key_env = OPENAI_API_KEY_ENV
+    provider = "openai"
 
     def __init__(
         self,
@@ -84,12 +85,15 @@ class OpenAIModel(SDKModel):
         sleep: SleepFn | None = None,
         rng: random.Random | None = None,
     ) -> None:
-        if not model or model != model.strip():
-            raise ValueError(f"invalid OpenAI model id {model!r}")
-        if max_tokens < 1:
-            raise ValueError(f"max_tokens must be >= 1, got {max_tokens}")
-        if timeout_s <= 0:
-            raise ValueError(f"timeout_s must be > 0, got {timeout_s}")
+        self._configure(
+            model,
+            max_tokens=max_tokens,
+            timeout_s=timeout_s,
+            temperature=temperature,
+            retry=retry,
+            sleep=sleep,
+            rng=rng,
+        )
         url = base_url or os.environ.get(OPENAI_BASE_URL_ENV) or None
         key = api_key if api_key is not None else os.environ.get(OPENAI_API_KEY_ENV)
         if not key:
@@ -99,24 +103,14 @@ class OpenAIModel(SDKModel):
                     f"(or set {OPENAI_BASE_URL_ENV}) for a local OpenAI-compatible server"
                 )
             key = LOCAL_SERVER_API_KEY
-        self._model = model
         self._api_key = key
         self._base_url = url
-        self._max_tokens = max_tokens
         self._max_tokens_field: MaxTokensField = max_tokens_field or (
             "max_completion_tokens" if url is None else "max_tokens"
         )
-        self._temperature = temperature
-        self._retry = retry if retry is not None else RetryPolicy()
-        self._sleep = sleep
-        self._rng = rng
         # max_retries=0 on purpose: retries happen in exactly one place, call_with_retries,
         # with our policy and logging; SDK retries would multiply the attempts.
         self._client = AsyncOpenAI(api_key=key, base_url=url, timeout=timeout_s, max_retries=0)
-
-    @property
-    def name(self) -> str:
-        return f"openai/{self._model}"
 
     @property
     def base_url(self) -> str:

@@ -26,9 +26,40 @@ class SDKModel:
     _sleep: SleepFn | None
     _rng: random.Random | None
 
+    provider: str
+    """The name prefix, ``anthropic`` or ``openai``."""
+    _model: str
+    _max_tokens: int
+    _temperature: float | None
+
+    def _configure(
+        self,
+        model: str,
+        *,
+        max_tokens: int,
+        timeout_s: float,
+        temperature: float | None,
+        retry: RetryPolicy | None,
+        sleep: SleepFn | None,
+        rng: random.Random | None,
+    ) -> None:
+        """Validate and keep what every provider needs (the client is the subclass's)."""
+        if not model or model != model.strip():
+            raise ValueError(f"invalid {self.provider} model id {model!r}")
+        if max_tokens < 1:
+            raise ValueError(f"max_tokens must be >= 1, got {max_tokens}")
+        if timeout_s <= 0:
+            raise ValueError(f"timeout_s must be > 0, got {timeout_s}")
+        self._model = model
+        self._max_tokens = max_tokens
+        self._temperature = temperature
+        self._retry = retry if retry is not None else RetryPolicy()
+        self._sleep = sleep
+        self._rng = rng
+
     @property
     def name(self) -> str:
-        raise NotImplementedError
+        return f"{self.provider}/{self._model}"
 
     async def _turn(
         self, request: Callable[[], Awaitable[R]], convert: Callable[[R], ModelTurn]
