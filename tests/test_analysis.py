@@ -69,7 +69,7 @@ def test_summary_excludes_infrastructure_from_the_rate() -> None:
 
 def test_analysis_block_has_the_seed_lines() -> None:
     records = [record(i, i <= 4, None if i <= 4 else "dimension") for i in range(1, 16)]
-    text = render_analysis(summarize(records), {"model": "simulated", "simulated": True})
+    text = render_analysis(summarize(records) | {"model": "simulated", "simulated": True})
     assert "TASK ANALYSIS - Positional Multi-Head Attention Implementation" in text
     assert "Total Runs: 15\nSuccessful: 4\nFailed: 11\nPass Rate: 26.7%" in text
     assert "Dimension errors: 11 runs (73.3%)" in text

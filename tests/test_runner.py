@@ -132,6 +132,12 @@ def test_make_run_path_without_key_runs_simulated_and_prints_analysis(tmp_path: 
     report = cli(["report", str(tmp_path / "r")])
     rout, _ = report.communicate(timeout=60)
     assert report.returncode == 0 and "Pass Rate: 26.7%" in rout
+    as_json = cli(["report", "--json", str(tmp_path / "r")])
+    jout, _ = as_json.communicate(timeout=60)
+    reported = json.loads(jout)
+    written = json.loads((tmp_path / "r" / "summary.json").read_text())
+    reported.pop("written_at"), written.pop("written_at")
+    assert reported == written  # one summary, whether made by run or by report
 
 
 def test_out_dir_with_runs_needs_resume(

@@ -121,9 +121,9 @@ def _pct(x: float) -> str:
     return f"{100 * x:.1f}%"
 
 
-def render_analysis(summary: dict[str, Any], header: dict[str, Any] | None = None) -> str:
+def render_analysis(summary: dict[str, Any]) -> str:
     """The seed's TASK ANALYSIS block, plus the interval, verdict, timing and tokens."""
-    head = header or {}
+    head = summary  # model, preset, hash and sandbox, when the summary carries them
     n = summary["runs"]
     band = summary["target_band"]
     band_text = f"{100 * band[0]:g}-{100 * band[1]:g}%"

@@ -42,6 +42,7 @@ __all__ = [
     "load_records",
     "run_batch",
     "run_with_model",
+    "summarize_run_dir",
 ]
 
 logger = logging.getLogger(__name__)
@@ -178,7 +179,32 @@ def _manifest(config: RunConfig, task: Task) -> dict[str, Any]:
         "seed": config.seed,
         "task_hash": task.content_hash,
         "max_steps": config.max_steps,
+        "runs": config.runs,
         "options": config.extra,
+    }
+
+
+def summarize_run_dir(
+    out: Path, band: tuple[float, float] = (0.10, 0.40), isolation: str | None = None
+) -> dict[str, Any]:
+    """``summary.json`` of a run directory, from its records and manifest: the one place a
+    summary is made, for ``attnrl run`` as it ends and for ``attnrl report`` later."""
+    records = load_records(out / RESULTS_FILE)
+    manifest_path = out / MANIFEST_FILE
+    manifest = (
+        json.loads(manifest_path.read_text(encoding="utf-8")) if manifest_path.exists() else {}
+    )
+    wanted = manifest.get("runs")
+    return summarize(records, band) | {
+        "model": manifest.get("model"),
+        "simulated": manifest.get("simulated"),
+        "preset": manifest.get("preset"),
+        "task_hash": manifest.get("task_hash"),
+        "isolation": isolation or (records[-1].get("sandbox") if records else None),
+        "complete": wanted is not None
+        and len(records) >= wanted
+        and all(r.get("category") != "infrastructure" for r in records),
+        "written_at": _now(),
     }
 
 
@@ -349,7 +375,7 @@ async def run_batch(
         model_factory = _simulated_factory(task, plans, config.simulated_delay_s)
     console = console or Console(stderr=True)
     writer = _ResultsWriter(results_path)
-    isolation = "n/a"
+    isolation: str | None = None
     try:
         with _run_log(config.out):
             logger.info(
@@ -372,17 +398,7 @@ async def run_batch(
                 )
     finally:
         writer.close()
-        records = load_records(results_path)
-        summary = summarize(records, config.band) | {
-            "model": config.model,
-            "simulated": config.simulated,
-            "preset": task.spec.preset,
-            "task_hash": task.content_hash,
-            "isolation": isolation,
-            "complete": len(records) >= config.runs
-            and all(r.get("category") != "infrastructure" for r in records),
-            "written_at": _now(),
-        }
+        summary = summarize_run_dir(config.out, config.band, isolation)
         _write_json_atomic(config.out / SUMMARY_FILE, summary)
     return summary
 

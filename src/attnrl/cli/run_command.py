@@ -11,18 +11,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from attnrl.analysis import render_analysis, summarize
+from attnrl.analysis import render_analysis
 from attnrl.cli.common import UsageError, add_task_arguments, spec_factory
 from attnrl.models.base import Model, ModelConfigError
 from attnrl.models.simulated import SIMULATED_NAME
 from attnrl.presets import SEEDED_PRESETS
 from attnrl.runner import (
-    MANIFEST_FILE,
     RESULTS_FILE,
     RunConfig,
     RunDirError,
-    load_records,
     run_with_model,
+    summarize_run_dir,
 )
 from attnrl.task import Task
 
@@ -195,21 +194,11 @@ def cmd_run(args: argparse.Namespace) -> int:
             )
             return EXIT_INTERRUPTED
         summaries.append(summary)
-        print(render_analysis(summary, _header(summary, task)))
+        print(render_analysis(summary))
         print(f"Results: {batch_out / RESULTS_FILE}")
     if len(summaries) > 1:
         _print_batches(summaries)
     return 0
-
-
-def _header(summary: dict[str, Any], task: Task | None = None) -> dict[str, Any]:
-    return {
-        "model": summary.get("model"),
-        "simulated": summary.get("simulated"),
-        "preset": summary.get("preset") or (task.spec.preset if task else None),
-        "task_hash": summary.get("task_hash"),
-        "isolation": summary.get("isolation"),
-    }
 
 
 def _print_batches(summaries: list[dict[str, Any]]) -> None:
@@ -230,20 +219,11 @@ def cmd_report(args: argparse.Namespace) -> int:
     if not results.exists():
         raise UsageError(f"{args.dir} has no {RESULTS_FILE}; is it an attnrl run directory?")
     try:
-        records = load_records(results)
+        summary = summarize_run_dir(args.dir, args.target_band)
     except RunDirError as exc:
         raise UsageError(str(exc)) from None
-    manifest_path = args.dir / MANIFEST_FILE
-    manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
-    summary = summarize(records, args.target_band) | {
-        "model": manifest.get("model"),
-        "simulated": manifest.get("simulated"),
-        "preset": manifest.get("preset"),
-        "task_hash": manifest.get("task_hash"),
-        "isolation": records[-1].get("sandbox") if records else None,
-    }
     if args.json:
         print(json.dumps(summary, indent=2))
     else:
-        print(render_analysis(summary, _header(summary)))
+        print(render_analysis(summary))
     return 0
