@@ -5,8 +5,8 @@ solution) and one submit_answer, with an instant model; each run is graded and
 appended to results.jsonl as in ``attnrl run``. Beside it, in the same process and
 on the same loop, a baseline whose python tool starts a cold ``python -c`` per call.
 Target (issue 4): >= 100 runs/s at concurrency 64 with isolation on, peak <= 1 GiB.
-Peak memory is the highest sum of RSS over this process and all its descendants
-(zygote, jail, per-call children), sampled every 20 ms from /proc.
+Peak memory is the highest proportional set size (PSS) summed over this process and all
+its descendants (zygote, jail, per-call children), sampled by bench_sandbox's Probe.
 
 Run: python benchmarks/bench_harness.py [--runs 512]
 """
@@ -15,10 +15,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -27,56 +25,7 @@ from attnrl.runner import RunConfig, run_batch
 from attnrl.sandbox import open_sandbox
 from attnrl.sandbox.base import ExecResult, Sandbox
 from attnrl.task import load_task
-
-PAGE = os.sysconf("SC_PAGE_SIZE")
-
-
-def _tree_rss(root: int) -> int:
-    """Sum of RSS (bytes) of ``root`` and every process descended from it."""
-    parents: dict[int, int] = {}
-    rss: dict[int, int] = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat", encoding="ascii", errors="replace") as fh:
-                fields = fh.read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        pid = int(entry)
-        parents[pid] = int(fields[1])
-        rss[pid] = int(fields[21]) * PAGE
-    total = 0
-    for pid in rss:
-        p = pid
-        while p > 1 and p != root:
-            p = parents.get(p, 0)
-        if p == root:
-            total += rss[pid]
-    return total
-
-
-class PeakRss:
-    """Samples the process tree's RSS in a thread; ``peak`` after ``stop``."""
-
-    def __init__(self, interval_s: float = 0.02) -> None:
-        self.peak = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, args=(interval_s,), daemon=True)
-
-    def _loop(self, interval_s: float) -> None:
-        me = os.getpid()
-        while not self._stop.is_set():
-            self.peak = max(self.peak, _tree_rss(me))
-            self._stop.wait(interval_s)
-
-    def __enter__(self) -> PeakRss:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
+from bench_sandbox import Probe  # same directory: one process-tree memory probe
 
 
 class ColdSubprocessSandbox:
@@ -109,20 +58,19 @@ async def measure(label: str, sandbox: Sandbox, runs: int, concurrency: int) -> 
         config = RunConfig(
             model="simulated", out=Path(tmp), runs=runs, concurrency=concurrency, progress=False
         )
-        with PeakRss() as mem:
+        with Probe() as mem:
             start = time.perf_counter()
             summary = await run_batch(
                 config, task, lambda i: SimulatedModel(task, plans[i - 1]), sandbox=sandbox
             )
             elapsed = time.perf_counter() - start
     assert summary["passed"] == runs, summary
-    print(
-        f"{label:44} {concurrency:>5} {runs:>6} {runs / elapsed:>10.1f} {mem.peak / 2**20:>12.0f}"
-    )
+    rate, peak_mib = runs / elapsed, mem.peak_kib / 1024
+    print(f"{label:44} {concurrency:>5} {runs:>6} {rate:>10.1f} {peak_mib:>12.0f}")
 
 
 async def main(runs: int, baseline_runs: int) -> None:
-    print(f"{'harness':44} {'conc':>5} {'runs':>6} {'runs/s':>10} {'peak MiB':>12}")
+    print(f"{'harness':44} {'conc':>5} {'runs':>6} {'runs/s':>10} {'peak PSS MiB':>12}")
     for concurrency in (16, 64, 256):
         async with open_sandbox(max_concurrency=min(concurrency, 16)) as sandbox:
             await measure(f"attnrl ({sandbox.isolation})", sandbox, runs, concurrency)
