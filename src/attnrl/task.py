@@ -103,35 +103,29 @@ class Task:
     def instance(self) -> dict[str, Any]:
         """The instance as data (``attnrl instance --json``)."""
         s = self.spec
+        spec = s.to_dict()
         return {
             "preset": s.preset,
             "seed": s.seed,
-            "inputs": {
-                "Q": [list(r) for r in s.q],
-                "K": [list(r) for r in s.k],
-                "V": [list(r) for r in s.v],
-                "pos_emb": [list(r) for r in s.pos_emb],
-            },
-            "heads": [{"qk": list(h.qk), "v": list(h.v)} for h in s.heads],
-            "value_source": s.value_source,
-            "mask": {"kind": s.mask.kind, "window": s.mask.window},
-            "position_encoding": s.position_encoding,
-            "residual": s.residual,
-            "layer_norm": s.layer_norm,
-            "policy": s.policy,
-            "tolerances": {
-                "position": s.tolerances.position,
-                "weights": s.tolerances.weights,
-                "outputs": s.tolerances.outputs,
-            },
-            "rewards": {
-                "full_success": s.rewards.full_success,
-                "partial_success": s.rewards.partial_success,
+            "inputs": {"Q": spec["q"], "K": spec["k"], "V": spec["v"], "pos_emb": spec["pos_emb"]},
+            **{
+                key: spec[key]
+                for key in (
+                    "heads",
+                    "value_source",
+                    "mask",
+                    "position_encoding",
+                    "residual",
+                    "layer_norm",
+                    "policy",
+                    "tolerances",
+                    "rewards",
+                )
             },
             "answer_keys": list(s.answer_keys()),
             "expected": self.reference(),
             "content_hash": self.content_hash,
-            "spec": s.to_dict(),
+            "spec": spec,
         }
 
 
