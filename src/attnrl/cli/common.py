@@ -117,48 +117,27 @@ def add_task_arguments(parser: argparse.ArgumentParser) -> None:
         f"unset knobs keep the preset's default; --tokens, --d-model and --heads other than 1 "
         f"need --preset {PRESET_NAME}, whose instances stay mutation-adequate under every knob",
     )
-    knobs.add_argument(
-        "--heads",
-        type=_int_range,
-        metavar="N|MIN-MAX",
-        help=f"number of heads, 1-4 ({PRESET_NAME} default 2-4; 1 = single head)",
-    )
-    knobs.add_argument(
-        "--tokens",
-        type=_int_range,
-        metavar="N|MIN-MAX",
-        help=f"number of tokens, 3-16 ({PRESET_NAME} default 4-12)",
-    )
-    knobs.add_argument(
-        "--d-model",
-        type=_int_range,
-        metavar="N|MIN-MAX",
-        help=f"model width, 2-16 ({PRESET_NAME} default 3-12)",
-    )
+    for flag, what in (
+        ("--heads", f"number of heads, 1-4 ({PRESET_NAME} default 2-4; 1 = single head)"),
+        ("--tokens", f"number of tokens, 3-16 ({PRESET_NAME} default 4-12)"),
+        ("--d-model", f"model width, 2-16 ({PRESET_NAME} default 3-12)"),
+    ):
+        knobs.add_argument(flag, type=_int_range, metavar="N|MIN-MAX", help=what)
     knobs.add_argument(
         "--mask",
         type=_mask,
         metavar="causal|none|window:W",
         help="attention mask: causal, none (no mask, no mask flag) or a sliding window of W",
     )
-    knobs.add_argument(
-        "--position-encoding",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help="add pos_emb to Q, K and V (default on)",
-    )
-    knobs.add_argument(
-        "--residual",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help="final_output = Q_pos + concatenated heads (default off)",
-    )
-    knobs.add_argument(
-        "--layer-norm",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help="also grade layer_normalized_output = LayerNorm(final_output) (default off)",
-    )
+    for flag, what in (
+        ("--position-encoding", "add pos_emb to Q, K and V (default on)"),
+        ("--residual", "final_output = Q_pos + concatenated heads (default off)"),
+        (
+            "--layer-norm",
+            "also grade layer_normalized_output = LayerNorm(final_output) (default off)",
+        ),
+    ):
+        knobs.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=what)
     knobs.add_argument(
         "--policy",
         choices=("seed", "strict"),
