@@ -124,3 +124,20 @@ def test_knobs_override_and_revalidate() -> None:
     assert task.spec.policy == "strict"
     with pytest.raises(ValueError, match="policy"):
         load_task("seed", policy="bogus")
+
+
+def test_knobs_mean_the_same_in_python_and_on_the_cli() -> None:
+    """load_task's difficulty knobs go through the same path as the CLI flags: for
+    procedural they are generation settings, so the instance stays mutation-adequate."""
+    from attnrl.cli import build_parser
+    from attnrl.cli.common import task_from_args
+
+    python = load_task("procedural", 3, mask=MaskSpec("none"), heads=3)
+    args = build_parser().parse_args(
+        ["instance", "--preset", "procedural", "--seed", "3", "--mask", "none", "--heads", "3"]
+    )
+    assert python.content_hash == task_from_args(args).content_hash
+    assert len(python.spec.heads) == 3 and not python.spec.masked
+    assert all(e.detected for e in python.audit())
+    with pytest.raises(ValueError, match="--tokens needs --preset procedural"):
+        load_task("seed", tokens=5)

@@ -9,10 +9,20 @@ instances (see :mod:`attnrl.procedural`).
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from attnrl.spec import HeadLayout, MaskSpec, TaskSpec
 
-__all__ = ["DEFAULT_PRESET", "PRESETS", "SEEDED_PRESETS", "build_spec", "preset_names"]
+__all__ = [
+    "DEFAULT_PRESET",
+    "DIFFICULTY_KNOBS",
+    "PRESETS",
+    "SEEDED_PRESETS",
+    "build_spec",
+    "preset_names",
+    "spec_factory",
+    "with_fixed_knobs",
+]
 
 DEFAULT_PRESET = "seed"
 SEEDED_PRESETS = frozenset({"procedural"})
@@ -46,32 +56,105 @@ def seed_text_spec(seed: int | None = None) -> TaskSpec:
     )
 
 
-def _procedural(seed: int | None) -> TaskSpec:
-    from attnrl.procedural import procedural_spec
-
-    return procedural_spec(seed)
-
-
 def _no_seed(name: str, seed: int | None) -> None:
     if seed is not None:
         raise ValueError(f"preset {name!r} is a fixed instance and takes no seed (got {seed})")
 
 
-PRESETS: dict[str, Callable[[int | None], TaskSpec]] = {
+FIXED_PRESETS: dict[str, Callable[[int | None], TaskSpec]] = {
     "seed": seed_spec,
     "seed-text": seed_text_spec,
-    "procedural": _procedural,
 }
+PROCEDURAL = "procedural"
+PRESETS = (*FIXED_PRESETS, PROCEDURAL)
+
+DIFFICULTY_KNOBS = (
+    "heads",
+    "tokens",
+    "d_model",
+    "mask",
+    "position_encoding",
+    "residual",
+    "layer_norm",
+    "policy",
+    "tolerance_scale",
+)
+"""The knobs of the seed's "Modifying Difficulty": generation settings for ``procedural``
+(:class:`~attnrl.procedural.ProceduralConfig`, every draw stays mutation-adequate), and
+for a fixed preset the ones that keep its data. The CLI flags are these names."""
 
 
 def preset_names() -> list[str]:
     return list(PRESETS)
 
 
-def build_spec(name: str, seed: int | None = None) -> TaskSpec:
-    """The spec of preset ``name``; a clear ValueError for an unknown name."""
+def _flag(knob: str) -> str:
+    return "--" + knob.replace("_", "-")
+
+
+def with_fixed_knobs(spec: TaskSpec, knobs: dict[str, Any]) -> TaskSpec:
+    """A fixed preset's spec with the difficulty knobs that keep its data; ValueError (naming
+    the knob as its flag) for the others."""
+    from attnrl.procedural import scaled_tolerances
+
+    for knob in ("tokens", "d_model"):
+        if knob in knobs:
+            raise ValueError(
+                f"{_flag(knob)} needs --preset {PROCEDURAL}: preset {spec.preset!r} is a fixed "
+                f"instance ({spec.n_tokens} tokens, d_model {spec.d_model})"
+            )
+    changes: dict[str, Any] = {}
+    if "heads" in knobs:
+        lo, hi = knobs["heads"]
+        if (lo, hi) == (1, 1):
+            d = spec.d_model
+            changes["heads"] = (HeadLayout(qk=(0, d), v=(0, d)),)
+        elif lo != hi or lo != len(spec.heads):
+            raise ValueError(
+                f"preset {spec.preset!r} is a fixed instance with {len(spec.heads)} heads: "
+                f"--heads takes 1 (one head over all columns) or {len(spec.heads)}; "
+                f"other counts need --preset {PROCEDURAL}"
+            )
+    for knob in ("mask", "position_encoding", "residual", "layer_norm", "policy"):
+        if knob in knobs:
+            changes[knob] = knobs[knob]
+    if "tolerance_scale" in knobs:
+        changes["tolerances"] = scaled_tolerances(knobs["tolerance_scale"], spec.tolerances)
     try:
-        factory = PRESETS[name]
-    except KeyError:
-        raise ValueError(f"unknown preset {name!r}; choose one of: {', '.join(PRESETS)}") from None
-    return factory(seed)
+        return spec.with_knobs(**changes) if changes else spec
+    except ValueError as exc:
+        raise ValueError(f"preset {spec.preset!r} with these knobs: {exc}") from None
+
+
+def spec_factory(name: str, **knobs: Any) -> Callable[[int | None], TaskSpec]:
+    """Seed -> spec of preset ``name`` with difficulty ``knobs``, checked once up front.
+
+    Other keyword arguments are :class:`TaskSpec` fields set after the draw (e.g.
+    ``tolerances=Tolerances(...)``); on ``procedural`` they bypass the adequacy check.
+    ``heads``, ``tokens`` and ``d_model`` take an int or a ``(min, max)`` pair.
+    """
+    if name not in PRESETS:
+        raise ValueError(f"unknown preset {name!r}; choose one of: {', '.join(PRESETS)}")
+    difficulty = {k: knobs.pop(k) for k in DIFFICULTY_KNOBS if k in knobs}
+    for knob in ("heads", "tokens", "d_model"):
+        if isinstance(difficulty.get(knob), int):
+            difficulty[knob] = (difficulty[knob], difficulty[knob])
+
+    def overridden(spec: TaskSpec) -> TaskSpec:
+        return spec.with_knobs(**knobs) if knobs else spec
+
+    if name == PROCEDURAL:
+        from attnrl.procedural import ProceduralConfig, procedural_spec
+
+        config = ProceduralConfig(**difficulty)
+        return lambda seed: overridden(procedural_spec(seed, config))
+
+    fixed = FIXED_PRESETS[name]
+    overridden(with_fixed_knobs(fixed(None), difficulty))  # a knob it cannot take fails now
+    return lambda seed: overridden(with_fixed_knobs(fixed(seed), difficulty))
+
+
+def build_spec(name: str, seed: int | None = None, **knobs: Any) -> TaskSpec:
+    """The spec of preset ``name`` (drawn from ``seed`` if seeded) with ``knobs`` applied;
+    a ValueError that names the problem for an unknown preset or a knob it cannot take."""
+    return spec_factory(name, **knobs)(seed)

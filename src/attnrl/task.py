@@ -132,9 +132,8 @@ class Task:
 def load_task(name: str = DEFAULT_PRESET, seed: int | None = None, **knobs: Any) -> Task:
     """The task of preset ``name`` (drawn from ``seed`` for seeded presets).
 
-    ``knobs`` override spec fields (e.g. ``policy="strict"``), validated again.
+    ``knobs`` are the difficulty knobs of :data:`attnrl.presets.DIFFICULTY_KNOBS` (for
+    ``procedural``: generation settings, every instance stays mutation-adequate) or other
+    spec fields set as given (e.g. ``tolerances=Tolerances(...)``), validated again.
     """
-    spec = build_spec(name, seed)
-    if knobs:
-        spec = spec.with_knobs(**knobs)
-    return Task(spec)
+    return Task(build_spec(name, seed, **knobs))

@@ -18,15 +18,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from attnrl.presets import DEFAULT_PRESET, build_spec, preset_names
+from attnrl import presets
+from attnrl.presets import DEFAULT_PRESET, preset_names
 from attnrl.procedural import (
     MAX_TOLERANCE_SCALE,
     PRESET_NAME,
-    ProceduralConfig,
-    procedural_spec,
-    scaled_tolerances,
 )
-from attnrl.spec import HeadLayout, MaskSpec, TaskSpec
+from attnrl.spec import MaskSpec, TaskSpec
 from attnrl.task import Task
 
 __all__ = [
@@ -42,17 +40,7 @@ __all__ = [
 
 EXIT_USAGE = 2
 
-KNOB_DESTS = (
-    "heads",
-    "tokens",
-    "d_model",
-    "mask",
-    "position_encoding",
-    "residual",
-    "layer_norm",
-    "policy",
-    "tolerance_scale",
-)
+KNOB_DESTS = presets.DIFFICULTY_KNOBS
 """The ``argparse`` destinations of the knob flags; None means "the preset's default"."""
 
 
@@ -163,74 +151,29 @@ def _flag(dest: str) -> str:
     return "--" + dest.replace("_", "-")
 
 
-def _procedural_config(knobs: dict[str, Any]) -> ProceduralConfig:
-    try:
-        return ProceduralConfig(**knobs)
-    except ValueError as exc:
-        message = str(exc)
-        for dest in KNOB_DESTS:  # name the flag the operator typed, not the field
-            message = message.replace(f"ProceduralConfig.{dest}", _flag(dest))
-        raise UsageError(message) from None
-
-
-def _with_fixed_knobs(spec: TaskSpec, knobs: dict[str, Any]) -> TaskSpec:
-    """A fixed preset's spec with the knobs that keep its data; UsageError for the rest."""
-    for dest in ("tokens", "d_model"):
-        if dest in knobs:
-            raise UsageError(
-                f"{_flag(dest)} needs --preset {PRESET_NAME}: preset {spec.preset!r} is a fixed "
-                f"instance ({spec.n_tokens} tokens, d_model {spec.d_model})"
-            )
-    changes: dict[str, Any] = {}
-    if "heads" in knobs:
-        lo, hi = knobs["heads"]
-        if (lo, hi) == (1, 1):
-            d = spec.d_model
-            changes["heads"] = (HeadLayout(qk=(0, d), v=(0, d)),)
-        elif lo != hi or lo != len(spec.heads):
-            raise UsageError(
-                f"preset {spec.preset!r} is a fixed instance with {len(spec.heads)} heads: "
-                f"--heads takes 1 (one head over all columns) or {len(spec.heads)}; "
-                f"other counts need --preset {PRESET_NAME}"
-            )
-    for dest in ("mask", "position_encoding", "residual", "layer_norm", "policy"):
-        if dest in knobs:
-            changes[dest] = knobs[dest]
-    if "tolerance_scale" in knobs:
-        changes["tolerances"] = scaled_tolerances(knobs["tolerance_scale"], spec.tolerances)
-    try:
-        return spec.with_knobs(**changes) if changes else spec
-    except ValueError as exc:
-        raise UsageError(f"preset {spec.preset!r} with these knobs: {exc}") from None
+def _flag_names(message: str) -> str:
+    """A library message with config field names turned into the flags the operator typed."""
+    for dest in KNOB_DESTS:
+        message = message.replace(f"ProceduralConfig.{dest}", _flag(dest))
+    return message
 
 
 def spec_factory(args: argparse.Namespace) -> Callable[[int | None], TaskSpec]:
-    """Seed -> spec for the preset and knobs of ``args``, validated once up front.
+    """Seed -> spec for the preset and knob flags of ``args``, validated once up front
+    (:func:`attnrl.presets.spec_factory`); every error is a :class:`UsageError` that names
+    the flag, not the field."""
+    try:
+        factory = presets.spec_factory(args.preset, **_knobs(args))
+    except ValueError as exc:
+        raise UsageError(_flag_names(str(exc))) from None
 
-    Errors (unknown preset, bad knob, no adequate draw) are :class:`UsageError`.
-    """
-    knobs = _knobs(args)
-    name: str = args.preset
-    if name == PRESET_NAME:
-        config = _procedural_config(knobs)
-
-        def generated(seed: int | None) -> TaskSpec:
-            try:
-                return procedural_spec(seed, config)
-            except ValueError as exc:
-                raise UsageError(str(exc)) from None
-
-        return generated
-
-    def fixed(seed: int | None) -> TaskSpec:
+    def spec(seed: int | None) -> TaskSpec:
         try:
-            spec = build_spec(name, seed)
+            return factory(seed)
         except ValueError as exc:
-            raise UsageError(str(exc)) from None
-        return _with_fixed_knobs(spec, knobs)
+            raise UsageError(_flag_names(str(exc))) from None
 
-    fixed(None)  # an unknown preset or a knob it cannot take fails here, before any work
-    return fixed
+    return spec
 
 
 def task_from_args(args: argparse.Namespace) -> Task:
