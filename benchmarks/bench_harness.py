@@ -20,8 +20,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from attnrl.harness.runner import RunConfig, run_batch
 from attnrl.models.simulated import SimulatedModel, assign_plans
-from attnrl.runner import RunConfig, run_batch
 from attnrl.sandbox import open_sandbox
 from attnrl.sandbox.base import ExecResult, Sandbox
 from attnrl.task import load_task

@@ -12,8 +12,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from attnrl.bugs import bug_by_name
 from attnrl.task import load_task
+from attnrl.task.bugs import bug_by_name
 
 
 def rate(fn: Callable[[], Any], seconds: float = 1.5) -> float:

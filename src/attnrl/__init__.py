@@ -10,9 +10,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from attnrl.grading import Grade
-from attnrl.spec import TaskSpec
 from attnrl.task import Task, load_task
+from attnrl.task.grading import Grade
+from attnrl.task.spec import TaskSpec
 
 __all__ = ["Grade", "Task", "TaskSpec", "__version__", "load_environment", "load_task", "run"]
 
@@ -37,7 +37,7 @@ def run(
     """
     import asyncio
 
-    from attnrl.runner import RunConfig, run_with_model
+    from attnrl.harness.runner import RunConfig, run_with_model
 
     task = task or load_task()
     config = RunConfig(

@@ -20,9 +20,9 @@ from typing import Any
 import pytest
 from adapter_helpers import as_text, run_inspect_eval
 
-from attnrl.dataset import dataset_row
 from attnrl.integrations import openrlhf, trl, verl
 from attnrl.task import Task, load_task
+from attnrl.task.dataset import dataset_row
 from fakes.llm_server import FakeLLMServer, FakeResponse, openai_completion, openai_tool_call
 
 pytest.importorskip("inspect_ai")

@@ -14,7 +14,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from attnrl.dataset import dataset_row
 from attnrl.integrations._common import (
     build_rows,
     build_tasks,
@@ -30,6 +29,7 @@ from attnrl.integrations._extract import (
     unwrap_submission,
 )
 from attnrl.task import Task, load_task
+from attnrl.task.dataset import dataset_row
 
 
 @pytest.fixture(scope="module")

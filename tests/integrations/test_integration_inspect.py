@@ -14,9 +14,9 @@ pytest.importorskip("inspect_ai")
 from inspect_ai.model import ChatMessage, ModelOutput, ModelUsage  # noqa: E402
 from inspect_ai.tool import ToolInfo  # noqa: E402
 
-from attnrl.bugs import bug_by_name  # noqa: E402
 from attnrl.integrations.inspect import attention_task, samples  # noqa: E402
 from attnrl.task import Task  # noqa: E402
+from attnrl.task.bugs import bug_by_name  # noqa: E402
 
 MODEL = "mockllm/model"
 

@@ -9,9 +9,7 @@ from typing import Any
 import pytest
 from adapter_helpers import RecordingSandbox
 
-from attnrl.integrations._sandbox import SandboxLease, SharedSandbox
-from attnrl.task import Task
-from attnrl.tools import (
+from attnrl.harness.tools import (
     NO_SUBMISSION,
     answer_from_submit_arguments,
     parse_arguments,
@@ -19,10 +17,12 @@ from attnrl.tools import (
     submit_arguments_error,
     unknown_tool_error,
 )
+from attnrl.integrations._sandbox import SandboxLease, SharedSandbox
+from attnrl.task import Task
 
 
 def test_submit_rule(seed_task: Task) -> None:
-    """The one submit rule the harness (attnrl.agent) and the adapters share."""
+    """The one submit rule the harness (attnrl.harness.agent) and the adapters share."""
     keys = seed_task.spec.answer_keys()
     ref = seed_task.reference()
     text = json.dumps(ref)

@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 from adapter_helpers import as_text
 
-from attnrl.bugs import bug_by_name
-from attnrl.dataset import dataset_row
 from attnrl.integrations import openrlhf, trl, verl
 from attnrl.task import Task, load_task
+from attnrl.task.bugs import bug_by_name
+from attnrl.task.dataset import dataset_row
 
 
 @pytest.fixture(scope="module")

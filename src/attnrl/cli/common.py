@@ -2,7 +2,7 @@
 
 Every command that works on a task takes ``--preset``/``--seed`` and the difficulty knobs
 (:func:`add_task_arguments`). For the generated preset ``procedural`` the knobs are its
-:class:`~attnrl.procedural.ProceduralConfig`; for a fixed preset (``seed``, ``seed-text``)
+:class:`~attnrl.task.procedural.ProceduralConfig`; for a fixed preset (``seed``, ``seed-text``)
 only the knobs that keep its data are accepted: ``--policy``, ``--tolerance-scale``,
 ``--mask``, ``--[no-]position-encoding``, ``--[no-]residual``, ``--[no-]layer-norm`` and
 ``--heads 1`` (one head over every column, the seed's "single head" simplification);
@@ -18,14 +18,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from attnrl import presets
-from attnrl.presets import DEFAULT_PRESET, preset_names
-from attnrl.procedural import (
+from attnrl.task import Task, presets
+from attnrl.task.presets import DEFAULT_PRESET, preset_names
+from attnrl.task.procedural import (
     MAX_TOLERANCE_SCALE,
     PRESET_NAME,
 )
-from attnrl.spec import MaskSpec, TaskSpec
-from attnrl.task import Task
+from attnrl.task.spec import MaskSpec, TaskSpec
 
 __all__ = [
     "KNOB_DESTS",
@@ -160,7 +159,7 @@ def _flag_names(message: str) -> str:
 
 def spec_factory(args: argparse.Namespace) -> Callable[[int | None], TaskSpec]:
     """Seed -> spec for the preset and knob flags of ``args``, validated once up front
-    (:func:`attnrl.presets.spec_factory`); every error is a :class:`UsageError` that names
+    (:func:`attnrl.task.presets.spec_factory`); every error is a :class:`UsageError` that names
     the flag, not the field."""
     try:
         factory = presets.spec_factory(args.preset, **_knobs(args))

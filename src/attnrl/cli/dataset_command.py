@@ -1,7 +1,7 @@
 """``dataset``: many task instances as rows for trainers and eval frameworks.
 
 ``attnrl dataset --preset procedural --n N --seed S --out FILE [--format jsonl|hf]`` writes
-one row per instance with :func:`attnrl.dataset.dataset_row` (``prompt``, ``answer``,
+one row per instance with :func:`attnrl.task.dataset.dataset_row` (``prompt``, ``answer``,
 ``info``); row i is the instance of seed ``S + i`` (S defaults to 0). The knob flags apply
 to every row. A fixed preset (``seed``, ``seed-text``) is one instance: it takes ``--n 1``
 only, since N identical rows would only teach a policy one answer (let the trainer sample
@@ -26,10 +26,10 @@ from pathlib import Path
 from typing import Any
 
 from attnrl.cli.common import UsageError, add_task_arguments, spec_factory
-from attnrl.dataset import dataset_row
-from attnrl.procedural import PRESET_NAME
-from attnrl.spec import TaskSpec
 from attnrl.task import Task
+from attnrl.task.dataset import dataset_row
+from attnrl.task.procedural import PRESET_NAME
+from attnrl.task.spec import TaskSpec
 
 __all__ = ["MAX_ROWS", "register"]
 

@@ -14,8 +14,8 @@ import json
 import sys
 
 from attnrl.cli.common import UsageError, fail, read_input
-from attnrl.limits import SandboxLimits
 from attnrl.sandbox import ExecResult, SandboxError, open_sandbox
+from attnrl.sandbox.limits import SandboxLimits
 
 __all__ = ["cmd_exec", "register"]
 

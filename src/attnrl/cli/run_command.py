@@ -11,19 +11,19 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from attnrl.analysis import render_analysis
 from attnrl.cli.common import UsageError, add_task_arguments, spec_factory
-from attnrl.models.base import Model, ModelConfigError
-from attnrl.models.simulated import SIMULATED_NAME
-from attnrl.presets import SEEDED_PRESETS
-from attnrl.runner import (
+from attnrl.harness.runner import (
     RESULTS_FILE,
     RunConfig,
     RunDirError,
     run_with_model,
     summarize_run_dir,
 )
+from attnrl.models.base import Model, ModelConfigError
+from attnrl.models.simulated import SIMULATED_NAME
+from attnrl.stats.analysis import render_analysis
 from attnrl.task import Task
+from attnrl.task.presets import SEEDED_PRESETS
 
 __all__ = ["register"]
 

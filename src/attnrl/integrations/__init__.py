@@ -1,7 +1,7 @@
 """Adapters that make the task a first-class citizen of RL trainers and eval frameworks.
 
 One grader, one reward everywhere: every adapter rebuilds the row's task from its ``info``
-(:func:`attnrl.dataset.task_from_info`) and returns ``task.grade(answer).reward``.
+(:func:`attnrl.task.dataset.task_from_info`) and returns ``task.grade(answer).reward``.
 
 =================================  ===========================================  =========
 module                             entry point                                  extra

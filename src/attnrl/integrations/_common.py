@@ -5,7 +5,7 @@ The path is the same for every framework::
 
     completion text ──extract_submission──▶ answer ──task_for(info).grade──▶ Grade.reward
 
-``info`` is the dataset row's ``info`` column (see :mod:`attnrl.dataset`); it carries the
+``info`` is the dataset row's ``info`` column (see :mod:`attnrl.task.dataset`); it carries the
 whole spec, so the grader is exactly the one the row was made from. Rebuilt tasks are kept
 in an LRU cache keyed by the spec hash, so a trainer's batch of rollouts of one instance
 builds its grader once.
@@ -19,16 +19,16 @@ from dataclasses import replace
 from functools import lru_cache
 from typing import Any
 
-from attnrl.dataset import dataset_row, task_from_info
-from attnrl.grading import Grade
 from attnrl.integrations._extract import (
     NO_SUBMISSION,
     extract_submission,
     submission_from_messages,
 )
-from attnrl.presets import DEFAULT_PRESET
-from attnrl.spec import TaskSpec
 from attnrl.task import Task, load_task
+from attnrl.task.dataset import dataset_row, task_from_info
+from attnrl.task.grading import Grade
+from attnrl.task.presets import DEFAULT_PRESET
+from attnrl.task.spec import TaskSpec
 
 __all__ = [
     "build_rows",
@@ -135,7 +135,7 @@ def task_for(info: Any = None, answer: Any = None) -> Task:
         if answer is not None and not _matches_reference(task, answer):
             raise ValueError(
                 f"the row's answer is not the reference of the {DEFAULT_PRESET!r} preset: pass "
-                "the row's info (from attnrl.dataset.dataset_row) so it is graded against its "
+                "the row's info (from attnrl.task.dataset.dataset_row) so it is graded against its "
                 "own instance"
             )
         return task
@@ -245,5 +245,5 @@ def build_tasks(preset: str = DEFAULT_PRESET, n: int = 1, seed: int | None = Non
 def build_rows(
     preset: str = DEFAULT_PRESET, n: int = 1, seed: int | None = None
 ) -> list[dict[str, Any]]:
-    """:func:`attnrl.dataset.dataset_row` of each task of :func:`build_tasks`."""
+    """:func:`attnrl.task.dataset.dataset_row` of each task of :func:`build_tasks`."""
     return [dataset_row(task) for task in build_tasks(preset, n, seed)]

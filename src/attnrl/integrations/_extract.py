@@ -11,8 +11,8 @@ import json
 import re
 from typing import Any
 
-from attnrl.prompt import SUBMIT_TOOL
-from attnrl.tools import NO_SUBMISSION  # one sentinel for the harness and the adapters
+from attnrl.harness.tools import NO_SUBMISSION  # one sentinel for the harness and the adapters
+from attnrl.task.prompt import SUBMIT_TOOL
 
 __all__ = [
     "NO_SUBMISSION",

@@ -20,8 +20,8 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from typing import Any, cast
 
-from attnrl.limits import SandboxLimits
 from attnrl.sandbox.base import ExecResult, Sandbox
+from attnrl.sandbox.limits import SandboxLimits
 
 __all__ = [
     "SandboxFactory",

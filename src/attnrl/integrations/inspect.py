@@ -1,6 +1,6 @@
 """Inspect AI: the task as an eval (``inspect eval attnrl/attention_task``).
 
-Samples are :func:`attnrl.dataset.dataset_row` rows (the prompt as input, the expected
+Samples are :func:`attnrl.task.dataset.dataset_row` rows (the prompt as input, the expected
 submission as target, the row's ``info`` in the metadata). The solver is the harness's
 episode: the two tools with the harness's descriptions, ``python_expression`` bound to
 attnrl's sandbox (not Inspect's local ``python()``), ``submit_answer`` storing the answer
@@ -21,20 +21,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from attnrl.dataset import dataset_row
-from attnrl.integrations._common import (
-    build_tasks,
-    grade_submission,
-    install_hint,
-    task_for,
-)
-from attnrl.integrations._sandbox import SandboxFactory, SandboxLease, SharedSandbox
-from attnrl.models.base import ToolSpec
-from attnrl.presets import DEFAULT_PRESET
-from attnrl.prompt import PYTHON_TOOL, SUBMIT_TOOL
-from attnrl.sandbox.base import Sandbox
-from attnrl.task import Task
-from attnrl.tools import (
+from attnrl.harness.tools import (
     ALREADY_SUBMITTED,
     NO_SUBMISSION,
     SUBMITTED_RESULT,
@@ -43,6 +30,19 @@ from attnrl.tools import (
     tool_error_json,
     tool_result_json,
 )
+from attnrl.integrations._common import (
+    build_tasks,
+    grade_submission,
+    install_hint,
+    task_for,
+)
+from attnrl.integrations._sandbox import SandboxFactory, SandboxLease, SharedSandbox
+from attnrl.models.base import ToolSpec
+from attnrl.sandbox.base import Sandbox
+from attnrl.task import Task
+from attnrl.task.dataset import dataset_row
+from attnrl.task.presets import DEFAULT_PRESET
+from attnrl.task.prompt import PYTHON_TOOL, SUBMIT_TOOL
 
 try:
     from inspect_ai import Task as EvalTask

@@ -20,10 +20,10 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from attnrl.dataset import dataset_row
 from attnrl.integrations._common import build_tasks, grade_completion
-from attnrl.presets import DEFAULT_PRESET
 from attnrl.task import Task
+from attnrl.task.dataset import dataset_row
+from attnrl.task.presets import DEFAULT_PRESET
 
 __all__ = ["openrlhf_row", "openrlhf_rows", "reward_func"]
 

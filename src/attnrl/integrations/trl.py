@@ -6,7 +6,7 @@ dataset column other than ``prompt`` arrives as a list aligned with ``completion
 ``answer`` and ``info``, plus ``trainer_state`` in recent versions). Completions are strings
 for a standard dataset, and lists of messages (``[{"role": "assistant", "content": ...}]``,
 with ``tool_calls`` when TRL runs tools) for a conversational one, which
-:func:`attnrl.dataset.dataset_row` rows are::
+:func:`attnrl.task.dataset.dataset_row` rows are::
 
     from trl import GRPOConfig, GRPOTrainer
     from attnrl.integrations.trl import load_dataset, reward_func
@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from attnrl.integrations._common import build_rows, install_hint, reward_for
-from attnrl.presets import DEFAULT_PRESET
+from attnrl.task.presets import DEFAULT_PRESET
 
 __all__ = ["load_dataset", "reward_func"]
 

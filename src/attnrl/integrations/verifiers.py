@@ -25,8 +25,13 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from attnrl.dataset import dataset_row
-from attnrl.grading import Grade
+from attnrl.harness.tools import (
+    ALREADY_SUBMITTED,
+    NO_SUBMISSION,
+    call_tool,
+    parse_arguments,
+    tool_error_json,
+)
 from attnrl.integrations._common import (
     build_tasks,
     grade_submission,
@@ -34,16 +39,11 @@ from attnrl.integrations._common import (
     task_for,
 )
 from attnrl.integrations._sandbox import SandboxFactory, SandboxLease, SharedSandbox
-from attnrl.presets import DEFAULT_PRESET
 from attnrl.sandbox.base import ExecResult
 from attnrl.task import Task
-from attnrl.tools import (
-    ALREADY_SUBMITTED,
-    NO_SUBMISSION,
-    call_tool,
-    parse_arguments,
-    tool_error_json,
-)
+from attnrl.task.dataset import dataset_row
+from attnrl.task.grading import Grade
+from attnrl.task.presets import DEFAULT_PRESET
 
 try:
     import verifiers as vf

@@ -19,10 +19,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from attnrl.dataset import dataset_row
 from attnrl.integrations._common import build_tasks, grade_completion
-from attnrl.presets import DEFAULT_PRESET
 from attnrl.task import Task
+from attnrl.task.dataset import dataset_row
+from attnrl.task.presets import DEFAULT_PRESET
 
 __all__ = ["DATA_SOURCE", "compute_score", "verl_row", "verl_rows"]
 

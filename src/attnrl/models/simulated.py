@@ -15,12 +15,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from attnrl.bugs import Bug, Category, bug_by_name
 from attnrl.models.base import Message, ModelTurn, ToolCall, ToolSpec
-from attnrl.prompt import PYTHON_TOOL, SUBMIT_TOOL
-from attnrl.reference import Variant
-from attnrl.spec import TaskSpec
 from attnrl.task import Task
+from attnrl.task.bugs import Bug, Category, bug_by_name
+from attnrl.task.prompt import PYTHON_TOOL, SUBMIT_TOOL
+from attnrl.task.reference import Variant
+from attnrl.task.spec import TaskSpec
 
 __all__ = [
     "SEED_MIX",

@@ -13,8 +13,8 @@ import os
 import signal
 from typing import Any, Protocol
 
-from attnrl.limits import SandboxLimits
 from attnrl.sandbox.base import ExecResult
+from attnrl.sandbox.limits import SandboxLimits
 
 __all__ = ["EXIT_SETUP_FAILED", "Call", "CallOwner", "format_output"]
 

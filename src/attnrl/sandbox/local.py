@@ -34,7 +34,6 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from attnrl.limits import SandboxLimits
 from attnrl.sandbox.base import ExecResult
 from attnrl.sandbox.call import Call, format_output
 from attnrl.sandbox.cgroup import JailCgroup, default_jail_memory_bytes
@@ -48,6 +47,7 @@ from attnrl.sandbox.jail import (
     sandbox_env,
     seccomp_filter,
 )
+from attnrl.sandbox.limits import SandboxLimits
 
 __all__ = [
     "DEFAULT_MAX_CONCURRENCY",

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from attnrl.cli import main
-from attnrl.runner import RunConfig, RunDirError, load_records, run_batch
+from attnrl.harness.runner import RunConfig, RunDirError, load_records, run_batch
 from attnrl.sandbox import LocalSandbox
 from attnrl.task import Task
 from fakes.llm_server import FakeLLMServer, anthropic_error, anthropic_tool_use

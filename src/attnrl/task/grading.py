@@ -17,10 +17,10 @@ from typing import Any, Literal
 
 import numpy as np
 
-from attnrl.bugs import Category
-from attnrl.diagnosis import Diagnoser, Diagnosis
-from attnrl.reference import forward, submission
-from attnrl.spec import ANSWER_MASK_FLAG, Component, TaskSpec
+from attnrl.task.bugs import Category
+from attnrl.task.diagnosis import Diagnoser, Diagnosis
+from attnrl.task.reference import forward, submission
+from attnrl.task.spec import ANSWER_MASK_FLAG, Component, TaskSpec
 
 __all__ = ["MAX_SUBMISSION_BYTES", "Grade", "Grader", "Outcome", "parse_submission"]
 

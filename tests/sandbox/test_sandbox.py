@@ -19,7 +19,6 @@ from pathlib import Path
 import pytest
 import pytest_asyncio
 
-from attnrl.limits import SandboxLimits
 from attnrl.sandbox import ExecResult, LocalSandbox, Sandbox, format_output, open_sandbox
 from attnrl.sandbox.jail import (
     MountOp,
@@ -28,6 +27,7 @@ from attnrl.sandbox.jail import (
     plan_mounts,
     seccomp_filter,
 )
+from attnrl.sandbox.limits import SandboxLimits
 
 LIMITS = SandboxLimits(timeout_s=5.0, cpu_s=5, max_output_chars=1000)
 

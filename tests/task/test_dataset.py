@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 
 from attnrl.cli import main
-from attnrl.dataset import dataset_row, task_from_info
-from attnrl.procedural import ProceduralConfig, procedural_spec
-from attnrl.spec import MaskSpec
+from attnrl.task.dataset import dataset_row, task_from_info
+from attnrl.task.procedural import ProceduralConfig, procedural_spec
+from attnrl.task.spec import MaskSpec
 
 
 def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from attnrl.bugs import CATALOGUE, applicable_bugs, bug_by_name
 from attnrl.task import Task, load_task
+from attnrl.task.bugs import CATALOGUE, applicable_bugs, bug_by_name
 
 # (outcome, category) under the seed preset: the seed tolerances' known weaknesses included.
 SEED_EXPECTED = {
@@ -76,7 +76,7 @@ def test_audit_shows_the_missing_scaling_pass(seed_task: Task) -> None:
 
 
 def test_bugs_meaningless_for_a_spec_are_dropped() -> None:
-    from attnrl.spec import MaskSpec
+    from attnrl.task.spec import MaskSpec
 
     unmasked = load_task("seed", mask=MaskSpec("none"))
     names = {b.name for b in applicable_bugs(unmasked.spec)}

@@ -25,14 +25,14 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from attnrl.agent import AgentResult, run_agent
-from attnrl.analysis import summarize
+from attnrl.harness.agent import AgentResult, run_agent
 from attnrl.models.base import Message, Model, ModelConfigError
 from attnrl.models.simulated import SIMULATED_NAME, Plan, SimulatedModel, assign_plans
 from attnrl.sandbox import open_sandbox
 from attnrl.sandbox.base import Sandbox
-from attnrl.spec import ANSWER_MASK_FLAG
+from attnrl.stats.analysis import summarize
 from attnrl.task import Task
+from attnrl.task.spec import ANSWER_MASK_FLAG
 
 __all__ = [
     "RESULTS_FILE",

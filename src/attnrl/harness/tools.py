@@ -1,5 +1,5 @@
 """The rules and result texts of the model's two tools, shared by the harness's loop
-(:mod:`attnrl.agent`) and the multi-turn adapters (verifiers, Inspect), so an episode
+(:mod:`attnrl.harness.agent`) and the multi-turn adapters (verifiers, Inspect), so an episode
 there is the episode ``attnrl run`` records."""
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from attnrl.prompt import PYTHON_TOOL, SUBMIT_TOOL
 from attnrl.sandbox.base import ExecResult
+from attnrl.task.prompt import PYTHON_TOOL, SUBMIT_TOOL
 
 __all__ = [
     "ALREADY_SUBMITTED",

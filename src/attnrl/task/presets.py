@@ -1,9 +1,9 @@
-"""Named presets: how a task name (and seed) becomes a :class:`~attnrl.spec.TaskSpec`.
+"""Named presets: how a task name (and seed) becomes a :class:`~attnrl.task.spec.TaskSpec`.
 
 ``seed`` is the seed document's data with the semantics of its author's reference
 implementation; ``seed-text`` reproduces the document's own wording (values from
 Q_pos, mask ``if i > j``) so the errata stay checkable. ``procedural`` draws seeded
-instances (see :mod:`attnrl.procedural`).
+instances (see :mod:`attnrl.task.procedural`).
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from attnrl.spec import HeadLayout, MaskSpec, TaskSpec
+from attnrl.task.spec import HeadLayout, MaskSpec, TaskSpec
 
 __all__ = [
     "DEFAULT_PRESET",
@@ -80,7 +80,7 @@ DIFFICULTY_KNOBS = (
     "tolerance_scale",
 )
 """The knobs of the seed's "Modifying Difficulty": generation settings for ``procedural``
-(:class:`~attnrl.procedural.ProceduralConfig`, every draw stays mutation-adequate), and
+(:class:`~attnrl.task.procedural.ProceduralConfig`, every draw stays mutation-adequate), and
 for a fixed preset the ones that keep its data. The CLI flags are these names."""
 
 
@@ -95,7 +95,7 @@ def _flag(knob: str) -> str:
 def with_fixed_knobs(spec: TaskSpec, knobs: dict[str, Any]) -> TaskSpec:
     """A fixed preset's spec with the difficulty knobs that keep its data; ValueError (naming
     the knob as its flag) for the others."""
-    from attnrl.procedural import scaled_tolerances
+    from attnrl.task.procedural import scaled_tolerances
 
     for knob in ("tokens", "d_model"):
         if knob in knobs:
@@ -144,7 +144,7 @@ def spec_factory(name: str, **knobs: Any) -> Callable[[int | None], TaskSpec]:
         return spec.with_knobs(**knobs) if knobs else spec
 
     if name == PROCEDURAL:
-        from attnrl.procedural import ProceduralConfig, procedural_spec
+        from attnrl.task.procedural import ProceduralConfig, procedural_spec
 
         config = ProceduralConfig(**difficulty)
         return lambda seed: overridden(procedural_spec(seed, config))

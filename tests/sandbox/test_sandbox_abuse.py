@@ -20,15 +20,15 @@ from pathlib import Path
 import pytest
 import pytest_asyncio
 
-from attnrl.limits import SandboxLimits
 from attnrl.sandbox import ExecResult, LocalSandbox, open_sandbox
+from attnrl.sandbox.limits import SandboxLimits
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 FAKE_KEY = "sk-test-" + uuid.uuid4().hex
 SENTINEL = "attnrl-sentinel-" + uuid.uuid4().hex
 """Lives in the test process only; the model's code must never find it."""
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 LIMITS = SandboxLimits(
     timeout_s=2.0,
     cpu_s=1,

@@ -6,7 +6,13 @@ import math
 
 import pytest
 
-from attnrl.analysis import band_verdict, percentile, render_analysis, summarize, wilson_interval
+from attnrl.stats.analysis import (
+    band_verdict,
+    percentile,
+    render_analysis,
+    summarize,
+    wilson_interval,
+)
 
 
 def test_wilson_matches_known_values() -> None:

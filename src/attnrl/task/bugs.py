@@ -1,4 +1,4 @@
-"""The catalogue of known bugs: each a :class:`~attnrl.reference.Variant` of the reference.
+"""The catalogue of known bugs: each a :class:`~attnrl.task.reference.Variant` of the reference.
 
 A bug names the mistake, its failure category (DESIGN.md section 3) and when it is
 meaningful for a spec; its submission is computed by the same :func:`forward` as the
@@ -11,8 +11,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from attnrl.reference import Variant, forward, submission
-from attnrl.spec import TaskSpec
+from attnrl.task.reference import Variant, forward, submission
+from attnrl.task.spec import TaskSpec
 
 __all__ = ["CATALOGUE", "Bug", "Category", "applicable_bugs", "bug_by_name"]
 

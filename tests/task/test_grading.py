@@ -10,8 +10,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from attnrl.grading import MAX_SUBMISSION_BYTES
 from attnrl.task import Task, load_task
+from attnrl.task.grading import MAX_SUBMISSION_BYTES
 
 NUM = r"\d+\.\d{3}"
 

@@ -10,14 +10,14 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
-from attnrl.bugs import Bug, applicable_bugs
-from attnrl.grading import Grade, Grader
-from attnrl.limits import SandboxLimits
 from attnrl.models.base import ToolSpec
-from attnrl.presets import DEFAULT_PRESET, build_spec
-from attnrl.prompt import render_prompt, tool_specs
-from attnrl.reference import forward, submission
-from attnrl.spec import TaskSpec
+from attnrl.sandbox.limits import SandboxLimits
+from attnrl.task.bugs import Bug, applicable_bugs
+from attnrl.task.grading import Grade, Grader
+from attnrl.task.presets import DEFAULT_PRESET, build_spec
+from attnrl.task.prompt import render_prompt, tool_specs
+from attnrl.task.reference import forward, submission
+from attnrl.task.spec import TaskSpec
 
 __all__ = ["AuditEntry", "Task", "load_task"]
 
@@ -132,7 +132,7 @@ class Task:
 def load_task(name: str = DEFAULT_PRESET, seed: int | None = None, **knobs: Any) -> Task:
     """The task of preset ``name`` (drawn from ``seed`` for seeded presets).
 
-    ``knobs`` are the difficulty knobs of :data:`attnrl.presets.DIFFICULTY_KNOBS` (for
+    ``knobs`` are the difficulty knobs of :data:`attnrl.task.presets.DIFFICULTY_KNOBS` (for
     ``procedural``: generation settings, every instance stays mutation-adequate) or other
     spec fields set as given (e.g. ``tolerances=Tolerances(...)``), validated again.
     """

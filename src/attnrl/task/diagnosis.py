@@ -16,9 +16,9 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from attnrl.bugs import Bug, Category, applicable_bugs
-from attnrl.reference import layer_norm
-from attnrl.spec import Component, TaskSpec
+from attnrl.task.bugs import Bug, Category, applicable_bugs
+from attnrl.task.reference import layer_norm
+from attnrl.task.spec import Component, TaskSpec
 
 __all__ = ["Diagnoser", "Diagnosis"]
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from attnrl.presets import build_spec
-from attnrl.spec import HeadLayout, MaskSpec, RewardWeights, TaskSpec, Tolerances
 from attnrl.task import load_task
+from attnrl.task.presets import build_spec
+from attnrl.task.spec import HeadLayout, MaskSpec, RewardWeights, TaskSpec, Tolerances
 
 Q = ((1.0, 0.0), (0.0, 1.0))
 

@@ -14,10 +14,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from attnrl.harness.tools import ALREADY_SUBMITTED, NO_SUBMISSION, call_tool, tool_error_json
 from attnrl.models.base import Message, Model, ModelUnavailable, ToolResult, Usage
 from attnrl.sandbox.base import Sandbox
 from attnrl.task import Task
-from attnrl.tools import ALREADY_SUBMITTED, NO_SUBMISSION, call_tool, tool_error_json
 
 __all__ = ["AgentResult", "StopReason", "run_agent"]
 

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from attnrl.models.simulated import SEED_MIX, assign_plans, solution_code
-from attnrl.spec import MaskSpec
 from attnrl.task import Task, load_task
+from attnrl.task.spec import MaskSpec
 
 SPECS = {
     "seed": load_task("seed"),

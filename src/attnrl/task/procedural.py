@@ -4,7 +4,7 @@ One fixed instance is not an RL environment (a policy memorises its answer), and
 seed's data the verifier cannot see several catalogued bugs (head 1 has d_k = 1, so
 1/sqrt(d_k) is a no-op; head 2's missing scaling moves weights by 0.044 < 0.15). This
 module draws many instances, and keeps one only if it *provably* tells the reference
-from every applicable bug of :data:`attnrl.bugs.CATALOGUE`.
+from every applicable bug of :data:`attnrl.task.bugs.CATALOGUE`.
 
 Drawing
     :func:`procedural_spec` is pure and deterministic: candidate ``a`` of seed ``s`` is
@@ -57,9 +57,9 @@ from typing import get_args
 import numpy as np
 import numpy.typing as npt
 
-from attnrl.bugs import Bug, applicable_bugs
-from attnrl.reference import Trace, Variant, forward
-from attnrl.spec import HeadLayout, MaskSpec, Matrix, Policy, TaskSpec, Tolerances
+from attnrl.task.bugs import Bug, applicable_bugs
+from attnrl.task.reference import Trace, Variant, forward
+from attnrl.task.spec import HeadLayout, MaskSpec, Matrix, Policy, TaskSpec, Tolerances
 
 __all__ = [
     "DEFAULT_CONFIG",

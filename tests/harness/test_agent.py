@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from attnrl.agent import run_agent
+from attnrl.harness.agent import run_agent
 from attnrl.models.anthropic import AnthropicModel
 from attnrl.models.base import Model
 from attnrl.models.openai import OpenAIModel

@@ -13,10 +13,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from attnrl.bugs import applicable_bugs, bug_by_name
 from attnrl.cli import main
-from attnrl.presets import DEFAULT_PRESET, build_spec
-from attnrl.procedural import (
+from attnrl.task import Task, load_task
+from attnrl.task.bugs import applicable_bugs, bug_by_name
+from attnrl.task.presets import DEFAULT_PRESET, build_spec
+from attnrl.task.procedural import (
     DEFAULT_CONFIG,
     MAX_ATTEMPTS,
     ProceduralConfig,
@@ -27,8 +28,7 @@ from attnrl.procedural import (
     procedural_spec,
     scaled_tolerances,
 )
-from attnrl.spec import ANSWER_MASK_FLAG, MaskSpec, TaskSpec, Tolerances
-from attnrl.task import Task, load_task
+from attnrl.task.spec import ANSWER_MASK_FLAG, MaskSpec, TaskSpec, Tolerances
 
 SEEDS = range(500)
 

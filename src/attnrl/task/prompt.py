@@ -1,7 +1,7 @@
 """Renders a spec into the model's prompt and the two tool descriptions.
 
 Every sentence about the computation is generated from the spec's knobs, in the same
-order and with the same conventions as :func:`attnrl.reference.forward`, so the prompt
+order and with the same conventions as :func:`attnrl.task.reference.forward`, so the prompt
 cannot contradict the grader (the seed's prompt did, four times).
 """
 
@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from attnrl.limits import SandboxLimits
 from attnrl.models.base import ToolSpec
-from attnrl.spec import ANSWER_MASK_FLAG, Matrix, TaskSpec
+from attnrl.sandbox.limits import SandboxLimits
+from attnrl.task.spec import ANSWER_MASK_FLAG, Matrix, TaskSpec
 
 __all__ = ["PYTHON_TOOL", "SUBMIT_TOOL", "render_prompt", "tool_specs"]
 

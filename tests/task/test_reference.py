@@ -7,9 +7,9 @@ import math
 import numpy as np
 import pytest
 
-from attnrl.presets import build_spec
-from attnrl.reference import forward, layer_norm, softmax, submission
-from attnrl.spec import HeadLayout, MaskSpec, TaskSpec
+from attnrl.task.presets import build_spec
+from attnrl.task.reference import forward, layer_norm, softmax, submission
+from attnrl.task.spec import HeadLayout, MaskSpec, TaskSpec
 
 
 def loop_attention(spec: TaskSpec) -> dict[str, list[list[float]]]:

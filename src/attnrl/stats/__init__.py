@@ -1,0 +1,1 @@
+"""Statistics of many runs: summaries, intervals and band verdicts."""
