@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 from attnrl.harness.runner import RunConfig, run_batch
-from attnrl.models.simulated import SimulatedModel, assign_plans
+from attnrl.models.simulated import Plan, SimulatedAgents
 from attnrl.sandbox import open_sandbox
 from attnrl.sandbox.base import ExecResult, Sandbox
 from attnrl.task import load_task
@@ -52,17 +52,14 @@ class ColdSubprocessSandbox:
 
 async def measure(label: str, sandbox: Sandbox, runs: int, concurrency: int) -> None:
     task = load_task("seed")
-    plans = assign_plans(task, runs, seed=0, mix={"success": 1.0})
-    plans = [p.__class__("reference") for p in plans]  # no stumbles: exactly two turns
+    agents = SimulatedAgents(task, runs, plans=[Plan("reference")] * runs)  # two turns each
     with tempfile.TemporaryDirectory() as tmp:
         config = RunConfig(
             model="simulated", out=Path(tmp), runs=runs, concurrency=concurrency, progress=False
         )
         with Probe() as mem:
             start = time.perf_counter()
-            summary = await run_batch(
-                config, task, lambda i: SimulatedModel(task, plans[i - 1]), sandbox=sandbox
-            )
+            summary = await run_batch(config, task, agents, sandbox=sandbox)
             elapsed = time.perf_counter() - start
     assert summary["passed"] == runs, summary
     rate, peak_mib = runs / elapsed, mem.peak_kib / 1024

@@ -37,7 +37,8 @@ def run(
     """
     import asyncio
 
-    from attnrl.harness.runner import RunConfig, run_with_model
+    from attnrl.harness.runner import RunConfig, run_with_models
+    from attnrl.models.registry import model_source
 
     task = task or load_task()
     config = RunConfig(
@@ -50,14 +51,9 @@ def run(
         seed=seed,
         progress=False,
     )
-    build = None
-    if not config.simulated:
-        from attnrl.models.registry import make_model
-
-        def build() -> Any:
-            return make_model(model)
-
-    return asyncio.run(run_with_model(config, task, build))
+    return asyncio.run(
+        run_with_models(config, task, lambda: model_source(model, task, runs=runs, seed=seed))
+    )
 
 
 def __getattr__(name: str) -> Any:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import json
 import statistics
 import sys
@@ -12,14 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from attnrl.cli.common import UsageError, add_task_arguments, spec_factory
-from attnrl.harness.runner import (
-    RESULTS_FILE,
-    RunConfig,
-    RunDirError,
-    run_with_model,
-    summarize_run_dir,
-)
-from attnrl.models.base import Model, ModelConfigError
+from attnrl.harness.rundir import RESULTS_FILE, RunDirError, summarize_run_dir
+from attnrl.harness.runner import RunConfig, run_with_models
+from attnrl.models.base import ModelConfigError, ModelSource
 from attnrl.models.simulated import SIMULATED_NAME
 from attnrl.stats.analysis import render_analysis
 from attnrl.task import Task
@@ -118,8 +114,10 @@ def _choose_model(args: argparse.Namespace) -> str:
     return str(args.model)
 
 
-def _provider_model(name: str, args: argparse.Namespace) -> Model:
-    from attnrl.models.registry import make_model
+def _open_models(name: str, task: Task, args: argparse.Namespace, seed: int | None) -> ModelSource:
+    """The batch's models as the flags ask (providers: one shared client; simulated: one
+    scripted agent per run seeded by ``seed``)."""
+    from attnrl.models.registry import ModelOptions, model_source
     from attnrl.models.retry import RetryPolicy
 
     try:
@@ -128,12 +126,19 @@ def _provider_model(name: str, args: argparse.Namespace) -> Model:
             initial_delay_s=args.retry_delay,
             max_delay_s=max(30.0, args.retry_delay),
         )
-        return make_model(
-            name,
+        options = ModelOptions(
             base_url=args.base_url,
             max_tokens=args.max_tokens,
             temperature=args.temperature,
             retry=retry,
+        )
+        return model_source(
+            name,
+            task,
+            runs=args.runs,
+            seed=seed,
+            simulated_delay_s=args.simulated_delay,
+            options=options,
         )
     except (ValueError, ModelConfigError) as exc:
         raise UsageError(str(exc)) from None
@@ -147,8 +152,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.batches < 1:
         raise UsageError(f"--batches must be >= 1, got {args.batches}")
     out: Path = args.out or Path("runs") / datetime.now(UTC).strftime("%Y%m%d_%H%M%S")
-    if model_name != SIMULATED_NAME:
-        _provider_model(model_name, args)  # fail fast on a bad name or missing key
+    if model_name != SIMULATED_NAME:  # fail fast on a bad name or a missing key
+        asyncio.run(_open_models(model_name, task, args, args.seed).aclose())
     summaries: list[dict[str, Any]] = []
     for batch in range(1, args.batches + 1):
         batch_out = out if args.batches == 1 else out / f"batch_{batch:02d}"
@@ -163,7 +168,6 @@ def cmd_run(args: argparse.Namespace) -> int:
                 verbose=args.verbose,
                 seed=None if args.seed is None else args.seed + batch - 1,
                 band=args.target_band,
-                simulated_delay_s=args.simulated_delay,
                 progress=not args.no_progress,
                 extra={
                     "base_url": args.base_url,
@@ -174,12 +178,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         except ValueError as exc:
             raise UsageError(str(exc)) from None
         try:
-            build = (
-                None
-                if model_name == SIMULATED_NAME
-                else (lambda: _provider_model(model_name, args))
-            )
-            summary = asyncio.run(run_with_model(config, task, build))
+            opener = functools.partial(_open_models, model_name, task, args, config.seed)
+            summary = asyncio.run(run_with_models(config, task, opener))
         except RunDirError as exc:
             raise UsageError(str(exc)) from None
         except ModelConfigError as exc:

@@ -15,10 +15,12 @@ __all__ = [
     "Model",
     "ModelConfigError",
     "ModelError",
+    "ModelSource",
     "ModelTurn",
     "ModelUnavailable",
     "ToolCall",
     "ToolResult",
+    "SharedModel",
     "ToolSpec",
     "Usage",
 ]
@@ -136,3 +138,49 @@ class Model(Protocol):
     async def generate(self, messages: Sequence[Message], tools: Sequence[ToolSpec]) -> ModelTurn:
         """One assistant turn; raises :class:`ModelUnavailable` when retries are exhausted."""
         ...
+
+    def record_fields(self) -> dict[str, Any]:
+        """What this model adds to its run's record (e.g. a simulated agent's plan and the
+        category it means to produce); ``{}`` for real models. JSON-ready."""
+        ...
+
+
+class ModelSource(Protocol):
+    """The models of one batch: the runner asks it for each run's model and closes it after.
+
+    It is how the runner stays ignorant of kinds of model: providers share one client
+    (:class:`SharedModel`), simulated agents get one scripted model per run id.
+    """
+
+    @property
+    def name(self) -> str:
+        """The model name the batch is recorded under."""
+        ...
+
+    def for_run(self, run_id: int) -> Model:
+        """The model run ``run_id`` (1-based) talks to."""
+        ...
+
+    async def aclose(self) -> None:
+        """Release what the models hold (HTTP connection pools)."""
+        ...
+
+
+class SharedModel:
+    """A :class:`ModelSource` giving every run the same model (one HTTP client)."""
+
+    def __init__(self, model: Model) -> None:
+        self.model = model
+
+    @property
+    def name(self) -> str:
+        return self.model.name
+
+    def for_run(self, run_id: int) -> Model:
+        del run_id  # every run shares the client
+        return self.model
+
+    async def aclose(self) -> None:
+        close = getattr(self.model, "aclose", None)
+        if close is not None:
+            await close()

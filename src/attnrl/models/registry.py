@@ -7,11 +7,20 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from attnrl.models.anthropic import ANTHROPIC_API_KEY_ENV, AnthropicModel
-from attnrl.models.base import Model
+from attnrl.models.base import Model, ModelSource, SharedModel
 from attnrl.models.openai import OPENAI_API_KEY_ENV, OPENAI_BASE_URL_ENV, OpenAIModel
 from attnrl.models.retry import RetryPolicy
+from attnrl.models.simulated import SIMULATED_NAME, SimulatedAgents
+from attnrl.task import Task
 
-__all__ = ["ModelOptions", "Provider", "api_key_available", "make_model", "split_model_name"]
+__all__ = [
+    "ModelOptions",
+    "Provider",
+    "api_key_available",
+    "make_model",
+    "model_source",
+    "split_model_name",
+]
 
 
 @dataclass(frozen=True)
@@ -110,7 +119,6 @@ def make_model(
     Raises ValueError for a malformed name and
     :class:`~attnrl.models.base.ModelConfigError` when its credentials are missing.
     """
-    provider, model_id = split_model_name(name)
     options = ModelOptions(
         base_url=base_url,
         max_tokens=max_tokens,
@@ -118,7 +126,29 @@ def make_model(
         retry=retry,
         timeout_s=timeout_s,
     )
+    return _make(name, options)
+
+
+def _make(name: str, options: ModelOptions) -> Model:
+    provider, model_id = split_model_name(name)
     return _PROVIDERS[provider].factory(model_id, options)
+
+
+def model_source(
+    name: str,
+    task: Task,
+    *,
+    runs: int,
+    seed: int | None = None,
+    simulated_delay_s: float = 0.0,
+    options: ModelOptions | None = None,
+) -> ModelSource:
+    """The models of a batch of ``runs`` on ``task``: the offline simulated agents (their
+    plans seeded by ``seed``) or one shared provider model. Build it inside the event loop
+    that uses it (the SDK clients bind to it)."""
+    if name == SIMULATED_NAME:
+        return SimulatedAgents(task, runs, seed, delay_s=simulated_delay_s)
+    return SharedModel(_make(name, options or ModelOptions()))
 
 
 def api_key_available(name: str, *, base_url: str | None = None) -> bool:

@@ -61,6 +61,10 @@ class SDKModel:
     def name(self) -> str:
         return f"{self.provider}/{self._model}"
 
+    def record_fields(self) -> dict[str, Any]:
+        """A provider model adds nothing to a run's record beyond what the runner writes."""
+        return {}
+
     async def _turn(
         self, request: Callable[[], Awaitable[R]], convert: Callable[[R], ModelTurn]
     ) -> ModelTurn:

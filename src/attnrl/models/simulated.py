@@ -25,6 +25,7 @@ from attnrl.task.spec import TaskSpec
 __all__ = [
     "SEED_MIX",
     "Plan",
+    "SimulatedAgents",
     "SimulatedModel",
     "assign_plans",
     "solution_code",
@@ -238,6 +239,11 @@ class SimulatedModel:
     def name(self) -> str:
         return SIMULATED_NAME
 
+    def record_fields(self) -> dict[str, Any]:
+        """The plan and the category it means to produce, so the analysis can check that the
+        diagnosis recovers it."""
+        return {"intended_category": self.plan.intended_category, "plan": self.plan.label()}
+
     async def generate(self, messages: Sequence[Message], tools: Sequence[ToolSpec]) -> ModelTurn:
         del tools  # the script knows its two tools
         if self.delay_s:
@@ -286,3 +292,33 @@ class SimulatedModel:
     @staticmethod
     def _text(text: str) -> ModelTurn:
         return ModelTurn(text=text, tool_calls=(), stop_reason="end_turn")
+
+
+class SimulatedAgents:
+    """The :class:`~attnrl.models.base.ModelSource` of a simulated batch: one scripted agent
+    per run id, following the reproducible plans of :func:`assign_plans`."""
+
+    def __init__(
+        self,
+        task: Task,
+        runs: int,
+        seed: int | None = None,
+        delay_s: float = 0.0,
+        plans: Sequence[Plan] | None = None,
+    ) -> None:
+        """``plans`` replaces the seeded mix (benchmarks script every run as the reference)."""
+        self.task = task
+        self.plans = list(plans) if plans is not None else assign_plans(task, runs, seed)
+        if len(self.plans) < runs:
+            raise ValueError(f"{len(self.plans)} plans for {runs} runs")
+        self.delay_s = delay_s
+
+    @property
+    def name(self) -> str:
+        return SIMULATED_NAME
+
+    def for_run(self, run_id: int) -> SimulatedModel:
+        return SimulatedModel(self.task, self.plans[run_id - 1], delay_s=self.delay_s)
+
+    async def aclose(self) -> None:
+        """Nothing to release: the agents hold no connections."""
