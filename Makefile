@@ -6,7 +6,7 @@ export PYTHON
 UV := ./tools/uv
 RUN := $(UV) run --locked --all-extras
 
-.PHONY: run test check env sandbox-deps bench clean
+.PHONY: run test test-trainers check env sandbox-deps bench clean
 
 env:
 	@$(UV) sync --locked --all-extras --quiet
@@ -25,6 +25,21 @@ run: env sandbox-deps
 test: env sandbox-deps
 	$(RUN) pytest
 
+# The trainer tier: verl, TRL and OpenRLHF's own code running attnrl's adapters, in its own
+# environment (torch is no dependency of attnrl). Reinstalls only when a pin changes.
+TRAINERS_VENV := .venv-trainers
+TRAINERS_PY := $(TRAINERS_VENV)/bin/python
+
+$(TRAINERS_VENV)/.installed: requirements/trainers.txt requirements/trainers-nodeps.txt pyproject.toml
+	@test -x $(TRAINERS_PY) || $(PYTHON) -m venv $(TRAINERS_VENV)
+	$(TRAINERS_PY) -m pip install --quiet -r requirements/trainers.txt
+	$(TRAINERS_PY) -m pip install --quiet --no-deps -r requirements/trainers-nodeps.txt
+	$(TRAINERS_PY) -m pip install --quiet --no-deps --editable .
+	@touch $@
+
+test-trainers: $(TRAINERS_VENV)/.installed
+	$(TRAINERS_PY) -m pytest -c tests/trainers/pytest.ini tests/trainers
+
 check: env
 	$(RUN) ruff check src tests benchmarks
 	$(RUN) ruff format --check src tests benchmarks
@@ -34,4 +49,4 @@ bench: env sandbox-deps
 	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(RUN) python $$b || exit 1; done
 
 clean:
-	rm -rf .venv .tools runs .pytest_cache .mypy_cache .ruff_cache
+	rm -rf .venv .venv-trainers .tools runs .pytest_cache .mypy_cache .ruff_cache

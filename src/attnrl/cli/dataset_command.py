@@ -11,6 +11,10 @@ Writes are atomic: rows go to a temporary file (or directory) next to ``--out`` 
 renamed over it only once complete, so a failure leaves what was there untouched.
 ``--format hf`` writes a Hugging Face ``datasets`` directory (``save_to_disk``); it
 replaces an existing directory only if that directory is empty or itself a saved dataset.
+
+``--stats`` writes nothing: it prints the rows' prompt and answer lengths in characters and,
+with ``--tokenizer PATH`` (a ``tokenizer.json`` or a local model directory), in tokens, so a
+trainer's length limits can be set to fit (see :mod:`attnrl.task.lengths`).
 """
 
 from __future__ import annotations
@@ -25,9 +29,10 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from attnrl.cli.common import UsageError, add_task_arguments, spec_factory
+from attnrl.cli.common import UsageError, add_task_arguments, dump_json, spec_factory
 from attnrl.task import Task
 from attnrl.task.dataset import dataset_row
+from attnrl.task.lengths import LengthSummary, count_tokens_with, length_stats, load_tokenizer
 from attnrl.task.procedural import PRESET_NAME
 from attnrl.task.spec import TaskSpec
 
@@ -62,13 +67,25 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument(
         "--n", type=_rows_count, required=True, metavar="N", help="number of rows (instances)"
     )
-    parser.add_argument("--out", type=Path, required=True, metavar="PATH", help="output path")
+    parser.add_argument("--out", type=Path, metavar="PATH", help="output path")
     parser.add_argument(
         "--format",
         choices=("jsonl", "hf"),
         default="jsonl",
         help="jsonl: one JSON row per line (default); hf: a datasets.save_to_disk directory",
     )
+    parser.add_argument(
+        "--stats",
+        action="store_true",
+        help="write nothing; print prompt and answer lengths (characters, and tokens with "
+        "--tokenizer) to set a trainer's length limits",
+    )
+    parser.add_argument(
+        "--tokenizer",
+        metavar="PATH",
+        help="with --stats: count tokens with this tokenizer.json or local model directory",
+    )
+    parser.add_argument("--json", action="store_true", help="with --stats: print JSON")
     parser.set_defaults(handler=cmd_dataset)
 
 
@@ -184,7 +201,42 @@ def _quiet_progress(datasets: Any) -> Iterator[None]:
             datasets.enable_progress_bars()
 
 
+def cmd_stats(args: argparse.Namespace) -> int:
+    """``--stats``: the lengths of the rows that the same flags would write."""
+    counter = None
+    if args.tokenizer is not None:
+        try:
+            counter = count_tokens_with(load_tokenizer(args.tokenizer))
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+    factory = spec_factory(args)
+    stats = length_stats(_rows(factory, _seeds(args)), counter)
+    if args.json:
+        print(dump_json({"rows": args.n, "lengths": [s.to_dict() for s in stats]}, False))
+    else:
+        print(_stats_table(stats, args))
+    return 0
+
+
+def _stats_table(stats: list[LengthSummary], args: argparse.Namespace) -> str:
+    lines = [
+        f"{args.n} rows of {args.preset}",
+        f"{'field':<12}{'unit':<8}{'min':>7}{'median':>9}{'p95':>7}{'max':>7}",
+    ]
+    for s in stats:
+        lines.append(f"{s.field:<12}{s.unit:<8}{s.min:>7}{s.median:>9g}{s.p95:>7}{s.max:>7}")
+    if not any(s.unit == "tokens" for s in stats):
+        lines.append("(characters bound tokens from above; --tokenizer PATH counts them exactly)")
+    return "\n".join(lines)
+
+
 def cmd_dataset(args: argparse.Namespace) -> int:
+    if args.stats:
+        return cmd_stats(args)
+    if args.tokenizer is not None or args.json:
+        raise UsageError("--tokenizer and --json go with --stats")
+    if args.out is None:
+        raise UsageError("--out PATH is required (or --stats to print lengths instead)")
     out: Path = args.out
     _check_out(out, args.format)
     if args.format == "hf":
