@@ -1,18 +1,22 @@
-"""The trainer reward functions (verl, TRL, OpenRLHF), called as each trainer calls them.
+"""The trainer reward functions (verl, TRL, OpenRLHF), called as each trainer calls them, and
+the README's trainer commands, which must be exactly those of ``attnrl.integrations._commands``.
 
-verl and OpenRLHF need GPU stacks to install, so their functions are called directly with
-the arguments their reward managers pass (see each adapter's docstring for the source).
+This suite stays torch-free: the same functions run inside verl's, TRL's and OpenRLHF's own
+code in the trainer tier (``make test-trainers``, ``tests/trainers``).
 """
 
 from __future__ import annotations
 
 import importlib.util
 import json
+import re
+from pathlib import Path
 from typing import Any
 
 import pytest
 from adapter_helpers import as_text
 
+from attnrl.integrations import _commands as commands
 from attnrl.integrations import openrlhf, trl, verl
 from attnrl.task import Task, load_task
 from attnrl.task.bugs import bug_by_name
@@ -162,3 +166,47 @@ def test_openrlhf_bad_labels() -> None:
         openrlhf.reward_func(["q"], ["p"], ['{"answer": "x"}'])
     with pytest.raises(ValueError, match="differ in length"):
         openrlhf.reward_func(["q"], [], [])
+
+
+# -- the README's commands -------------------------------------------------------------------
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+
+
+def _training_blocks() -> list[str]:
+    text = README.read_text(encoding="utf-8")
+    section = text.split("## Train and evaluate with it", 1)[1].split("\n## ", 1)[0]
+    return re.findall(r"```(?:bash|python)\n(.*?)\n```", section, flags=re.S)
+
+
+def test_readme_prints_exactly_the_defined_commands() -> None:
+    blocks = _training_blocks()
+    for rendered in (commands.verl_shell(), commands.openrlhf_shell(), commands.trl_python()):
+        assert rendered in blocks
+    trainer_blocks = [
+        b for b in blocks if re.search(r"verl\.trainer|openrlhf\.cli|GRPOConfig\(", b)
+    ]
+    assert sorted(trainer_blocks) == sorted(
+        [commands.verl_shell(), commands.openrlhf_shell(), commands.trl_python()]
+    ), "a trainer command in the README is not one of attnrl.integrations._commands"
+
+
+def test_commands_use_the_current_flag_names() -> None:
+    assert not any(o.startswith("custom_reward_function.") for o in commands.VERL_OVERRIDES)
+    assert "reward.custom_reward_function.path=$REWARD_FILE" in commands.VERL_OVERRIDES
+    flags = [a for a in commands.OPENRLHF_ARGS if a.startswith("--")]
+    assert all("." in f for f in flags), flags  # OpenRLHF 0.11 takes dotted flags only
+    assert commands.substitute(("--x", "$REWARD_FILE"), "/r.py") == ["--x", "/r.py"]
+
+
+def test_lengths_hold_the_measured_rows() -> None:
+    """The budgets in the commands hold every row of the figure they came from."""
+    from attnrl.integrations._common import build_rows
+    from attnrl.task.lengths import length_stats
+
+    stats = {(s.field, s.unit): s for s in length_stats(build_rows("procedural", 500, 0))}
+    assert stats["prompt", "chars"].max == 6411
+    assert stats["answer_4dp", "chars"].max == 6527
+    assert commands.MAX_PROMPT_TOKENS >= stats["prompt", "chars"].max + 256
+    assert commands.MAX_RESPONSE_TOKENS >= stats["answer_4dp", "chars"].max + 1024
+    assert f"data.max_prompt_length={commands.MAX_PROMPT_TOKENS}" in commands.verl_shell()

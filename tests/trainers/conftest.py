@@ -103,7 +103,7 @@ def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory, tokenizer: Any) -> 
 
 def reward_file(module: str) -> str:
     """What the README's ``REWARD_FILE=$(python -c ...)`` line sets, run in a real shell."""
-    from attnrl.integrations.commands import reward_file_shell
+    from attnrl.integrations._commands import reward_file_shell
 
     line = reward_file_shell(module).replace("python -c", f"{sys.executable} -c", 1)
     script = f'{line}\nprintf %s "$REWARD_FILE"'

@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from attnrl.integrations.commands import (
+from attnrl.integrations._commands import (
     MAX_PROMPT_TOKENS,
     MAX_RESPONSE_TOKENS,
     OPENRLHF_ARGS,

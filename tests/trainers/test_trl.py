@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from attnrl.integrations import trl as attnrl_trl
-from attnrl.integrations.commands import MAX_RESPONSE_TOKENS, TRL_CONFIG, trl_python
+from attnrl.integrations._commands import MAX_RESPONSE_TOKENS, TRL_CONFIG, trl_python
 
 N_ROWS = 4
 

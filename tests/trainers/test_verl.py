@@ -11,8 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from attnrl.integrations._common import build_rows
-from attnrl.integrations.commands import (
+from attnrl.integrations._commands import (
     MAX_PROMPT_TOKENS,
     MAX_RESPONSE_TOKENS,
     VERL_DETAILS_OVERRIDE,
@@ -20,6 +19,7 @@ from attnrl.integrations.commands import (
     substitute,
     verl_shell,
 )
+from attnrl.integrations._common import build_rows
 from attnrl.integrations.verl import verl_rows
 from attnrl.task.lengths import count_tokens_with, length_stats, load_tokenizer
 from conftest import reward_file
@@ -73,16 +73,22 @@ def test_readme_overrides_reach_the_reward_config(data_dir: Path, tiny_model_dir
     assert config.actor_rollout_ref.rollout.response_length == MAX_RESPONSE_TOKENS
 
 
-def test_the_legacy_top_level_key_is_silently_ignored(tiny_model_dir: Path) -> None:
-    """Why the README uses ``reward.``: main_ppo composes the old key and never reads it."""
+def test_the_legacy_top_level_key_is_silently_ignored(
+    data_dir: Path, tiny_model_dir: Path, tokenizer: Any, submissions: dict[str, str]
+) -> None:
+    """Why the README uses ``reward.``: main_ppo composes the old key and never reads it, and
+    verl's default scorer then fails every attnrl sample."""
     config = _compose(
         [
+            f"data.train_files={data_dir / 'train.parquet'}",
             f"custom_reward_function.path={reward_file('verl')}",
             "custom_reward_function.name=compute_score",
             f"actor_rollout_ref.model.path={tiny_model_dir}",
         ]
     )
     assert config.reward.custom_reward_function.path is None
+    with pytest.raises(NotImplementedError, match="data_source='attnrl'"):
+        _scores(config, tokenizer, data_dir, submissions)
 
 
 def test_verl_dataset_keeps_every_prompt_under_the_readme_limit(

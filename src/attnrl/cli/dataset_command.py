@@ -67,14 +67,15 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument(
         "--n", type=_rows_count, required=True, metavar="N", help="number of rows (instances)"
     )
-    parser.add_argument("--out", type=Path, metavar="PATH", help="output path")
+    target = parser.add_mutually_exclusive_group(required=True)
+    target.add_argument("--out", type=Path, metavar="PATH", help="output path")
     parser.add_argument(
         "--format",
         choices=("jsonl", "hf"),
         default="jsonl",
         help="jsonl: one JSON row per line (default); hf: a datasets.save_to_disk directory",
     )
-    parser.add_argument(
+    target.add_argument(
         "--stats",
         action="store_true",
         help="write nothing; print prompt and answer lengths (characters, and tokens with "
@@ -235,8 +236,6 @@ def cmd_dataset(args: argparse.Namespace) -> int:
         return cmd_stats(args)
     if args.tokenizer is not None or args.json:
         raise UsageError("--tokenizer and --json go with --stats")
-    if args.out is None:
-        raise UsageError("--out PATH is required (or --stats to print lengths instead)")
     out: Path = args.out
     _check_out(out, args.format)
     if args.format == "hf":

@@ -1,16 +1,21 @@
-"""OpenRLHF: a custom ``reward_func`` file for ``--remote_rm_url``, and its JSONL rows.
+"""OpenRLHF: a custom ``reward_func`` file for ``--reward.remote_url``, and its JSONL rows.
 
-OpenRLHF loads the file given as ``--remote_rm_url /path/to/file.py`` and calls
-``reward_func(queries, prompts, labels)`` on chunks of a batch: ``queries`` are the decoded
-prompt + response (special tokens kept), ``prompts`` the prompts, ``labels`` the dataset's
-``--label_key`` column. Since v0.8 it concatenates the returned ``"rewards"``, ``"scores"``
-and each ``"extra_logs"`` value with ``torch.cat``, so those must be 1-D tensors; older
-versions accept a bare tensor. This function returns the dict, with tensors when torch is
-importable (it always is inside OpenRLHF) and plain lists otherwise, so it can be tested
-and reused without torch::
+OpenRLHF 0.11 loads the file given as ``--reward.remote_url /path/to/file.py`` (older
+releases: ``--remote_rm_url``) and calls ``reward_func(queries, prompts, labels)`` from a thread,
+one sample at a time (``openrlhf/utils/agent.py``): ``queries`` are the decoded prompt +
+response (special tokens kept), ``prompts`` the prompts, ``labels`` the dataset's
+``--data.label_key`` column. It turns any exception into a log line and a None reward, so this
+function never raises for anything the model wrote. Since v0.8 it concatenates the returned
+``"rewards"``, ``"scores"`` and each ``"extra_logs"`` value with ``torch.cat``, so those must
+be 1-D tensors; older versions accept a bare tensor. This function returns the dict, with
+tensors when torch is importable (it always is inside OpenRLHF) and plain lists otherwise, so
+it can be tested and reused without torch::
 
-    --remote_rm_url $(python -c "import attnrl.integrations.openrlhf as m; print(m.__file__)")
-    --input_key prompt --label_key label --apply_chat_template
+    --reward.remote_url $(python -c "import attnrl.integrations.openrlhf as m; print(m.__file__)")
+    --data.input_key prompt --data.label_key label --data.apply_chat_template
+
+The full command is :func:`attnrl.integrations._commands.openrlhf_shell` (what the README
+prints and the trainer tier parses with OpenRLHF's own parser).
 """
 
 from __future__ import annotations
@@ -84,7 +89,7 @@ def _tensor(values: list[float]) -> Any:
 
 
 def openrlhf_row(task: Task) -> dict[str, Any]:
-    """One JSONL row: ``prompt`` (chat messages, for ``--apply_chat_template``) and
+    """One JSONL row: ``prompt`` (chat messages, for ``--data.apply_chat_template``) and
     ``label`` (JSON string of ``{"answer", "info"}``)."""
     row = dataset_row(task)
     label = json.dumps({"answer": row["answer"], "info": row["info"]}, separators=(",", ":"))

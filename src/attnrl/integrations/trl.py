@@ -12,7 +12,12 @@ with ``tool_calls`` when TRL runs tools) for a conversational one, which
     from attnrl.integrations.trl import load_dataset, reward_func
 
     trainer = GRPOTrainer(model="Qwen/Qwen2.5-0.5B-Instruct", reward_funcs=reward_func,
-                          train_dataset=load_dataset(), args=GRPOConfig(output_dir="out"))
+                          train_dataset=load_dataset("procedural", n=512, seed=0),
+                          args=GRPOConfig(output_dir="out", max_completion_length=8192))
+
+TRL's default ``max_completion_length=512`` cuts every answer short (reward 0); the README's
+settings are :data:`attnrl.integrations._commands.TRL_CONFIG`, which the trainer tier trains
+with through TRL's real ``GRPOTrainer``.
 """
 
 from __future__ import annotations

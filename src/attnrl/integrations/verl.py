@@ -4,12 +4,17 @@ verl's reward managers (``naive``, ``batch``, ``dapo``, ...) call
 ``compute_score(data_source=..., solution_str=..., ground_truth=..., extra_info=...)`` for
 each response, where ``ground_truth`` is the row's ``reward_model.ground_truth`` and
 ``extra_info`` its ``extra_info`` dict (to which verl adds keys such as ``num_turns``);
-``reward_kwargs`` from the config arrive as extra keyword arguments. Point verl at this
-file::
+``reward.custom_reward_function.reward_kwargs`` arrive as extra keyword arguments. Point
+verl 0.9 at this file under ``reward.`` (the top-level ``custom_reward_function.*`` of older
+versions is still accepted by ``main_ppo`` and silently ignored)::
 
     REWARD_FILE=$(python -c "import attnrl.integrations.verl as m; print(m.__file__)")
-    python -m verl.trainer.main_ppo ... custom_reward_function.path=$REWARD_FILE \
-        custom_reward_function.name=compute_score
+    python -m verl.trainer.main_ppo ... reward.custom_reward_function.path=$REWARD_FILE \
+        reward.custom_reward_function.name=compute_score
+
+The full command, with prompt and response lengths that fit, is
+:func:`attnrl.integrations._commands.verl_shell` (what the README prints and the trainer tier
+runs through verl's own config).
 
 verl loads the file by path (as module ``custom_module``), so this module only uses
 absolute imports of attnrl and needs nothing of verl itself.
@@ -46,7 +51,7 @@ def compute_score(
     ``extra_info`` (holding the attnrl ``info`` under ``"info"``) or the info itself, as a
     dict or JSON string; without it the row must be of the default preset.
 
-    With ``details=True`` (``custom_reward_function.reward_kwargs.details=true``) it returns
+    With ``details=True`` (``+reward.custom_reward_function.reward_kwargs.details=true``) it returns
     verl's dict form: ``score`` plus ``passed`` and ``outcome``, which verl logs per sample.
     """
     del data_source  # one task family; verl routes by data_source before calling us
