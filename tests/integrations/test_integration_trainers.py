@@ -199,14 +199,16 @@ def test_commands_use_the_current_flag_names() -> None:
     assert commands.substitute(("--x", "$REWARD_FILE"), "/r.py") == ["--x", "/r.py"]
 
 
-def test_lengths_hold_the_measured_rows() -> None:
-    """The budgets in the commands hold every row of the figure they came from."""
-    from attnrl.integrations._common import build_rows
-    from attnrl.task.lengths import length_stats
+def test_lengths_hold_the_measured_rows(capsys: pytest.CaptureFixture[str]) -> None:
+    """The README's length table is this command's output, and the budgets in the commands
+    hold every row it measured."""
+    from attnrl.cli import main
 
-    stats = {(s.field, s.unit): s for s in length_stats(build_rows("procedural", 500, 0))}
-    assert stats["prompt", "chars"].max == 6411
-    assert stats["answer_4dp", "chars"].max == 6527
-    assert commands.MAX_PROMPT_TOKENS >= stats["prompt", "chars"].max + 256
-    assert commands.MAX_RESPONSE_TOKENS >= stats["answer_4dp", "chars"].max + 1024
+    argv = ["dataset", "--preset", "procedural", "--n", "500", "--seed", "0", "--stats"]
+    assert main(argv) == 0
+    table = capsys.readouterr().out
+    assert f"$ attnrl {' '.join(argv)}\n{table}```" in README.read_text(encoding="utf-8")
+    maxima = {line.split()[0]: int(line.split()[-1]) for line in table.splitlines()[2:5]}
+    assert commands.MAX_PROMPT_TOKENS >= maxima["prompt"] + 256
+    assert commands.MAX_RESPONSE_TOKENS >= maxima["answer_4dp"] + 1024
     assert f"data.max_prompt_length={commands.MAX_PROMPT_TOKENS}" in commands.verl_shell()
