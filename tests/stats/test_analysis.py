@@ -70,7 +70,12 @@ def test_summary_excludes_infrastructure_from_the_rate() -> None:
     assert s["infrastructure_errors"] == 1
     assert s["categories"] == {"causal_mask": 1, "dimension": 1}
     assert s["pass_rate_ci95"] == pytest.approx(list(wilson_interval(1, 3)))
-    assert s["timing_s"]["max"] == 3.0 and s["tokens"] == {"input": 40, "output": 20}
+    assert s["timing_s"]["max"] == 3.0 and s["tokens"] == {
+        "input": 40,
+        "output": 20,
+        "cache_write": 0,
+        "cache_read": 0,
+    }
 
 
 def test_analysis_block_has_the_seed_lines() -> None:
@@ -85,3 +90,38 @@ def test_analysis_block_has_the_seed_lines() -> None:
     easy = render_analysis(summarize([record(i, True, None) for i in range(1, 30)]))
     assert "✗ PASS RATE OUTSIDE TARGET RANGE (10-40%): too easy" in easy
     assert "OUT OF BAND" in easy
+
+
+def test_summary_carries_the_sequence_and_cost() -> None:
+    records = [record(i, i % 4 == 3, None if i % 4 == 3 else "dimension") for i in range(1, 16)]
+    for r in records:
+        r["cost_usd"] = 0.01
+    s = summarize(records)
+    lo, hi = s["pass_rate_cs95"]
+    assert s["passed"] == 4
+    assert lo < s["pass_rate_ci95"][0] and hi > s["pass_rate_ci95"][1]  # wider than Wilson
+    assert s["sequence_verdict"] == "inconclusive" and s["decided_at"] is None
+    assert s["cost_usd"]["total"] == pytest.approx(0.15)
+    assert s["cost_usd"]["to_verdict"] is None
+    assert s["cost_usd"]["per_run"] == pytest.approx(0.01)
+    text = render_analysis(s)
+    assert "Anytime-valid 95% sequence:" in text and "(more runs needed)" in text
+    assert "Cost: $0.1500 total, $0.0100 per run" in text
+
+
+def test_unknown_price_makes_cost_null_and_says_so() -> None:
+    records = [record(1, True, None) | {"model": "openai/mystery", "cost_usd": None}]
+    s = summarize(records)
+    assert s["cost_usd"]["total"] is None and s["cost_usd"]["per_run"] is None
+    assert "openai/mystery" in s["cost_usd"]["note"] and "--pricing" in s["cost_usd"]["note"]
+    assert "Cost: cost unknown" in render_analysis(s)
+
+
+def test_decided_runs_report_when_and_what_it_cost() -> None:
+    records = [record(i, True, None) | {"cost_usd": 0.5} for i in range(1, 41)]
+    s = summarize(records)
+    assert s["sequence_verdict"] == "out of band"
+    n = s["decided_at"]
+    assert n is not None and n < 40
+    assert s["cost_usd"]["to_verdict"] == pytest.approx(0.5 * n)
+    assert f"decided after {n} runs" in render_analysis(s)

@@ -16,8 +16,10 @@ __all__ = [
     "CATEGORY_LABELS",
     "Verdict",
     "band_verdict",
+    "cost_fields",
     "percentile",
     "render_analysis",
+    "sequence_fields",
     "summarize",
     "wilson_interval",
 ]
@@ -84,7 +86,7 @@ def summarize(
     steps = [int(r["steps"]) for r in graded]
     intended = [r for r in graded if r.get("intended_category") and not r["passed"]]
     recovered = sum(1 for r in intended if r["category"] == r["intended_category"])
-    return {
+    summary: dict[str, Any] = {
         "runs": n,
         "passed": passed,
         "failed": n - passed,
@@ -107,13 +109,79 @@ def summarize(
             "mean": statistics.fmean(steps) if steps else None,
             "max": max(steps) if steps else None,
         },
-        "tokens": {
-            "input": sum(int(r.get("usage", {}).get("input_tokens", 0)) for r in records),
-            "output": sum(int(r.get("usage", {}).get("output_tokens", 0)) for r in records),
-        },
         "diagnosis_recovery": (
             {"intended": len(intended), "recovered": recovered} if intended else None
         ),
+    } | _usage_fields(records)
+    sequence = sequence_fields(graded, band)
+    return summary | sequence | cost_fields(records, sequence["decided_at"])
+
+
+def sequence_fields(
+    graded: Sequence[dict[str, Any]], band: tuple[float, float], alpha: float = 0.05
+) -> dict[str, Any]:
+    """The anytime-valid confidence sequence over graded runs in run-id order
+    (:mod:`attnrl.stats.sequential`): its interval, its verdict, and after how many runs
+    that verdict came."""
+    from attnrl.stats.sequential import DEFAULT_PRIOR, ConfidenceSequence  # it imports us
+
+    ordered = sorted(graded, key=lambda r: int(r["run_id"]))
+    cs = ConfidenceSequence.of((bool(r["passed"]) for r in ordered), alpha=alpha)
+    return {
+        "pass_rate_cs95": [cs.lower, cs.upper],
+        "sequence_verdict": cs.verdict(band),
+        "decided_at": cs.decided_at(band),
+        "sequence": {
+            "method": "beta-binomial mixture (Robbins), running intersection",
+            "alpha": alpha,
+            "prior": list(DEFAULT_PRIOR),
+        },
+    }
+
+
+def _usage_fields(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Token totals as billed; a cache count some record did not know is None."""
+
+    def total(field: str) -> int | None:
+        values = [r.get("usage", {}).get(field, 0) for r in records]
+        return None if any(v is None for v in values) else sum(int(v) for v in values)
+
+    return {
+        "tokens": {
+            "input": total("input_tokens") or 0,
+            "output": total("output_tokens") or 0,
+            "cache_write": total("cache_creation_input_tokens"),
+            "cache_read": total("cache_read_input_tokens"),
+        }
+    }
+
+
+def cost_fields(records: Sequence[dict[str, Any]], decided_at: int | None) -> dict[str, Any]:
+    """Cost in USD from each record's ``cost_usd``: total, per graded run, and spent up to
+    the sequence's verdict; all None (with a note) when any run has no known price."""
+    graded = sorted(
+        (r for r in records if r.get("category") != "infrastructure"),
+        key=lambda r: int(r["run_id"]),
+    )
+    unknown = sorted({str(r.get("model")) for r in records if r.get("cost_usd") is None})
+    if unknown or not records:
+        note = (
+            f"cost unknown: no published price for {', '.join(unknown)}; pass --pricing FILE"
+            if unknown
+            else None
+        )
+        return {"cost_usd": {"total": None, "per_run": None, "to_verdict": None, "note": note}}
+    total = sum(float(r["cost_usd"]) for r in records)
+    to_verdict = (
+        sum(float(r["cost_usd"]) for r in graded[:decided_at]) if decided_at is not None else None
+    )
+    return {
+        "cost_usd": {
+            "total": total,
+            "per_run": total / len(graded) if graded else None,
+            "to_verdict": to_verdict,
+            "note": None,
+        }
     }
 
 
@@ -180,6 +248,7 @@ def render_analysis(summary: dict[str, Any]) -> str:
             f"Band verdict from the 95% interval: {summary['verdict'].upper()}"
             + (" (more runs needed)" if summary["verdict"] == "inconclusive" else "")
         )
+    lines += _sequence_lines(summary, band_text)
     t = summary["timing_s"]
     if t["mean"] is not None:
         lines.append(
@@ -190,5 +259,42 @@ def render_analysis(summary: dict[str, Any]) -> str:
             f"Steps: mean {summary['steps']['mean']:.1f}, max {summary['steps']['max']}; "
             f"tokens: {summary['tokens']['input']:,} in, {summary['tokens']['output']:,} out"
         )
+    lines += _cost_lines(summary)
     lines.append(RULE)
     return "\n".join(lines)
+
+
+def _sequence_lines(summary: dict[str, Any], band_text: str) -> list[str]:
+    """The anytime-valid line next to the seed's fixed-n one."""
+    if not summary["runs"] or "pass_rate_cs95" not in summary:
+        return []
+    lo, hi = summary["pass_rate_cs95"]
+    verdict = str(summary["sequence_verdict"]).upper()
+    decided = summary.get("decided_at")
+    when = f", decided after {decided} runs" if decided else " (more runs needed)"
+    line = f"Anytime-valid 95% sequence: {_pct(lo)} - {_pct(hi)}: {verdict} ({band_text}){when}"
+    stopped = summary.get("stopped_early")
+    out = [line]
+    if stopped:
+        out.append(f"Stopped scheduling runs: {stopped['reason']}")
+    return out
+
+
+def _cost_lines(summary: dict[str, Any]) -> list[str]:
+    cost = summary.get("cost_usd")
+    if not cost:
+        return []
+    if cost["total"] is None:
+        return [f"Cost: {cost['note']}"] if cost.get("note") else []
+    parts = [f"Cost: ${cost['total']:.4f} total"]
+    if cost["per_run"] is not None:
+        parts.append(f"${cost['per_run']:.4f} per run")
+    if cost["to_verdict"] is not None:
+        parts.append(f"${cost['to_verdict']:.4f} to the verdict")
+    tokens = summary["tokens"]
+    cache = (
+        f"; cache: {tokens['cache_write']:,} written, {tokens['cache_read']:,} read"
+        if tokens.get("cache_write") is not None and tokens.get("cache_read") is not None
+        else ""
+    )
+    return [", ".join(parts) + cache]
