@@ -392,7 +392,7 @@ def openai_completion(
     tool_calls: Iterable[dict[str, Any]] = (),
     *,
     finish_reason: str | None = None,
-    usage: Mapping[str, int] | None = None,
+    usage: Mapping[str, Any] | None = None,
     with_usage: bool = True,
     model: str = "fake-gpt",
     headers: Mapping[str, str] | None = None,

@@ -94,7 +94,16 @@ async def test_text_turn(model: AnthropicModel, llm_server: FakeLLMServer) -> No
     assert "temperature" not in request.body
     assert "stream" not in request.body or request.body["stream"] is False
     assert request.body["messages"] == [
-        {"role": "user", "content": [{"type": "text", "text": "Implement attention."}]}
+        {
+            "role": "user",
+            "content": [
+                {
+                    "type": "text",
+                    "text": "Implement attention.",
+                    "cache_control": {"type": "ephemeral"},
+                }
+            ],
+        }
     ]
     assert request.body["tools"] == [
         {
@@ -201,6 +210,7 @@ async def test_round_trip_sends_tool_results_as_one_user_message(
                     "tool_use_id": "toolu_b",
                     "content": "ZeroDivisionError",
                     "is_error": True,
+                    "cache_control": {"type": "ephemeral"},
                 },
             ],
         },
@@ -269,13 +279,16 @@ async def test_empty_content_and_unknown_blocks(
     assert mixed.tool_calls == ()
 
 
-async def test_cache_tokens_count_as_input(
+async def test_cache_tokens_are_kept_apart(
     model: AnthropicModel, llm_server: FakeLLMServer
 ) -> None:
+    # Billed differently (cache writes 1.25x, reads 0.1x the input rate), so never folded.
     response = anthropic_text("x", input_tokens=5, output_tokens=2)
     response.body["usage"].update(cache_creation_input_tokens=100, cache_read_input_tokens=7)
     llm_server.enqueue_anthropic(response)
-    assert (await model.generate(PROMPT, TOOLS)).usage == Usage(input_tokens=112, output_tokens=2)
+    assert (await model.generate(PROMPT, TOOLS)).usage == Usage(
+        input_tokens=5, output_tokens=2, cache_creation_input_tokens=100, cache_read_input_tokens=7
+    )
 
 
 async def test_malformed_200_is_unavailable(

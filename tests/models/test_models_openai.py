@@ -75,7 +75,7 @@ async def test_text_turn(model: OpenAIModel, llm_server: FakeLLMServer) -> None:
     assert turn.text == "Hello there."
     assert turn.tool_calls == ()
     assert turn.stop_reason == "end_turn"
-    assert turn.usage == Usage(input_tokens=30, output_tokens=3)
+    assert turn.usage == Usage(input_tokens=30, output_tokens=3, cache_read_input_tokens=None)
 
     (request,) = llm_server.requests_to("openai")
     assert request.path == "/v1/chat/completions"
@@ -236,7 +236,7 @@ async def test_missing_usage_and_null_content(
 ) -> None:
     llm_server.enqueue_openai(openai_completion(None, with_usage=False))
     turn = await model.generate(PROMPT, TOOLS)
-    assert (turn.text, turn.tool_calls, turn.usage) == ("", (), Usage())
+    assert (turn.text, turn.tool_calls, turn.usage) == ("", (), Usage(cache_read_input_tokens=None))
 
 
 async def test_no_choices_is_unavailable(model: OpenAIModel, llm_server: FakeLLMServer) -> None:

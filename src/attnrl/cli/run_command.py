@@ -13,12 +13,20 @@ from pathlib import Path
 from typing import Any
 
 from attnrl.cli.common import UsageError, add_task_arguments, spec_factory
+from attnrl.cli.run_options import (
+    add_budget_arguments,
+    apply_card,
+    check_cost_limit,
+    load_prices,
+    print_estimate,
+)
 from attnrl.harness.rundir import RESULTS_FILE, RunDirError, summarize_run_dir
 from attnrl.harness.runner import RunConfig, run_with_models
 from attnrl.models.base import ModelConfigError, ModelSource
 from attnrl.models.simulated import SIMULATED_NAME
 from attnrl.stats.analysis import render_analysis
 from attnrl.task import Task
+from attnrl.task.family import TaskFamily
 from attnrl.task.presets import SEEDED_PRESETS
 
 __all__ = ["register"]
@@ -77,6 +85,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--simulated-delay", type=float, default=0.0, help="seconds per simulated model turn"
     )
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_budget_arguments(run)
     run.set_defaults(handler=cmd_run)
 
     report = subparsers.add_parser("report", help="print the TASK ANALYSIS of a run directory")
@@ -114,7 +123,9 @@ def _choose_model(args: argparse.Namespace) -> str:
     return str(args.model)
 
 
-def _open_models(name: str, task: Task, args: argparse.Namespace, seed: int | None) -> ModelSource:
+def _open_models(
+    name: str, family: TaskFamily, args: argparse.Namespace, seed: int | None
+) -> ModelSource:
     """The batch's models as the flags ask (providers: one shared client; simulated: one
     scripted agent per run seeded by ``seed``)."""
     from attnrl.models.registry import ModelOptions, model_source
@@ -131,29 +142,42 @@ def _open_models(name: str, task: Task, args: argparse.Namespace, seed: int | No
             max_tokens=args.max_tokens,
             temperature=args.temperature,
             retry=retry,
+            cache_prompt=not args.no_cache_prompt,
         )
         return model_source(
             name,
-            task,
+            family.base,
             runs=args.runs,
             seed=seed,
             simulated_delay_s=args.simulated_delay,
             options=options,
+            task_for_run=family.task if family.per_run else None,
         )
     except (ValueError, ModelConfigError) as exc:
         raise UsageError(str(exc)) from None
 
 
+def _family(args: argparse.Namespace, seed: int | None) -> TaskFamily:
+    """--seed draws the instances of a seeded preset (one per run unless --fixed-instance);
+    for every preset it also seeds the simulated agents' mix."""
+    return TaskFamily(
+        spec_factory(args), seed, seeded=args.preset in SEEDED_PRESETS, fixed=args.fixed_instance
+    )
+
+
 def cmd_run(args: argparse.Namespace) -> int:
-    # --seed draws the instance of a seeded preset; for every preset it also seeds the
-    # simulated agents' mix (a fixed preset like `seed` takes no instance seed).
-    task = Task(spec_factory(args)(args.seed if args.preset in SEEDED_PRESETS else None))
+    apply_card(args)
+    task: Task = _family(args, args.seed).base
     model_name = _choose_model(args)
+    prices = load_prices(args)
+    check_cost_limit(model_name, prices, args.max_cost)
+    if args.estimate:
+        return print_estimate(args, task, model_name, prices)
     if args.batches < 1:
         raise UsageError(f"--batches must be >= 1, got {args.batches}")
     out: Path = args.out or Path("runs") / datetime.now(UTC).strftime("%Y%m%d_%H%M%S")
     if model_name != SIMULATED_NAME:  # fail fast on a bad name or a missing key
-        asyncio.run(_open_models(model_name, task, args, args.seed).aclose())
+        asyncio.run(_open_models(model_name, _family(args, args.seed), args, args.seed).aclose())
     summaries: list[dict[str, Any]] = []
     for batch in range(1, args.batches + 1):
         batch_out = out if args.batches == 1 else out / f"batch_{batch:02d}"
@@ -174,12 +198,16 @@ def cmd_run(args: argparse.Namespace) -> int:
                     "max_tokens": args.max_tokens,
                     "temperature": args.temperature,
                 },
+                stop_when_decided=args.stop_when_decided,
+                max_cost=args.max_cost,
+                prices=prices,
             )
         except ValueError as exc:
             raise UsageError(str(exc)) from None
+        family = _family(args, args.seed if args.fixed_instance else config.seed)
         try:
-            opener = functools.partial(_open_models, model_name, task, args, config.seed)
-            summary = asyncio.run(run_with_models(config, task, opener))
+            opener = functools.partial(_open_models, model_name, family, args, config.seed)
+            summary = asyncio.run(run_with_models(config, family, opener))
         except RunDirError as exc:
             raise UsageError(str(exc)) from None
         except ModelConfigError as exc:

@@ -59,7 +59,7 @@ async def run_agent(
         raise ValueError(f"max_steps must be >= 1, got {max_steps}")
     started = time.perf_counter()
     result = AgentResult(stop="step_limit")
-    tokens_in = tokens_out = 0
+    usage = Usage()
 
     def record(message: Message) -> None:
         result.transcript.append(message)
@@ -72,8 +72,7 @@ async def run_agent(
         for step in range(1, max_steps + 1):
             turn = await model.generate(result.transcript, task.tools)
             result.steps = step
-            tokens_in += turn.usage.input_tokens
-            tokens_out += turn.usage.output_tokens
+            usage += turn.usage
             record(turn.as_message())
             if not turn.tool_calls:
                 result.stop = "no_tool_use"
@@ -100,6 +99,6 @@ async def run_agent(
         result.stop = "infrastructure"
         result.error = str(exc)
         logger.warning("model unavailable: %s", exc)
-    result.usage = Usage(tokens_in, tokens_out)
+    result.usage = usage
     result.duration_s = time.perf_counter() - started
     return result

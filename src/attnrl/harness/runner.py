@@ -38,6 +38,9 @@ from attnrl.models.base import Message, Model, ModelConfigError, ModelSource
 from attnrl.models.simulated import SIMULATED_NAME
 from attnrl.sandbox import open_sandbox
 from attnrl.sandbox.base import Sandbox
+from attnrl.stats.cost import Price, price_for, usage_cost
+from attnrl.stats.sequential import ConfidenceSequence
+from attnrl.task.family import TaskFamily
 from attnrl.task.spec import ANSWER_MASK_FLAG
 from attnrl.task.task import Task
 
@@ -72,6 +75,12 @@ class RunConfig:
     progress: bool = True
     extra: dict[str, Any] = field(default_factory=dict)
     """Provider options recorded in the manifest (base_url, max_tokens...); never a key."""
+    stop_when_decided: bool = False
+    """Stop scheduling runs once the confidence sequence is inside or outside the band."""
+    max_cost: float | None = None
+    """Stop scheduling runs once the recorded cost reaches this many USD."""
+    prices: dict[str, Price] = field(default_factory=dict)
+    """``--pricing`` entries, consulted before the published table."""
 
     def __post_init__(self) -> None:
         if self.runs < 1:
@@ -80,6 +89,8 @@ class RunConfig:
             raise ValueError(f"--concurrency must be >= 1, got {self.concurrency}")
         if self.max_steps < 1:
             raise ValueError(f"--max-steps must be >= 1, got {self.max_steps}")
+        if self.max_cost is not None and not self.max_cost > 0:
+            raise ValueError(f"--max-cost must be > 0 USD, got {self.max_cost}")
         lo, hi = self.band
         if not 0.0 <= lo < hi <= 1.0:
             raise ValueError(f"--target-band must satisfy 0 <= low < high <= 100, got {lo}, {hi}")
@@ -90,13 +101,14 @@ class RunConfig:
         return self.model == SIMULATED_NAME
 
 
-def _manifest(config: RunConfig, task: Task) -> dict[str, Any]:
+def _manifest(config: RunConfig, family: TaskFamily) -> dict[str, Any]:
     return {
         "model": config.model,
         "simulated": config.simulated,
-        "preset": task.spec.preset,
+        "preset": family.base.spec.preset,
         "seed": config.seed,
-        "task_hash": task.content_hash,
+        "task_hash": family.family_hash,
+        "instances": "per run" if family.per_run else "fixed",
         "max_steps": config.max_steps,
         "runs": config.runs,
         "options": config.extra,
@@ -111,7 +123,7 @@ def _no_submission_message(result: AgentResult, max_steps: int) -> str:
 
 def _record(
     run_id: int,
-    task: Task,
+    family: TaskFamily,
     config: RunConfig,
     model: Model,
     result: AgentResult,
@@ -119,18 +131,21 @@ def _record(
     started_at: str,
 ) -> dict[str, Any]:
     """The ``results.jsonl`` object of one finished run."""
+    task = family.task(run_id)
     base: dict[str, Any] = {
         "run_id": run_id,
         "model": model.name,
         "simulated": config.simulated,
         "preset": task.spec.preset,
         "task_hash": task.content_hash,
+        "instance_seed": family.seed_of(run_id),
         "steps": result.steps,
         "stop": result.stop,
         "duration_s": round(result.duration_s, 4),
         "started_at": started_at,
         "finished_at": now(),
         "usage": asdict(result.usage),
+        "cost_usd": usage_cost(result.usage, price_for(model.name, config.prices)),
         "tool_errors": result.tool_errors,
         "sandbox": isolation,
     }
@@ -196,31 +211,36 @@ def _log_record(record: dict[str, Any]) -> None:
 
 async def run_batch(
     config: RunConfig,
-    task: Task,
+    task: Task | TaskFamily,
     models: ModelSource,
     sandbox: Sandbox | None = None,
     console: Console | None = None,
 ) -> dict[str, Any]:
     """Run the missing runs of ``config`` and return the summary (also in summary.json).
 
-    ``models.for_run(run_id)`` gives each run its model.
+    ``task`` is one task for every run, or a :class:`TaskFamily` giving each run its
+    instance; ``models.for_run(run_id)`` gives each run its model.
     """
-    prepare_run_dir(config.out, _manifest(config, task), config.resume)
+    family = task if isinstance(task, TaskFamily) else TaskFamily.of(task)
+    task = family.base
+    prepare_run_dir(config.out, _manifest(config, family), config.resume)
     results_path = config.out / RESULTS_FILE
-    done = {
-        r["run_id"] for r in load_records(results_path) if r.get("category") != "infrastructure"
-    }
+    previous = load_records(results_path)
+    done = {r["run_id"] for r in previous if r.get("category") != "infrastructure"}
     todo = [i for i in range(1, config.runs + 1) if i not in done]
+    stop = _Stopper(config, previous)
     console = console or Console(stderr=True)
     writer = ResultsWriter(results_path)
     isolation: str | None = None
     try:
         with run_log(config.out):
             logger.info(
-                "batch: model=%s preset=%s hash=%s runs=%d (to do %d) concurrency=%d",
+                "batch: model=%s preset=%s hash=%s (instances %s) runs=%d (to do %d) "
+                "concurrency=%d",
                 config.model,
                 task.spec.preset,
-                task.content_hash[:12],
+                family.family_hash[:12],
+                "per run" if family.per_run else "fixed",
                 config.runs,
                 len(todo),
                 config.concurrency,
@@ -231,16 +251,61 @@ async def run_batch(
                         open_sandbox(max_concurrency=min(config.concurrency, 16))
                     )
                 isolation = sandbox.isolation
-                await _run_all(config, task, todo, models, sandbox, writer, console, isolation)
+                await _run_all(
+                    config, family, todo, models, sandbox, writer, console, isolation, stop
+                )
     finally:
         writer.close()
         summary = summarize_run_dir(config.out, config.band, isolation)
+        if stop.reason is not None:
+            summary["stopped_early"] = {"reason": stop.reason, "not_scheduled": stop.skipped}
         write_json_atomic(config.out / SUMMARY_FILE, summary)
     return summary
 
 
+class _Stopper:
+    """Whether to schedule another run: ``--stop-when-decided`` feeds the confidence
+    sequence outcomes in run-id order (only the contiguous prefix of finished runs, since
+    finishing order is not independent of outcomes); ``--max-cost`` adds up recorded cost."""
+
+    def __init__(self, config: RunConfig, previous: list[dict[str, Any]]) -> None:
+        self.config = config
+        self.reason: str | None = None
+        self.skipped = 0
+        self._finished: dict[int, dict[str, Any]] = {}
+        self._next = 1
+        self._cs = ConfidenceSequence()
+        self._spent = 0.0
+        for record in previous:
+            self.add(record)
+
+    def add(self, record: dict[str, Any]) -> None:
+        self._spent += float(record.get("cost_usd") or 0.0)
+        self._finished[int(record["run_id"])] = record
+        while self._next in self._finished:
+            done = self._finished.pop(self._next)
+            if done.get("category") != "infrastructure":
+                self._cs.update(bool(done["passed"]))
+            self._next += 1
+        if self.reason is not None:
+            return
+        verdict = self._cs.verdict(self.config.band)
+        if self.config.stop_when_decided and verdict != "inconclusive":
+            self.reason = f"the confidence sequence is {verdict} after {self._cs.n} runs"
+        elif self.config.max_cost is not None and self._spent >= self.config.max_cost:
+            self.reason = (
+                f"--max-cost {self.config.max_cost:g} USD reached (${self._spent:.4f} spent)"
+            )
+
+    def should_start(self) -> bool:
+        if self.reason is None:
+            return True
+        self.skipped += 1
+        return False
+
+
 async def run_with_models(
-    config: RunConfig, task: Task, open_models: Callable[[], ModelSource]
+    config: RunConfig, task: Task | TaskFamily, open_models: Callable[[], ModelSource]
 ) -> dict[str, Any]:
     """:func:`run_batch` with the batch's models opened inside this event loop (the SDK
     clients bind to it) and closed after."""
@@ -253,13 +318,14 @@ async def run_with_models(
 
 async def _run_all(
     config: RunConfig,
-    task: Task,
+    family: TaskFamily,
     todo: list[int],
     models: ModelSource,
     sandbox: Sandbox,
     writer: ResultsWriter,
     console: Console,
     isolation: str,
+    stop: _Stopper,
 ) -> None:
     limit = asyncio.Semaphore(config.concurrency)
     passed = 0
@@ -278,6 +344,10 @@ async def _run_all(
     async def one(run_id: int) -> None:
         nonlocal passed
         async with limit:
+            if not stop.should_start():
+                progress.update(bar, advance=1, passed=passed)
+                return
+            task = family.task(run_id)
             model = models.for_run(run_id)
             started_at = now()
             logger.info("run %d started (model %s)", run_id, model.name)
@@ -288,14 +358,15 @@ async def _run_all(
 
             try:
                 result = await run_agent(task, model, sandbox, config.max_steps, on_message=show)
-                record = _record(run_id, task, config, model, result, isolation, started_at)
+                record = _record(run_id, family, config, model, result, isolation, started_at)
             except ModelConfigError:
                 raise  # the operator must fix it: abort the batch, keep finished runs
             except Exception as exc:  # noqa: BLE001 - one broken run is data, not a crash
                 logger.error("run %d crashed: %s", run_id, traceback.format_exc())
                 crashed = AgentResult(stop="infrastructure", error=f"{type(exc).__name__}: {exc}")
-                record = _record(run_id, task, config, model, crashed, isolation, started_at)
+                record = _record(run_id, family, config, model, crashed, isolation, started_at)
             writer.append(record)
+            stop.add(record)
             _log_record(record)
             passed += bool(record["passed"])
             progress.update(bar, advance=1, passed=passed)

@@ -35,6 +35,7 @@ from attnrl.models.sdk_model import SDKModel
 __all__ = [
     "ANTHROPIC_API_KEY_ENV",
     "AnthropicModel",
+    "mark_cache_breakpoint",
     "to_anthropic_messages",
     "to_anthropic_tools",
     "turn_from_anthropic",
@@ -55,7 +56,10 @@ class AnthropicModel(SDKModel):
 
     The key comes from ``api_key`` or ``$ANTHROPIC_API_KEY``; the base URL from ``base_url``
     or ``$ANTHROPIC_BASE_URL`` (read by the SDK). ``temperature`` is sent only when set (the
-    SDK has no keyword for it any more, so it goes in the request body directly). Retries are
+    SDK has no keyword for it any more, so it goes in the request body directly).
+    ``cache_prompt`` (default on) marks the last block of each request with ``cache_control``
+    so the next turn reads the repeated prefix (tools, prompt, earlier turns) from the prompt
+    cache (:func:`mark_cache_breakpoint`). Retries are
     ours (:mod:`attnrl.models.retry`); ``sleep`` and ``rng`` are injectable for tests.
     """
 
@@ -72,9 +76,11 @@ class AnthropicModel(SDKModel):
         temperature: float | None = None,
         timeout_s: float = 120.0,
         retry: RetryPolicy | None = None,
+        cache_prompt: bool = True,
         sleep: SleepFn | None = None,
         rng: random.Random | None = None,
     ) -> None:
+        self._cache_prompt = cache_prompt
         self._configure(
             model,
             max_tokens=max_tokens,
@@ -102,6 +108,8 @@ class AnthropicModel(SDKModel):
 
     async def generate(self, messages: Sequence[Message], tools: Sequence[ToolSpec]) -> ModelTurn:
         wire_messages = to_anthropic_messages(messages)
+        if self._cache_prompt:
+            mark_cache_breakpoint(wire_messages)
         wire_tools = to_anthropic_tools(tools)
         extra_body = {"temperature": self._temperature} if self._temperature is not None else None
         return await self._turn(
@@ -118,6 +126,27 @@ class AnthropicModel(SDKModel):
 
 # ---------------------------------------------------------------------------------------------
 # Conversion
+
+
+def mark_cache_breakpoint(messages: list[MessageParam]) -> None:
+    """Put an ephemeral ``cache_control`` breakpoint on the last block of the last message.
+
+    The cache key is the whole prefix up to the breakpoint in the order tools, system,
+    messages; the next turn's breakpoint sits two blocks later and the API looks back for
+    the longest cached prefix, so each turn reads everything before its new blocks from the
+    cache (billed at the cache-read rate) and writes only those (one breakpoint of the four
+    allowed). Prefixes under the model's minimum cacheable length are simply not cached.
+    """
+    if not messages:
+        return
+    content = messages[-1]["content"]
+    if isinstance(content, str):
+        return
+    blocks: list[Any] = list(content)
+    if not blocks:
+        return
+    blocks[-1] = dict(blocks[-1]) | {"cache_control": {"type": "ephemeral"}}
+    messages[-1]["content"] = blocks
 
 
 def to_anthropic_tools(tools: Sequence[ToolSpec]) -> list[ToolParam]:
@@ -239,6 +268,9 @@ def turn_from_anthropic(response: Any) -> ModelTurn:
 
 
 def _usage(response: Any) -> Usage:
+    """Usage as Anthropic bills it: base input, cache writes and cache reads apart
+    (``input_tokens`` excludes both). The API sends the cache fields only when caching is
+    in play, so a missing one is 0."""
     usage = getattr(response, "usage", None)
     if usage is None:
         return Usage()
@@ -247,10 +279,9 @@ def _usage(response: Any) -> Usage:
         value = getattr(usage, field, None)
         return value if isinstance(value, int) else 0
 
-    # Prompt-cache reads and writes are input too (billed differently, but still read).
-    input_tokens = (
-        tokens("input_tokens")
-        + tokens("cache_creation_input_tokens")
-        + tokens("cache_read_input_tokens")
+    return Usage(
+        input_tokens=tokens("input_tokens"),
+        output_tokens=tokens("output_tokens"),
+        cache_creation_input_tokens=tokens("cache_creation_input_tokens"),
+        cache_read_input_tokens=tokens("cache_read_input_tokens"),
     )
-    return Usage(input_tokens=input_tokens, output_tokens=tokens("output_tokens"))

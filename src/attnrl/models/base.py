@@ -90,10 +90,44 @@ class Message:
         return out
 
 
+def _add_known(a: int | None, b: int | None) -> int | None:
+    return None if a is None or b is None else a + b
+
+
 @dataclass(frozen=True)
 class Usage:
+    """Tokens of a turn (or, summed, of a run) split as the provider bills them, so cost is
+    usage x price (:mod:`attnrl.stats.cost`). The whole prompt is the sum of the three input
+    fields."""
+
     input_tokens: int = 0
+    """Input billed at the base rate: Anthropic's ``input_tokens`` (cache excluded); OpenAI's
+    ``prompt_tokens`` minus ``cached_tokens``."""
     output_tokens: int = 0
+    cache_creation_input_tokens: int | None = 0
+    """Input written to the prompt cache (Anthropic); None when the provider did not say."""
+    cache_read_input_tokens: int | None = 0
+    """Input read from the prompt cache (Anthropic ``cache_read_input_tokens``, OpenAI
+    ``prompt_tokens_details.cached_tokens``); None when the provider did not say: unknown,
+    not 0."""
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(
+            self.input_tokens + other.input_tokens,
+            self.output_tokens + other.output_tokens,
+            _add_known(self.cache_creation_input_tokens, other.cache_creation_input_tokens),
+            _add_known(self.cache_read_input_tokens, other.cache_read_input_tokens),
+        )
+
+    @property
+    def prompt_tokens(self) -> int:
+        """Every input token sent (cached or not; unknown cache counts are already inside
+        ``input_tokens``)."""
+        return (
+            self.input_tokens
+            + (self.cache_creation_input_tokens or 0)
+            + (self.cache_read_input_tokens or 0)
+        )
 
 
 StopReason = Literal["end_turn", "tool_use", "max_tokens", "other"]

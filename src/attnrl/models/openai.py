@@ -238,10 +238,27 @@ def turn_from_openai(response: Any) -> ModelTurn:
     stop_reason = _FINISH_REASONS.get(str(choice.finish_reason), "other")
     if calls and stop_reason == "end_turn":
         stop_reason = "tool_use"
-    usage = Usage()
-    if response.usage is not None:
-        usage = Usage(
-            input_tokens=response.usage.prompt_tokens or 0,
-            output_tokens=response.usage.completion_tokens or 0,
-        )
-    return ModelTurn(text=text, tool_calls=tuple(calls), stop_reason=stop_reason, usage=usage)
+    return ModelTurn(
+        text=text, tool_calls=tuple(calls), stop_reason=stop_reason, usage=_usage(response)
+    )
+
+
+def _usage(response: Any) -> Usage:
+    """Usage as OpenAI bills it: ``prompt_tokens`` includes ``prompt_tokens_details.
+    cached_tokens`` (billed at the cached rate), which is kept apart; a server that does not
+    report it leaves it unknown (None) and every prompt token at the base rate. The server
+    caches on its own: there is no cache write to bill."""
+    usage = getattr(response, "usage", None)
+    if usage is None:
+        return Usage(cache_read_input_tokens=None)
+    prompt = getattr(usage, "prompt_tokens", None) or 0
+    details = getattr(usage, "prompt_tokens_details", None)
+    cached = getattr(details, "cached_tokens", None) if details is not None else None
+    if not isinstance(cached, int) or not 0 <= cached <= prompt:
+        cached = None
+    return Usage(
+        input_tokens=prompt - (cached or 0),
+        output_tokens=getattr(usage, "completion_tokens", None) or 0,
+        cache_creation_input_tokens=0,
+        cache_read_input_tokens=cached,
+    )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from attnrl.models.anthropic import ANTHROPIC_API_KEY_ENV, AnthropicModel
 from attnrl.models.base import Model, ModelSource, SharedModel
@@ -32,6 +33,9 @@ class ModelOptions:
     temperature: float | None = None
     retry: RetryPolicy | None = None
     timeout_s: float = 120.0
+    cache_prompt: bool = True
+    """Anthropic: mark requests for prompt caching (``--no-cache-prompt`` turns it off);
+    OpenAI-compatible servers cache on their own."""
 
 
 @dataclass(frozen=True)
@@ -57,14 +61,16 @@ def _sdk_factory(
     """A provider factory passing the common options to an SDK-backed model class."""
 
     def make(model_id: str, options: ModelOptions) -> Model:
-        return cls(
-            model_id,
-            base_url=options.base_url,
-            max_tokens=options.max_tokens,
-            temperature=options.temperature,
-            timeout_s=options.timeout_s,
-            retry=options.retry,
-        )
+        common: dict[str, Any] = {
+            "base_url": options.base_url,
+            "max_tokens": options.max_tokens,
+            "temperature": options.temperature,
+            "timeout_s": options.timeout_s,
+            "retry": options.retry,
+        }
+        if cls is AnthropicModel:
+            common["cache_prompt"] = options.cache_prompt
+        return cls(model_id, **common)
 
     return make
 
@@ -142,12 +148,16 @@ def model_source(
     seed: int | None = None,
     simulated_delay_s: float = 0.0,
     options: ModelOptions | None = None,
+    task_for_run: Callable[[int], Task] | None = None,
 ) -> ModelSource:
     """The models of a batch of ``runs`` on ``task``: the offline simulated agents (their
     plans seeded by ``seed``) or one shared provider model. Build it inside the event loop
-    that uses it (the SDK clients bind to it)."""
+    that uses it (the SDK clients bind to it). ``task_for_run`` gives each simulated run its
+    instance (a task family; provider models read the instance from the prompt)."""
     if name == SIMULATED_NAME:
-        return SimulatedAgents(task, runs, seed, delay_s=simulated_delay_s)
+        return SimulatedAgents(
+            task, runs, seed, delay_s=simulated_delay_s, task_for_run=task_for_run
+        )
     return SharedModel(_make(name, options or ModelOptions()))
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -28,6 +28,7 @@ __all__ = [
     "SimulatedAgents",
     "SimulatedModel",
     "assign_plans",
+    "fit_plan",
     "solution_code",
 ]
 
@@ -305,20 +306,43 @@ class SimulatedAgents:
         seed: int | None = None,
         delay_s: float = 0.0,
         plans: Sequence[Plan] | None = None,
+        task_for_run: Callable[[int], Task] | None = None,
     ) -> None:
-        """``plans`` replaces the seeded mix (benchmarks script every run as the reference)."""
+        """``plans`` replaces the seeded mix (benchmarks script every run as the reference);
+        ``task_for_run`` gives each run its own instance (a task family), each agent's bug
+        then being one its instance's grading rejects."""
         self.task = task
         self.plans = list(plans) if plans is not None else assign_plans(task, runs, seed)
         if len(self.plans) < runs:
             raise ValueError(f"{len(self.plans)} plans for {runs} runs")
         self.delay_s = delay_s
+        self.seed = seed
+        self._task_for_run = task_for_run
 
     @property
     def name(self) -> str:
         return SIMULATED_NAME
 
     def for_run(self, run_id: int) -> SimulatedModel:
-        return SimulatedModel(self.task, self.plans[run_id - 1], delay_s=self.delay_s)
+        plan = self.plans[run_id - 1]
+        if self._task_for_run is None:
+            return SimulatedModel(self.task, plan, delay_s=self.delay_s)
+        task = self._task_for_run(run_id)
+        rng = random.Random(f"{self.seed}:{run_id}")
+        return SimulatedModel(task, fit_plan(plan, task, rng), delay_s=self.delay_s)
 
     async def aclose(self) -> None:
         """Nothing to release: the agents hold no connections."""
+
+
+def fit_plan(plan: Plan, task: Task, rng: random.Random) -> Plan:
+    """``plan`` on another instance: a bug that instance's grading does not reject (or that
+    its catalogue lacks) is swapped for a rejected one of the same category, else of any."""
+    if plan.kind != "bug":
+        return plan
+    detectable = [b for b, e in zip(task.bugs(), task.audit(), strict=True) if e.detected]
+    if any(b.name == plan.bug for b in detectable) or not detectable:
+        return plan
+    category = bug_by_name(plan.bug).category if plan.bug else None
+    pool = [b for b in detectable if b.category == category] or detectable
+    return Plan("bug", bug=rng.choice(pool).name, stumble=plan.stumble)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
+from pathlib import Path
 from typing import Any
 
 from attnrl.models.base import ToolSpec
@@ -129,11 +130,25 @@ class Task:
         }
 
 
-def load_task(name: str = DEFAULT_PRESET, seed: int | None = None, **knobs: Any) -> Task:
+def load_task(
+    name: str = DEFAULT_PRESET,
+    seed: int | None = None,
+    *,
+    card: str | Path | None = None,
+    **knobs: Any,
+) -> Task:
     """The task of preset ``name`` (drawn from ``seed`` for seeded presets).
 
     ``knobs`` are the difficulty knobs of :data:`attnrl.task.presets.DIFFICULTY_KNOBS` (for
     ``procedural``: generation settings, every instance stays mutation-adequate) or other
     spec fields set as given (e.g. ``tolerances=Tolerances(...)``), validated again.
+    ``card`` is a preset card written by ``attnrl calibrate``: its preset and knobs are used
+    (``name`` is then ignored, and knobs may not be passed too).
     """
+    if card is not None:
+        from attnrl.stats.card import read_card  # the card format lives with the calibration
+
+        if knobs:
+            raise ValueError(f"load_task: pass card= or knobs, not both (got {sorted(knobs)})")
+        name, knobs, _ = read_card(card)
     return Task(build_spec(name, seed, **knobs))
