@@ -14,7 +14,13 @@ from attnrl.cli.common import UsageError, fail
 
 __all__ = ["build_parser", "main"]
 
-COMMAND_MODULES = ("task_commands", "exec_command", "run_command", "dataset_command")
+COMMAND_MODULES = (
+    "task_commands",
+    "exec_command",
+    "run_command",
+    "dataset_command",
+    "calibrate_command",
+)
 """Modules of :mod:`attnrl.cli` whose ``register(subparsers)`` adds subcommands, in help order."""
 
 

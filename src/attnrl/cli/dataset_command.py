@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from attnrl.cli.common import UsageError, add_task_arguments, dump_json, spec_factory
+from attnrl.cli.run_options import add_card_argument, apply_card
 from attnrl.task import Task
 from attnrl.task.dataset import dataset_row
 from attnrl.task.lengths import LengthSummary, count_tokens_with, length_stats, load_tokenizer
@@ -64,6 +65,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         ),
     )
     add_task_arguments(parser)
+    add_card_argument(parser)
     parser.add_argument(
         "--n", type=_rows_count, required=True, metavar="N", help="number of rows (instances)"
     )
@@ -240,6 +242,7 @@ def cmd_dataset(args: argparse.Namespace) -> int:
     _check_out(out, args.format)
     if args.format == "hf":
         _import_datasets()  # fail before generating anything
+    apply_card(args)
     factory = spec_factory(args)  # knobs validated before anything is written
     seeds = _seeds(args)
     try:

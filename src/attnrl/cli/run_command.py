@@ -131,6 +131,14 @@ def _open_models(
     from attnrl.models.registry import ModelOptions, model_source
     from attnrl.models.retry import RetryPolicy
 
+    if name == SIMULATED_NAME and getattr(args, "card_knobs", None) is not None:
+        # a card's difficulty: the offline agents follow the skill model it was made with
+        from attnrl.cli.calibrate_command import simulated_skill_plans
+        from attnrl.models.simulated import SkillModel
+
+        skill = args.card_skill if args.card_skill is not None else SkillModel.skill
+        return simulated_skill_plans(family, args.card_knobs, args.runs, seed, skill)
+
     try:
         retry = RetryPolicy(
             max_attempts=args.retries,

@@ -111,6 +111,8 @@ def apply_card(args: argparse.Namespace) -> dict[str, Any] | None:
         if key not in KNOB_DESTS:
             raise UsageError(f"card {args.card}: unknown knob {key!r}")
         setattr(args, key, value)
+    args.card_knobs = knobs
+    args.card_skill = card.get("calibration", {}).get("simulated_skill")
     return card
 
 

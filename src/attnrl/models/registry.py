@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -11,7 +11,7 @@ from attnrl.models.anthropic import ANTHROPIC_API_KEY_ENV, AnthropicModel
 from attnrl.models.base import Model, ModelSource, SharedModel
 from attnrl.models.openai import OPENAI_API_KEY_ENV, OPENAI_BASE_URL_ENV, OpenAIModel
 from attnrl.models.retry import RetryPolicy
-from attnrl.models.simulated import SIMULATED_NAME, SimulatedAgents
+from attnrl.models.simulated import SIMULATED_NAME, Plan, SimulatedAgents
 from attnrl.task import Task
 
 __all__ = [
@@ -149,14 +149,21 @@ def model_source(
     simulated_delay_s: float = 0.0,
     options: ModelOptions | None = None,
     task_for_run: Callable[[int], Task] | None = None,
+    simulated_plans: Sequence[Plan] | None = None,
 ) -> ModelSource:
     """The models of a batch of ``runs`` on ``task``: the offline simulated agents (their
     plans seeded by ``seed``) or one shared provider model. Build it inside the event loop
     that uses it (the SDK clients bind to it). ``task_for_run`` gives each simulated run its
-    instance (a task family; provider models read the instance from the prompt)."""
+    instance (a task family; provider models read the instance from the prompt);
+    ``simulated_plans`` replaces the seed's mix (e.g. :class:`SkillModel` plans)."""
     if name == SIMULATED_NAME:
         return SimulatedAgents(
-            task, runs, seed, delay_s=simulated_delay_s, task_for_run=task_for_run
+            task,
+            runs,
+            seed,
+            delay_s=simulated_delay_s,
+            plans=simulated_plans,
+            task_for_run=task_for_run,
         )
     return SharedModel(_make(name, options or ModelOptions()))
 

@@ -10,6 +10,7 @@ Runs made with it are always labelled simulated.
 from __future__ import annotations
 
 import json
+import math
 import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -27,6 +28,7 @@ __all__ = [
     "Plan",
     "SimulatedAgents",
     "SimulatedModel",
+    "SkillModel",
     "assign_plans",
     "fit_plan",
     "solution_code",
@@ -218,7 +220,18 @@ def solution_code(spec: TaskSpec, bug: Bug | None = None) -> str:
     if spec.masked:
         flag = bug.mask_flag if bug else True
         lines.append(f"answer['causal_mask_applied'] = {flag}")
-    lines.append("print(json.dumps(answer))")
+    # Like a careful model, round only when the full answer would not fit the tool's
+    # 10,000-character output (the small seed answers are printed exactly as computed).
+    lines += [
+        "text = json.dumps(answer)",
+        "for digits in (6, 4, 3):",
+        "    if len(text) <= 9000:",
+        "        break",
+        "    r = lambda x: round(x, digits) if isinstance(x, float) else [r(y) for y in x] "
+        "if isinstance(x, list) else x",
+        "    text = json.dumps({k: r(v) for k, v in answer.items()}, separators=(',', ':'))",
+        "print(text)",
+    ]
     return "\n".join(lines) + "\n"
 
 
@@ -346,3 +359,106 @@ def fit_plan(plan: Plan, task: Task, rng: random.Random) -> Plan:
     category = bug_by_name(plan.bug).category if plan.bug else None
     pool = [b for b in detectable if b.category == category] or detectable
     return Plan("bug", bug=rng.choice(pool).name, stumble=plan.stumble)
+
+
+# ---------------------------------------------------------------------------------------------
+# The skill model: offline agents whose pass rate falls as the knobs make the task harder
+
+
+_PROCEDURAL_DEFAULTS: dict[str, Any] = {
+    "heads": (2, 4),
+    "tokens": (4, 12),
+    "d_model": (3, 12),
+    "policy": "strict",
+    "tolerance_scale": 1.0,
+}
+
+
+@dataclass(frozen=True)
+class SkillModel:
+    """A documented stand-in for a real model's ability, so calibration runs offline.
+
+    Each knob adds to a difficulty score d (means of ranges; unset knobs take the
+    ``procedural`` defaults)::
+
+        d = 0.5 (heads - 1) + 0.1 (tokens - 4) + 0.05 (d_model - 3) + 0.7 [strict]
+            + log2(1 / tolerance_scale) + 0.6 [residual] + 0.8 [layer norm]
+            + 0.7 [window mask] - 0.8 [no mask] - 0.6 [no position encoding]
+
+    and a run passes with probability 1 / (1 + exp(d - skill)). A failing run picks its
+    failure mode with weights that grow with the knobs behind it: dimension 5 (1 + 0.5
+    (heads - 1)), causal mask 3 (1 + [window]) (0 without a mask), numerical 2 (1 +
+    log2(1 / tolerance_scale) + [layer norm]), no submission 1 (1 + 0.1 (tokens - 4)): the
+    seed's failure mix at its own settings, each mode more likely on the rungs that provoke it.
+    Outcomes are drawn independently per run from ``seed``.
+    """
+
+    skill: float = 3.0
+
+    @staticmethod
+    def _features(knobs: dict[str, Any]) -> dict[str, float]:
+        k = _PROCEDURAL_DEFAULTS | {key: v for key, v in knobs.items() if v is not None}
+
+        def mean(value: Any) -> float:
+            return sum(value) / 2 if isinstance(value, tuple | list) else float(value)
+
+        mask = k.get("mask")
+        kind = getattr(mask, "kind", "causal")
+        return {
+            "heads": mean(k["heads"]),
+            "tokens": mean(k["tokens"]),
+            "d_model": mean(k["d_model"]),
+            "strict": float(k["policy"] == "strict"),
+            "tightness": math.log2(1.0 / float(k["tolerance_scale"])),
+            "residual": float(bool(k.get("residual"))),
+            "layer_norm": float(bool(k.get("layer_norm"))),
+            "window": float(kind == "sliding_window"),
+            "no_mask": float(kind == "none"),
+            "no_pos": float(k.get("position_encoding") is False),
+        }
+
+    def difficulty(self, knobs: dict[str, Any]) -> float:
+        f = self._features(knobs)
+        return (
+            0.5 * (f["heads"] - 1)
+            + 0.1 * (f["tokens"] - 4)
+            + 0.05 * (f["d_model"] - 3)
+            + 0.7 * f["strict"]
+            + f["tightness"]
+            + 0.6 * f["residual"]
+            + 0.8 * f["layer_norm"]
+            + 0.7 * f["window"]
+            - 0.8 * f["no_mask"]
+            - 0.6 * f["no_pos"]
+        )
+
+    def pass_probability(self, knobs: dict[str, Any]) -> float:
+        return 1.0 / (1.0 + math.exp(self.difficulty(knobs) - self.skill))
+
+    def failure_weights(self, knobs: dict[str, Any]) -> dict[str, float]:
+        f = self._features(knobs)
+        return {
+            "dimension": 5 * (1 + 0.5 * (f["heads"] - 1)),
+            "causal_mask": 0.0 if f["no_mask"] else 3 * (1 + f["window"]),
+            "numerical": 2 * (1 + max(f["tightness"], 0.0) + f["layer_norm"]),
+            "no_submission": 1 * (1 + 0.1 * (f["tokens"] - 4)),
+        }
+
+    def plans(self, task: Task, knobs: dict[str, Any], runs: int, seed: int | None) -> list[Plan]:
+        """One independently drawn plan per run on ``task``'s family with ``knobs``."""
+        rng = random.Random(f"skill:{0 if seed is None else seed}")
+        p = self.pass_probability(knobs)
+        weights = self.failure_weights(knobs)
+        detectable = [b for b, e in zip(task.bugs(), task.audit(), strict=True) if e.detected]
+        plans: list[Plan] = []
+        for _ in range(runs):
+            if rng.random() < p:
+                plans.append(Plan("reference", stumble=rng.random() < 0.5))
+                continue
+            kind = rng.choices(list(weights), weights=list(weights.values()))[0]
+            if kind == "no_submission":
+                plans.append(Plan("no_submission"))
+                continue
+            pool = [b for b in detectable if b.category == kind] or detectable
+            plans.append(Plan("bug", bug=rng.choice(pool).name, stumble=rng.random() < 0.2))
+        return plans

@@ -1,0 +1,141 @@
+"""``attnrl calibrate``: find the difficulty at which a model's pass rate is in band, and
+write the preset card that certifies it."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from attnrl.cli.common import UsageError
+from attnrl.cli.run_options import check_cost_limit, load_prices
+from attnrl.harness.rundir import RunDirError, write_json_atomic
+from attnrl.models.base import ModelConfigError, ModelSource
+from attnrl.models.simulated import SIMULATED_NAME, SkillModel
+from attnrl.stats.calibrate import LADDER, CalibrationConfig, calibrate
+from attnrl.task.family import TaskFamily
+
+__all__ = ["register", "simulated_skill_plans"]
+
+CARD_FILE = "card.json"
+
+
+def _band(text: str) -> tuple[float, float]:
+    from attnrl.cli.run_command import _band as parse  # one parser for --band and --target-band
+
+    return parse(text)
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = subparsers.add_parser(
+        "calibrate",
+        help="find the rung of the difficulty ladder in band for a model; write a preset card",
+    )
+    p.add_argument("--model", required=True, help=f"anthropic/<m>, openai/<m> or {SIMULATED_NAME}")
+    p.add_argument("--band", type=_band, default=(0.10, 0.40), help="percent, e.g. 10,40")
+    p.add_argument("--max-runs", type=int, default=1000, help="runs in all (default 1000)")
+    p.add_argument("--rung-runs", type=int, default=300, help="runs at most per rung (300)")
+    p.add_argument("--max-cost", type=float, default=None, metavar="USD", help="budget in USD")
+    p.add_argument("--pricing", type=Path, default=None, metavar="FILE", help="extra prices")
+    p.add_argument("--seed", type=int, default=0, help="seeds the instances (default 0)")
+    p.add_argument("--concurrency", type=int, default=16, help="runs in flight (default 16)")
+    p.add_argument("--max-steps", type=int, default=15, help="model turns per run (15)")
+    p.add_argument("--base-url", default=None, help="OpenAI-compatible server URL")
+    p.add_argument(
+        "--simulated-skill",
+        type=float,
+        default=SkillModel.skill,
+        help=f"{SIMULATED_NAME}: the skill of the offline agents (default {SkillModel.skill:g})",
+    )
+    p.add_argument("--out", type=Path, default=None, help="directory (default runs/calibrate_<t>)")
+    p.set_defaults(handler=cmd_calibrate)
+
+
+def simulated_skill_plans(
+    family: TaskFamily, knobs: dict[str, Any], runs: int, seed: int | None, skill: float
+) -> ModelSource:
+    """The offline agents of a rung (or a card's batch): :class:`SkillModel` plans, each
+    run on its own instance."""
+    from attnrl.models.registry import model_source
+
+    plans = SkillModel(skill).plans(family.base, knobs, runs, seed)
+    return model_source(
+        SIMULATED_NAME,
+        family.base,
+        runs=runs,
+        seed=seed,
+        task_for_run=family.task,
+        simulated_plans=plans,
+    )
+
+
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    from attnrl.cli.run_command import _choose_model
+    from attnrl.models.registry import ModelOptions, model_source
+
+    if args.max_cost is not None and not args.max_cost > 0:
+        raise UsageError(f"--max-cost must be > 0 USD, got {args.max_cost}")
+    model = _choose_model(args)
+    prices = load_prices(args)
+    check_cost_limit(model, prices, args.max_cost)
+    out: Path = args.out or Path("runs") / datetime.now(UTC).strftime("calibrate_%Y%m%d_%H%M%S")
+    try:
+        config = CalibrationConfig(
+            model=model,
+            out=out,
+            band=args.band,
+            max_runs=args.max_runs,
+            rung_runs=args.rung_runs,
+            max_cost=args.max_cost,
+            seed=args.seed,
+            concurrency=args.concurrency,
+            max_steps=args.max_steps,
+            prices=prices,
+            extra={"simulated_skill": args.simulated_skill} if model == SIMULATED_NAME else {},
+        )
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+
+    def models_for(family: TaskFamily, knobs: dict[str, Any], runs: int, seed: int) -> ModelSource:
+        if model == SIMULATED_NAME:
+            return simulated_skill_plans(family, knobs, runs, seed, args.simulated_skill)
+        return model_source(
+            model, family.base, runs=runs, options=ModelOptions(base_url=args.base_url)
+        )
+
+    try:
+        card = asyncio.run(calibrate(config, models_for))
+    except RunDirError as exc:
+        raise UsageError(f"{exc} (calibrate writes one directory per rung under --out)") from None
+    except ModelConfigError as exc:
+        raise UsageError(f"model configuration error: {exc}") from None
+    write_json_atomic(out / CARD_FILE, card)
+    _print(card, out / CARD_FILE)
+    return 0
+
+
+def _print(card: dict[str, Any], path: Path) -> None:
+    pct = "{:.1f}%".format
+    print(
+        f"Calibration of {card['model']} on {len(LADDER)} rungs (band "
+        f"{100 * card['target_band'][0]:g}-{100 * card['target_band'][1]:g}%):"
+    )
+    for r in card["calibration"]["rungs_visited"]:
+        lo, hi = r["pass_rate_cs95"]
+        rate = "n/a" if r["pass_rate"] is None else pct(100 * r["pass_rate"])
+        print(
+            f"  rung {r['rung']}: {r['passed']}/{r['runs']} = {rate}, sequence "
+            f"{pct(100 * lo)}-{pct(100 * hi)}: {r['verdict']}"
+        )
+    cost = card["calibration"]["cost_usd"]
+    print(
+        f"Chosen: rung {card['rung']} ({card['verdict']}), knobs {json.dumps(card['knobs'])}; "
+        f"{card['calibration']['runs']} runs, cost "
+        + ("unknown" if cost is None else f"${cost:.4f}")
+    )
+    share = ", ".join(f"G={g}: {pct(100 * s)}" for g, s in card["grpo_informative_share"].items())
+    print(f"GRPO groups with a reward spread: {share}")
+    print(f"Card: {path}")

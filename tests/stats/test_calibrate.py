@@ -1,0 +1,187 @@
+"""Calibration end to end with the offline skill model: the card it writes measures in band
+on a fresh, independent batch, and --card / load_task(card=...) use it."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from attnrl.cli import main
+from attnrl.cli.calibrate_command import simulated_skill_plans
+from attnrl.harness.rundir import load_records
+from attnrl.models.base import ModelSource
+from attnrl.models.simulated import SkillModel
+from attnrl.stats.calibrate import LADDER, CalibrationConfig, calibrate
+from attnrl.stats.card import CARD_FORMAT, grpo_informative_share, read_card
+from attnrl.task import load_task
+from attnrl.task.family import TaskFamily
+
+# Small instances keep the runs cheap; the skill puts the middle rung at p = 0.25 exactly.
+RUNGS: tuple[dict[str, Any], ...] = (
+    {
+        "heads": (1, 1),
+        "tokens": (4, 5),
+        "d_model": (3, 4),
+        "policy": "seed",
+        "tolerance_scale": 1.5,
+    },
+    {"heads": (1, 2), "tokens": (4, 5), "d_model": (3, 5), "tolerance_scale": 0.25},
+    {
+        "heads": (2, 2),
+        "tokens": (4, 5),
+        "d_model": (4, 5),
+        "tolerance_scale": 0.03,
+        "residual": True,
+    },
+)
+SKILL = SkillModel().difficulty(RUNGS[1]) - math.log(3)
+
+
+def test_skill_model_gets_harder_along_the_ladder() -> None:
+    model = SkillModel()
+    rates = [model.pass_probability(k) for k in LADDER]
+    assert all(b < a for a, b in zip(rates, rates[1:], strict=False))
+    assert SkillModel(SKILL).pass_probability(RUNGS[1]) == pytest.approx(0.25)
+    easy, hard = model.failure_weights(LADDER[0]), model.failure_weights(LADDER[-1])
+    assert all(hard[k] >= easy[k] for k in easy) and hard["causal_mask"] > easy["causal_mask"]
+
+
+def test_grpo_share() -> None:
+    share = grpo_informative_share(0.25)
+    assert share["8"] == pytest.approx(1 - 0.25**8 - 0.75**8)
+    assert grpo_informative_share(0.0) == {"4": 0.0, "8": 0.0, "16": 0.0}
+
+
+def _models(family: TaskFamily, knobs: dict[str, Any], runs: int, seed: int) -> ModelSource:
+    return simulated_skill_plans(family, knobs, runs, seed, SKILL)
+
+
+def test_calibrated_card_measures_in_band_on_a_fresh_batch(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = CalibrationConfig(
+        model="simulated",
+        out=tmp_path / "cal",
+        max_runs=800,
+        rung_runs=400,
+        seed=1,
+        concurrency=24,
+        ladder=RUNGS,
+        extra={"simulated_skill": SKILL},
+    )
+    card = asyncio.run(calibrate(config, _models))
+    assert card["format"] == CARD_FORMAT and card["rung"] == 1 and card["verdict"] == "in band"
+    lo, hi = card["pass_rate_cs95"]
+    assert 0.10 <= lo <= card["pass_rate"] <= hi <= 0.40
+    assert card["decided_at"] is not None and card["decided_at"] <= card["runs"]
+    assert set(card["grpo_informative_share"]) == {"4", "8", "16"}
+    assert (
+        card["family_hash"]
+        == TaskFamily(
+            lambda s: load_task("procedural", s, **RUNGS[1]).spec, 101, seeded=True
+        ).family_hash
+    )
+    assert card["calibration"]["runs"] >= card["runs"] and card["cost_usd"] == 0.0
+    path = tmp_path / "card.json"
+    path.write_text(json.dumps(card))
+
+    # A fresh batch: other instance seeds, other agents' draws, through the real CLI.
+    monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
+    fresh = tmp_path / "fresh"
+    args = [
+        "run",
+        "--card",
+        str(path),
+        "--model",
+        "simulated",
+        "--seed",
+        "777",
+        "--runs",
+        "500",
+        "--concurrency",
+        "24",
+        "--stop-when-decided",
+        "--no-progress",
+        "--out",
+        str(fresh),
+    ]
+    assert main(args) == 0
+    summary = json.loads((fresh / "summary.json").read_text())
+    assert summary["sequence_verdict"] == "in band", summary["pass_rate_cs95"]
+    assert "decided after" in capsys.readouterr().out
+    records = load_records(fresh / "results.jsonl")
+    first = load_task("procedural", records[0]["instance_seed"], **RUNGS[1])
+    assert records[0]["task_hash"] == first.content_hash  # the card's knobs, fresh instances
+
+
+def test_card_loads_in_python_and_dataset_and_rejects_bad_files(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "card.json"
+    path.write_text(
+        json.dumps(
+            {
+                "format": CARD_FORMAT,
+                "preset": "procedural",
+                "knobs": {"heads": [2, 2], "mask": "window:3", "residual": True},
+            }
+        )
+    )
+    task = load_task(card=path, seed=4)
+    assert (
+        task.content_hash
+        == load_task(
+            "procedural", 4, heads=2, residual=True, mask=read_card(path)[1]["mask"]
+        ).content_hash
+    )
+    assert task.spec.mask.kind == "sliding_window" and task.spec.residual
+    with pytest.raises(ValueError, match="card= or knobs"):
+        load_task(card=path, seed=4, heads=2)
+    out = tmp_path / "rows.jsonl"
+    assert main(["dataset", "--card", str(path), "--n", "3", "--seed", "4", "--out", str(out)]) == 0
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert (
+        json.loads(rows[0]["info"])["spec_hash"] == task.content_hash
+        or task.content_hash in rows[0]["info"]
+    )
+    assert (
+        main(["dataset", "--card", str(path), "--heads", "3", "--n", "1", "--out", str(out)]) == 2
+    )
+    assert "--card sets the difficulty knobs" in capsys.readouterr().err
+    path.write_text("{}")
+    assert (
+        main(["run", "--card", str(path), "--model", "simulated", "--out", str(tmp_path / "r")])
+        == 2
+    )
+    assert "not an attnrl preset card" in capsys.readouterr().err
+
+
+def test_calibrate_command_writes_a_card(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
+    out = tmp_path / "c"
+    code = main(
+        [
+            "calibrate",
+            "--model",
+            "simulated",
+            "--max-runs",
+            "40",
+            "--rung-runs",
+            "20",
+            "--out",
+            str(out),
+        ]
+    )
+    assert code == 0
+    card = json.loads((out / "card.json").read_text())
+    assert card["calibration"]["runs"] <= 40 and card["model"] == "simulated"
+    text = capsys.readouterr().out
+    assert "Card:" in text and "GRPO groups with a reward spread" in text
+    assert main(["calibrate", "--model", "simulated", "--max-cost", "-1", "--out", str(out)]) == 2
