@@ -176,11 +176,11 @@ def _family(args: argparse.Namespace, seed: int | None) -> TaskFamily:
 def cmd_run(args: argparse.Namespace) -> int:
     apply_card(args)
     task: Task = _family(args, args.seed).base
-    model_name = _choose_model(args)
     prices = load_prices(args)
+    if args.estimate:  # calls nothing, so needs no key
+        return print_estimate(args, task, args.model or DEFAULT_MODEL, prices)
+    model_name = _choose_model(args)
     check_cost_limit(model_name, prices, args.max_cost)
-    if args.estimate:
-        return print_estimate(args, task, model_name, prices)
     if args.batches < 1:
         raise UsageError(f"--batches must be >= 1, got {args.batches}")
     out: Path = args.out or Path("runs") / datetime.now(UTC).strftime("%Y%m%d_%H%M%S")
