@@ -42,6 +42,7 @@ def test_each_run_gets_its_own_instance_and_resume_keeps_them(
             assert r["category"] == r["intended_category"]
     manifest = json.loads((out / "run.json").read_text())
     assert manifest["instances"] == "per run"
+    assert json.loads((out / "summary.json").read_text())["instances"] == 6
     assert manifest["task_hash"] not in {r["task_hash"] for r in records}  # the family's
 
     before = (out / "results.jsonl").read_text()
@@ -64,6 +65,7 @@ def test_fixed_instance_flag_keeps_one_instance(
     assert {r["task_hash"] for r in records} == {expected}
     assert {r["instance_seed"] for r in records} == {5}
     assert json.loads((out / "run.json").read_text())["instances"] == "fixed"
+    assert json.loads((out / "summary.json").read_text())["instances"] == 1
 
 
 async def test_stop_when_decided_stops_scheduling(

@@ -87,6 +87,7 @@ def test_calibrated_card_measures_in_band_on_a_fresh_batch(
         ).family_hash
     )
     assert card["calibration"]["runs"] >= card["runs"] and card["cost_usd"] == 0.0
+    assert card["cost_per_run_usd"] == 0.0 and card["cost_to_verdict_usd"] == 0.0
     path = tmp_path / "card.json"
     path.write_text(json.dumps(card))
 

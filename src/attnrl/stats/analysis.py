@@ -113,6 +113,8 @@ def summarize(
             {"intended": len(intended), "recovered": recovered} if intended else None
         ),
     } | _usage_fields(records)
+    # distinct instances among the graded runs: 1 for a fixed instance, ~runs for a family
+    summary["instances"] = len({r.get("task_hash") for r in graded})
     sequence = sequence_fields(graded, band)
     return summary | sequence | cost_fields(records, sequence["decided_at"])
 

@@ -101,6 +101,8 @@ def _rung_summary(index: int, knobs: dict[str, Any], summary: dict[str, Any]) ->
         "verdict": summary["sequence_verdict"],
         "decided_at": summary["decided_at"],
         "cost_usd": summary["cost_usd"]["total"],
+        "cost_per_run_usd": summary["cost_usd"]["per_run"],
+        "cost_to_verdict_usd": summary["cost_usd"]["to_verdict"],
     }
 
 
@@ -183,6 +185,8 @@ def _card(
         "sequence": {"method": "beta-binomial mixture (Robbins)", "alpha": 0.05},
         "decided_at": chosen["decided_at"],
         "cost_usd": chosen["cost_usd"],
+        "cost_per_run_usd": chosen["cost_per_run_usd"],
+        "cost_to_verdict_usd": chosen["cost_to_verdict_usd"],
         "family_hash": chosen["family_hash"],
         "grpo_informative_share": grpo_informative_share(p),
         "calibration": {
