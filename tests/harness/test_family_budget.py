@@ -4,6 +4,9 @@ through the real runner and CLI with the simulated agents and the real sandbox."
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -17,6 +20,7 @@ from attnrl.models.simulated import Plan, SimulatedAgents, SimulatedModel
 from attnrl.sandbox import LocalSandbox
 from attnrl.task import Task, load_task
 from attnrl.task.family import instance_seed
+from fakes.llm_server import FakeLLMServer, anthropic_tool_use
 
 
 def _run(tmp: Path, *extra: str) -> int:
@@ -177,3 +181,64 @@ def test_unknown_price_is_said_and_max_cost_refuses_it(
     prices.write_text("{not json")
     assert main([*base, "--estimate", "--pricing", str(prices)]) == 2
     assert "cannot read --pricing" in capsys.readouterr().err
+
+
+def test_provider_batch_records_billed_usage_cost_and_cache_markers(
+    tmp_path: Path, llm_server: FakeLLMServer, seed_task: Task
+) -> None:
+    """Through the CLI, the real anthropic SDK and the loopback server: usage is recorded as
+    billed, priced from the table, summed in the summary, and the requests carry the marker."""
+    submit = {"answer": seed_task.reference()}
+    for _ in range(2):
+        turn = anthropic_tool_use("submit_answer", submit)
+        turn.body["usage"].update(
+            input_tokens=10,
+            output_tokens=200,
+            cache_creation_input_tokens=1500,
+            cache_read_input_tokens=0,
+        )
+        llm_server.enqueue_anthropic(turn)
+    env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")} | {
+        "ANTHROPIC_API_KEY": "sk-ant-test",
+        "ANTHROPIC_BASE_URL": llm_server.url,
+    }
+    out = tmp_path / "billed"
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "attnrl",
+            "run",
+            "--model",
+            "anthropic/claude-sonnet-4-6",
+            "--runs",
+            "2",
+            "--concurrency",
+            "1",
+            "--no-progress",
+            "--out",
+            str(out),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    per_run = (10 * 3.0 + 200 * 15.0 + 1500 * 3.75) / 1e6
+    for record in load_records(out / "results.jsonl"):
+        assert record["usage"] == {
+            "input_tokens": 10,
+            "output_tokens": 200,
+            "cache_creation_input_tokens": 1500,
+            "cache_read_input_tokens": 0,
+        }
+        assert record["cost_usd"] == pytest.approx(per_run)
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["cost_usd"]["total"] == pytest.approx(2 * per_run)
+    assert summary["tokens"] == {"input": 20, "output": 400, "cache_write": 3000, "cache_read": 0}
+    assert f"Cost: ${2 * per_run:.4f} total" in proc.stdout
+    for request in llm_server.requests_to("anthropic"):
+        last = request.body["messages"][-1]["content"][-1]
+        assert last["cache_control"] == {"type": "ephemeral"}
