@@ -234,6 +234,7 @@ def _stats_table(stats: list[LengthSummary], args: argparse.Namespace) -> str:
 
 
 def cmd_dataset(args: argparse.Namespace) -> int:
+    apply_card(args)  # --card sets the preset and knobs, for rows and for --stats
     if args.stats:
         return cmd_stats(args)
     if args.tokenizer is not None or args.json:
@@ -242,7 +243,6 @@ def cmd_dataset(args: argparse.Namespace) -> int:
     _check_out(out, args.format)
     if args.format == "hf":
         _import_datasets()  # fail before generating anything
-    apply_card(args)
     factory = spec_factory(args)  # knobs validated before anything is written
     seeds = _seeds(args)
     try:
