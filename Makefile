@@ -6,7 +6,7 @@ export PYTHON
 UV := ./tools/uv
 RUN := $(UV) run --locked --all-extras
 
-.PHONY: run test test-trainers check env sandbox-deps bench clean
+.PHONY: run test test-trainers check env sandbox-deps browser-deps bench clean
 
 env:
 	@$(UV) sync --locked --all-extras --quiet
@@ -19,10 +19,18 @@ sandbox-deps:
 	      || echo "warning: could not install bubblewrap; the sandbox falls back to plain process isolation"; \
 	  else echo "warning: bwrap missing and not root; the sandbox falls back to plain process isolation"; fi; }
 
-run: env sandbox-deps
-	$(RUN) attnrl run
+# Debian's chromium: the report tests open each page in it headless (only when missing).
+browser-deps:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+	      || echo "warning: could not install chromium; the report's browser tests will be skipped"; \
+	  else echo "warning: chromium missing and not root; the report's browser tests will be skipped"; fi; }
 
-test: env sandbox-deps
+run: env sandbox-deps
+	$(RUN) attnrl run --html
+
+test: env sandbox-deps browser-deps
 	$(RUN) pytest
 
 # The trainer tier: verl, TRL and OpenRLHF's own code running attnrl's adapters, in its own

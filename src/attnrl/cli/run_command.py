@@ -86,15 +86,35 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_budget_arguments(run)
+    _add_html_argument(run, "also write the HTML report of the batch (default OUT/report.html)")
     run.set_defaults(handler=cmd_run)
 
     report = subparsers.add_parser("report", help="print the TASK ANALYSIS of a run directory")
     report.add_argument("dir", type=Path, metavar="DIR")
     report.add_argument(
+        "compare", type=Path, nargs="?", metavar="DIR2", help="compare with DIR2 (with --html)"
+    )
+    report.add_argument(
         "--target-band", type=_band, default=(0.10, 0.40), help="percent, e.g. 10,40"
     )
     report.add_argument("--json", action="store_true", help="print the summary as JSON")
+    _add_html_argument(report, "write the HTML report instead (default DIR/report.html)")
     report.set_defaults(handler=cmd_report)
+
+
+def _add_html_argument(parser: argparse.ArgumentParser, help_text: str) -> None:
+    parser.add_argument("--html", nargs="?", const="", default=None, metavar="FILE", help=help_text)
+
+
+def _write_html(dirs: list[Path], html: str) -> None:
+    """The HTML report of ``dirs`` (:mod:`attnrl.report`), its path printed."""
+    from attnrl.report import ReportError, write_report  # matplotlib: import only when asked
+
+    try:
+        path = write_report(dirs, Path(html) if html else None)
+    except ReportError as exc:
+        raise UsageError(str(exc)) from None
+    print(f"Report: {path}")
 
 
 def _choose_model(args: argparse.Namespace) -> str:
@@ -234,6 +254,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"Results: {batch_out / RESULTS_FILE}")
     if len(summaries) > 1:
         _print_batches(summaries)
+    if args.html is not None:
+        _write_html([out], args.html)
     return 0
 
 
@@ -251,6 +273,11 @@ def _print_batches(summaries: list[dict[str, Any]]) -> None:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    if args.html is not None:
+        _write_html([args.dir] + ([args.compare] if args.compare else []), args.html)
+        return 0
+    if args.compare is not None:
+        raise UsageError("a second DIR is compared in the HTML report: add --html [FILE]")
     results = args.dir / RESULTS_FILE
     if not results.exists():
         raise UsageError(f"{args.dir} has no {RESULTS_FILE}; is it an attnrl run directory?")

@@ -112,6 +112,7 @@ def _manifest(config: RunConfig, family: TaskFamily) -> dict[str, Any]:
         "max_steps": config.max_steps,
         "runs": config.runs,
         "options": config.extra,
+        "spec": family.base.spec.to_dict(),  # every knob, the expected answer for the report
     }
 
 
@@ -149,6 +150,8 @@ def _record(
         "tool_errors": result.tool_errors,
         "sandbox": isolation,
     }
+    if family.per_run:  # the report's expected answer and instance size for this run
+        base["instance"] = {"seed": base["instance_seed"], "spec": task.spec.to_dict()}
     base |= model.record_fields()
     if result.stop == "infrastructure":
         base |= {
