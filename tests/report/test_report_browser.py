@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import RUNGS, RunDirs, attnrl, summary_of
+from report_dirs import RUNGS, RunDirs, attnrl, summary_of
 
 from attnrl.harness.rundir import load_records
 
@@ -66,8 +66,16 @@ def screenshot(opened: Opened, tmp_path: Path, name: str) -> None:
     box = page.locator("#detail").bounding_box()
     assert box is not None and box["height"] > 200  # the transcript is open and rendered
     shots.append(tmp_path / f"{name}-transcript.png")
-    page.screenshot(path=str(shots[-1]), full_page=True, clip={
-        "x": box["x"], "y": box["y"], "width": box["width"], "height": min(box["height"], 1400)})
+    page.screenshot(
+        path=str(shots[-1]),
+        full_page=True,
+        clip={
+            "x": box["x"],
+            "y": box["y"],
+            "width": box["width"],
+            "height": min(box["height"], 1400),
+        },
+    )
     keep = os.environ.get("ATTNRL_SCREENSHOTS")
     for shot in shots:
         assert shot.stat().st_size > 20_000  # a rendered page, not a blank one

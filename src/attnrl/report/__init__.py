@@ -11,7 +11,7 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-from attnrl.report.data import Collection, ReportError, load_input
+from attnrl.report.data import Batch, Collection, ReportError, load_input
 from attnrl.report.page import html_page, run_payload
 from attnrl.report.views import batch_sections, collection_sections, comparison_sections
 
@@ -47,7 +47,15 @@ def default_output(inputs: Sequence[Path]) -> Path:
 def _title(inputs: Sequence[Collection]) -> str:
     if len(inputs) == 2:
         return f"attnrl report: {inputs[0].path.name} vs {inputs[1].path.name}"
-    return f"attnrl report: {inputs[0].path.resolve().name}"
+    return f"attnrl report: {inputs[0].path.name}"
+
+
+def _label(collection: Collection, batch: Batch, comparing: bool) -> str:
+    """How the runs table names a batch: by its directory, under its input's when compared."""
+    if not comparing:
+        return batch.label
+    name = collection.path.name
+    return f"{name}/{batch.label}" if collection.is_collection else name
 
 
 def build_report(inputs: Sequence[Path], band: tuple[float, float] | None = None) -> str:
@@ -63,17 +71,7 @@ def build_report(inputs: Sequence[Path], band: tuple[float, float] | None = None
         sections = batch_sections(loaded[0].batches[0])
     batches = [b for c in loaded for b in c.batches]
     rows, details, expected = run_payload(batches)
-    labels = [
-        (
-            f"{c.path.name}/{b.label}"
-            if len(loaded) == 2 and c.is_collection
-            else c.path.name
-            if len(loaded) == 2
-            else b.label
-        )
-        for c in loaded
-        for b in c.batches
-    ]
+    labels = [_label(c, b, comparing=len(loaded) == 2) for c in loaded for b in c.batches]
     data = {"batches": labels, "rows": rows, "expected": expected, "page_size": 50}
     return html_page(_title(loaded), "\n".join(sections) + RUNS_SECTION, data, details)
 

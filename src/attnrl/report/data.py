@@ -209,6 +209,7 @@ def load_input(path: Path, band: tuple[float, float] | None = None) -> Collectio
     the summaries with another target band instead of reading ``summary.json``."""
     if not path.is_dir():
         raise ReportError(f"{path} is not a directory; pass an attnrl run directory (--out)")
+    path = path.resolve()  # names its batches even when given as "."
     if (path / RESULTS_FILE).exists():
         return Collection(path, [_load_batch(path, path.name, band)])
     members = sorted(p for p in path.iterdir() if (p / RESULTS_FILE).exists())

@@ -1,0 +1,148 @@
+"""The page as a file: self-contained, its data equal to the directory's, bad input refused
+with one line and exit 2."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import shutil
+import subprocess
+import sys
+import zlib
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+from report_dirs import RunDirs, summary_of
+
+from attnrl.cli import main
+from attnrl.harness.rundir import load_records
+from attnrl.report import ReportError, build_report, write_report
+from attnrl.report.page import embed_json
+from attnrl.task import load_task
+
+
+class _Scan(HTMLParser):
+    """data-key cells, script blocks and every URL-bearing attribute of a page."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.keys: dict[str, str] = {}
+        self.scripts: dict[str, str] = {}
+        self.urls: list[str] = []
+        self._key: str | None = None
+        self._script: str | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = dict(attrs)
+        self._key = a.get("data-key")
+        if tag == "script":
+            self._script = a.get("id") or "inline"
+        self.urls += [v or "" for k, v in attrs if k in ("src", "href", "xlink:href", "action")]
+
+    def handle_data(self, data: str) -> None:
+        if self._key and self._key not in self.keys:
+            self.keys[self._key] = data.strip()
+        if self._script:
+            self.scripts[self._script] = self.scripts.get(self._script, "") + data
+
+    def handle_endtag(self, tag: str) -> None:
+        self._key = None
+        if tag == "script":
+            self._script = None
+
+
+def scan(page: str) -> _Scan:
+    s = _Scan()
+    s.feed(page)
+    return s
+
+
+def test_page_is_self_contained(run_dirs: RunDirs) -> None:
+    for page in (build_report([run_dirs.single]), build_report([run_dirs.calibration]),
+                 build_report([run_dirs.single, run_dirs.other])):  # fmt: skip
+        assert not re.search(r"(?i)(https?:|ftp:)?//[a-z0-9.-]+\.[a-z]", page)
+        assert "@import" not in page
+        assert set(re.findall(r"url\((.)", page)) <= {"#"}  # local references only
+        s = scan(page)
+        assert all(u == "#" or u.startswith(("data:", "#")) for u in s.urls), s.urls
+        assert "inline" in s.scripts  # the viewer's script is in the file
+
+
+def test_counts_and_runs_equal_the_directory(run_dirs: RunDirs) -> None:
+    s = scan(build_report([run_dirs.single]))
+    summary = summary_of(run_dirs.single)
+    for key in ("runs", "passed", "failed", "full_success", "partial_success"):
+        assert s.keys[key] == str(summary[key])
+    data = json.loads(s.scripts["report-data"])
+    details = json.loads(s.scripts["report-transcripts"])
+    records = load_records(run_dirs.single / "results.jsonl")
+    assert [r["id"] for r in data["rows"]] == [r["run_id"] for r in records]
+    assert [r["o"] for r in data["rows"]] == [r["outcome"] for r in records]
+    for record, blob in zip(records, details, strict=True):
+        detail = json.loads(zlib.decompress(base64.b64decode(blob)))
+        assert detail["transcript"] == record["transcript"]
+    expected = load_task("seed").reference()
+    assert data["expected"] == {summary["task_hash"]: expected}
+
+
+def test_a_directory_without_the_spec_in_its_manifest(run_dirs: RunDirs, tmp_path: Path) -> None:
+    """Written before run.json carried the spec: the preset's task is rebuilt when its hash
+    matches; with a knob changed, the expected answer is said to be unknown."""
+    old = tmp_path / "old"
+    shutil.copytree(run_dirs.single, old, ignore=shutil.ignore_patterns("*.html"))
+    manifest = json.loads((old / "run.json").read_text())
+    manifest.pop("spec")
+    (old / "run.json").write_text(json.dumps(manifest))
+    data = json.loads(scan(build_report([old])).scripts["report-data"])
+    assert list(data["expected"]) == [manifest["task_hash"]]
+    manifest["task_hash"] = "0" * 64  # as if made with a knob the manifest does not name
+    (old / "run.json").write_text(json.dumps(manifest))
+    page = build_report([old])
+    assert json.loads(scan(page).scripts["report-data"])["expected"] == {}
+    assert "knobs" in page and "not recorded" in page
+
+
+def test_embedded_json_cannot_close_its_script() -> None:
+    block = embed_json("x", {"t": "</script><script>alert(1)</script>", "n": float("nan")})
+    assert block.count("</script>") == 1 and block.endswith("</script>")
+    inner = block[block.index(">") + 1 : -len("</script>")]
+    assert json.loads(inner) == {"t": "</script><script>alert(1)</script>", "n": "NaN"}
+
+
+def test_bad_input_is_one_line_and_exit_2(
+    run_dirs: RunDirs, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    cases = [
+        (["report", str(tmp_path / "missing"), "--html"], "is not a directory"),
+        (["report", str(empty), "--html"], "no results.jsonl and no run directories"),
+        (["report", str(run_dirs.single), str(run_dirs.other)], "add --html"),
+        (["report", str(run_dirs.single), "--html", str(tmp_path / "no" / "such" / "r.html")],
+         "cannot write"),
+    ]  # fmt: skip
+    for argv, needle in cases:
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert needle in err and err.count("\n") == 1 and "Traceback" not in err, err
+    before = (run_dirs.single / "report.html").read_bytes()
+    assert main(["report", str(run_dirs.single), "--html", str(tmp_path / "no" / "r.html")]) == 2
+    assert (run_dirs.single / "report.html").read_bytes() == before  # nothing lost
+
+
+def test_report_command_writes_the_default_file(run_dirs: RunDirs, tmp_path: Path) -> None:
+    """The installed command, as a user types it."""
+    copy = tmp_path / "copy"
+    shutil.copytree(run_dirs.other, copy, ignore=shutil.ignore_patterns("*.html"))
+    proc = subprocess.run([sys.executable, "-m", "attnrl", "report", str(copy), "--html"],
+                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == f"Report: {copy / 'report.html'}"
+    assert (copy / "report.html").read_text().startswith("<!DOCTYPE html>")
+
+
+def test_write_report_refuses_three_inputs(run_dirs: RunDirs) -> None:
+    with pytest.raises(ReportError, match="one directory or two"):
+        write_report([run_dirs.single, run_dirs.other, run_dirs.family])
