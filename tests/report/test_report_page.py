@@ -76,13 +76,17 @@ def test_counts_and_runs_equal_the_directory(run_dirs: RunDirs) -> None:
     for key in ("runs", "passed", "failed", "full_success", "partial_success"):
         assert s.keys[key] == str(summary[key])
     data = json.loads(s.scripts["report-data"])
-    details = json.loads(s.scripts["report-transcripts"])
+    blocks = json.loads(s.scripts["report-transcripts"])
+    details = [d for b in blocks for d in json.loads(zlib.decompress(base64.b64decode(b)))]
+    assert len(blocks) == -(-len(details) // data["chunk"])
     records = load_records(run_dirs.single / "results.jsonl")
     assert [r["id"] for r in data["rows"]] == [r["run_id"] for r in records]
     assert [r["o"] for r in data["rows"]] == [r["outcome"] for r in records]
-    for record, blob in zip(records, details, strict=True):
-        detail = json.loads(zlib.decompress(base64.b64decode(blob)))
-        assert detail["transcript"] == record["transcript"]
+    for record, detail in zip(records, details, strict=True):
+        first = detail["transcript"][0]
+        assert first == {"role": "user", "prompt_of": summary["task_hash"]}  # sent once
+        prompt = {"role": "user", "text": data["prompts"][first["prompt_of"]]}
+        assert [prompt, *detail["transcript"][1:]] == record["transcript"]
     expected = load_task("seed").reference()
     assert data["expected"] == {summary["task_hash"]: expected}
 
@@ -146,3 +150,29 @@ def test_report_command_writes_the_default_file(run_dirs: RunDirs, tmp_path: Pat
 def test_write_report_refuses_three_inputs(run_dirs: RunDirs) -> None:
     with pytest.raises(ReportError, match="one directory or two"):
         write_report([run_dirs.single, run_dirs.other, run_dirs.family])
+
+
+def test_keys_of_newer_run_directories_are_shown(run_dirs: RunDirs, tmp_path: Path) -> None:
+    """cost_usd, a confidence_sequence and per-run instances (issue 13's keys) when present."""
+    new = tmp_path / "new"
+    shutil.copytree(run_dirs.single, new, ignore=shutil.ignore_patterns("*.html"))
+    records = load_records(new / "results.jsonl")
+    other = load_task("procedural", 3, tokens=(6, 6))
+    for r in records:
+        r["cost_usd"] = 0.25
+    for r in records[::2]:  # half the runs on another instance, its spec in the record
+        r["task_hash"] = other.content_hash
+        r["instance"] = {"seed": 3, "hash": other.content_hash, "spec": other.spec.to_dict()}
+    (new / "results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    summary = summary_of(new)
+    n = summary["runs"]
+    summary["confidence_sequence"] = {"lower": [0.01] * n, "upper": [0.9] * n}
+    (new / "summary.json").write_text(json.dumps(summary))
+    page = build_report([new])
+    s = scan(page)
+    assert s.keys["cost"] == f"${0.25 * len(records):,.4f}"
+    assert 'aria-label="pass rate by instance size"' in page
+    assert "anytime-valid 95%" in page and "1.0% - 90.0%" in page
+    data = json.loads(s.scripts["report-data"])
+    assert set(data["expected"]) == {summary["task_hash"], other.content_hash}
+    assert {r["usd"] for r in data["rows"]} == {0.25}

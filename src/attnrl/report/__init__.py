@@ -70,9 +70,9 @@ def build_report(inputs: Sequence[Path], band: tuple[float, float] | None = None
     else:
         sections = batch_sections(loaded[0].batches[0])
     batches = [b for c in loaded for b in c.batches]
-    rows, details, expected = run_payload(batches)
-    labels = [_label(c, b, comparing=len(loaded) == 2) for c in loaded for b in c.batches]
-    data = {"batches": labels, "rows": rows, "expected": expected, "page_size": 50}
+    data, details = run_payload(batches)
+    data["batches"] = [_label(c, b, comparing=len(loaded) == 2) for c in loaded for b in c.batches]
+    data["page_size"] = 50
     return html_page(_title(loaded), "\n".join(sections) + RUNS_SECTION, data, details)
 
 

@@ -26,7 +26,7 @@ from attnrl.harness.rundir import (
 from attnrl.task import Task
 from attnrl.task.spec import TaskSpec
 
-__all__ = ["Batch", "Collection", "ReportError", "RunRow", "load_input", "task_for"]
+__all__ = ["Batch", "Collection", "ReportError", "RunRow", "load_input", "number", "task_for"]
 
 
 class ReportError(Exception):
@@ -149,7 +149,8 @@ def task_for(record: dict[str, Any], batch: Batch) -> Task | None:
     return batch.tasks.get(str(record.get("task_hash")))
 
 
-def _number(value: Any) -> float | None:
+def number(value: Any) -> float | None:
+    """A recorded number as a float: None for anything else, inf for a non-finite one."""
     if isinstance(value, bool) or value is None:
         return None
     if isinstance(value, int | float):
@@ -178,8 +179,8 @@ def _row(record: dict[str, Any], batch: Batch) -> RunRow:
         duration_s=float(record.get("duration_s", 0.0)),
         tokens_in=int(usage.get("input_tokens", 0)),
         tokens_out=int(usage.get("output_tokens", 0)),
-        cost_usd=_number(record.get("cost_usd")),
-        errors={k: _number(v) for k, v in raw_errors.items()},
+        cost_usd=number(record.get("cost_usd")),
+        errors={k: number(v) for k, v in raw_errors.items()},
         tolerances=tolerances,
         size=size,
         task_hash=record.get("task_hash"),

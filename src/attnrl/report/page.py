@@ -1,8 +1,9 @@
 """The page: one HTML file with its styles, script, figures and data inline.
 
-Run data travels as JSON in ``<script type="application/json">`` blocks; each run's transcript
-is deflated and base64-encoded separately and only inflated (``DecompressionStream``) when a
-reader opens that run, so a 10,000-run page parses its table quickly. The script builds every
+Run data travels as JSON in ``<script type="application/json">`` blocks; the runs' details
+(transcripts) are deflated and base64-encoded in blocks of :data:`CHUNK` runs and a block is
+only inflated (``DecompressionStream``) when a reader opens one of its runs, so a 10,000-run
+page parses its table quickly. The script builds every
 element from data with ``textContent``: model output is never parsed as HTML.
 """
 
@@ -18,12 +19,24 @@ from typing import Any
 from attnrl.harness.rundir import json_safe
 from attnrl.report.data import Batch, RunRow, task_for
 
-__all__ = ["embed_json", "html_page", "kv_table", "run_payload", "submitted_answer"]
+__all__ = ["CHUNK", "embed_json", "html_page", "kv_table", "run_payload"]
+
+CHUNK = 32
+"""Runs per compressed block of details; opening a run inflates its block (~100 KB)."""
+
+
+def _dumps(data: Any) -> str:
+    """Compact JSON that a browser parses: non-finite floats spelled as strings (records
+    already are; the walk is only paid for data that needs it)."""
+    try:
+        return json.dumps(data, separators=(",", ":"), allow_nan=False)
+    except ValueError:
+        return json.dumps(json_safe(data), separators=(",", ":"), allow_nan=False)
 
 
 def embed_json(element_id: str, data: Any) -> str:
     """``data`` as a JSON script block that no string in it can close early."""
-    text = json.dumps(json_safe(data), separators=(",", ":"), allow_nan=False)
+    text = _dumps(data)
     text = text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
     return f'<script type="application/json" id="{element_id}">{text}</script>'
 
@@ -40,17 +53,6 @@ def kv_table(pairs: list[tuple[str, Any]], css: str = "kv") -> str:
             f"<tr><th>{html.escape(label)}</th><td{attr}>{html.escape(str(value))}</td></tr>"
         )
     return f'<table class="{css}">{"".join(rows)}</table>'
-
-
-def submitted_answer(record: dict[str, Any]) -> Any:
-    """The answer of the run's last ``submit_answer`` call, as the harness took it."""
-    answer: Any = None
-    for message in record.get("transcript") or []:
-        for call in message.get("tool_calls") or []:
-            if call.get("name") == "submit_answer":
-                args = call.get("arguments")
-                answer = args.get("answer", args) if isinstance(args, dict) else args
-    return answer
 
 
 def _row_json(row: RunRow, batch_index: int) -> dict[str, Any]:
@@ -74,9 +76,15 @@ def _row_json(row: RunRow, batch_index: int) -> dict[str, Any]:
     }
 
 
-def _detail(record: dict[str, Any], row: RunRow, batch: Batch) -> str:
+def _detail(record: dict[str, Any], row: RunRow, batch: Batch, prompts: dict[str, str]) -> Any:
+    """What the viewer shows of one run; a prompt equal to its task's is sent once per task."""
     task = task_for(record, batch)
-    detail = {
+    transcript = record.get("transcript") or []
+    first = transcript[0] if transcript and isinstance(transcript[0], dict) else {}
+    if task and first == {"role": "user", "text": task.prompt}:
+        prompts.setdefault(task.content_hash, task.prompt)
+        transcript = [{"role": "user", "prompt_of": task.content_hash}, *transcript[1:]]
+    return {
         "message": record.get("message"),
         "stop": record.get("stop"),
         "errors": record.get("errors") or {},
@@ -85,27 +93,35 @@ def _detail(record: dict[str, Any], row: RunRow, batch: Batch) -> str:
         "mask_flag": record.get("mask_flag"),
         "plan": record.get("plan"),
         "intended_category": record.get("intended_category"),
-        "answer": submitted_answer(record),
         "expected_hash": task.content_hash if task else None,
-        "transcript": record.get("transcript") or [],
+        "transcript": transcript,
     }
-    raw = json.dumps(json_safe(detail), separators=(",", ":"), allow_nan=False).encode()
-    return base64.b64encode(zlib.compress(raw, 6)).decode("ascii")
 
 
-def run_payload(batches: list[Batch]) -> tuple[list[dict[str, Any]], list[str], dict[str, Any]]:
-    """Rows of the runs table, their compressed details (same order) and the expected
-    answers by task hash."""
+def _pack(details: list[Any]) -> list[str]:
+    """Deflated, base64-encoded chunks of :data:`CHUNK` runs: neighbouring runs share most
+    of their text, which one deflate stream finds and 10,000 separate ones would not."""
+    return [
+        base64.b64encode(zlib.compress(_dumps(details[i : i + CHUNK]).encode(), 6)).decode()
+        for i in range(0, len(details), CHUNK)
+    ]
+
+
+def run_payload(batches: list[Batch]) -> tuple[dict[str, Any], list[str]]:
+    """The runs table's data (rows, expected answers and prompts by task hash) and the
+    compressed details, :data:`CHUNK` runs a chunk in row order."""
     rows: list[dict[str, Any]] = []
-    details: list[str] = []
+    details: list[Any] = []
     expected: dict[str, Any] = {}
+    prompts: dict[str, str] = {}
     for index, batch in enumerate(batches):
         for task_hash, task in batch.tasks.items():
             expected.setdefault(task_hash, task.reference())
         for record, row in zip(batch.records, batch.rows, strict=True):
             rows.append(_row_json(row, index))
-            details.append(_detail(record, row, batch))
-    return rows, details, expected
+            details.append(_detail(record, row, batch, prompts))
+    data = {"rows": rows, "expected": expected, "prompts": prompts, "chunk": CHUNK}
+    return data, _pack(details)
 
 
 def _asset(name: str) -> str:

@@ -11,7 +11,7 @@ from typing import Any
 
 from attnrl.report import plots
 from attnrl.report.compare import compare_pass_rates
-from attnrl.report.data import Batch, Collection, RunRow
+from attnrl.report.data import Batch, Collection, RunRow, number
 from attnrl.report.page import kv_table
 from attnrl.stats.analysis import CATEGORY_LABELS, band_verdict, wilson_interval
 
@@ -59,7 +59,7 @@ def knobs(spec: dict[str, Any] | None) -> list[tuple[str, Any]]:
 
 
 def _cost(batch: Batch) -> str:
-    total = batch.summary.get("cost_usd")
+    total = number(batch.summary.get("cost_usd"))  # a newer summary's total, when present
     if total is None:
         costs = [r.cost_usd for r in batch.rows if r.cost_usd is not None]
         total = sum(costs) if costs else None

@@ -97,6 +97,28 @@
     return JSON.parse(await new Response(stream).text());
   }
 
+  const chunks = new Map(); // a few inflated blocks, most recent last
+  async function detailOf(i) {
+    const k = Math.floor(i / D.chunk);
+    if (!chunks.has(k)) {
+      chunks.set(k, await inflate(T[k]));
+      if (chunks.size > 8) chunks.delete(chunks.keys().next().value);
+    }
+    return chunks.get(k)[i % D.chunk];
+  }
+
+  function submitted(transcript) {
+    let answer = null;
+    for (const m of transcript) {
+      for (const c of m.tool_calls || []) {
+        if (c.name !== "submit_answer") continue;
+        const a = c.arguments;
+        answer = a && typeof a === "object" && "answer" in a ? a.answer : a;
+      }
+    }
+    return answer;
+  }
+
   function matrix(m, other, tol) {
     if (!Array.isArray(m)) return el("pre", {}, JSON.stringify(m));
     const table = el("table", { class: "matrix" });
@@ -114,7 +136,8 @@
 
   function answerTable(d) {
     const expected = d.expected_hash ? D.expected[d.expected_hash] : null;
-    const answer = d.answer && typeof d.answer === "object" ? d.answer : null;
+    const sent = submitted(d.transcript);
+    const answer = sent && typeof sent === "object" ? sent : null;
     const keys = Object.keys(expected || d.errors || {});
     const t = el("table", { class: "answer" },
       el("tr", {}, el("th", {}, "component"), el("th", {}, "error"), el("th", {}, "tolerance"),
@@ -138,8 +161,9 @@
   function message(m) {
     const box = el("div", { class: "msg role-" + m.role });
     if (m.role === "user") {
-      box.append(el("details", {}, el("summary", {}, "prompt (" + (m.text || "").length + " characters)"),
-        el("pre", { class: "prompt" }, m.text || "")));
+      const text = m.prompt_of ? D.prompts[m.prompt_of] : m.text || "";
+      box.append(el("details", {}, el("summary", {}, "prompt (" + text.length + " characters)"),
+        el("pre", { class: "prompt" }, text)));
       return box;
     }
     if (m.role === "assistant") {
@@ -167,7 +191,7 @@
     const body = document.getElementById("detail-body");
     body.replaceChildren(el("p", {}, "loading run " + r.id + " ..."));
     panel.hidden = false;
-    const d = await inflate(T[r.i]);
+    const d = await detailOf(r.i);
     const diag = d.diagnosis || {};
     const notes = diag.inconsistencies || [];
     body.replaceChildren(
