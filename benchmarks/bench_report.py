@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
+import os
 import shutil
 import subprocess
 import sys
@@ -62,10 +63,12 @@ def write(out: Path) -> Path:
         )
         times.append(time.perf_counter() - start)
     page = Path(proc.stdout.strip().removeprefix("Report: "))
+    load = os.getloadavg()[0]
     results = (out / RESULTS_FILE).stat().st_size
     print(
         f"attnrl report --html: {min(times):.2f} s best, {max(times):.2f} s worst of 3 "
-        f"(results.jsonl {results / 2**20:.1f} MiB -> page {page.stat().st_size / 2**20:.1f} MiB)"
+        f"(results.jsonl {results / 2**20:.1f} MiB -> page {page.stat().st_size / 2**20:.1f} MiB; "
+        f"load average {load:.1f} on {os.cpu_count()} CPUs)"
     )
     return page
 

@@ -63,19 +63,12 @@ def screenshot(opened: Opened, tmp_path: Path, name: str) -> None:
     shots.append(tmp_path / f"{name}.png")
     page.screenshot(path=str(shots[-1]), clip={"x": 0, "y": 0, "width": 1280, "height": 1500},
                     full_page=True)  # fmt: skip
-    box = page.locator("#detail").bounding_box()
+    box = page.locator("#detail").bounding_box()  # viewport coordinates
     assert box is not None and box["height"] > 200  # the transcript is open and rendered
+    top = box["y"] + page.evaluate("window.scrollY")
     shots.append(tmp_path / f"{name}-transcript.png")
-    page.screenshot(
-        path=str(shots[-1]),
-        full_page=True,
-        clip={
-            "x": box["x"],
-            "y": box["y"],
-            "width": box["width"],
-            "height": min(box["height"], 1400),
-        },
-    )
+    clip = {"x": box["x"], "y": top, "width": box["width"], "height": min(box["height"], 1400)}
+    page.screenshot(path=str(shots[-1]), full_page=True, clip=clip)
     keep = os.environ.get("ATTNRL_SCREENSHOTS")
     for shot in shots:
         assert shot.stat().st_size > 20_000  # a rendered page, not a blank one
@@ -94,9 +87,12 @@ def assert_counts(opened: Opened, summary: dict[str, Any], prefix: str = "") -> 
         assert opened.key(f"{prefix}category:{name}") == str(count), name
 
 
-def open_a_failed_transcript(opened: Opened) -> None:
+def open_a_failed_transcript(opened: Opened, category: str = "dimension") -> None:
     page = opened.page
-    row = page.locator("#runs-table tbody tr.fail").filter(has_text="dimension").first
+    rows = page.locator("#runs-table tbody tr.fail").filter(has_text=category)
+    if category == "causal_mask":  # a graded failure (not mask_flag_false's partial)
+        rows = rows.filter(has=page.locator("td.o-failure"))
+    row = rows.first
     run_id = row.get_attribute("data-run-id")
     row.click()
     page.wait_for_selector("#detail table.answer")
@@ -108,6 +104,8 @@ def open_a_failed_transcript(opened: Opened) -> None:
     assert "submitted vs expected" in text and "matched bug: " in text
     assert "not recorded" not in str(page.locator("#detail table.answer").text_content())
     assert page.locator("#detail table.answer td table.matrix").count() >= 2
+    if category == "causal_mask":  # graded, with values off by more than a tolerance
+        assert page.locator("#detail table.answer tr.bad td.bad").count() >= 1
 
 
 def test_single_batch_report(run_dirs: RunDirs, opener: Any, tmp_path: Path) -> None:
@@ -121,7 +119,7 @@ def test_single_batch_report(run_dirs: RunDirs, opener: Any, tmp_path: Path) -> 
     assert str(opened.page.locator("#runs-count").text_content()) == (
         f"{summary['runs']} of {summary['runs']} runs"
     )
-    open_a_failed_transcript(opened)
+    open_a_failed_transcript(opened, "causal_mask")
     screenshot(opened, tmp_path, "report-single")
     opened.check_clean(path)
 
