@@ -31,9 +31,13 @@ def run_dirs(tmp_path_factory: pytest.TempPathFactory) -> RunDirs:
     return RunDirs(root / "sim", stdout, root / "other", root / "family", root / "calibration")
 
 
-@pytest.fixture(scope="session")
-def browser() -> Iterator[Any]:
-    """Debian's chromium, headless. Missing: skipped locally, a failure in CI (CI=true)."""
+@pytest.fixture(scope="module")
+def browser(run_dirs: RunDirs) -> Iterator[Any]:
+    """Debian's chromium, headless. Missing: skipped locally, a failure in CI (CI=true).
+
+    Module-scoped, and started after the run directories: playwright's sync API keeps an
+    event loop running while it is open, and ``asyncio.run`` (``attnrl run``, the async
+    tests of other modules) refuses to start inside one."""
     if not Path(CHROMIUM).exists():
         if os.environ.get("CI"):
             pytest.fail("chromium is not installed: `make browser-deps` (apt-get install chromium)")
