@@ -3,7 +3,7 @@
 A report input is a *run directory* (``results.jsonl``, ``run.json``, ``summary.json``) or a
 *collection*: a directory whose subdirectories are run directories (``--batches`` output,
 calibration rungs, a family of instances), with a card JSON beside them when a calibration
-wrote one. Keys that later versions add (``cost_usd``, ``confidence_sequence``, a record's
+wrote one. Keys that later versions add (``cost_usd``, ``pass_rate_cs95``, a record's
 ``instance``) are read when present and left out of the page when absent.
 """
 

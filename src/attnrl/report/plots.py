@@ -64,27 +64,23 @@ def _figure(width: float, height: float) -> Figure:
     return fig
 
 
-def sequence_of(summary: dict[str, Any]) -> tuple[list[float], list[float]] | None:
-    """The anytime-valid confidence sequence's bounds per n, when the summary carries them
-    (``confidence_sequence`` as ``{"lower": [...], "upper": [...]}``)."""
-    cs = summary.get("confidence_sequence")
-    if isinstance(cs, dict):
-        lower, upper = cs.get("lower"), cs.get("upper")
-        if isinstance(lower, list) and isinstance(upper, list) and len(lower) == len(upper):
-            return [float(x) for x in lower], [float(x) for x in upper]
-    return None
+def sequence_of(
+    summary: dict[str, Any], rows: Sequence[RunRow]
+) -> tuple[list[float], list[float]] | None:
+    """The anytime-valid confidence sequence's bounds after each graded run, recomputed in
+    run-id order (:mod:`attnrl.stats.sequential`) when the summary carries one."""
+    if not isinstance(summary.get("pass_rate_cs95"), list):
+        return None
+    from attnrl.stats.sequential import DEFAULT_PRIOR, ConfidenceSequence
 
-
-def _final_sequence(summary: dict[str, Any]) -> tuple[float, float] | None:
-    cs = summary.get("confidence_sequence")
-    if isinstance(cs, dict):
-        for key in ("interval", "ci", "bounds"):
-            value = cs.get(key)
-            if isinstance(value, list) and len(value) == 2:
-                return float(value[0]), float(value[1])
-    if isinstance(cs, list) and len(cs) == 2 and all(isinstance(x, int | float) for x in cs):
-        return float(cs[0]), float(cs[1])
-    return None
+    options = summary.get("sequence") or {}
+    graded = sorted((r for r in rows if r.category != "infrastructure"), key=lambda r: r.run_id)
+    cs = ConfidenceSequence.of(
+        (r.passed for r in graded),
+        alpha=float(options.get("alpha", 0.05)),
+        prior=tuple(options.get("prior", DEFAULT_PRIOR)),
+    )
+    return [lo for lo, _ in cs.history], [hi for _, hi in cs.history]
 
 
 def pass_rate_svg(rows: Sequence[RunRow], summary: dict[str, Any]) -> str:
@@ -107,20 +103,11 @@ def pass_rate_svg(rows: Sequence[RunRow], summary: dict[str, Any]) -> str:
     if xs:
         ax.fill_between(xs, lo, hi, color="#9e9e9e", alpha=0.35, label="Wilson 95% at each n")
         ax.plot(xs, rate, color="black", lw=1.5, label="pass rate so far")
-    seq = sequence_of(summary)
+    seq = sequence_of(summary, rows)
     if seq:
         n_seq = list(range(1, len(seq[0]) + 1))
         ax.plot(n_seq, seq[0], color="#6a1b9a", lw=1.2, ls="--", label="anytime-valid 95%")
         ax.plot(n_seq, seq[1], color="#6a1b9a", lw=1.2, ls="--")
-    elif (final := _final_sequence(summary)) and xs:
-        ax.errorbar(
-            [xs[-1]],
-            [rate[-1]],
-            yerr=[[max(0.0, rate[-1] - final[0])], [max(0.0, final[1] - rate[-1])]],
-            color="#6a1b9a",
-            capsize=4,
-            label="anytime-valid 95% (final)",
-        )
     ax.set_xlim(1, max(2, len(xs)))
     ax.set_ylim(0, 1)
     ax.set_xlabel("graded runs")
