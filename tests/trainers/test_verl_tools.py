@@ -35,7 +35,12 @@ from attnrl.task.bugs import bug_by_name  # noqa: E402
 
 def _shell(line: str) -> str:
     """What a ``VAR=$(python -c ...)`` line of the README sets, run in a real shell."""
-    script = line.replace("python -c", f"{sys.executable} -c", 1) + '\nprintf %s "$' + line.split("=")[0] + '"'
+    script = (
+        line.replace("python -c", f"{sys.executable} -c", 1)
+        + '\nprintf %s "$'
+        + line.split("=")[0]
+        + '"'
+    )
     return subprocess.run(
         ["bash", "-c", script], check=True, capture_output=True, text=True, cwd=ROOT
     ).stdout
@@ -58,9 +63,8 @@ def tokenizer(tmp_path_factory: pytest.TempPathFactory) -> Any:
 @pytest.fixture(scope="module")
 def verl_config() -> Any:
     """verl's own trainer config with the README's multi-turn overrides."""
-    from hydra import compose, initialize_config_dir
-
     import verl.trainer
+    from hydra import compose, initialize_config_dir
 
     variables = _readme_vars()
     overrides = []
@@ -107,7 +111,9 @@ def _loop(config: Any, tokenizer: Any, server: ScriptedServer) -> Any:
     from verl.tools.tool_registry import initialize_tools_from_config
     from verl.utils.dataset.rl_dataset import RLHFDataset
 
-    tools = initialize_tools_from_config(config.actor_rollout_ref.rollout.multi_turn.tool_config_path)
+    tools = initialize_tools_from_config(
+        config.actor_rollout_ref.rollout.multi_turn.tool_config_path
+    )
     return ToolAgentLoop(
         trainer_config=DictConfigWrap(config),
         server_manager=server,
@@ -146,7 +152,12 @@ def _score(config: Any, row: dict[str, Any], output: Any) -> Any:
     extra_info = dict(row["extra_info"])
     extra_info.update(output.extra_fields.items())
     ground_truth = row["reward_model"]["ground_truth"]
-    return fn(data_source=row["data_source"], solution_str="", ground_truth=ground_truth, extra_info=extra_info)
+    return fn(
+        data_source=row["data_source"],
+        solution_str="",
+        ground_truth=ground_truth,
+        extra_info=extra_info,
+    )
 
 
 def test_the_readme_command_sets_what_the_tool_episode_needs(verl_config: Any) -> None:
@@ -166,12 +177,16 @@ def test_verl_loads_the_shipped_yaml_with_the_answer_format_in_the_description(
 ) -> None:
     from verl.tools.tool_registry import initialize_tools_from_config
 
-    tools = initialize_tools_from_config(verl_config.actor_rollout_ref.rollout.multi_turn.tool_config_path)
+    tools = initialize_tools_from_config(
+        verl_config.actor_rollout_ref.rollout.multi_turn.tool_config_path
+    )
     by_name = {t.name: t for t in tools}
     assert set(by_name) == {"python_expression", "submit_answer"}
     assert isinstance(by_name["python_expression"], verl_tools.PythonExpressionTool)
     task = load_task("seed")
-    assert by_name["python_expression"].tool_schema.function.description == task.tools[0].description
+    assert (
+        by_name["python_expression"].tool_schema.function.description == task.tools[0].description
+    )
     submit = by_name["submit_answer"].tool_schema.function
     # verl dropped the nested schema (verl#7505): the keys must be in the text
     schema = submit.parameters.properties["answer"].model_dump(exclude_none=True)
@@ -228,7 +243,9 @@ def test_no_submission_scores_zero(verl_config: Any) -> None:
     assert fn is not None
     # a correct answer as *text* is not a submission in a tool episode
     text = json.dumps(load_task("procedural", 5).reference())
-    result = fn(data_source="attnrl", solution_str=text, ground_truth=None, extra_info=row["extra_info"])
+    result = fn(
+        data_source="attnrl", solution_str=text, ground_truth=None, extra_info=row["extra_info"]
+    )
     assert result["score"] == 0.0 and result["outcome"] == "no_submission"
 
 

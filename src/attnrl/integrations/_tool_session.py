@@ -23,10 +23,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from attnrl.harness.tools import NO_SUBMISSION, ToolOutcome, call_tool, parse_arguments
-from attnrl.integrations import tamper
 from attnrl.integrations._common import grade_submission, task_for
+from attnrl.integrations.tamper import TamperCounts, call_metrics, summed
 from attnrl.sandbox import LocalSandbox
-from attnrl.sandbox.base import ExecResult
+from attnrl.sandbox.base import ExecResult, Sandbox
 from attnrl.sandbox.limits import SandboxLimits
 from attnrl.task import Task
 from attnrl.task.grading import Grade
@@ -123,14 +123,14 @@ class ToolSession:
     """One episode: its task, the tamper counters of its calls, and its submission."""
 
     task: Task
-    sandbox: WorkerSandbox = field(default_factory=worker_sandbox)
+    sandbox: Sandbox = field(default_factory=worker_sandbox)
     calls: int = 0
-    tamper: tamper.TamperCounts = field(default_factory=lambda: tamper.summed(()))
+    tamper: TamperCounts = field(default_factory=lambda: summed(()))
     answer: Any = NO_SUBMISSION
     grade: Grade | None = None
 
     @classmethod
-    def for_info(cls, info: Any, sandbox: WorkerSandbox | None = None) -> ToolSession:
+    def for_info(cls, info: Any, sandbox: Sandbox | None = None) -> ToolSession:
         """The session of a dataset row's ``info`` (dict or JSON string)."""
         task = task_for(info)
         return cls(task) if sandbox is None else cls(task, sandbox)
@@ -139,21 +139,21 @@ class ToolSession:
     def submitted(self) -> bool:
         return self.answer is not NO_SUBMISSION
 
-    async def python(self, arguments: Any) -> tuple[str, tamper.TamperCounts]:
+    async def python(self, arguments: Any) -> tuple[str, TamperCounts]:
         """Run a ``python_expression`` call; the tool result text and this call's counters."""
         parsed = parse_arguments(arguments)
-        seen: list[tamper.TamperCounts] = []
+        seen: list[TamperCounts] = []
         code = parsed.get("expression") if parsed is not None else None
 
         async def run(source: str) -> ExecResult:
             result = await self.sandbox.run(source)
-            seen.append(tamper.call_metrics(result, source))
+            seen.append(call_metrics(result, source))
             return result
 
         outcome = await call_tool(PYTHON_TOOL, parsed, arguments, self._keys(), run)
         self.calls += 1
-        counts = seen[0] if seen else tamper.call_metrics(None, code if isinstance(code, str) else "")
-        self.tamper = tamper.summed((self.tamper, counts))
+        counts = seen[0] if seen else call_metrics(None, code if isinstance(code, str) else "")
+        self.tamper = summed((self.tamper, counts))
         return outcome.content, counts
 
     async def submit(self, arguments: Any) -> ToolOutcome:

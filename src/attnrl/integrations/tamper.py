@@ -29,7 +29,9 @@ _LIMITS: dict[str, re.Pattern[str]] = {
     "timeout": re.compile(r"^TimeoutError: "),
     "memory": re.compile(r"^MemoryError\b|out of memory"),
     "output": re.compile(r"^OutputLimitError: "),
-    "processes": re.compile(r"\[Errno 11\] Resource temporarily unavailable|can't start new thread"),
+    "processes": re.compile(
+        r"\[Errno 11\] Resource temporarily unavailable|can't start new thread"
+    ),
     "file_size": re.compile(r"\[Errno 27\] File too large"),
     "killed": re.compile(r"^ProcessKilled: "),
 }

@@ -35,7 +35,8 @@ from verl.tools.schemas import OpenAIFunctionToolSchema, ToolResponse
 from attnrl.integrations import tamper
 from attnrl.integrations._common import build_tasks, grade_submission, resolve_info, task_for
 from attnrl.integrations._tool_session import ToolSession
-from attnrl.integrations.verl import DATA_SOURCE, verl_row
+from attnrl.integrations.verl import verl_row
+from attnrl.sandbox.base import Sandbox
 from attnrl.task.presets import DEFAULT_PRESET
 
 __all__ = [
@@ -71,11 +72,13 @@ class _Episodes:
 
     def __init__(self) -> None:
         self._open: OrderedDict[str, ToolSession] = OrderedDict()
+        self.sandbox: Sandbox | None = None
+        """Where python calls run; None: this process's shared sandbox (``worker_sandbox``)."""
 
     def get(self, key: str, info: Any) -> ToolSession:
         session = self._open.get(key)
         if session is None:
-            session = self._open[key] = ToolSession.for_info(info)
+            session = self._open[key] = ToolSession.for_info(info, self.sandbox)
             while len(self._open) > MAX_OPEN_EPISODES:
                 self._open.popitem(last=False)
         return session
@@ -90,7 +93,7 @@ class _Episodes:
 EPISODES = _Episodes()
 
 
-class _AttnrlTool(BaseTool):
+class _AttnrlTool(BaseTool):  # type: ignore[misc]  # verl is untyped
     """What both tools share: the row's info from ``create_kwargs``, the episode's session."""
 
     def __init__(self, config: dict[str, Any], tool_schema: OpenAIFunctionToolSchema) -> None:
@@ -217,4 +220,3 @@ def verl_tool_rows(
 ) -> list[dict[str, Any]]:
     """:func:`verl_tool_row` for ``n`` instances of ``preset`` (see ``build_tasks``)."""
     return [verl_tool_row(t, i, split) for i, t in enumerate(build_tasks(preset, n, seed))]
-
