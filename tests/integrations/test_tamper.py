@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from attnrl.integrations import tamper
+from attnrl.harness import tamper
 from attnrl.integrations._tool_session import ToolSession, WorkerSandbox
 from attnrl.models.simulated import solution_code
 from attnrl.sandbox.base import ExecResult

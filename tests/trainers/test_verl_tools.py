@@ -11,6 +11,7 @@ import json
 import re
 import subprocess
 import sys
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,7 @@ from agentic_helpers import (  # noqa: E402
 
 from attnrl.integrations import verl_tools  # noqa: E402
 from attnrl.integrations._tool_session import worker_sandbox  # noqa: E402
-from attnrl.integrations.tamper import METRIC_NAMES  # noqa: E402
+from attnrl.harness.tamper import METRIC_NAMES  # noqa: E402
 from attnrl.task import load_task  # noqa: E402
 from attnrl.task.bugs import bug_by_name  # noqa: E402
 
@@ -257,3 +258,73 @@ def test_a_wrong_bug_submission_gets_no_reward_but_the_step_reward_says_so() -> 
         "attnrl", "", None, {**row["extra_info"], verl_tools.SUBMISSION_KEY: json.dumps(wrong)}
     )
     assert result["score"] == 0.0 and result["passed"] is False
+
+
+_VERIFY_MANY = """
+import contextlib, io, json, sys
+from attnrl.cli import main
+out = []
+for text in json.load(sys.stdin):
+    sys.stdin, buf = io.StringIO(text), io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        main(["verify", "--json", "-"])
+    out.append(json.loads(buf.getvalue())["reward"])
+sys.__stdout__.write(json.dumps(out))
+"""
+
+
+def test_the_contract_cases_get_verifys_reward() -> None:
+    """The adapter contract (tests/integrations/test_contract.py) for verl_tools: the
+    reference, every catalogued bug and malformed submissions, sent to ``submit_answer``
+    and scored by ``compute_score``, get exactly ``attnrl verify --json``'s reward."""
+    import math
+
+    task = load_task("seed")
+    ref = task.reference()
+    nan_row = [[math.nan] * len(r) for r in ref["head1_output"]]
+    texts = [
+        json.dumps(ref),
+        *(json.dumps(b.submission(task.spec)) for b in task.bugs()),
+        json.dumps({k: v for k, v in ref.items() if k != "final_output"}),
+        json.dumps(ref | {"causal_mask_applied": "true"}),
+        json.dumps(ref | {"head1_output": nan_row}),
+        '{"position_encoded_queries": [[1.1, 0.5, -0.3], [0.3, 0.0',
+    ]
+    proc = subprocess.run(
+        [sys.executable, "-c", _VERIFY_MANY],
+        input=json.dumps(texts),
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
+    expected = json.loads(proc.stdout)
+    assert set(expected) == {0.0, 0.5, 1.0}
+    from verl.tools.tool_registry import initialize_tools_from_config
+
+    tools = {t.name: t for t in initialize_tools_from_config(str(verl_tools.tool_config_path()))}
+    row = verl_tools.verl_tool_row(task)
+    kwargs = row["extra_info"]["tools_kwargs"]["submit_answer"]
+
+    @dataclass
+    class Data:  # the two fields of verl's AgentData the tools use
+        request_id: str
+        extra_fields: dict[str, Any] = field(default_factory=dict)
+
+    async def submit(i: int, text: str) -> tuple[float, float]:
+        tool = tools["submit_answer"]
+        data = Data(f"contract-{i}")
+        instance_id, _ = await tool.create(create_kwargs=kwargs["create_kwargs"])
+        try:
+            answer = json.loads(text)
+        except ValueError:
+            answer = text  # unparseable: sent as the string it is
+        _, step, _ = await tool.execute(instance_id, {"answer": answer}, agent_data=data)
+        await tool.release(instance_id)
+        extra = dict(row["extra_info"], **data.extra_fields)
+        scored = verl_tools.compute_score("attnrl", "", row["reward_model"]["ground_truth"], extra)
+        return step, scored["score"]
+
+    got = [asyncio.run(submit(i, t)) for i, t in enumerate(texts)]
+    assert [g[1] for g in got] == expected
+    assert [g[0] for g in got] == expected

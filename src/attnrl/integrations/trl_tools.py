@@ -26,7 +26,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from attnrl.integrations import tamper
+from attnrl.harness import tamper
 from attnrl.integrations._tool_session import ToolSession
 
 __all__ = ["METRIC_PREFIX", "AttnrlToolEnv", "tool_reward_func"]

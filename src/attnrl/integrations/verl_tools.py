@@ -11,7 +11,7 @@ returns the reward as the step reward and the grade as metrics, and records the 
 in ``agent_data.extra_fields``: verl hands those to the reward function as ``extra_info``
 (``tool_extra_fields``), where :func:`compute_score` grades it again, in the reward worker.
 
-Every call also counts what it hit in the jail (:mod:`attnrl.integrations.tamper`): the
+Every call also counts what it hit in the jail (:mod:`attnrl.harness.tamper`): the
 call's counters are ``execute``'s metrics, and the episode's totals travel in
 ``extra_fields["attnrl_tamper"]`` to :func:`compute_score`, which returns them as
 ``tamper/*`` keys (verl's ``reward_extra_info``: logged as ``val-aux/attnrl/tamper/*``
@@ -32,7 +32,7 @@ from uuid import uuid4
 from verl.tools.base_tool import BaseTool
 from verl.tools.schemas import OpenAIFunctionToolSchema, ToolResponse
 
-from attnrl.integrations import tamper
+from attnrl.harness import tamper
 from attnrl.integrations._common import build_tasks, grade_submission, resolve_info, task_for
 from attnrl.integrations._tool_session import ToolSession
 from attnrl.integrations.verl import verl_row
