@@ -27,9 +27,9 @@ from agentic_helpers import (  # noqa: E402
     readme_verl_overrides,
 )
 
+from attnrl.harness.tamper import METRIC_NAMES  # noqa: E402
 from attnrl.integrations import verl_tools  # noqa: E402
 from attnrl.integrations._tool_session import worker_sandbox  # noqa: E402
-from attnrl.harness.tamper import METRIC_NAMES  # noqa: E402
 from attnrl.task import load_task  # noqa: E402
 from attnrl.task.bugs import bug_by_name  # noqa: E402
 

@@ -22,9 +22,9 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
+from attnrl.harness.tamper import TamperCounts, call_metrics, summed
 from attnrl.harness.tools import NO_SUBMISSION, ToolOutcome, call_tool, parse_arguments
 from attnrl.integrations._common import grade_submission, task_for
-from attnrl.harness.tamper import TamperCounts, call_metrics, summed
 from attnrl.sandbox import LocalSandbox
 from attnrl.sandbox.base import ExecResult, Sandbox
 from attnrl.sandbox.limits import SandboxLimits
