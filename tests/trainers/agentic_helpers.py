@@ -1,5 +1,5 @@
 """Helpers of the multi-turn (tool) trainer tests: a local tokenizer with a ChatML template,
-a tiny random Qwen2, the overrides of the README's verl command, and the scripted policy.
+a tiny random Qwen2, and what the scripted policy needs.
 
 Nothing comes from a hub: the tokenizer is a byte-level BPE trained here (it encodes and
 decodes any text exactly), the model has random weights.
@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import re
-import shlex
 from pathlib import Path
 from typing import Any
 
@@ -102,16 +101,3 @@ def answer_from_tool_text(text: str) -> dict[str, Any]:
         if isinstance(answer, dict):
             return answer
     raise AssertionError(f"no successful python result in the context: {text[-500:]!r}")
-
-
-def readme_verl_overrides() -> list[str]:
-    """The ``key=value`` overrides of the README's verl multi-turn command (its code block
-    tagged by ``# verl multi-turn``), as a shell would split them."""
-    readme = (ROOT / "README.md").read_text()
-    match = re.search(r"```bash\n(# verl multi-turn\n.*?)```", readme, re.S)
-    if match is None:
-        raise AssertionError("README has no '# verl multi-turn' bash block")
-    command = match.group(1).replace("\\\n", " ")
-    words = shlex.split(command, comments=True)
-    start = words.index("verl.trainer.main_ppo") + 1
-    return [w for w in words[start:] if "=" in w]

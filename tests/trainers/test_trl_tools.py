@@ -21,6 +21,7 @@ from agentic_helpers import (  # noqa: E402
     python_call,
 )
 
+from attnrl.integrations import _commands as commands  # noqa: E402
 from attnrl.integrations.trl import load_dataset  # noqa: E402
 from attnrl.integrations.trl_tools import AttnrlToolEnv, tool_reward_func  # noqa: E402
 from attnrl.task import load_task  # noqa: E402
@@ -82,11 +83,9 @@ def _train(model_dir: Path, tmp_path: Path, probe: str | None = None) -> tuple[A
         environment_factory=AttnrlToolEnv,
         train_dataset=load_dataset("procedural", n=1, seed=SEED),
         args=GRPOConfig(
-            output_dir=str(tmp_path / "out"),
+            **{**commands.TRL_TOOLS_CONFIG, "output_dir": str(tmp_path / "out")},  # the README's
             per_device_train_batch_size=2,
             num_generations=2,
-            max_completion_length=8192,
-            max_tool_calling_iterations=4,
             max_steps=1,
             logging_steps=1,
             learning_rate=1e-3,

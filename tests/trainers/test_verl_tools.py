@@ -24,10 +24,10 @@ from agentic_helpers import (  # noqa: E402
     answer_from_tool_text,
     build_tokenizer,
     python_call,
-    readme_verl_overrides,
 )
 
 from attnrl.harness.tamper import METRIC_NAMES  # noqa: E402
+from attnrl.integrations import _commands as commands  # noqa: E402
 from attnrl.integrations import verl_tools  # noqa: E402
 from attnrl.integrations._tool_session import worker_sandbox  # noqa: E402
 from attnrl.task import load_task  # noqa: E402
@@ -35,24 +35,18 @@ from attnrl.task.bugs import bug_by_name  # noqa: E402
 
 
 def _shell(line: str) -> str:
-    """What a ``VAR=$(python -c ...)`` line of the README sets, run in a real shell."""
-    script = (
-        line.replace("python -c", f"{sys.executable} -c", 1)
-        + '\nprintf %s "$'
-        + line.split("=")[0]
-        + '"'
-    )
+    """What a ``VAR=$(python -c ...)`` line of the command sets, run in a real shell."""
+    name = line.split("=")[0]
+    script = line.replace("python -c", f"{sys.executable} -c", 1) + f'\nprintf %s "${name}"'
     return subprocess.run(
         ["bash", "-c", script], check=True, capture_output=True, text=True, cwd=ROOT
     ).stdout
 
 
-def _readme_vars() -> dict[str, str]:
-    readme = (ROOT / "README.md").read_text()
-    block = re.search(r"```bash\n# verl multi-turn\n(.*?)```", readme, re.S)
-    assert block is not None
-    lines = [ln for ln in block.group(1).splitlines() if re.match(r"^[A-Z_]+=\$\(python -c", ln)]
-    return {ln.split("=")[0]: _shell(ln) for ln in lines}
+def _command_vars() -> dict[str, str]:
+    """TOOL_CONFIG and REWARD_FILE as the README's verl multi-turn command sets them."""
+    lines = commands.verl_tools_shell().splitlines()
+    return {ln.split("=")[0]: _shell(ln) for ln in lines if re.match(r"^[A-Z_]+=\$\(", ln)}
 
 
 @pytest.fixture(scope="module")
@@ -63,13 +57,14 @@ def tokenizer(tmp_path_factory: pytest.TempPathFactory) -> Any:
 
 @pytest.fixture(scope="module")
 def verl_config() -> Any:
-    """verl's own trainer config with the README's multi-turn overrides."""
+    """verl's own trainer config with the README's multi-turn overrides (the README prints
+    exactly ``_commands.verl_tools_shell()``: tests/integrations/test_integration_trainers.py)."""
     import verl.trainer
     from hydra import compose, initialize_config_dir
 
-    variables = _readme_vars()
+    variables = _command_vars()
     overrides = []
-    for word in readme_verl_overrides():
+    for word in commands.VERL_TOOL_OVERRIDES:
         for name, value in variables.items():
             word = word.replace(f"${name}", value)
         overrides.append(word)
