@@ -116,3 +116,25 @@ async def test_one_sandbox_per_loop_shared_by_sessions(worker: WorkerSandbox) ->
     await b.python({"expression": "print(2)"})
     assert worker.isolation != "not started"
     assert len(worker._boxes) == 1
+
+
+def test_close_all_closes_a_sandbox_whose_loop_runs_in_another_thread() -> None:
+    """What happens at exit under TRL, whose async tools run on a daemon thread's loop."""
+    import asyncio
+    import threading
+
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    box = WorkerSandbox()
+    try:
+        result = asyncio.run_coroutine_threadsafe(box.run("print(6 * 7)"), loop).result(60)
+        assert result.result == "42\n"
+        sandbox = next(iter(box._boxes.values()))
+        assert sandbox.server_pid is not None
+        box.close_all()
+        assert not box._boxes and sandbox.server_pid is None
+    finally:
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)
+        loop.close()

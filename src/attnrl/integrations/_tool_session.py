@@ -42,8 +42,8 @@ class WorkerSandbox:
 
     ``run`` never raises for what the code does. ``aclose`` (from the loop that used it)
     closes the current loop's sandbox; at interpreter exit whatever is still open is
-    closed on its loop when that loop is idle, else its jail is killed (bubblewrap's
-    ``--die-with-parent`` would do it too, a moment later).
+    closed on its own loop (idle, or running in another thread as TRL's tool loop does),
+    else its jail is killed (bubblewrap's ``--die-with-parent`` would do it too).
     """
 
     def __init__(
@@ -94,6 +94,9 @@ class WorkerSandbox:
             try:
                 if not loop.is_closed() and not loop.is_running():
                     loop.run_until_complete(box.aclose())
+                    continue
+                if loop.is_running():  # e.g. TRL's tool loop, on its daemon thread
+                    asyncio.run_coroutine_threadsafe(box.aclose(), loop).result(timeout=10)
                     continue
             except Exception:  # an exit hook must not raise; fall through to the kill
                 logger.debug("closing the worker sandbox on its loop failed", exc_info=True)
