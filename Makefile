@@ -38,9 +38,9 @@ test: env sandbox-deps browser-deps
 TRAINERS_VENV := .venv-trainers
 TRAINERS_PY := $(TRAINERS_VENV)/bin/python
 
-$(TRAINERS_VENV)/.installed: requirements/trainers.txt requirements/trainers-nodeps.txt pyproject.toml
+$(TRAINERS_VENV)/.installed: requirements/trainers.txt requirements/trainers-agentic.txt requirements/trainers-nodeps.txt pyproject.toml
 	@test -x $(TRAINERS_PY) || $(PYTHON) -m venv $(TRAINERS_VENV)
-	$(TRAINERS_PY) -m pip install --quiet -r requirements/trainers.txt
+	$(TRAINERS_PY) -m pip install --quiet -r requirements/trainers.txt -r requirements/trainers-agentic.txt
 	$(TRAINERS_PY) -m pip install --quiet --no-deps -r requirements/trainers-nodeps.txt
 	$(TRAINERS_PY) -m pip install --quiet --no-deps --editable .
 	@touch $@

@@ -272,5 +272,24 @@ def test_every_adapter_is_covered() -> None:
     import attnrl.integrations as pkg
 
     modules = {p.stem for p in Path(pkg.__file__).parent.glob("*.py") if not p.stem.startswith("_")}
-    tested: set[str] = {"verl", "trl", "openrlhf", "inspect", "verifiers"}
-    assert modules == tested
+    tested: set[str] = {"verl", "trl", "openrlhf", "inspect", "verifiers", "trl_tools"}
+    # verl_tools subclasses verl's BaseTool, so its contract runs in the trainer tier
+    tier = Path(__file__).parents[1] / "trainers" / "test_verl_tools.py"
+    assert "def test_the_contract_cases_get_verifys_reward" in tier.read_text()
+    assert modules == tested | {"verl_tools"}
+
+
+def test_trl_tools(task: Task, cases: list[Case], verified: list[dict[str, Any]]) -> None:
+    """TRL's multi-turn environment: each case sent to its ``submit_answer`` tool."""
+    from attnrl.integrations.trl_tools import AttnrlToolEnv, tool_reward_func
+
+    row = dataset_row(task)
+    envs = []
+    for case in cases:
+        env = AttnrlToolEnv()
+        env.reset(**row)
+        answer = case.raw if case.raw is not None else case.submission
+        asyncio.run(env.submit_answer(answer=answer))
+        envs.append(env)
+    rewards = tool_reward_func(completions=[[]] * len(envs), environments=envs)
+    _assert_same("trl_tools", rewards, cases, verified)

@@ -181,14 +181,21 @@ def _training_blocks() -> list[str]:
 
 def test_readme_prints_exactly_the_defined_commands() -> None:
     blocks = _training_blocks()
-    for rendered in (commands.verl_shell(), commands.openrlhf_shell(), commands.trl_python()):
+    defined = [
+        commands.verl_shell(),
+        commands.openrlhf_shell(),
+        commands.trl_python(),
+        commands.verl_tools_shell(),
+        commands.trl_tools_python(),
+    ]
+    for rendered in defined:
         assert rendered in blocks
     trainer_blocks = [
         b for b in blocks if re.search(r"verl\.trainer|openrlhf\.cli|GRPOConfig\(", b)
     ]
-    assert sorted(trainer_blocks) == sorted(
-        [commands.verl_shell(), commands.openrlhf_shell(), commands.trl_python()]
-    ), "a trainer command in the README is not one of attnrl.integrations._commands"
+    assert sorted(trainer_blocks) == sorted(defined), (
+        "a trainer command in the README is not one of attnrl.integrations._commands"
+    )
 
 
 def test_commands_use_the_current_flag_names() -> None:

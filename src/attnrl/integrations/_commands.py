@@ -22,14 +22,20 @@ __all__ = [
     "MAX_RESPONSE_TOKENS",
     "OPENRLHF_ARGS",
     "REWARD_FILE",
+    "TOOL_CONFIG",
     "TRL_CONFIG",
+    "TRL_TOOLS_CONFIG",
     "VERL_DETAILS_OVERRIDE",
     "VERL_OVERRIDES",
+    "VERL_TOOL_OVERRIDES",
     "openrlhf_shell",
     "reward_file_shell",
     "substitute",
+    "tool_config_shell",
     "trl_python",
+    "trl_tools_python",
     "verl_shell",
+    "verl_tools_shell",
 ]
 
 MAX_PROMPT_TOKENS = 7168
@@ -78,6 +84,52 @@ TRL_CONFIG: dict[str, Any] = {
 """``GRPOConfig`` keyword arguments (TRL's default ``max_completion_length=512`` cuts answers)."""
 
 
+TOOL_CONFIG = "$TOOL_CONFIG"
+"""The shell variable that holds the shipped verl tool YAML's path (:func:`tool_config_shell`)."""
+
+MAX_TOOL_RESPONSE_CHARS = 20480
+"""verl's cut of one tool result (default 256, in the middle): a python result is at most
+10,000 characters of output, JSON-escaped in the tool message (up to about twice as long)."""
+MAX_EPISODE_RESPONSE_TOKENS = 16384
+"""The response budget of a tool episode: every turn and every tool result it holds."""
+
+VERL_TOOL_OVERRIDES: tuple[str, ...] = (
+    "data.train_files=train_tools.parquet",
+    "data.val_files=test_tools.parquet",
+    "data.return_raw_chat=True",
+    f"data.max_prompt_length={MAX_PROMPT_TOKENS}",
+    f"data.max_response_length={MAX_EPISODE_RESPONSE_TOKENS}",
+    "actor_rollout_ref.rollout.name=vllm",
+    "actor_rollout_ref.rollout.mode=async",
+    "actor_rollout_ref.rollout.multi_turn.enable=True",
+    "actor_rollout_ref.rollout.multi_turn.format=hermes",
+    f"actor_rollout_ref.rollout.multi_turn.tool_config_path={TOOL_CONFIG}",
+    "actor_rollout_ref.rollout.multi_turn.max_assistant_turns=15",
+    "actor_rollout_ref.rollout.multi_turn.max_user_turns=15",
+    "actor_rollout_ref.rollout.multi_turn.max_parallel_calls=1",
+    f"actor_rollout_ref.rollout.multi_turn.max_tool_response_length={MAX_TOOL_RESPONSE_CHARS}",
+    "actor_rollout_ref.rollout.multi_turn.tool_response_truncate_side=right",
+    f"reward.custom_reward_function.path={REWARD_FILE}",
+    "reward.custom_reward_function.name=compute_score",
+)
+"""verl 0.9 overrides of the multi-turn tool episode (rows from ``verl_tool_rows``)."""
+
+TRL_TOOLS_CONFIG: dict[str, Any] = {
+    "output_dir": "grpo-attnrl-tools",
+    "max_tool_calling_iterations": 15,
+    "max_completion_length": MAX_EPISODE_RESPONSE_TOKENS,
+}
+"""``GRPOConfig`` keyword arguments of the tool episode (15 tool rounds, the task's limit)."""
+
+
+def tool_config_shell() -> str:
+    """The shell line that puts the shipped verl tool YAML's path in TOOL_CONFIG."""
+    return (
+        'TOOL_CONFIG=$(python -c "from attnrl.integrations.verl_tools import tool_config_path; '
+        'print(tool_config_path())")'
+    )
+
+
 def reward_file_shell(module: str) -> str:
     """The shell line that puts ``attnrl.integrations.<module>``'s file path in REWARD_FILE."""
     return f'REWARD_FILE=$(python -c "import attnrl.integrations.{module} as m; print(m.__file__)")'
@@ -113,6 +165,28 @@ def trl_python() -> str:
             "from trl import GRPOConfig, GRPOTrainer",
             "from attnrl.integrations.trl import load_dataset, reward_func",
             'GRPOTrainer(model="Qwen/Qwen2.5-1.5B-Instruct", reward_funcs=reward_func,',
+            '            train_dataset=load_dataset("procedural", n=512, seed=0),',
+            f"            args=GRPOConfig({config})).train()",
+        ]
+    )
+
+
+def verl_tools_shell() -> str:
+    """The README's verl multi-turn command."""
+    command = _shell("verl_tools", "python -m verl.trainer.main_ppo", list(VERL_TOOL_OVERRIDES))
+    return f"{tool_config_shell()}\n{command}"
+
+
+def trl_tools_python() -> str:
+    """The README's TRL multi-turn snippet."""
+    config = ", ".join(f"{k}={json.dumps(v)}" for k, v in TRL_TOOLS_CONFIG.items())
+    return "\n".join(
+        [
+            "from trl import GRPOConfig, GRPOTrainer",
+            "from attnrl.integrations.trl import load_dataset",
+            "from attnrl.integrations.trl_tools import AttnrlToolEnv, tool_reward_func",
+            'GRPOTrainer(model="Qwen/Qwen2.5-1.5B-Instruct", reward_funcs=tool_reward_func,',
+            "            environment_factory=AttnrlToolEnv,",
             '            train_dataset=load_dataset("procedural", n=512, seed=0),',
             f"            args=GRPOConfig({config})).train()",
         ]

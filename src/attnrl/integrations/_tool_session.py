@@ -1,0 +1,189 @@
+"""What the trainers' multi-turn tool adapters share (verl's ``BaseTool`` classes, TRL's
+environment): one episode's state, and one sandbox per worker process.
+
+A trainer runs hundreds of rollouts at once in one worker process, each calling the tools
+many times. Opening a sandbox costs about half a second, so every rollout of a process
+shares one :class:`~attnrl.sandbox.LocalSandbox` per event loop (:class:`WorkerSandbox`),
+opened on the first call and closed when the process exits. An episode's state
+(:class:`ToolSession`: its task, its submission, its tamper counters) is the only
+per-rollout object; the tools follow :mod:`attnrl.harness.tools`, the rules and result
+texts of ``attnrl run``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import json
+import logging
+import os
+import signal
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+from attnrl.harness.tamper import TamperCounts, call_metrics, summed
+from attnrl.harness.tools import NO_SUBMISSION, ToolOutcome, call_tool, parse_arguments
+from attnrl.integrations._common import grade_submission, task_for
+from attnrl.sandbox import LocalSandbox
+from attnrl.sandbox.base import ExecResult, Sandbox
+from attnrl.sandbox.limits import SandboxLimits
+from attnrl.task import Task
+from attnrl.task.grading import Grade
+from attnrl.task.prompt import PYTHON_TOOL, SUBMIT_TOOL
+
+__all__ = ["ToolSession", "WorkerSandbox", "worker_sandbox"]
+
+logger = logging.getLogger(__name__)
+
+
+class WorkerSandbox:
+    """One sandbox per event loop of this process, shared by all its rollouts, closed at exit.
+
+    ``run`` never raises for what the code does. ``aclose`` (from the loop that used it)
+    closes the current loop's sandbox; at interpreter exit whatever is still open is
+    closed on its own loop (idle, or running in another thread as TRL's tool loop does),
+    else its jail is killed (bubblewrap's ``--die-with-parent`` would do it too).
+    """
+
+    def __init__(
+        self, limits: SandboxLimits | None = None, max_concurrency: int | None = None
+    ) -> None:
+        self.limits = limits
+        self.max_concurrency = max_concurrency
+        self._lock = threading.Lock()
+        self._boxes: dict[asyncio.AbstractEventLoop, LocalSandbox] = {}
+        self._atexit = False
+
+    def _box(self) -> LocalSandbox:
+        loop = asyncio.get_running_loop()
+        with self._lock:
+            box = self._boxes.get(loop)
+            if box is None:
+                kwargs: dict[str, Any] = {}
+                if self.max_concurrency is not None:
+                    kwargs["max_concurrency"] = self.max_concurrency
+                box = self._boxes[loop] = LocalSandbox(self.limits, **kwargs)
+                if not self._atexit:
+                    atexit.register(self.close_all)
+                    self._atexit = True
+            return box
+
+    @property
+    def isolation(self) -> str:
+        with self._lock:
+            boxes = list(self._boxes.values())
+        return boxes[0].isolation if boxes else "not started"
+
+    async def run(self, code: str) -> ExecResult:
+        return await self._box().run(code)
+
+    async def aclose(self) -> None:
+        """Close the running loop's sandbox (the next ``run`` opens a new one)."""
+        loop = asyncio.get_running_loop()
+        with self._lock:
+            box = self._boxes.pop(loop, None)
+        if box is not None:
+            await box.aclose()
+
+    def close_all(self) -> None:
+        """Close every sandbox still open (registered with ``atexit``)."""
+        with self._lock:
+            boxes, self._boxes = list(self._boxes.items()), {}
+        for loop, box in boxes:
+            try:
+                if not loop.is_closed() and not loop.is_running():
+                    loop.run_until_complete(box.aclose())
+                    continue
+                if loop.is_running():  # e.g. TRL's tool loop, on its daemon thread
+                    asyncio.run_coroutine_threadsafe(box.aclose(), loop).result(timeout=10)
+                    continue
+            except Exception:  # an exit hook must not raise; fall through to the kill
+                logger.debug("closing the worker sandbox on its loop failed", exc_info=True)
+            pid = box.server_pid
+            if pid is not None:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except OSError:
+                    pass
+
+
+_WORKER: WorkerSandbox | None = None
+_WORKER_LOCK = threading.Lock()
+
+
+def worker_sandbox() -> WorkerSandbox:
+    """This process's :class:`WorkerSandbox` (made on first use, with the default limits)."""
+    global _WORKER
+    with _WORKER_LOCK:
+        if _WORKER is None:
+            _WORKER = WorkerSandbox()
+        return _WORKER
+
+
+@dataclass
+class ToolSession:
+    """One episode: its task, the tamper counters of its calls, and its submission."""
+
+    task: Task
+    sandbox: Sandbox = field(default_factory=worker_sandbox)
+    calls: int = 0
+    tamper: TamperCounts = field(default_factory=lambda: summed(()))
+    answer: Any = NO_SUBMISSION
+    grade: Grade | None = None
+
+    @classmethod
+    def for_info(cls, info: Any, sandbox: Sandbox | None = None) -> ToolSession:
+        """The session of a dataset row's ``info`` (dict or JSON string)."""
+        task = task_for(info)
+        return cls(task) if sandbox is None else cls(task, sandbox)
+
+    @property
+    def submitted(self) -> bool:
+        return self.answer is not NO_SUBMISSION
+
+    async def python(self, arguments: Any) -> tuple[str, TamperCounts]:
+        """Run a ``python_expression`` call; the tool result text and this call's counters."""
+        parsed = parse_arguments(arguments)
+        seen: list[TamperCounts] = []
+        code = parsed.get("expression") if parsed is not None else None
+
+        async def run(source: str) -> ExecResult:
+            result = await self.sandbox.run(source)
+            seen.append(call_metrics(result, source))
+            return result
+
+        outcome = await call_tool(PYTHON_TOOL, parsed, arguments, self._keys(), run)
+        self.calls += 1
+        counts = seen[0] if seen else call_metrics(None, code if isinstance(code, str) else "")
+        self.tamper = summed((self.tamper, counts))
+        return outcome.content, counts
+
+    async def submit(self, arguments: Any) -> ToolOutcome:
+        """Take a ``submit_answer`` call: graded once; a second submit is refused."""
+        parsed = parse_arguments(arguments)
+        outcome = await call_tool(SUBMIT_TOOL, parsed, arguments, self._keys(), _no_python)
+        if outcome.answer is NO_SUBMISSION:
+            return outcome
+        if self.submitted:
+            return ToolOutcome(json.dumps({"result": "", "error": _ALREADY}), True)
+        self.answer = outcome.answer
+        self.grade = grade_submission(self.task, outcome.answer)
+        return outcome
+
+    def answer_json(self) -> str | None:
+        """The submission as JSON (non-finite numbers as NaN/Infinity), None before a submit."""
+        if not self.submitted:
+            return None
+        return self.answer if isinstance(self.answer, str) else json.dumps(self.answer)
+
+    def _keys(self) -> tuple[str, ...]:
+        return self.task.spec.answer_keys()
+
+
+_ALREADY = "an answer was already submitted; the first submission is the one graded"
+
+
+async def _no_python(code: str) -> ExecResult:  # submit never runs code
+    del code
+    raise RuntimeError("submit_answer does not run code")

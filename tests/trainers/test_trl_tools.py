@@ -1,0 +1,131 @@
+"""TRL multi-turn: the real ``GRPOTrainer`` on CPU with a tiny random Qwen2 and
+``environment_factory=AttnrlToolEnv``. Generation is forced (the model's ``generate``
+returns scripted tokens): turn 1 calls ``python_expression`` with numpy code, turn 2
+submits what the sandbox printed (read back from the tokens TRL fed the model), turn 3
+ends. TRL parses the calls, runs the tools, and the reward reaches 1.0."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytest.importorskip("trl")
+
+from agentic_helpers import (  # noqa: E402
+    answer_from_tool_text,
+    build_tiny_model,
+    build_tokenizer,
+    python_call,
+)
+
+from attnrl.integrations import _commands as commands  # noqa: E402
+from attnrl.integrations.trl import load_dataset  # noqa: E402
+from attnrl.integrations.trl_tools import AttnrlToolEnv, tool_reward_func  # noqa: E402
+from attnrl.task import load_task  # noqa: E402
+
+SEED = 3
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    import trl
+
+    template = (Path(trl.__file__).parent / "chat_templates" / "qwen2_5.jinja").read_text()
+    texts = [load_task("procedural", s).prompt for s in range(4)]
+    tok_dir = tmp_path_factory.mktemp("tok")
+    tokenizer = build_tokenizer(tok_dir, texts)
+    tokenizer.chat_template = template  # Qwen2.5's: TRL knows how to parse its tool calls
+    return build_tiny_model(tmp_path_factory.mktemp("tiny-qwen2"), tokenizer)
+
+
+def _forced_generate(tokenizer: Any, probe: str | None, contexts: list[str]) -> Any:
+    import torch
+
+    def generate(input_ids: Any, attention_mask: Any = None, **_: Any) -> Any:
+        rows = []
+        for ids, mask in zip(input_ids, attention_mask, strict=True):
+            context = tokenizer.decode(ids[mask.bool()].tolist())
+            contexts.append(context)
+            if "<tool_response>" not in context:
+                call = python_call(load_task("procedural", SEED))
+                if probe is not None:
+                    call = {"name": "python_expression", "arguments": {"expression": probe}}
+                text = f"<tool_call>\n{json.dumps(call)}\n</tool_call>"
+            elif '"submitted"' not in context:
+                answer = answer_from_tool_text(context) if probe is None else {"x": 1}
+                call = {"name": "submit_answer", "arguments": {"answer": answer}}
+                text = f"<tool_call>\n{json.dumps(call)}\n</tool_call>"
+            else:
+                text = "Submitted."
+            rows.append(tokenizer.encode(text + "<|im_end|>", add_special_tokens=False))
+        width = max(len(r) for r in rows)
+        pad = tokenizer.pad_token_id
+        completion = torch.tensor([r + [pad] * (width - len(r)) for r in rows])
+        return torch.cat([input_ids, completion.to(input_ids.device)], dim=1)
+
+    return generate
+
+
+def _train(model_dir: Path, tmp_path: Path, probe: str | None = None) -> tuple[Any, list[str]]:
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from trl import GRPOConfig, GRPOTrainer
+
+    tokenizer = AutoTokenizer.from_pretrained(model_dir, local_files_only=True)
+    model = AutoModelForCausalLM.from_pretrained(model_dir, local_files_only=True)
+    contexts: list[str] = []
+    trainer = GRPOTrainer(
+        model=model,
+        processing_class=tokenizer,
+        reward_funcs=tool_reward_func,
+        environment_factory=AttnrlToolEnv,
+        train_dataset=load_dataset("procedural", n=1, seed=SEED),
+        args=GRPOConfig(
+            **{**commands.TRL_TOOLS_CONFIG, "output_dir": str(tmp_path / "out")},  # the README's
+            per_device_train_batch_size=2,
+            num_generations=2,
+            max_steps=1,
+            logging_steps=1,
+            learning_rate=1e-3,
+            report_to="none",
+            use_cpu=True,
+            save_strategy="no",
+        ),
+    )
+    model.generate = _forced_generate(tokenizer, probe, contexts)  # type: ignore[method-assign]
+    trainer.train()
+    return trainer, contexts
+
+
+def _logged(trainer: Any) -> dict[str, float]:
+    logged: dict[str, float] = {}
+    for entry in trainer.state.log_history:
+        logged.update({k: v for k, v in entry.items() if isinstance(v, (int, float))})
+    return logged
+
+
+def test_grpo_runs_the_sandbox_tool_and_the_submission_earns_1(
+    model_dir: Path, tmp_path: Path
+) -> None:
+    trainer, contexts = _train(model_dir, tmp_path)
+    logged = _logged(trainer)
+    # what the sandbox printed came back to the model as the tool result
+    assert any('\\"final_output\\"' in c and "<tool_response>" in c for c in contexts)
+    assert logged["rewards/tool_reward_func/mean"] == 1.0
+    assert logged["reward"] == 1.0
+    assert logged["attnrl/submitted"] == 1.0
+    assert logged["attnrl/python_calls"] == 1.0
+    assert logged["tools/call_frequency"] > 0
+    assert logged["attnrl/tamper/blocked/network"] == 0.0
+    assert "loss" in logged
+
+
+def test_the_tampering_monitor_reaches_trl_metrics(model_dir: Path, tmp_path: Path) -> None:
+    probe = "import socket\nsocket.create_connection(('127.0.0.1', 9), timeout=1)"
+    trainer, _ = _train(model_dir, tmp_path, probe=probe)
+    logged = _logged(trainer)
+    assert logged["attnrl/tamper/blocked/network"] == 1.0
+    assert logged["attnrl/tamper/probe/network"] == 1.0
+    assert logged["rewards/tool_reward_func/mean"] == 0.0
