@@ -93,6 +93,7 @@ class AttentionHarness(vf.Harness[AttentionHarnessConfig]):  # type: ignore[misc
         finally:
             trace.state.isolation = sandbox.isolation
             await sandbox.aclose()
+            await model.aclose()
         if result.stop == "infrastructure":
             raise vf.HarnessError(f"the model was unreachable: {result.error}")
         state = trace.state
