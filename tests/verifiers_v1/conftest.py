@@ -62,7 +62,8 @@ def solving_policy(tasks: Iterable[Task]) -> Callable[[RecordedRequest], FakeRes
     def respond(request: RecordedRequest) -> FakeResponse:
         body = request.body
         if not tool_messages(body):
-            return call("python_expression", {"expression": code_for[body["messages"][0]["content"]]})
+            code = code_for[body["messages"][0]["content"]]
+            return call("python_expression", {"expression": code})
         printed = json.loads(tool_result(body)["result"])
         return call("submit_answer", {"answer": printed})
 

@@ -11,9 +11,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import KEY, KEY_VAR, solving_policy
 
 from attnrl.task import load_task
+from conftest import KEY, KEY_VAR, solving_policy
 from fakes.llm_server import FakeLLMServer
 
 BIN = Path(sys.executable).parent

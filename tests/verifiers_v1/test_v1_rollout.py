@@ -7,11 +7,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from conftest import KEY, KEY_VAR, call, solving_policy, tool_result
-
 import verifiers.v1 as vf
+
 from attnrl.integrations import verifiers_v1 as v1
 from attnrl.task import Task, load_task
+from conftest import KEY, KEY_VAR, call, solving_policy, tool_result
 from fakes.llm_server import FakeLLMServer, openai_text
 
 CODE = (

@@ -7,12 +7,12 @@ import json
 from typing import Any
 
 import pytest
-from pydantic import ValidationError
-
 import verifiers.v1 as vf
+from pydantic import ValidationError
+from verifiers.v1.utils import loaders
+
 from attnrl.integrations import verifiers_v1 as v1
 from attnrl.task import Task, load_task
-from verifiers.v1.utils import loaders
 
 
 def taskset(**config: Any) -> v1.AttentionTaskset:
@@ -100,7 +100,8 @@ async def test_validate_passes_the_reference_and_fails_a_catalogued_bug() -> Non
 async def test_the_reward_is_attnrls_grade_of_the_submission() -> None:
     attnrl_task = load_task("procedural", 3)
     task = v1.attention_task(attnrl_task)
-    answers = [attnrl_task.reference()] + [b.submission(attnrl_task.spec) for b in attnrl_task.bugs()]
+    bugs = [b.submission(attnrl_task.spec) for b in attnrl_task.bugs()]
+    answers = [attnrl_task.reference(), *bugs]
     for answer in [*answers, "not json", {"final_output": [[1.0]]}]:
         trace = await scored(task, v1.AttentionState(submitted=True, submission=answer))
         grade = attnrl_task.grade(answer)

@@ -62,7 +62,7 @@ class AttentionHarness(vf.Harness[AttentionHarnessConfig]):  # type: ignore[misc
         self,
         ctx: Any,
         trace: Any,
-        runtime: Any,
+        runtime: Any,  # noqa: ARG002 - v1's signature; nothing runs in the runtime
         endpoint: str,
         secret: str,
         mcp_urls: dict[str, str],
