@@ -78,6 +78,7 @@ def test_vf_validate_passes_the_gold_answers_and_the_noop_check(tmp_path: Path) 
     assert summary["outcomes"]["valid"] == 5
 
 
+@pytest.mark.slow
 def test_vf_eval_refuses_an_unknown_preset_naming_the_presets(tmp_path: Path) -> None:
     done = run(
         "vf-eval", "attnrl-v1", "--env.taskset.preset", "nope", "-m", "x", "--no-push",
@@ -87,3 +88,23 @@ def test_vf_eval_refuses_an_unknown_preset_naming_the_presets(tmp_path: Path) ->
     assert done.returncode != 0
     assert "unknown attnrl preset 'nope'" in done.stdout + done.stderr
     assert "procedural" in done.stdout + done.stderr
+
+
+@pytest.mark.slow
+def test_the_readmes_env_block_resolves_in_vf_evals_own_parser(tmp_path: Path) -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("**prime-rl / verifiers v1**", 1)[1]
+    block = section.split("```toml\n", 1)[1].split("```", 1)[0]
+    (tmp_path / "attnrl-v1.toml").write_text('model = "m"\n\n' + block)
+    done = run(
+        "vf-eval", "@", "attnrl-v1.toml", "-n", "4", "--no-push", "--dry-run",
+        "-o", str(tmp_path / "out"), "--run.name", "dry",
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    config = json.loads((tmp_path / "out/dry/configs/resolved/eval.json").read_text())
+    env = config["env"]
+    assert env["taskset"]["id"] == "attnrl-v1" and env["taskset"]["preset"] == "procedural"
+    assert env["agent"]["harness"]["id"] == "attnrl-v1"
+    assert env["agent"]["harness"]["max_steps"] == 15
+    assert env["agent"]["runtime"]["type"] == "subprocess"
