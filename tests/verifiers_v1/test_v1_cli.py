@@ -88,6 +88,7 @@ def test_vf_eval_refuses_an_unknown_preset_naming_the_presets(tmp_path: Path) ->
     assert done.returncode != 0
     assert "unknown attnrl preset 'nope'" in done.stdout + done.stderr
     assert "procedural" in done.stdout + done.stderr
+    assert "Traceback" not in done.stdout + done.stderr
 
 
 @pytest.mark.slow
