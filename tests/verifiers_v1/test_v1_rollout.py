@@ -163,3 +163,12 @@ async def test_what_the_sandbox_printed_is_what_gets_submitted(v1_server: FakeLL
     assert task.grade(printed).outcome == "full_success"
     assert trace.state.submission == printed
     assert trace.rewards["attnrl_reward"].score == 1.0
+
+
+async def test_the_harness_refuses_a_task_that_is_not_attnrls(v1_server: FakeLLMServer) -> None:
+    foreign = vf.Task(vf.TaskData(prompt="What is 2 + 2?"))
+    async with vf.Agent(agent_config(v1_server)) as agent:
+        trace = await agent.run(foreign)
+    assert not trace.ok
+    assert "plays attnrl tasks only" in json.dumps([e.model_dump() for e in trace.errors])
+    assert v1_server.requests_to("openai") == []

@@ -79,7 +79,13 @@ class AttentionHarness(vf.Harness[AttentionHarnessConfig]):  # type: ignore[misc
                 f"the attnrl harness offers only attnrl's two tools; got MCP servers "
                 f"{sorted(mcp_urls)}: remove them or pick an MCP-capable harness"
             )
-        task = task_for(data.info)
+        info = getattr(data, "info", None)
+        if not isinstance(info, str):
+            raise vf.HarnessError(
+                "the attnrl harness plays attnrl tasks only (TaskData with an attnrl 'info'); "
+                "pair it with the attnrl-v1 taskset"
+            )
+        task = task_for(info)
         model = OpenAIModel(
             ctx.model, api_key=secret, base_url=endpoint, max_tokens=self.config.max_tokens
         )
