@@ -5,11 +5,16 @@ in attnrl's real sandbox, and v1's own scoring of the trace."""
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
+import pytest
 import verifiers.v1 as vf
 
+from attnrl.integrations import _v1_harness
 from attnrl.integrations import verifiers_v1 as v1
+from attnrl.integrations._sandbox import SharedSandbox
 from attnrl.task import Task, load_task
 from conftest import KEY, KEY_VAR, call, solving_policy, tool_result
 from fakes.llm_server import FakeLLMServer, openai_text
@@ -172,3 +177,30 @@ async def test_the_harness_refuses_a_task_that_is_not_attnrls(v1_server: FakeLLM
     assert not trace.ok
     assert "plays attnrl tasks only" in json.dumps([e.model_dump() for e in trace.errors])
     assert v1_server.requests_to("openai") == []
+
+
+class _BrokenSandbox:
+    isolation = "broken"
+
+    async def run(self, code: str) -> Any:
+        raise RuntimeError("the jail is gone")
+
+    async def aclose(self) -> None:
+        return None
+
+
+@asynccontextmanager
+async def _broken() -> AsyncIterator[_BrokenSandbox]:
+    yield _BrokenSandbox()
+
+
+async def test_a_sandbox_failure_is_infrastructure_not_the_models_fault(
+    v1_server: FakeLLMServer, seed_task: Task, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_v1_harness, "SHARED_SANDBOX", SharedSandbox(_broken))
+    v1_server.enqueue_openai(call("python_expression", {"expression": "print(1)"}))
+    trace = await rollout(v1_server, seed_task)
+    assert not trace.ok
+    errors = [e.model_dump() for e in trace.errors]
+    assert any("the attnrl sandbox failed" in json.dumps(e) for e in errors), errors
+    assert any(e.get("type") == "SandboxError" for e in errors), errors

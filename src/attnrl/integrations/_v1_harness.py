@@ -37,7 +37,9 @@ except ImportError as exc:  # pragma: no cover - exercised only without verifier
 __all__ = ["SHARED_SANDBOX", "AttentionHarness", "AttentionHarnessConfig"]
 
 SHARED_SANDBOX = SharedSandbox()
-"""The worker's attnrl sandbox, shared by every rollout of its event loop."""
+"""The worker's attnrl sandbox, shared by every rollout of its event loop. Rebind it to
+``SharedSandbox(factory)`` (before the env starts) to run the tool on another
+:class:`~attnrl.sandbox.base.Sandbox` backend."""
 
 
 class AttentionHarnessConfig(vf.HarnessConfig):  # type: ignore[misc]
