@@ -6,7 +6,7 @@ export PYTHON
 UV := ./tools/uv
 RUN := $(UV) run --locked --all-extras
 
-.PHONY: run test test-trainers check env sandbox-deps browser-deps bench clean
+.PHONY: run test test-trainers test-verifiers-v1 check env sandbox-deps browser-deps bench clean
 
 env:
 	@$(UV) sync --locked --all-extras --quiet
@@ -53,8 +53,23 @@ check: env
 	$(RUN) ruff format --check src tests benchmarks
 	$(RUN) mypy
 
+# verifiers v1 (prime-rl's tasksets) is verifiers 0.4, which cannot share the main lock with
+# the v0 adapter's verifiers<0.4: it gets its own venv from a pinned requirements file.
+V1_VENV := .venv-verifiers-v1
+V1_PY := $(V1_VENV)/bin/python
+
+$(V1_VENV)/.installed: requirements/verifiers-v1.txt pyproject.toml
+	rm -rf $(V1_VENV)
+	$(PYTHON) -m venv $(V1_VENV)
+	$(V1_PY) -m pip install -q -r requirements/verifiers-v1.txt
+	$(V1_PY) -m pip install -q --no-deps -e .
+	touch $@
+
+test-verifiers-v1: sandbox-deps $(V1_VENV)/.installed
+	$(V1_PY) -m pytest tests/verifiers_v1
+
 bench: env sandbox-deps
 	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(RUN) python $$b || exit 1; done
 
 clean:
-	rm -rf .venv .venv-trainers .tools runs .pytest_cache .mypy_cache .ruff_cache
+	rm -rf .venv .venv-trainers .venv-verifiers-v1 .tools runs .pytest_cache .mypy_cache .ruff_cache

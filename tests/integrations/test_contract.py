@@ -9,11 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import json
-import math
 import re
 import subprocess
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +21,7 @@ from adapter_helpers import as_text, run_inspect_eval
 from attnrl.integrations import openrlhf, trl, verl
 from attnrl.task import Task, load_task
 from attnrl.task.dataset import dataset_row
+from fakes.contract import Case, contract_cases, submit_arguments, verify_all
 from fakes.llm_server import FakeLLMServer, FakeResponse, openai_completion, openai_tool_call
 
 pytest.importorskip("inspect_ai")
@@ -37,34 +36,6 @@ pytestmark = [
     ),
 ]
 
-BROKEN_JSON = '{"position_encoded_queries": [[1.1, 0.5, -0.3], [0.3, 0.0'
-
-
-@dataclass(frozen=True)
-class Case:
-    name: str
-    submission: Any = None
-    raw: str | None = None
-    """Text that is not JSON, used verbatim where the submission would go."""
-
-    @property
-    def text(self) -> str:
-        return self.raw if self.raw is not None else json.dumps(self.submission)
-
-
-def contract_cases(task: Task) -> list[Case]:
-    ref = task.reference()
-    missing = {k: v for k, v in ref.items() if k != "final_output"}
-    nan_row = [[math.nan] * len(row) for row in ref["head1_output"]]
-    return [
-        Case("reference", ref),
-        *(Case(f"bug:{bug.name}", bug.submission(task.spec)) for bug in task.bugs()),
-        Case("missing_key", missing),
-        Case("string_flag", ref | {"causal_mask_applied": "true"}),
-        Case("nan", ref | {"head1_output": nan_row}),
-        Case("bad_json", raw=BROKEN_JSON),
-    ]
-
 
 @pytest.fixture(scope="module")
 def task() -> Task:
@@ -76,33 +47,9 @@ def cases(task: Task) -> list[Case]:
     return contract_cases(task)
 
 
-_VERIFY_MANY = """
-import contextlib, io, json, sys
-from attnrl.cli import main
-out = []
-for text in json.load(sys.stdin):
-    sys.stdin, buf = io.StringIO(text), io.StringIO()
-    with contextlib.redirect_stdout(buf):
-        code = main(["verify", "--json", "-"])
-    out.append(json.loads(buf.getvalue()) | {"exit_code": code})
-sys.__stdout__.write(json.dumps(out))
-"""
-
-
 @pytest.fixture(scope="module")
 def verified(cases: list[Case]) -> list[dict[str, Any]]:
-    """``attnrl verify --json -`` of every case: the CLI's own entry point, in one child
-    process for all cases (the CLI takes seconds to start)."""
-    proc = subprocess.run(
-        [sys.executable, "-c", _VERIFY_MANY],
-        input=json.dumps([c.text for c in cases]),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    )
-    results: list[dict[str, Any]] = json.loads(proc.stdout)
-    return results
+    return verify_all(cases)
 
 
 def test_verify_command_as_a_process(cases: list[Case], verified: list[dict[str, Any]]) -> None:
@@ -187,11 +134,6 @@ def test_openrlhf(task: Task, cases: list[Case], verified: list[dict[str, Any]])
     _assert_same("openrlhf", list(out["rewards"]), cases, verified)
 
 
-def _submit_arguments(case: Case) -> Any:
-    """What a tool-calling model sends: ``{"answer": ...}``, or unparseable arguments."""
-    return case.raw if case.raw is not None else {"answer": case.submission}
-
-
 def test_inspect_scorer(
     tmp_path: Path, task: Task, cases: list[Case], verified: list[dict[str, Any]]
 ) -> None:
@@ -248,7 +190,7 @@ def test_verifiers_rubric(task: Task, cases: list[Case], verified: list[dict[str
     row = env.get_eval_dataset().to_list()[0]
 
     def submit(case: Case) -> FakeResponse:
-        return openai_completion(None, [openai_tool_call("submit_answer", _submit_arguments(case))])
+        return openai_completion(None, [openai_tool_call("submit_answer", submit_arguments(case))])
 
     async def run_all(server: FakeLLMServer) -> list[float]:
         client = vf.OpenAIChatCompletionsClient(
@@ -276,6 +218,8 @@ def test_every_adapter_is_covered() -> None:
     # verl_tools subclasses verl's BaseTool, so its contract runs in the trainer tier
     tier = Path(__file__).parents[1] / "trainers" / "test_verl_tools.py"
     assert "def test_the_contract_cases_get_verifys_reward" in tier.read_text()
+    # verifiers v1 needs verifiers 0.4 (its own venv): tests/verifiers_v1/test_v1_contract.py
+    tested.add("verifiers_v1")
     assert modules == tested | {"verl_tools"}
 
 

@@ -13,6 +13,9 @@ module                             entry point                                  
 ``attnrl.integrations.inspect``    ``attention_task`` (``inspect eval``)                  inspect
 =================================  =====================================================  =========
 
+prime-rl loads verifiers v1 tasksets (verifiers 0.4, its own environment): that is
+``attnrl.integrations.verifiers_v1`` (``AttentionTaskset``, taskset id ``attnrl-v1``).
+
 The framework modules are imported only when used; one whose extra is missing raises an
 ImportError saying which ``pip install 'attnrl[...]'`` it needs. This package itself
 exports the framework-free core: :func:`reward_for`, :func:`grade_completion` and
