@@ -77,6 +77,8 @@ BACKSTOP_S = 10.0
 DRAIN_S = 2.0
 """Seconds to wait for a finished call's pipes to reach end of file."""
 ZYGOTE_SOURCE = Path(__file__).with_name("zygote.py")
+CALL_INODES = 1 << 16
+"""Files and directories one call may create in its working space."""
 
 
 class SandboxError(RuntimeError):
@@ -120,7 +122,10 @@ class LocalSandbox:
     uid). ``hide_paths``: more directories to mask in the jail. ``cgroup``: put the jail in a
     cgroup with a memory budget of ``jail_memory_bytes`` for all calls together (default:
     every call at its limit, at most half the machine) and a pids budget (root only, best
-    effort; see :mod:`attnrl.sandbox.cgroup` and :attr:`info`).
+    effort; see :mod:`attnrl.sandbox.cgroup` and :attr:`info`). ``call_namespaces``: give
+    each call its own mount, IPC and network namespaces and its own tmpfs of
+    ``limits.disk_bytes`` (plus ``shm_bytes`` for ``/dev/shm``), discarded whole when it
+    ends (root only; False only to measure what they cost).
     """
 
     def __init__(
@@ -139,6 +144,7 @@ class LocalSandbox:
         cgroup: bool = True,
         jail_memory_bytes: int | None = None,
         prefork: int = PREFORK,
+        call_namespaces: bool = True,
     ) -> None:
         if not 1 <= max_concurrency <= UID_BLOCK - SPARE_SLOTS - prefork:
             raise ValueError(
@@ -158,6 +164,7 @@ class LocalSandbox:
         self._seccomp = seccomp
         self._want_cgroup = cgroup
         self._prefork = prefork
+        self._call_namespaces = call_namespaces
         self.jail_memory_bytes = jail_memory_bytes or default_jail_memory_bytes(
             max_concurrency, self.limits.memory_bytes
         )
@@ -409,6 +416,16 @@ class LocalSandbox:
             preload_wide=self._preload_wide,
             prefork=self._prefork,
             limits=self._limits_dict(),
+            isolate=(
+                {
+                    "disk_bytes": self.limits.disk_bytes,
+                    "shm_bytes": self._shm_bytes,
+                    "inodes": CALL_INODES,
+                }
+                if self._call_namespaces
+                else None
+            ),
+            call_seccomp=seccomp_filter() if self._seccomp else None,
         )
 
     def _claim_uids(self, base: int) -> None:
@@ -447,7 +464,7 @@ class LocalSandbox:
         seccomp_r = -1
         if jailed:
             assert self._bwrap is not None
-            program = seccomp_filter() if self._seccomp else None
+            program = seccomp_filter(role="zygote") if self._seccomp else None
             if program is not None:
                 seccomp_r, seccomp_w = os.pipe()
                 os.write(seccomp_w, program)  # a few hundred bytes: fits the pipe
