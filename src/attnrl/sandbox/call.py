@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import signal
 from typing import Any, Protocol
 
@@ -33,6 +34,8 @@ RESERVED_TYPES = (
 )
 """Error types only the harness reports. The code's own exceptions of such a name are
 module-qualified (``__main__.SandboxError``), so a bare one from the call is a forgery."""
+_ERROR_HEAD = re.compile(r"(?:[^\W\d]|\?)[\w.?<>]*(?::|\n|$)")
+"""How the zygote's own report of an error starts: ``Type`` or ``module.Type``, then ``:``."""
 _CONTINUATION = bytes(range(0x80, 0xC0))
 
 
@@ -208,7 +211,9 @@ class Call:
         error = obj.get("error", 0)
         if set(obj) != {"error"} or not (error is None or isinstance(error, str)):
             return setup, _forged(b"\n".join(lines).decode("utf-8", "replace"))
-        if isinstance(error, str) and error.split(":", 1)[0].strip() in RESERVED_TYPES:
+        if isinstance(error, str) and (
+            not _ERROR_HEAD.match(error) or error.split(":", 1)[0] in RESERVED_TYPES
+        ):
             return setup, _forged(error)
         return setup, error
 
