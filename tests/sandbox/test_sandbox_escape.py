@@ -12,9 +12,12 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import shutil
 import subprocess
 import sys
+import uuid
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -344,3 +347,54 @@ async def test_the_zygote_refuses_bad_limits_without_looping(sb: LocalSandbox) -
     assert result.error is not None and "timeout_s is out of range" in result.error
     assert (await sb.run("print(2)")).result == "2\n"
     assert sb.restarts == restarts
+
+
+# ------------------------------------------------- 3. no other copy of the grader is reachable
+
+SRC = Path(__file__).resolve().parents[2] / "src" / "attnrl"
+
+
+async def test_a_copy_of_the_package_elsewhere_on_the_host_is_invisible() -> None:
+    planted: list[Path] = []
+    tag = uuid.uuid4().hex[:8]
+    try:
+        for parent in ("/srv", "/opt", "/var/tmp", "/mnt"):
+            if not os.access(parent, os.W_OK):
+                continue
+            copy = Path(parent) / f"attnrl-planted-{tag}"
+            shutil.copytree(SRC, copy / "src" / "attnrl")
+            planted.append(copy)
+        assert planted, "no writable host directory to plant a copy in"
+        async with open_sandbox(LIMITS, max_concurrency=1) as sb:
+            await sb.run("pass")
+            if not sb.isolation.startswith("bwrap"):
+                pytest.skip(f"no mount namespace without bwrap ({sb.isolation})")
+            others = [str(p) for p in (*planted, Path("/work/main/src"), SRC.parent) if p.exists()]
+            code = (
+                "import os, sys, json\n"
+                f"paths = {[str(p) for p in planted] + others!r}\n"
+                "seen = {p: os.path.exists(p) for p in paths}\n"
+                "for p in paths:\n"
+                "    sys.path.insert(0, os.path.join(p, 'src'))\n"
+                "    sys.path.insert(0, p)\n"
+                "try:\n"
+                "    import attnrl\n"
+                "    seen['import'] = attnrl.__file__\n"
+                "except ImportError as e:\n"
+                "    seen['import'] = type(e).__name__\n"
+                "import subprocess, multiprocessing, sqlite3, decimal, zoneinfo\n"
+                "seen['zone'] = str(zoneinfo.ZoneInfo('Europe/Paris'))\n"
+                "seen['ls'] = subprocess.run(['ls', '/'], capture_output=True, text=True).stdout.split()\n"
+                "print(json.dumps(seen))\n"
+            )
+            result = await sb.run(code)
+            assert result.error is None, result.error
+            seen = json.loads(result.result)
+            assert seen.pop("import") == "ModuleNotFoundError", seen
+            assert seen.pop("zone") == "Europe/Paris"
+            listing = seen.pop("ls")
+            assert "srv" not in listing and "opt" not in listing and "work" not in listing
+            assert not any(seen.values()), seen
+    finally:
+        for copy in planted:
+            shutil.rmtree(copy, ignore_errors=True)

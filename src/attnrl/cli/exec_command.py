@@ -74,7 +74,7 @@ def _timeout(text: str) -> float:
         value = None
     problem = check_limit("timeout_s", value if value is not None else text)
     if problem:
-        raise UsageError(f"--timeout {problem}")
+        raise UsageError(f"--timeout (limit timeout_s) {problem}")
     assert value is not None
     return value
 

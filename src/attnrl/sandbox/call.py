@@ -34,7 +34,7 @@ RESERVED_TYPES = (
 )
 """Error types only the harness reports. The code's own exceptions of such a name are
 module-qualified (``__main__.SandboxError``), so a bare one from the call is a forgery."""
-_ERROR_HEAD = re.compile(r"(?:[^\W\d]|\?)[\w.?<>]*(?::|\n|$)")
+_ERROR_HEAD = re.compile(r"(?:[^\W\d]|\?)[\w.?<>]*(?::| \(|\n|$)")
 """How the zygote's own report of an error starts: ``Type`` or ``module.Type``, then ``:``."""
 _CONTINUATION = bytes(range(0x80, 0xC0))
 

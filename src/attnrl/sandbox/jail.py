@@ -317,10 +317,13 @@ class MountOp:
     path: str
 
 
-def plan_mounts(needed: Iterable[str], hidden: Iterable[str]) -> list[MountOp]:
-    """The masks and read-only re-binds, in mount order, on top of ``--ro-bind / /``.
+def plan_mounts(
+    needed: Iterable[str], hidden: Iterable[str], root_visible: bool = True
+) -> list[MountOp]:
+    """The masks and read-only re-binds, in mount order, on top of ``--ro-bind / /``
+    (``root_visible``) or of an empty root (the allow-list, :mod:`attnrl.sandbox.allowlist`).
 
-    Every ``needed`` directory ends up visible and every ``hidden`` one masked unless it
+    Every ``needed`` path ends up visible and every ``hidden`` one masked unless it
     is inside a needed one that it would hide (the needed paths win); redundant operations
     are dropped.
     """
@@ -329,7 +332,7 @@ def plan_mounts(needed: Iterable[str], hidden: Iterable[str]) -> list[MountOp]:
     ops: dict[str, str] = {}
 
     def visible_above(path: str) -> bool:
-        best, kind = -1, "bind"  # the root bind
+        best, kind = -1, "bind" if root_visible else "mask"  # the root
         for p, k in ops.items():
             if p != path and _is_under(path, p) and _depth(p) > best:
                 best, kind = _depth(p), k
@@ -366,6 +369,10 @@ class JailPlan:
     shm_bytes: int
     hidden: tuple[str, ...] = ()
     needed: tuple[str, ...] = ()
+    allow_list: bool = False
+    """Start from an empty root and bind only ``needed`` (else ``--ro-bind / /``)."""
+    symlinks: tuple[tuple[str, str], ...] = ()
+    """``(target, path)`` symlinks made at the jail's root (with ``allow_list``)."""
     preload_wide: bool = False
     """Preload much of the stdlib: the calls' uid cannot read the interpreter's files."""
     prefork: int = 0
@@ -409,9 +416,7 @@ def bwrap_argv(
         "--unshare-cgroup-try",
         "--hostname",
         "sandbox",
-        "--ro-bind",
-        "/",
-        "/",
+        *(() if plan.allow_list else ("--ro-bind", "/", "/")),
         "--dev",
         "/dev",
         "--proc",
@@ -423,9 +428,11 @@ def bwrap_argv(
         "--tmpfs",
         "/dev/shm",
     ]
+    for target, path in plan.symlinks:
+        argv += ["--symlink", target, path]
     needed = [*plan.needed, plan.runtime_dir]
-    ops = plan_mounts(needed, plan.hidden)
-    masks = [op.path for op in ops if op.kind == "mask"]
+    ops = plan_mounts(needed, plan.hidden, root_visible=not plan.allow_list)
+    masks = [op.path for op in ops if op.kind == "mask"] + ([] if not plan.allow_list else ["/"])
     made: set[str] = set()
     for op in ops:
         if op.kind == "mask":
@@ -449,6 +456,8 @@ def bwrap_argv(
     for op in ops:
         if op.kind == "mask":
             argv += ["--remount-ro", op.path]
+    if plan.allow_list:
+        argv += ["--remount-ro", "/"]
     if as_root:
         argv += ["--cap-drop", "ALL"]
         for cap in ZYGOTE_CAPS:

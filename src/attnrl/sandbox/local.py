@@ -34,6 +34,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from attnrl.sandbox.allowlist import jail_view
 from attnrl.sandbox.base import ExecResult
 from attnrl.sandbox.call import Call, format_output
 from attnrl.sandbox.cgroup import JailCgroup, default_jail_memory_bytes
@@ -125,7 +126,9 @@ class LocalSandbox:
     effort; see :mod:`attnrl.sandbox.cgroup` and :attr:`info`). ``call_namespaces``: give
     each call its own mount, IPC and network namespaces and its own tmpfs of
     ``limits.disk_bytes`` (plus ``shm_bytes`` for ``/dev/shm``), discarded whole when it
-    ends (root only; False only to measure what they cost).
+    ends (root only; False only to measure what they cost). ``allow_list``: the jail shows
+    only what :func:`attnrl.sandbox.allowlist.jail_view` lists (False: the whole host
+    read-only minus the masks, the view before issue 10).
     """
 
     def __init__(
@@ -145,6 +148,7 @@ class LocalSandbox:
         jail_memory_bytes: int | None = None,
         prefork: int = PREFORK,
         call_namespaces: bool = True,
+        allow_list: bool = True,
     ) -> None:
         if not 1 <= max_concurrency <= UID_BLOCK - SPARE_SLOTS - prefork:
             raise ValueError(
@@ -165,6 +169,7 @@ class LocalSandbox:
         self._want_cgroup = cgroup
         self._prefork = prefork
         self._call_namespaces = call_namespaces
+        self._allow_list = allow_list
         self.jail_memory_bytes = jail_memory_bytes or default_jail_memory_bytes(
             max_concurrency, self.limits.memory_bytes
         )
@@ -399,6 +404,7 @@ class LocalSandbox:
         if self._uid_start is None and self._uid_base is not None and os.geteuid() == 0:
             self._claim_uids(self._uid_base)
         uid_base = self._uid_start
+        view = jail_view()
         self._preload_wide = (
             not jailed and uid_base is not None and not interpreter_readable_by_others()
         )
@@ -411,8 +417,12 @@ class LocalSandbox:
             uid_base=uid_base,
             scratch_bytes=self._scratch_bytes,
             shm_bytes=self._shm_bytes,
-            hidden=tuple(default_hidden_paths(self._hide_paths)) if jailed else (),
-            needed=tuple(interpreter_paths()) if jailed else (),
+            hidden=(*view.hidden, *default_hidden_paths(self._hide_paths)) if jailed else (),
+            needed=(view.binds if self._allow_list else tuple(interpreter_paths()))
+            if jailed
+            else (),
+            allow_list=jailed and self._allow_list,
+            symlinks=view.symlinks if jailed and self._allow_list else (),
             preload_wide=self._preload_wide,
             prefork=self._prefork,
             limits=self._limits_dict(),
