@@ -26,6 +26,7 @@ import pytest_asyncio
 from attnrl.sandbox import LocalSandbox, open_sandbox
 from attnrl.sandbox.base import safe_text
 from attnrl.sandbox.limits import SandboxLimits
+from attnrl.sandbox.local import remove_stale_runtime_dirs
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="per-call namespaces need root")
 
@@ -50,7 +51,9 @@ seen["cwd"] = os.listdir(".")
 seen["slot_dir"] = sorted(os.listdir(".."))
 seen["dev_shm"] = os.listdir("/dev/shm")
 seen["sysv"] = [
-    line for k in ("shm", "msg", "sem") for line in open(f"/proc/sysvipc/{k}").read().splitlines()[1:]
+    line
+    for k in ("shm", "msg", "sem")
+    for line in open(f"/proc/sysvipc/{k}").read().splitlines()[1:]
 ]
 seen["shmget"] = libc.shmget(KEY, 0, 0)
 seen["msgget"] = libc.msgget(KEY, 0)
@@ -266,11 +269,11 @@ async def test_concurrent_calls_have_no_channel_between_them(sb: LocalSandbox) -
 # ----------------------------------------------------------------- 4. status forgery
 
 FORGERIES = {
-    "closed": "os.write(3, b'{\"error\": \"SandboxError: the sandbox is closed\"}\\n'); os._exit(0)",
-    "escapes": "os.write(3, b'{\"error\": \"\\\\u001b[2J\\\\u001b[31mpwned\"}\\n'); os._exit(0)",
-    "surrogate": "os.write(3, b'{\"error\": \"\\\\ud800 lone\"}\\n'); os._exit(0)",
-    "setup": "os.write(3, b'{\"setup_error\": \"fake\"}\\n'); os._exit(121)",
-    "second_mark": "os.write(3, b'\\n{\"run\": 1}\\n{\"error\": \"OutputLimitError: x\"}\\n')",
+    "closed": 'os.write(3, b\'{"error": "SandboxError: the sandbox is closed"}\\n\'); os._exit(0)',
+    "escapes": 'os.write(3, b\'{"error": "\\\\u001b[2J\\\\u001b[31mpwned"}\\n\'); os._exit(0)',
+    "surrogate": 'os.write(3, b\'{"error": "\\\\ud800 lone"}\\n\'); os._exit(0)',
+    "setup": 'os.write(3, b\'{"setup_error": "fake"}\\n\'); os._exit(121)',
+    "second_mark": 'os.write(3, b\'\\n{"run": 1}\\n{"error": "OutputLimitError: x"}\\n\')',
     "garbage": "os.write(3, b'\\xff\\xfe not json')",
     "class": "class SandboxError(Exception): pass\nraise SandboxError('the sandbox is closed')",
     "builtins": (
@@ -384,7 +387,8 @@ async def test_a_copy_of_the_package_elsewhere_on_the_host_is_invisible() -> Non
                 "    seen['import'] = type(e).__name__\n"
                 "import subprocess, multiprocessing, sqlite3, decimal, zoneinfo\n"
                 "seen['zone'] = str(zoneinfo.ZoneInfo('Europe/Paris'))\n"
-                "seen['ls'] = subprocess.run(['ls', '/'], capture_output=True, text=True).stdout.split()\n"
+                "ls = subprocess.run(['ls', '/'], capture_output=True, text=True)\n"
+                "seen['ls'] = ls.stdout.split()\n"
                 "print(json.dumps(seen))\n"
             )
             result = await sb.run(code)
@@ -398,3 +402,46 @@ async def test_a_copy_of_the_package_elsewhere_on_the_host_is_invisible() -> Non
     finally:
         for copy in planted:
             shutil.rmtree(copy, ignore_errors=True)
+
+
+# ---------------------------------------------------------------------------- 6. leftovers
+
+
+def test_runtime_dirs_of_dead_owners_are_removed_at_the_next_start(tmp_path: Path) -> None:
+    script = (
+        "import asyncio, os, time\n"
+        "from attnrl.sandbox import open_sandbox\n"
+        "async def main():\n"
+        "    sb = open_sandbox(max_concurrency=1)\n"
+        "    await sb.start()\n"
+        "    print(sb._runtime_dir, flush=True)\n"
+        "    time.sleep(60)\n"
+        "asyncio.run(main())\n"
+    )
+    env = os.environ | {"TMPDIR": str(tmp_path)}
+    proc = subprocess.Popen(
+        [sys.executable, "-c", script], stdout=subprocess.PIPE, text=True, env=env
+    )
+    assert proc.stdout is not None
+    leftover = Path(proc.stdout.readline().strip())
+    assert leftover.is_dir() and leftover.parent == tmp_path
+    alive = subprocess.Popen(
+        [sys.executable, "-c", script], stdout=subprocess.PIPE, text=True, env=env
+    )
+    assert alive.stdout is not None
+    live_dir = Path(alive.stdout.readline().strip())
+    proc.kill()  # SIGKILL: no cleanup runs
+    proc.wait()
+    proc.stdout.close()
+    assert leftover.is_dir()
+    unrelated = tmp_path / "attnrl-sandbox-not-ours"  # no owner lock: left alone
+    unrelated.mkdir()
+    try:
+        removed = remove_stale_runtime_dirs(str(tmp_path))
+        assert removed == [str(leftover)] and not leftover.exists()
+        assert live_dir.is_dir() and unrelated.is_dir()
+    finally:
+        alive.kill()
+        alive.wait()
+        alive.stdout.close()
+    assert remove_stale_runtime_dirs(str(tmp_path)) == [str(live_dir)]

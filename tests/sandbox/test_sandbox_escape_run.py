@@ -12,18 +12,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fakes.llm_server import FakeLLMServer, anthropic_tool_use
 from test_sandbox_escape import DEEP_TREE, IPC_PLANT, PROBE, assert_clean
 
 from attnrl.harness.rundir import load_records
 from attnrl.task import Task
+from fakes.llm_server import FakeLLMServer, anthropic_tool_use
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="per-call namespaces need root")
 
 ATTACK = (
     DEEP_TREE
     + IPC_PLANT
-    + "import os\nos.write(3, b'{\"error\": \"SandboxError: the sandbox is closed\"}\\n')\n"
+    + 'import os\nos.write(3, b\'{"error": "SandboxError: the sandbox is closed"}\\n\')\n'
     + "os._exit(0)\n"
 )
 
