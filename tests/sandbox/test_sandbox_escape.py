@@ -193,7 +193,7 @@ async def test_a_tree_of_any_shape_is_discarded_whole(sb: LocalSandbox, attack: 
 
 @module_loop
 async def test_each_call_has_its_own_disk_quota(sb: LocalSandbox) -> None:
-    # Three calls fill their disk at once; a fourth, concurrent, still writes 16 MiB.
+    # Two calls fill their disk at once; a third, concurrent, still writes 16 MiB.
     fills = [sb.run(FILL_DISK + "import time; time.sleep(1)\n" + SLOT) for _ in range(2)]
     results = await asyncio.gather(*fills, probe(sb))
     for result in results[:-1]:
