@@ -445,3 +445,40 @@ def test_runtime_dirs_of_dead_owners_are_removed_at_the_next_start(tmp_path: Pat
         alive.wait()
         alive.stdout.close()
     assert remove_stale_runtime_dirs(str(tmp_path)) == [str(live_dir)]
+
+
+def test_the_sweepers_wipe_removes_any_tree(tmp_path: Path) -> None:
+    """Without per-call namespaces (not root) the sweeper empties the slot directory:
+    iteratively, so depth, path length, names and permissions cannot stop it."""
+    from attnrl.sandbox.zygote import _wipe_dir
+
+    top = tmp_path / "slot"
+    top.mkdir()
+    fd = os.open(top, os.O_RDONLY)
+    for _ in range(3000):  # deeper than PATH_MAX and the recursion limit
+        os.mkdir("d", dir_fd=fd)
+        child = os.open("d", os.O_RDONLY, dir_fd=fd)
+        os.close(fd)
+        fd = child
+    os.close(os.open("plant", os.O_CREAT | os.O_WRONLY, dir_fd=fd))
+    os.close(fd)
+    odd = top / "\udcff\n odd"
+    odd.mkdir()
+    for i in range(2000):
+        (odd / f"{i}\x01").touch()
+    (top / "link").symlink_to("/etc")
+    os.mkfifo(top / "fifo")
+    (top / "locked").mkdir()
+    (top / "locked" / "f").write_text("x")
+    os.chmod(top / "locked", 0)
+    _wipe_dir(str(top))
+    assert os.listdir(top) == []
+    assert os.path.isdir("/etc")
+
+
+@module_loop
+async def test_without_call_namespaces_a_deep_tree_is_still_swept() -> None:
+    async with open_sandbox(LIMITS, max_concurrency=2, call_namespaces=False) as sb:
+        result = await sb.run(DEEP_TREE + SLOT)
+        assert result.error is None, result.error
+        await probe_every_slot(sb, slot_of(result.result))
