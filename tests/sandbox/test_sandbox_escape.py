@@ -26,7 +26,7 @@ import pytest_asyncio
 from attnrl.sandbox import LocalSandbox, open_sandbox
 from attnrl.sandbox.base import safe_text
 from attnrl.sandbox.limits import SandboxLimits
-from attnrl.sandbox.local import remove_stale_runtime_dirs
+from attnrl.sandbox.runtime import remove_stale_runtime_dirs
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="per-call namespaces need root")
 

@@ -49,6 +49,7 @@ from attnrl.sandbox.jail import (
     seccomp_filter,
 )
 from attnrl.sandbox.limits import SandboxLimits
+from attnrl.sandbox.runtime import new_runtime_dir, remove_stale_runtime_dirs
 
 __all__ = [
     "DEFAULT_MAX_CONCURRENCY",
@@ -78,9 +79,6 @@ BACKSTOP_S = 10.0
 DRAIN_S = 2.0
 """Seconds to wait for a finished call's pipes to reach end of file."""
 ZYGOTE_SOURCE = Path(__file__).with_name("zygote.py")
-RUNTIME_PREFIX = "attnrl-sandbox-"
-OWNER_LOCK = "owner.lock"
-"""Held (flock) by the sandbox that owns a runtime directory, for as long as it lives."""
 CALL_INODES = 1 << 16
 """Files and directories one call may create in its working space."""
 
@@ -397,7 +395,10 @@ class LocalSandbox:
     def _prepare_runtime_dir(self) -> None:
         if self._runtime_dir is None:
             remove_stale_runtime_dirs()
-            path, self._owner_lock = _new_runtime_dir()
+            try:
+                path, self._owner_lock = new_runtime_dir()
+            except OSError as exc:
+                raise SandboxError(str(exc)) from exc
             os.chmod(path, 0o711)
             shutil.copyfile(ZYGOTE_SOURCE, os.path.join(path, "zygote.py"))
             os.chmod(os.path.join(path, "zygote.py"), 0o644)
@@ -698,54 +699,6 @@ class LocalSandbox:
         finally:
             for fd in theirs:
                 os.close(fd)
-
-
-def _new_runtime_dir() -> tuple[str, int]:
-    """A fresh runtime directory and its owner lock, held until closed (or our death). A
-    sweep that took the lock in the instant before we did may have removed it: retry."""
-    for _ in range(5):
-        path = tempfile.mkdtemp(prefix=RUNTIME_PREFIX)
-        lock = os.path.join(path, OWNER_LOCK)
-        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        try:
-            if os.stat(lock).st_ino == os.fstat(fd).st_ino:
-                return path, fd
-        except OSError:
-            pass
-        os.close(fd)
-    raise SandboxError(f"cannot create a runtime directory in {tempfile.gettempdir()}")
-
-
-def remove_stale_runtime_dirs(tmp: str | None = None) -> list[str]:
-    """Remove the runtime directories of sandboxes whose owner is gone (killed with
-    SIGKILL, say): those whose owner lock nobody holds. Directories without a lock file
-    (another tool's, or being created this instant) are left alone. Returns what it removed."""
-    removed: list[str] = []
-    tmp = tmp or tempfile.gettempdir()
-    try:
-        names = os.listdir(tmp)
-    except OSError:
-        return removed
-    for name in names:
-        path = os.path.join(tmp, name)
-        if not name.startswith(RUNTIME_PREFIX) or os.path.islink(path):
-            continue
-        try:
-            fd = os.open(os.path.join(path, OWNER_LOCK), os.O_RDWR | os.O_NOFOLLOW)
-        except OSError:
-            continue
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            shutil.rmtree(path, ignore_errors=True)  # holding the lock
-            removed.append(path)
-        except OSError:
-            continue  # its owner is alive
-        finally:
-            os.close(fd)
-    if removed:
-        log.info("sandbox: removed %d stale runtime directories", len(removed))
-    return removed
 
 
 def _live_uids() -> set[int]:

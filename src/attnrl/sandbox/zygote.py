@@ -1020,6 +1020,9 @@ class Zygote:
             f"({self.slots - len(self.retired)} slots left)\n"
         )
         sys.stderr.flush()
+        if len(self.retired) >= self.slots:
+            # Nothing clean is left to run a call in: exit, and the harness restarts us.
+            self.shutdown()
 
     def sweep(self, call: Call) -> None:
         uid = self.uid(call.slot)
