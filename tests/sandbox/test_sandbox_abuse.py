@@ -472,7 +472,10 @@ async def test_binary_garbage_on_stdout_is_decoded_with_replacement(sb: LocalSan
     )
     result = await run_hostile(sb, code)
     assert result.error is None
-    assert "\ufffd" in result.result and result.result.endswith("\x00 tail")
+    # Invalid UTF-8 is replaced; control characters (issue 10) are shown escaped.
+    assert "\ufffd" in result.result and result.result.endswith("(\\x00 tail")
+    assert "\x00" not in result.result and "\x1b" not in result.result
+    result.result.encode("utf-8")
     assert json.loads(json.dumps(result.to_tool_json()))["result"] == result.result
 
 

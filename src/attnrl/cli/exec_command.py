@@ -15,7 +15,7 @@ import sys
 
 from attnrl.cli.common import UsageError, fail, read_input
 from attnrl.sandbox import ExecResult, SandboxError, open_sandbox
-from attnrl.sandbox.limits import SandboxLimits
+from attnrl.sandbox.limits import RANGES, SandboxLimits, check_limit
 
 __all__ = ["cmd_exec", "register"]
 
@@ -33,12 +33,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         ),
     )
     parser.add_argument("file", metavar="FILE|-", help="file with the code, or - for stdin")
+    lo, hi = RANGES["timeout_s"]
     parser.add_argument(
         "--timeout",
-        type=float,
         default=None,
         metavar="SECONDS",
-        help=f"wall-clock limit (default {SandboxLimits().timeout_s:g})",
+        help=f"wall-clock limit, in ({lo:g}, {hi:g}] (default {SandboxLimits().timeout_s:g})",
     )
     parser.add_argument(
         "--isolation", action="store_true", help="also print the isolation in force on stderr"
@@ -51,10 +51,7 @@ def cmd_exec(args: argparse.Namespace) -> int:
         code = read_input(args.file)
         limits = SandboxLimits()
         if args.timeout is not None:
-            try:
-                limits = SandboxLimits(timeout_s=args.timeout)
-            except ValueError as exc:
-                raise UsageError(str(exc)) from None
+            limits = SandboxLimits(timeout_s=_timeout(args.timeout))
     except UsageError as exc:
         return fail(str(exc))
     try:
@@ -66,6 +63,20 @@ def cmd_exec(args: argparse.Namespace) -> int:
         print(f"isolation: {isolation}", file=sys.stderr)
     print(json.dumps(result.to_tool_json()))
     return EXIT_RAN
+
+
+def _timeout(text: str) -> float:
+    """``--timeout``, checked against :data:`RANGES` where it enters (inf, nan, 1e9 and
+    non-numbers are usage errors naming the flag and its range)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = None
+    problem = check_limit("timeout_s", value if value is not None else text)
+    if problem:
+        raise UsageError(f"--timeout (limit timeout_s) {problem}")
+    assert value is not None
+    return value
 
 
 async def _run(code: str, limits: SandboxLimits) -> tuple[ExecResult, str]:

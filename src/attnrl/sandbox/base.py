@@ -6,10 +6,26 @@ implement :class:`Sandbox`; the agent loop and ``attnrl exec`` only see this mod
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
-__all__ = ["ExecResult", "Sandbox"]
+__all__ = ["ExecResult", "Sandbox", "safe_text"]
+
+_UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
+"""Control characters but tab and newline (terminal escapes, carriage returns, NUL),
+C1 controls, and lone surrogates (not encodable as UTF-8)."""
+
+
+def _escape(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def safe_text(text: str) -> str:
+    """``text`` as valid UTF-8 with control characters shown as ``\\xNN`` escapes: what
+    the code printed or raised can neither break an encoder nor drive a terminal."""
+    return _UNSAFE.sub(_escape, text)
 
 
 @dataclass(frozen=True)
@@ -24,6 +40,12 @@ class ExecResult:
     """True when output was cut at the output limit."""
     duration_s: float = 0.0
     """Wall-clock seconds the call took (not shown to the model)."""
+
+    def __post_init__(self) -> None:
+        # One place for every backend: each string is made safe as the result is made.
+        object.__setattr__(self, "result", safe_text(self.result))
+        if self.error is not None:
+            object.__setattr__(self, "error", safe_text(self.error))
 
     def to_tool_json(self) -> dict[str, Any]:
         """The JSON object returned to the model as the tool result."""

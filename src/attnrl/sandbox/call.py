@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import signal
 from typing import Any, Protocol
 
@@ -22,6 +23,19 @@ STATUS_CAP = 1 << 16
 FLOOD_BYTES = 8 << 20
 """Output read (and discarded) past what is kept before a call is stopped as a flood."""
 EXIT_SETUP_FAILED = 121
+RUN_MARK = b'{"run": 1}'
+"""The child's line on the status descriptor just before the code runs (see the zygote)."""
+RESERVED_TYPES = (
+    "SandboxError",
+    "OutputLimitError",
+    "ProcessKilled",
+    "CancelledError",
+    "StatusForgeryError",
+)
+"""Error types only the harness reports. The code's own exceptions of such a name are
+module-qualified (``__main__.SandboxError``), so a bare one from the call is a forgery."""
+_ERROR_HEAD = re.compile(r"(?:[^\W\d]|\?)[\w.?<>]*(?::| \(|\n|$)")
+"""How the zygote's own report of an error starts: ``Type`` or ``module.Type``, then ``:``."""
 _CONTINUATION = bytes(range(0x80, 0xC0))
 
 
@@ -61,6 +75,25 @@ def format_output(
     else:
         marker = f"\n... [output truncated: {more} more characters]"
     return text + marker, True
+
+
+def _last_object(data: bytes) -> dict[str, Any]:
+    for line in reversed(data.splitlines()):
+        try:
+            obj = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(obj, dict):
+            return obj
+    return {}
+
+
+def _forged(text: str) -> str:
+    excerpt = text[:200] + ("..." if len(text) > 200 else "")
+    return (
+        "StatusForgeryError: the code wrote to the sandbox's status descriptor; "
+        f"what it wrote is not the sandbox's word: {excerpt!r}"
+    )
 
 
 def _signal_name(signum: int) -> str:
@@ -160,15 +193,29 @@ class Call:
         if not self.settled.done():
             self.settled.set_result(None)
 
-    def _status(self) -> dict[str, Any]:
-        for line in reversed(bytes(self.status).splitlines()):
-            try:
-                obj = json.loads(line)
-            except ValueError:
-                continue
-            if isinstance(obj, dict):
-                return obj
-        return {}
+    def _status(self) -> tuple[dict[str, Any], str | None]:
+        """The setup report (what the child wrote before the code ran: trusted), and the
+        call's error as the call reported it after the run mark, or a forgery notice.
+
+        After the mark the code runs in the same process and may write the descriptor
+        too: only one ``{"error": str|None}`` line is accepted there, and its text never
+        speaks for the harness."""
+        head, mark, tail = bytes(self.status).partition(RUN_MARK)
+        setup = _last_object(head)
+        if not mark:
+            return setup, None
+        lines = [line for line in tail.split(b"\n") if line.strip()]
+        if not lines:
+            return setup, None
+        obj = _last_object(lines[-1]) if len(lines) == 1 else {}
+        error = obj.get("error", 0)
+        if set(obj) != {"error"} or not (error is None or isinstance(error, str)):
+            return setup, _forged(b"\n".join(lines).decode("utf-8", "replace"))
+        if isinstance(error, str) and (
+            not _ERROR_HEAD.match(error) or error.split(":", 1)[0] in RESERVED_TYPES
+        ):
+            return setup, _forged(error)
+        return setup, error
 
     def result(self, duration_s: float) -> ExecResult:
         lim = self.limits
@@ -195,7 +242,7 @@ class Call:
                 f"OutputLimitError: the code printed far more than the "
                 f"{lim.max_output_chars}-character output limit; it was stopped"
             )
-        status = self._status()
+        setup, error = self._status()
         signum = o.get("signal")
         if signum is not None:
             cpu_s = float(o.get("cpu_s") or 0.0)
@@ -214,9 +261,8 @@ class Call:
                 )
             return f"ProcessKilled: killed by signal {_signal_name(signum)}"
         code = o.get("exit")
-        if code == EXIT_SETUP_FAILED and "setup_error" in status:
-            return f"SandboxError: the call could not be set up: {status['setup_error']}"
-        error = status.get("error")
+        if code == EXIT_SETUP_FAILED and isinstance(setup.get("setup_error"), str):
+            return f"SandboxError: the call could not be set up: {setup['setup_error']}"
         if isinstance(error, str):
             return error
         if code not in (0, None):

@@ -54,10 +54,19 @@ THREAD_VARS = (
     "VECLIB_MAXIMUM_THREADS",
 )
 
-ZYGOTE_CAPS = ("CAP_SETUID", "CAP_SETGID", "CAP_KILL", "CAP_CHOWN", "CAP_DAC_READ_SEARCH")
+ZYGOTE_CAPS = (
+    "CAP_SETUID",
+    "CAP_SETGID",
+    "CAP_KILL",
+    "CAP_CHOWN",
+    "CAP_DAC_READ_SEARCH",
+    "CAP_SYS_ADMIN",
+)
 """What the zygote keeps inside bwrap (as root): to drop each call to its own uid, kill
-overdue calls, hand each slot its work directory and check it was left empty. A call's
-child holds none of them (they go with the uid drop)."""
+overdue calls, hand each slot its work directory, check it was left empty, and give each
+call its own namespaces and tmpfs (CAP_SYS_ADMIN, for ``unshare`` and ``mount`` only: the
+seccomp filter refuses the rest). A call's child holds none of them (they go with the uid
+drop), and installs the stricter call filter."""
 
 
 def sandbox_env(work_dir: str | Path) -> dict[str, str]:
@@ -160,11 +169,20 @@ _SYSCALLS: dict[str, dict[str, int]] = {
 _AUDIT_ARCH = {"x86_64": 0xC000003E, "aarch64": 0xC00000B7}
 _CLONE_NEW_FLAGS = 0x7E020080
 """CLONE_NEWNS|NEWCGROUP|NEWUTS|NEWIPC|NEWUSER|NEWPID|NEWNET|NEWTIME: no new namespaces."""
+_ZYGOTE_UNSHARE_DENIED = _CLONE_NEW_FLAGS & ~(0x00020000 | 0x08000000 | 0x40000000)
+"""What the zygote may not unshare: all but CLONE_NEWNS|NEWIPC|NEWNET (each call's own)."""
+
+SeccompRole = Literal["call", "zygote"]
 
 
-def seccomp_filter(machine: str | None = None) -> bytes | None:
-    """A classic-BPF seccomp program for bwrap's ``--seccomp``; None if the architecture
-    is not known here (the jail then runs without it).
+def seccomp_filter(machine: str | None = None, role: SeccompRole = "call") -> bytes | None:
+    """A classic-BPF seccomp program; None if the architecture is not known here (the jail
+    then runs without it).
+
+    ``role="call"``: what each call's child installs before the code runs. ``"zygote"``:
+    bwrap's ``--seccomp`` for the zygote, the same except that it may ``unshare`` a mount,
+    IPC and network namespace and ``mount`` (each call's own namespaces and tmpfs; see
+    the zygote's ``_isolate``). Filters stack: a call is bound by both.
 
     Denied with EPERM: new namespaces (``unshare``, ``setns``, ``clone`` with a CLONE_NEW*
     flag), io_uring, bpf, perf_event_open, keyrings, userfaultfd, module and kexec loading,
@@ -179,7 +197,8 @@ def seccomp_filter(machine: str | None = None) -> bytes | None:
     allow, enosys = 0x7FFF0000, 0x00050000 | 38
     eperm = 0x00050000 | 1
     ld_abs, jeq, jge, jset, ret = 0x20, 0x15, 0x35, 0x45, 0x06
-    deny = sorted(v for k, v in nrs.items() if k not in ("clone", "clone3"))
+    zygote_ok = ("unshare", "mount") if role == "zygote" else ()
+    deny = sorted(v for k, v in nrs.items() if k not in ("clone", "clone3", *zygote_ok))
     prog: list[tuple[int, int, int, int]] = [
         (ld_abs, 0, 0, 4),  # arch
         (jeq, 1, 0, _AUDIT_ARCH[arch]),
@@ -191,6 +210,14 @@ def seccomp_filter(machine: str | None = None) -> bytes | None:
     prog += [(jeq, 0, 1, nrs["clone3"]), (ret, 0, 0, enosys)]
     for nr in deny:
         prog += [(jeq, 0, 1, nr), (ret, 0, 0, eperm)]
+    if role == "zygote":
+        prog += [
+            (jeq, 0, 4, nrs["unshare"]),
+            (ld_abs, 0, 0, 16),  # unshare flags
+            (jset, 0, 1, _ZYGOTE_UNSHARE_DENIED),
+            (ret, 0, 0, eperm),
+            (ret, 0, 0, allow),
+        ]
     prog += [
         (jeq, 0, 3, nrs["clone"]),
         (ld_abs, 0, 0, 16),  # clone flags: low 32 bits of args[0] (little-endian)
@@ -290,10 +317,13 @@ class MountOp:
     path: str
 
 
-def plan_mounts(needed: Iterable[str], hidden: Iterable[str]) -> list[MountOp]:
-    """The masks and read-only re-binds, in mount order, on top of ``--ro-bind / /``.
+def plan_mounts(
+    needed: Iterable[str], hidden: Iterable[str], root_visible: bool = True
+) -> list[MountOp]:
+    """The masks and read-only re-binds, in mount order, on top of ``--ro-bind / /``
+    (``root_visible``) or of an empty root (the allow-list, :mod:`attnrl.sandbox.allowlist`).
 
-    Every ``needed`` directory ends up visible and every ``hidden`` one masked unless it
+    Every ``needed`` path ends up visible and every ``hidden`` one masked unless it
     is inside a needed one that it would hide (the needed paths win); redundant operations
     are dropped.
     """
@@ -302,7 +332,7 @@ def plan_mounts(needed: Iterable[str], hidden: Iterable[str]) -> list[MountOp]:
     ops: dict[str, str] = {}
 
     def visible_above(path: str) -> bool:
-        best, kind = -1, "bind"  # the root bind
+        best, kind = -1, "bind" if root_visible else "mask"  # the root
         for p, k in ops.items():
             if p != path and _is_under(path, p) and _depth(p) > best:
                 best, kind = _depth(p), k
@@ -339,12 +369,21 @@ class JailPlan:
     shm_bytes: int
     hidden: tuple[str, ...] = ()
     needed: tuple[str, ...] = ()
+    allow_list: bool = False
+    """Start from an empty root and bind only ``needed`` (else ``--ro-bind / /``)."""
+    symlinks: tuple[tuple[str, str], ...] = ()
+    """``(target, path)`` symlinks made at the jail's root (with ``allow_list``)."""
     preload_wide: bool = False
     """Preload much of the stdlib: the calls' uid cannot read the interpreter's files."""
     prefork: int = 0
     """Children the zygote keeps forked and set up ahead of demand."""
     limits: dict[str, Any] | None = None
     """The calls' limits, so the pre-forked children can be set up before a call comes."""
+    isolate: dict[str, int] | None = None
+    """Per-call namespaces and tmpfs sizes (``disk_bytes``, ``shm_bytes``, ``inodes``), or
+    None for none (the zygote also turns them off when it cannot create them)."""
+    call_seccomp: bytes | None = None
+    """The seccomp program every call installs before its code runs."""
 
     def config(self, fd: int) -> str:
         cfg: dict[str, Any] = {
@@ -356,6 +395,8 @@ class JailPlan:
             "jailed": bool(self.needed),
             "prefork": self.prefork,
             "limits": self.limits,
+            "isolate": self.isolate,
+            "call_seccomp": self.call_seccomp.hex() if self.call_seccomp else None,
         }
         return json.dumps(cfg)
 
@@ -375,9 +416,7 @@ def bwrap_argv(
         "--unshare-cgroup-try",
         "--hostname",
         "sandbox",
-        "--ro-bind",
-        "/",
-        "/",
+        *(() if plan.allow_list else ("--ro-bind", "/", "/")),
         "--dev",
         "/dev",
         "--proc",
@@ -389,9 +428,11 @@ def bwrap_argv(
         "--tmpfs",
         "/dev/shm",
     ]
+    for target, path in plan.symlinks:
+        argv += ["--symlink", target, path]
     needed = [*plan.needed, plan.runtime_dir]
-    ops = plan_mounts(needed, plan.hidden)
-    masks = [op.path for op in ops if op.kind == "mask"]
+    ops = plan_mounts(needed, plan.hidden, root_visible=not plan.allow_list)
+    masks = [op.path for op in ops if op.kind == "mask"] + ([] if not plan.allow_list else ["/"])
     made: set[str] = set()
     for op in ops:
         if op.kind == "mask":
@@ -415,6 +456,8 @@ def bwrap_argv(
     for op in ops:
         if op.kind == "mask":
             argv += ["--remount-ro", op.path]
+    if plan.allow_list:
+        argv += ["--remount-ro", "/"]
     if as_root:
         argv += ["--cap-drop", "ALL"]
         for cap in ZYGOTE_CAPS:

@@ -34,6 +34,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from attnrl.sandbox.allowlist import jail_view
 from attnrl.sandbox.base import ExecResult
 from attnrl.sandbox.call import Call, format_output
 from attnrl.sandbox.cgroup import JailCgroup, default_jail_memory_bytes
@@ -48,6 +49,7 @@ from attnrl.sandbox.jail import (
     seccomp_filter,
 )
 from attnrl.sandbox.limits import SandboxLimits
+from attnrl.sandbox.runtime import new_runtime_dir, remove_stale_runtime_dirs
 
 __all__ = [
     "DEFAULT_MAX_CONCURRENCY",
@@ -77,6 +79,8 @@ BACKSTOP_S = 10.0
 DRAIN_S = 2.0
 """Seconds to wait for a finished call's pipes to reach end of file."""
 ZYGOTE_SOURCE = Path(__file__).with_name("zygote.py")
+CALL_INODES = 1 << 16
+"""Files and directories one call may create in its working space."""
 
 
 class SandboxError(RuntimeError):
@@ -120,7 +124,12 @@ class LocalSandbox:
     uid). ``hide_paths``: more directories to mask in the jail. ``cgroup``: put the jail in a
     cgroup with a memory budget of ``jail_memory_bytes`` for all calls together (default:
     every call at its limit, at most half the machine) and a pids budget (root only, best
-    effort; see :mod:`attnrl.sandbox.cgroup` and :attr:`info`).
+    effort; see :mod:`attnrl.sandbox.cgroup` and :attr:`info`). ``call_namespaces``: give
+    each call its own mount, IPC and network namespaces and its own tmpfs of
+    ``limits.disk_bytes`` (plus ``shm_bytes`` for ``/dev/shm``), discarded whole when it
+    ends (root only; False only to measure what they cost). ``allow_list``: the jail shows
+    only what :func:`attnrl.sandbox.allowlist.jail_view` lists (False: the whole host
+    read-only minus the masks, the view before issue 10).
     """
 
     def __init__(
@@ -139,6 +148,8 @@ class LocalSandbox:
         cgroup: bool = True,
         jail_memory_bytes: int | None = None,
         prefork: int = PREFORK,
+        call_namespaces: bool = True,
+        allow_list: bool = True,
     ) -> None:
         if not 1 <= max_concurrency <= UID_BLOCK - SPARE_SLOTS - prefork:
             raise ValueError(
@@ -158,6 +169,8 @@ class LocalSandbox:
         self._seccomp = seccomp
         self._want_cgroup = cgroup
         self._prefork = prefork
+        self._call_namespaces = call_namespaces
+        self._allow_list = allow_list
         self.jail_memory_bytes = jail_memory_bytes or default_jail_memory_bytes(
             max_concurrency, self.limits.memory_bytes
         )
@@ -182,6 +195,7 @@ class LocalSandbox:
         self._calls: dict[int, Call] = {}
         self._zygote: _Zygote | None = None
         self._runtime_dir: str | None = None
+        self._owner_lock: int | None = None
         self._isolation = "not started"
         self._warned = False
         self._preload_wide = False
@@ -350,6 +364,9 @@ class LocalSandbox:
             if self._runtime_dir is not None:
                 shutil.rmtree(self._runtime_dir, ignore_errors=True)
                 self._runtime_dir = None
+            if self._owner_lock is not None:
+                os.close(self._owner_lock)
+                self._owner_lock = None
             if self._uid_lock is not None:
                 os.close(self._uid_lock)  # releases the uid block
                 self._uid_lock = None
@@ -377,7 +394,11 @@ class LocalSandbox:
 
     def _prepare_runtime_dir(self) -> None:
         if self._runtime_dir is None:
-            path = tempfile.mkdtemp(prefix="attnrl-sandbox-")
+            remove_stale_runtime_dirs()
+            try:
+                path, self._owner_lock = new_runtime_dir()
+            except OSError as exc:
+                raise SandboxError(str(exc)) from exc
             os.chmod(path, 0o711)
             shutil.copyfile(ZYGOTE_SOURCE, os.path.join(path, "zygote.py"))
             os.chmod(os.path.join(path, "zygote.py"), 0o644)
@@ -392,6 +413,7 @@ class LocalSandbox:
         if self._uid_start is None and self._uid_base is not None and os.geteuid() == 0:
             self._claim_uids(self._uid_base)
         uid_base = self._uid_start
+        view = jail_view()
         self._preload_wide = (
             not jailed and uid_base is not None and not interpreter_readable_by_others()
         )
@@ -404,11 +426,25 @@ class LocalSandbox:
             uid_base=uid_base,
             scratch_bytes=self._scratch_bytes,
             shm_bytes=self._shm_bytes,
-            hidden=tuple(default_hidden_paths(self._hide_paths)) if jailed else (),
-            needed=tuple(interpreter_paths()) if jailed else (),
+            hidden=(*view.hidden, *default_hidden_paths(self._hide_paths)) if jailed else (),
+            needed=(view.binds if self._allow_list else tuple(interpreter_paths()))
+            if jailed
+            else (),
+            allow_list=jailed and self._allow_list,
+            symlinks=view.symlinks if jailed and self._allow_list else (),
             preload_wide=self._preload_wide,
             prefork=self._prefork,
             limits=self._limits_dict(),
+            isolate=(
+                {
+                    "disk_bytes": self.limits.disk_bytes,
+                    "shm_bytes": self._shm_bytes,
+                    "inodes": CALL_INODES,
+                }
+                if self._call_namespaces
+                else None
+            ),
+            call_seccomp=seccomp_filter() if self._seccomp else None,
         )
 
     def _claim_uids(self, base: int) -> None:
@@ -447,7 +483,7 @@ class LocalSandbox:
         seccomp_r = -1
         if jailed:
             assert self._bwrap is not None
-            program = seccomp_filter() if self._seccomp else None
+            program = seccomp_filter(role="zygote") if self._seccomp else None
             if program is not None:
                 seccomp_r, seccomp_w = os.pipe()
                 os.write(seccomp_w, program)  # a few hundred bytes: fits the pipe

@@ -81,6 +81,28 @@ PR_SET_PDEATHSIG = 1
 PR_SET_DUMPABLE = 4
 PR_SET_CHILD_SUBREAPER = 36
 PR_SET_NO_NEW_PRIVS = 38
+PR_SET_SECCOMP = 22
+SECCOMP_MODE_FILTER = 2
+CLONE_NEWNS = 0x00020000
+CLONE_NEWIPC = 0x08000000
+CLONE_NEWNET = 0x40000000
+MS_NOSUID = 2
+MS_NODEV = 4
+MS_REC = 0x4000
+MS_PRIVATE = 1 << 18
+RUN_MARK = b'{"run": 1}\n'
+"""Written on the status descriptor just before the code runs: what precedes it (a
+``setup_error``) can only come from the sandbox, what follows is the call's own."""
+SWEEP_TRIES = 5
+"""Sweeps of a slot before it is retired (never reused dirty)."""
+RESERVED_TYPES = (
+    "SandboxError",
+    "OutputLimitError",
+    "ProcessKilled",
+    "CancelledError",
+    "StatusForgeryError",
+)
+"""Error names only the harness reports (the same as ``attnrl.sandbox.call``'s)."""
 
 PRELOAD = (
     "collections functools itertools json math random re string time typing numpy.linalg "
@@ -102,18 +124,88 @@ without bubblewrap, with the interpreter under a private home): then only what t
 imported is importable by the code."""
 
 _libc: Any = None
+_ISOLATE: dict[str, int] | None = None
+"""Per-call namespaces (mount, IPC, network) and size-capped tmpfs: ``disk_bytes``,
+``shm_bytes``, ``inodes``; None when the zygote cannot create them (not root)."""
+_CALL_FILTER: tuple[Any, Any] | None = None
+"""The calls' seccomp program (buffer, sock_fprog), installed by each child before the
+code runs; kept alive here for the children's prctl."""
 _STREAMS: tuple[_TrackedText, _TrackedText] | None = None
 """The children's stdout and stderr objects, made once by the zygote (fewer page copies
 per call); each child writes them to its own descriptors 1 and 2."""
 
 
-def _prctl(option: int, arg: int) -> None:
+def _get_libc() -> Any:
     global _libc
     if _libc is None:
         _libc = ctypes.CDLL(None, use_errno=True)
-    if _libc.prctl(option, arg, 0, 0, 0) != 0:
+    return _libc
+
+
+def _check(rc: int, what: str) -> None:
+    if rc != 0:
         err = ctypes.get_errno()
-        raise OSError(err, f"prctl({option}): {os.strerror(err)}")
+        raise OSError(err, f"{what}: {os.strerror(err)}")
+
+
+def _prctl(option: int, arg: int) -> None:
+    _check(_get_libc().prctl(option, arg, 0, 0, 0), f"prctl({option})")
+
+
+def _mount(source: str, target: str, fstype: str | None, flags: int, data: str | None) -> None:
+    libc = _get_libc()
+    rc = libc.mount(
+        source.encode(),
+        target.encode(),
+        fstype.encode() if fstype else None,
+        ctypes.c_ulong(flags),
+        data.encode() if data else None,
+    )
+    _check(rc, f"mount {target}")
+
+
+def _isolate(slot_dir: str, uid: int | None, iso: dict[str, int]) -> None:
+    """Give this (future) call its own mount, IPC and network namespaces and a fresh
+    size-capped tmpfs as its working space and ``/dev/shm``.
+
+    Nothing the call creates there (files of any depth or name, SysV and POSIX IPC,
+    abstract UNIX sockets, loopback listeners) is reachable by any other call, and all of it
+    is gone with the call's last process: the kernel drops the namespaces and their tmpfs
+    whole. The zygote never enters them."""
+    libc = _get_libc()
+    _check(libc.unshare(CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWNET), "unshare")
+    _mount("none", "/", None, MS_REC | MS_PRIVATE, None)  # nothing propagates out
+    owner = "" if uid is None else f",uid={uid},gid={uid}"
+    opts = f"size={iso['disk_bytes']},nr_inodes={iso['inodes']},mode=0700{owner}"
+    _mount("tmpfs", slot_dir, "tmpfs", MS_NOSUID | MS_NODEV, opts)
+    if os.path.isdir("/dev/shm"):
+        opts = f"size={iso['shm_bytes']},nr_inodes=4096,mode=1777"
+        _mount("tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, opts)
+
+
+class _SockFprog(ctypes.Structure):
+    _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+
+
+def _load_filter(program_hex: str | None) -> tuple[Any, Any] | None:
+    if not program_hex:
+        return None
+    program = bytes.fromhex(program_hex)
+    buf = ctypes.create_string_buffer(program, len(program))
+    prog = _SockFprog(len(program) // 8, ctypes.addressof(buf))
+    return buf, prog
+
+
+def _install_filter() -> None:
+    if _CALL_FILTER is not None:
+        rc = _get_libc().prctl(
+            PR_SET_SECCOMP,
+            ctypes.c_ulong(SECCOMP_MODE_FILTER),
+            ctypes.byref(_CALL_FILTER[1]),
+            ctypes.c_ulong(0),
+            ctypes.c_ulong(0),
+        )
+        _check(rc, "seccomp")
 
 
 # --------------------------------------------------------------------------- the child
@@ -157,10 +249,15 @@ def _type_name(exc: BaseException) -> str:
     if isinstance(exc, MemoryError):
         return "MemoryError"
     cls = type(exc)
-    module = getattr(cls, "__module__", "builtins")
-    if module in ("builtins", "__main__"):
-        return cls.__qualname__
-    return f"{module}.{cls.__qualname__}"
+    name = str(getattr(cls, "__qualname__", "?"))
+    module = getattr(cls, "__module__", None)
+    if getattr(builtins, name, None) is cls:
+        return name
+    if module == "__main__" and name not in RESERVED_TYPES:
+        return name
+    # Module-qualified otherwise: a class the code defines can never pass for one of the
+    # harness's own error names.
+    return f"{module if isinstance(module, str) else '?'}.{name}"
 
 
 def _safe_str(exc: BaseException) -> str:
@@ -292,8 +389,9 @@ def _set_limits(limits: dict[str, Any], uid: int | None) -> None:
     resource.setrlimit(resource.RLIMIT_NPROC, (nproc, nproc))
 
 
-def _prepare_child(limits: dict[str, Any], uid: int | None, keep_fd: int) -> None:
-    """What a call's child can do before it knows its call: descriptors and limits.
+def _prepare_child(limits: dict[str, Any], uid: int | None, keep_fd: int, slot_dir: str) -> None:
+    """What a call's child can do before it knows its call: descriptors, its own
+    namespaces and working space (:func:`_isolate`), the calls' seccomp filter, limits.
 
     Every descriptor is closed except 0-2 and ``keep_fd`` (moved to ``STATUS_FD``)."""
     signal.set_wakeup_fd(-1)
@@ -304,6 +402,9 @@ def _prepare_child(limits: dict[str, Any], uid: int | None, keep_fd: int) -> Non
     os.closerange(STATUS_FD + 1, 1 << 20)
     if uid is None:
         os.setpgid(0, 0)  # for the tree sweep (not setsid: a new autogroup costs ms)
+    if _ISOLATE is not None:
+        _isolate(slot_dir, uid, _ISOLATE)
+    _install_filter()
     _set_limits(limits, uid)
     try:  # the kernel's OOM killer takes a call's processes first
         with open("/proc/self/oom_score_adj", "w") as f:
@@ -331,7 +432,7 @@ def child_main(
         os.dup2(out_fd, 1)
         os.dup2(err_fd, 2)
         os.dup2(status_fd, STATUS_FD)
-        _prepare_child(limits, uid, STATUS_FD)
+        _prepare_child(limits, uid, STATUS_FD, slot_dir)
         _become_call(uid)
     except BaseException as exc:  # noqa: BLE001
         _setup_failed(exc)
@@ -346,7 +447,7 @@ def pool_child_main(
     zygote's uid while it waits (so no idle process holds a call's uid) and drops to the
     slot's uid as soon as it has its call, before reading the code."""
     try:
-        _prepare_child(limits, uid, sock_fd)
+        _prepare_child(limits, uid, sock_fd, slot_dir)
         sock = socket.socket(fileno=STATUS_FD)
         sock.setblocking(True)
         fd_size = array.array("i").itemsize
@@ -412,6 +513,7 @@ def run_call(uid: int | None, slot_dir: str, call_id: int) -> NoReturn:
     status = 0
     error: str | None = None
     try:
+        _write_all(STATUS_FD, RUN_MARK)
         error = execute(code, stdout, memory_bytes)
         if os.getpid() == pid:
             for thread in threading.enumerate():
@@ -435,10 +537,11 @@ def run_call(uid: int | None, slot_dir: str, call_id: int) -> NoReturn:
             try:
                 if uid is not None:
                     _kill_uid()
-                os.chdir(slot_dir)
-                _wipe_dir(slot_dir)
-                if uid is not None:
-                    _wipe_shm(uid)
+                if _ISOLATE is None:  # else the call's tmpfs goes with its namespace
+                    os.chdir(slot_dir)
+                    _wipe_dir(slot_dir)
+                    if uid is not None:
+                        _wipe_shm(uid)
             except BaseException:  # noqa: BLE001
                 status = 1
         else:
@@ -450,32 +553,49 @@ def run_call(uid: int | None, slot_dir: str, call_id: int) -> NoReturn:
 
 
 def _wipe_dir(path: str) -> None:
-    """Remove everything inside ``path`` (not ``path`` itself), fixing permissions."""
-
-    def fix(_func: Callable[..., Any], failed: str, _exc: Any) -> None:
-        try:
-            os.chmod(os.path.dirname(failed), 0o700)
-            if os.path.isdir(failed) and not os.path.islink(failed):
-                os.chmod(failed, 0o700)
-        except OSError:
-            pass
-
+    """Remove everything inside ``path`` (not ``path`` itself), however deep, wide, oddly
+    named or permission-locked: iterative and relative to one directory descriptor at a
+    time, so neither recursion depth, PATH_MAX nor the open-files limit stops it. Raises
+    OSError if something is left (the zygote then retires the slot)."""
     os.chmod(path, 0o700)
-    for _ in range(8):
-        try:
-            entries = list(os.scandir(path))
-        except OSError:
-            return
-        if not entries:
-            return
-        for entry in entries:
-            try:
-                if entry.is_dir(follow_symlinks=False):
-                    shutil.rmtree(entry.path, onerror=fix)
-                else:
-                    os.unlink(entry.path)
-            except OSError:
-                fix(os.unlink, entry.path, None)
+    cur = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        pending = [_unlink_files(cur)]  # per level: subdirectories still to remove
+        names: list[str] = []  # the path from ``path`` down to ``cur``
+        while True:
+            if pending[-1]:
+                name = pending[-1].pop()
+                os.chmod(name, 0o700, dir_fd=cur)
+                flags = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW
+                child = os.open(name, flags, dir_fd=cur)
+                os.close(cur)
+                cur = child
+                names.append(name)
+                pending.append(_unlink_files(cur))
+                continue
+            pending.pop()
+            if not names:
+                break
+            parent = os.open("..", os.O_RDONLY | os.O_DIRECTORY, dir_fd=cur)
+            os.close(cur)
+            cur = parent
+            os.rmdir(names.pop(), dir_fd=cur)
+    finally:
+        os.close(cur)
+    if os.listdir(path):
+        raise OSError(f"{path} is not empty after the wipe")
+
+
+def _unlink_files(fd: int) -> list[str]:
+    """Unlink every non-directory in the directory ``fd``; return its subdirectories."""
+    subdirs: list[str] = []
+    with os.scandir(fd) as it:
+        for entry in it:
+            if entry.is_dir(follow_symlinks=False):
+                subdirs.append(entry.name)
+            else:
+                os.unlink(entry.name, dir_fd=fd)
+    return subdirs
 
 
 def _wipe_shm(uid: int) -> None:
@@ -541,6 +661,7 @@ class Call:
     exit: int | None = None
     signal: int | None = None
     cpu_s: float = 0.0
+    sweeps: int = 0
 
 
 @dataclass
@@ -572,6 +693,8 @@ class Zygote:
     ready_by_pid: dict[int, Ready] = field(default_factory=dict)
     discarded: dict[int, int] = field(default_factory=dict)
     """Pre-forked children being killed (pid -> slot): the slot is free once reaped."""
+    retired: set[int] = field(default_factory=set)
+    """Slots whose cleanup failed SWEEP_TRIES times: never used again."""
 
     def uid(self, slot: int) -> int | None:
         return None if self.uid_base is None else self.uid_base + slot
@@ -636,6 +759,12 @@ class Zygote:
                 for fd in fds:
                     os.close(fd)
                 self.send({"op": "failed", "id": msg["id"], "message": "expected 4 fds"})
+                return
+            problem = _bad_limits(msg.get("limits"))
+            if problem:
+                for fd in fds:
+                    os.close(fd)
+                self.send({"op": "failed", "id": msg["id"], "message": problem})
                 return
             call = Call(id=int(msg["id"]), limits=dict(msg["limits"]), fds=fds)
             self.calls[call.id] = call
@@ -829,6 +958,12 @@ class Zygote:
                 continue
             call = self.by_sweeper.pop(pid, None)
             if call is not None:
+                if os.waitstatus_to_exitcode(status) != 0 or self.dirty(call.slot):
+                    call.sweeps += 1
+                    if call.sweeps < SWEEP_TRIES:
+                        self.pending_sweeps.append(call)  # again, after a moment
+                        continue
+                    self.retire(call.slot)
                 self.finish(call)
                 continue
             ready = self.ready_by_pid.pop(pid, None)
@@ -857,20 +992,48 @@ class Zygote:
         try:
             if os.listdir(self.workdir(call.slot)):
                 return False
-            for entry in os.scandir("/dev/shm"):
+            for entry in [] if _ISOLATE is not None else os.scandir("/dev/shm"):
                 if entry.stat(follow_symlinks=False).st_uid == uid:
                     return False
         except OSError:
             return False
         return True
 
+    def dirty(self, slot: int) -> bool:
+        """Whether anything of the slot's last call may be left after a sweep: a live
+        process of its uid under us, or anything in its work directory."""
+        uid = self.uid(slot)
+        known = self.known()
+        if uid is not None:
+            for pid in _children():
+                if pid not in known and _proc_uid(pid, live_only=True) == uid:
+                    return True
+        try:
+            return bool(os.listdir(self.workdir(slot)))
+        except OSError:
+            return True
+
+    def retire(self, slot: int) -> None:
+        self.retired.add(slot)
+        sys.stderr.write(
+            f"zygote: slot {slot} retired: its cleanup failed {SWEEP_TRIES} times "
+            f"({self.slots - len(self.retired)} slots left)\n"
+        )
+        sys.stderr.flush()
+        if len(self.retired) >= self.slots:
+            # Nothing clean is left to run a call in: exit, and the harness restarts us.
+            self.shutdown()
+
     def sweep(self, call: Call) -> None:
         uid = self.uid(call.slot)
         if uid is None:
-            self.sweep_tree(call)
+            try:
+                self.sweep_tree(call)
+            except OSError:
+                self.retire(call.slot)
             self.finish(call)
             return
-        if self.clean(call, uid):
+        if call.sweeps == 0 and self.clean(call, uid):
             self.finish(call)
             return
         try:
@@ -915,7 +1078,8 @@ class Zygote:
 
     def finish(self, call: Call) -> None:
         self.calls.pop(call.id, None)
-        self.free.append(call.slot)
+        if call.slot not in self.retired:
+            self.free.append(call.slot)
         self.send(
             {
                 "op": "done",
@@ -946,15 +1110,25 @@ class Zygote:
         os._exit(0)
 
     def serve(self, wake_fd: int) -> NoReturn:
+        """Serve until the harness goes. An unexpected error is logged once; if the next
+        rounds fail too the zygote exits (the harness restarts it) instead of looping."""
         poller = select.poll()
         poller.register(self.sock.fileno(), select.POLLIN)
         poller.register(wake_fd, select.POLLIN)
+        failures = 0
         while True:
             try:
                 self.serve_once(poller, wake_fd)
+                failures = 0
             except Exception:  # noqa: BLE001 - keep serving the other calls
-                sys.stderr.write("zygote: " + traceback.format_exc())
-                sys.stderr.flush()
+                failures += 1
+                if failures == 1:
+                    sys.stderr.write("zygote: " + traceback.format_exc(limit=4))
+                    sys.stderr.flush()
+                if failures >= 3:
+                    sys.stderr.write("zygote: failing repeatedly; exiting\n")
+                    sys.stderr.flush()
+                    self.shutdown()
                 time.sleep(0.01)
 
     def serve_once(self, poller: select.poll, wake_fd: int) -> None:
@@ -982,6 +1156,25 @@ class Zygote:
         self.refill()
 
 
+LIMIT_KEYS = ("timeout_s", "cpu_s", "memory_bytes", "max_processes", "max_file_bytes")
+
+
+def _bad_limits(limits: Any) -> str:
+    """'' if ``limits`` are usable, else why not (the harness validates them too: this is
+    the zygote's own guard, so a bad value is one failed call, never a wedged server)."""
+    if not isinstance(limits, dict):
+        return "limits must be an object"
+    for key in LIMIT_KEYS:
+        value = limits.get(key)
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return f"limit {key} must be a number, got {value!r}"
+        if not 0 < value <= 1 << 50 or value != value:
+            return f"limit {key} is out of range: {value!r}"
+    if not limits["timeout_s"] <= 86400:
+        return f"limit timeout_s is out of range: {limits['timeout_s']!r}"
+    return ""
+
+
 def _children() -> list[int]:
     pids: list[int] = []
     try:
@@ -1007,14 +1200,14 @@ def _proc_uid(pid: int, live_only: bool = False) -> int | None:
     return None
 
 
-def _probe_uid_drop(uid: int) -> str:
-    """Fork a child that drops to ``uid``; '' when it works, else the reason."""
+def _probe(action: Callable[[], None]) -> str:
+    """Run ``action`` in a forked child; '' when it works, else the reason."""
     r, w = os.pipe()
     pid = os.fork()
     if pid == 0:
         os.close(r)
         try:
-            _drop_to(uid)
+            action()
             os._exit(0)
         except BaseException as exc:  # noqa: BLE001
             os.write(w, f"{type(exc).__name__}: {exc}".encode()[:500])
@@ -1061,7 +1254,7 @@ def main(argv: list[str]) -> NoReturn:
     uid_base: int | None = None
     uid_note = "not root: calls share the harness's uid"
     if os.geteuid() == 0 and config.get("uid_base") is not None:
-        uid_note = _probe_uid_drop(int(config["uid_base"]))
+        uid_note = _probe(lambda: _drop_to(int(config["uid_base"])))
         if not uid_note:
             uid_base = int(config["uid_base"])
     slots = int(config["slots"])
@@ -1081,7 +1274,18 @@ def main(argv: list[str]) -> NoReturn:
                 if pid == 0:
                     sweeper_main(uid_base + slot, os.path.join(work, f"s{slot}"))
                 os.waitpid(pid, 0)
-    global _STREAMS
+    global _STREAMS, _ISOLATE, _CALL_FILTER
+    isolate_note = "not requested"
+    if config.get("isolate"):
+        iso = {k: int(v) for k, v in config["isolate"].items()}
+        probe_dir = os.path.join(work, "s0")
+        isolate_note = _probe(lambda: _isolate(probe_dir, uid_base, iso))
+        if not isolate_note:
+            _ISOLATE = iso
+    _CALL_FILTER = _load_filter(config.get("call_seccomp"))
+    filter_note = _probe(_install_filter) if _CALL_FILTER is not None else "none"
+    if filter_note:
+        _CALL_FILTER = None
     _STREAMS = (_text_stream(1), _text_stream(2))
     numpy.random.seed(int.from_bytes(os.urandom(4), "little"))
     gc.collect()
@@ -1102,6 +1306,10 @@ def main(argv: list[str]) -> NoReturn:
             "pid": os.getpid(),
             "uid_mode": uid_base is not None,
             "uid_note": uid_note,
+            "call_namespaces": _ISOLATE is not None,
+            "call_namespaces_note": isolate_note,
+            "call_seccomp": _CALL_FILTER is not None,
+            "call_seccomp_note": filter_note,
             "subreaper": subreaper,
             "euid": os.geteuid(),
             "numpy": numpy.__version__,

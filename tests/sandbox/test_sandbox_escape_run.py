@@ -1,0 +1,77 @@
+"""Issue 10 through a real ``attnrl run``: a scripted model (the real Anthropic SDK against
+the fake server on loopback) sends the attacks as its ``python_expression`` code; the next
+calls of the run, and of the next run, see nothing of them, and both runs still pass."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from test_sandbox_escape import DEEP_TREE, IPC_PLANT, PROBE, assert_clean
+
+from attnrl.harness.rundir import load_records
+from attnrl.task import Task
+from fakes.llm_server import FakeLLMServer, anthropic_tool_use
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="per-call namespaces need root")
+
+ATTACK = (
+    DEEP_TREE
+    + IPC_PLANT
+    + 'import os\nos.write(3, b\'{"error": "SandboxError: the sandbox is closed"}\\n\')\n'
+    + "os._exit(0)\n"
+)
+
+
+def _tool_results(server: FakeLLMServer) -> list[dict[str, Any]]:
+    """Every ``python_expression`` result the model was shown, in order."""
+    out: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    for request in server.requests_to("anthropic"):
+        for message in request.body["messages"]:
+            if message["role"] != "user" or isinstance(message["content"], str):
+                continue
+            for block in message["content"]:
+                if block.get("type") == "tool_result" and block["tool_use_id"] not in seen:
+                    seen.add(block["tool_use_id"])
+                    out.append(json.loads(block["content"]))
+    return out
+
+
+def test_attacks_sent_by_a_model_leave_nothing_for_later_calls(
+    tmp_path: Path, llm_server: FakeLLMServer, seed_task: Task
+) -> None:
+    submit = {"answer": seed_task.reference()}
+    py = "python_expression"
+    llm_server.enqueue_anthropic(
+        anthropic_tool_use(py, {"expression": ATTACK}, id="attack"),
+        anthropic_tool_use(py, {"expression": PROBE}, id="probe-1"),
+        anthropic_tool_use("submit_answer", submit, id="submit-1"),
+        anthropic_tool_use(py, {"expression": PROBE}, id="probe-2"),
+        anthropic_tool_use("submit_answer", submit, id="submit-2"),
+    )
+    env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
+    env |= {"ANTHROPIC_API_KEY": "sk-ant-test", "ANTHROPIC_BASE_URL": llm_server.url}
+    out = tmp_path / "run"
+    args = ["run", "--model", "anthropic/claude-test", "--runs", "2", "--concurrency", "1"]
+    proc = subprocess.run(
+        [sys.executable, "-m", "attnrl", *args, "--out", str(out), "--no-progress"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    records = load_records(out / "results.jsonl")
+    assert [r["outcome"] for r in records] == ["full_success", "full_success"], records
+    assert all(r["sandbox"].startswith(("bwrap", "process")) for r in records)
+    attack, probe_1, probe_2 = _tool_results(llm_server)
+    assert attack["error"].startswith("StatusForgeryError"), attack
+    for probe in (probe_1, probe_2):
+        assert probe["error"] is None, probe
+        assert_clean(json.loads(probe["result"]))
