@@ -32,6 +32,10 @@ __all__ = [
     "add_task_arguments",
     "dump_json",
     "fail",
+    "instance_seed",
+    "parse_mask",
+    "parse_seed",
+    "read_bytes",
     "read_input",
     "spec_factory",
     "task_from_args",
@@ -62,21 +66,47 @@ def _int_range(text: str) -> tuple[int, int]:
     return lo, hi
 
 
-def _mask(text: str) -> MaskSpec:
-    """``causal``, ``none`` or ``window:W``."""
+MIN_WINDOW = 2
+"""The narrowest sliding window: with 1 each query sees only itself and scores never matter."""
+
+
+def parse_mask(text: str) -> MaskSpec:
+    """``causal``, ``none`` or ``window:W`` (an integer W >= :data:`MIN_WINDOW`)."""
     if text == "causal":
         return MaskSpec("causal")
     if text == "none":
         return MaskSpec("none")
     kind, sep, width = text.partition(":")
-    if kind == "window" and sep:
-        try:
+    if kind == "window" and sep and width.strip().isdigit():
+        if int(width) >= MIN_WINDOW:
             return MaskSpec("sliding_window", int(width))
-        except ValueError:
-            pass
+        raise argparse.ArgumentTypeError(
+            f"--mask window must be >= {MIN_WINDOW}, got {int(width)}: with a window of 1 each "
+            "query sees only itself"
+        )
     raise argparse.ArgumentTypeError(
-        f"expected causal, none or window:W with an integer W >= 1, got {text!r}"
+        f"expected causal, none or window:W with an integer W >= {MIN_WINDOW} (W = 1 would let "
+        f"each query see only itself), got {text!r}"
     )
+
+
+def parse_seed(text: str) -> int:
+    """A seed: a non-negative integer, the same rule for every command."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}")
+    return value
+
+
+def instance_seed(args: argparse.Namespace) -> int | None:
+    """The instance seed of ``--preset``/``--seed``: a seeded preset draws seed 0 when none is
+    given (as ``attnrl dataset`` does); a fixed preset takes none."""
+    if args.preset in presets.SEEDED_PRESETS:
+        return 0 if args.seed is None else int(args.seed)
+    return args.seed  # type: ignore[no-any-return]
 
 
 def _scale(text: str) -> float:
@@ -97,7 +127,10 @@ def add_task_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"task preset: {', '.join(preset_names())} (default {DEFAULT_PRESET})",
     )
     parser.add_argument(
-        "--seed", type=int, default=None, help=f"instance seed (required by {PRESET_NAME})"
+        "--seed",
+        type=parse_seed,
+        default=None,
+        help=f"seed, a non-negative integer: the instance of --preset {PRESET_NAME} (default 0)",
     )
     knobs = parser.add_argument_group(
         "difficulty knobs",
@@ -112,9 +145,10 @@ def add_task_arguments(parser: argparse.ArgumentParser) -> None:
         knobs.add_argument(flag, type=_int_range, metavar="N|MIN-MAX", help=what)
     knobs.add_argument(
         "--mask",
-        type=_mask,
+        type=parse_mask,
         metavar="causal|none|window:W",
-        help="attention mask: causal, none (no mask, no mask flag) or a sliding window of W",
+        help=f"attention mask: causal, none (no mask, no mask flag) or a sliding window of W "
+        f"tokens, W >= {MIN_WINDOW}",
     )
     for flag, what in (
         ("--position-encoding", "add pos_emb to Q, K and V (default on)"),
@@ -177,17 +211,27 @@ def spec_factory(args: argparse.Namespace) -> Callable[[int | None], TaskSpec]:
 
 def task_from_args(args: argparse.Namespace) -> Task:
     """The task of ``--preset``/``--seed`` with the knob flags applied."""
-    return Task(spec_factory(args)(args.seed))
+    return Task(spec_factory(args)(instance_seed(args)))
 
 
 def read_input(path: str) -> str:
-    """The text of ``path``, or of stdin for ``-``."""
-    if path == "-":
-        return sys.stdin.read()
+    """The text of ``path``, or of stdin for ``-`` (a UTF-8 byte order mark is dropped)."""
+    data = read_bytes(path)
     try:
-        return Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(f"cannot read {path}: {exc}") from None
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        where = "stdin" if path == "-" else path
+        raise UsageError(f"cannot read {where}: it is not UTF-8 text") from None
+
+
+def read_bytes(path: str) -> bytes:
+    """The bytes of ``path``, or of stdin for ``-``; a UsageError naming the path if unreadable."""
+    if path == "-":
+        return sys.stdin.buffer.read()
+    try:
+        return Path(path).read_bytes()
+    except OSError as exc:
+        raise UsageError(f"cannot read {path}: {exc.strerror or 'unreadable'}") from None
 
 
 def dump_json(obj: Any, compact: bool) -> str:

@@ -26,13 +26,13 @@ from attnrl.harness.rundir import (
     SUMMARY_FILE,
     ResultsWriter,
     RunDirError,
+    finish_run_dir,
     json_safe,
     load_records,
     now,
     prepare_run_dir,
     run_log,
     summarize_run_dir,
-    write_json_atomic,
 )
 from attnrl.models.base import Message, Model, ModelConfigError, ModelSource
 from attnrl.models.simulated import SIMULATED_NAME
@@ -46,6 +46,7 @@ __all__ = [
     "SUMMARY_FILE",
     "RunConfig",
     "RunDirError",
+    "batch_manifest",
     "load_records",
     "run_batch",
     "run_with_models",
@@ -72,6 +73,8 @@ class RunConfig:
     progress: bool = True
     extra: dict[str, Any] = field(default_factory=dict)
     """Provider options recorded in the manifest (base_url, max_tokens...); never a key."""
+    knobs: dict[str, Any] = field(default_factory=dict)
+    """The difficulty knobs the task was made with, as JSON (recorded in the manifest)."""
 
     def __post_init__(self) -> None:
         if self.runs < 1:
@@ -90,7 +93,8 @@ class RunConfig:
         return self.model == SIMULATED_NAME
 
 
-def _manifest(config: RunConfig, task: Task) -> dict[str, Any]:
+def batch_manifest(config: RunConfig, task: Task) -> dict[str, Any]:
+    """``run.json``: everything the batch is made with (``--resume`` restores it)."""
     return {
         "model": config.model,
         "simulated": config.simulated,
@@ -99,6 +103,8 @@ def _manifest(config: RunConfig, task: Task) -> dict[str, Any]:
         "task_hash": task.content_hash,
         "max_steps": config.max_steps,
         "runs": config.runs,
+        "band": list(config.band),
+        "knobs": config.knobs,
         "options": config.extra,
     }
 
@@ -133,6 +139,10 @@ def _record(
         "usage": asdict(result.usage),
         "tool_errors": result.tool_errors,
         "sandbox": isolation,
+        # every record has every key (null where it does not apply)
+        "diagnosis": None,
+        "submitted_keys": None,
+        "mask_flag": None,
     }
     base |= model.record_fields()
     if result.stop == "infrastructure":
@@ -205,15 +215,20 @@ async def run_batch(
 
     ``models.for_run(run_id)`` gives each run its model.
     """
-    prepare_run_dir(config.out, _manifest(config, task), config.resume)
+    lock = prepare_run_dir(config.out, batch_manifest(config, task), config.resume)
     results_path = config.out / RESULTS_FILE
     done = {
         r["run_id"] for r in load_records(results_path) if r.get("category") != "infrastructure"
     }
     todo = [i for i in range(1, config.runs + 1) if i not in done]
     console = console or Console(stderr=True)
-    writer = ResultsWriter(results_path)
+    try:
+        writer = ResultsWriter(results_path)
+    except BaseException:
+        lock.release()
+        raise
     isolation: str | None = None
+    failing = True
     try:
         with run_log(config.out):
             logger.info(
@@ -232,10 +247,14 @@ async def run_batch(
                     )
                 isolation = sandbox.isolation
                 await _run_all(config, task, todo, models, sandbox, writer, console, isolation)
+        failing = False
     finally:
-        writer.close()
-        summary = summarize_run_dir(config.out, config.band, isolation)
-        write_json_atomic(config.out / SUMMARY_FILE, summary)
+        try:
+            summary = finish_run_dir(config.out, writer, config.band, isolation, failing=failing)
+        finally:
+            lock.release()
+    if summary is None:  # finish_run_dir returns None only when failing, i.e. never here
+        raise RunDirError(f"no summary written in {config.out}")
     return summary
 
 
@@ -301,7 +320,12 @@ async def _run_all(
             progress.update(bar, advance=1, passed=passed)
 
     with progress:
-        await asyncio.gather(*(one(i) for i in todo))
+        try:  # the first error (disk full, bad key) stops the other runs: none is half-recorded
+            async with asyncio.TaskGroup() as group:
+                for i in todo:
+                    group.create_task(one(i))
+        except ExceptionGroup as errors:
+            raise errors.exceptions[0] from None
 
 
 def _brief(message: Message, width: int = 300) -> str:

@@ -43,6 +43,7 @@ from attnrl.models.base import ModelConfigError, ModelUnavailable
 
 __all__ = [
     "RETRYABLE_STATUSES",
+    "RETRY_CAUSE",
     "RetryPolicy",
     "SleepFn",
     "call_with_retries",
@@ -55,6 +56,10 @@ T = TypeVar("T")
 
 SleepFn = Callable[[float], Awaitable[None]]
 """An async sleep, ``asyncio.sleep`` by default; tests inject one that records delays."""
+
+RETRY_CAUSE = "retry_cause"
+"""Attribute of each retry's log record naming its cause, so a console can count retries by
+cause (one line per cause) instead of printing one warning per retry."""
 
 RETRYABLE_STATUSES = frozenset({408, 409, 429})
 """Retried statuses below 500 (every status >= 500 is retried too)."""
@@ -286,6 +291,7 @@ async def call_with_retries(
             delay,
             attempt,
             policy.max_attempts,
+            extra={RETRY_CAUSE: f"{label}: {failure.description}"},
         )
         await sleep_fn(delay)
 
