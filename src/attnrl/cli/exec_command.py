@@ -54,7 +54,11 @@ def cmd_exec(args: argparse.Namespace) -> int:
             try:
                 limits = SandboxLimits(timeout_s=args.timeout)
             except ValueError as exc:
-                raise UsageError(str(exc)) from None
+                raise UsageError(
+                    str(exc).replace("SandboxLimits.timeout_s", "--timeout").replace(
+                        "must be > 0", "must be seconds > 0"
+                    )
+                ) from None
     except UsageError as exc:
         return fail(str(exc))
     try:
