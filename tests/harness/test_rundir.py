@@ -13,8 +13,8 @@ import pytest
 
 from attnrl.harness.rundir import (
     CORRUPT_FILE,
-    RunDirError,
     ResultsWriter,
+    RunDirError,
     load_records,
     lock_run_dir,
     prepare_run_dir,
@@ -110,7 +110,7 @@ def test_a_full_disk_is_an_error_not_a_lost_record(tmp_path: Path) -> None:
         "except RunDirError as e: print('ERR2', e)\n"
     )
     proc = _in_small_tmpfs(
-        f"{sys.executable} -c \"{code}\"; ls /mnt/small; cp /mnt/small/results.jsonl {tmp_path}",
+        f'{sys.executable} -c "{code}"; ls /mnt/small; cp /mnt/small/results.jsonl {tmp_path}',
         size=64 * 1024,
     )
     assert "ERR cannot write /mnt/small/results.jsonl: No space left on device" in proc.stdout

@@ -55,9 +55,9 @@ def cmd_exec(args: argparse.Namespace) -> int:
                 limits = SandboxLimits(timeout_s=args.timeout)
             except ValueError as exc:
                 raise UsageError(
-                    str(exc).replace("SandboxLimits.timeout_s", "--timeout").replace(
-                        "must be > 0", "must be seconds > 0"
-                    )
+                    str(exc)
+                    .replace("SandboxLimits.timeout_s", "--timeout")
+                    .replace("must be > 0", "must be seconds > 0")
                 ) from None
     except UsageError as exc:
         return fail(str(exc))

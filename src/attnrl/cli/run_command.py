@@ -49,6 +49,7 @@ from attnrl.models.deprecation import DEFAULT_MODEL
 from attnrl.models.simulated import SIMULATED_NAME
 from attnrl.stats.analysis import render_analysis
 from attnrl.task import Task
+from attnrl.task.presets import SEEDED_PRESETS
 
 __all__ = ["register"]
 
@@ -265,7 +266,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         args.seed = 0 if args.batches == 1 else random.randrange(1_000_000)
     # --seed draws the instance of a seeded preset; for every preset it also seeds the
     # simulated agents' mix (a fixed preset like `seed` takes no instance seed).
-    task = Task(spec_factory(args)(instance_seed(args)))
+    task = Task(spec_factory(args)(instance_seed(args) if args.preset in SEEDED_PRESETS else None))
     out: Path = args.out or Path("runs") / datetime.now(UTC).strftime("%Y%m%d_%H%M%S")
     _config(args, SIMULATED_NAME, out, args.seed)  # every flag checked before any notice
     model_name = _choose_model(args)

@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable, Iterator
 from types import FrameType
 from typing import TypeVar
 
-from attnrl.models.retry import RETRY_CAUSE
+from attnrl.models.retry import GAVE_UP_CAUSE, RETRY_CAUSE
 
 __all__ = [
     "EXIT_INFRASTRUCTURE",
@@ -113,19 +113,25 @@ class RetryTally(logging.Filter):
     def __init__(self) -> None:
         super().__init__()
         self.counts: Counter[str] = Counter()
+        self.gave_up: Counter[str] = Counter()
 
     def filter(self, record: logging.LogRecord) -> bool:
-        cause = getattr(record, RETRY_CAUSE, None)
-        if cause is None:
-            return True
-        self.counts[cause] += 1
-        return False
+        if (cause := getattr(record, RETRY_CAUSE, None)) is not None:
+            self.counts[cause] += 1
+            return False
+        if (cause := getattr(record, GAVE_UP_CAUSE, None)) is not None:
+            self.gave_up[cause] += 1
+            return False
+        return True
 
     def lines(self) -> list[str]:
         """One line per distinct cause, most frequent first."""
         return [
             f"attnrl: retried {n} time{'s' if n != 1 else ''}: {cause}"
             for cause, n in self.counts.most_common()
+        ] + [
+            f"attnrl: {n} run{'s' if n != 1 else ''} gave up on the model: {cause}"
+            for cause, n in self.gave_up.most_common()
         ]
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-
 from typing import Any
 
 from attnrl.cli.common import add_task_arguments, dump_json, read_bytes, task_from_args

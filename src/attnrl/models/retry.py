@@ -43,6 +43,7 @@ from attnrl.models.base import ModelConfigError, ModelUnavailable
 
 __all__ = [
     "RETRYABLE_STATUSES",
+    "GAVE_UP_CAUSE",
     "RETRY_CAUSE",
     "RetryPolicy",
     "SleepFn",
@@ -60,6 +61,9 @@ SleepFn = Callable[[float], Awaitable[None]]
 RETRY_CAUSE = "retry_cause"
 """Attribute of each retry's log record naming its cause, so a console can count retries by
 cause (one line per cause) instead of printing one warning per retry."""
+
+GAVE_UP_CAUSE = "gave_up_cause"
+"""Attribute of the log record of a run that gave up on its model (counted the same way)."""
 
 RETRYABLE_STATUSES = frozenset({408, 409, 429})
 """Retried statuses below 500 (every status >= 500 is retried too)."""

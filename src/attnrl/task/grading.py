@@ -99,9 +99,13 @@ def pass_rules(spec: TaskSpec) -> tuple[PassRule, ...]:
     tails = tuple(c.key for c in comps if c.kind == "output" and c.head is None)
     rewards, flag = spec.rewards, spec.masked
     if spec.policy == "strict":
-        return (PassRule("full_success", rewards.full_success, tuple(c.key for c in comps), (), flag),)
+        return (
+            PassRule("full_success", rewards.full_success, tuple(c.key for c in comps), (), flag),
+        )
     return (
-        PassRule("full_success", rewards.full_success, (*pos, *weights, *tails), head_outputs, flag),
+        PassRule(
+            "full_success", rewards.full_success, (*pos, *weights, *tails), head_outputs, flag
+        ),
         PassRule("partial_success", rewards.partial_success, pos, weights, flag),
     )
 
