@@ -7,6 +7,7 @@ cannot contradict the grader (the seed's prompt did, four times).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from attnrl.models.base import ToolSpec
@@ -128,7 +129,7 @@ def _answer_lines(spec: TaskSpec) -> list[str]:
     return lines
 
 
-def _and(parts: list[str]) -> str:
+def _and(parts: Sequence[str]) -> str:
     return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
 
 
