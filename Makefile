@@ -6,10 +6,16 @@ export PYTHON
 UV := ./tools/uv
 RUN := $(UV) run --locked --all-extras
 
-.PHONY: run test test-trainers check env sandbox-deps bench clean
+.PHONY: run test test-trainers check env env-run sandbox-deps bench clean
 
+# Everything: the extras (inspect-ai, verifiers, datasets) and the dev tools, for `make test`.
 env:
-	@$(UV) sync --locked --all-extras --quiet
+	@$(UV) sync --locked --all-extras
+
+# Only what the main job needs (~110 MB, not ~600 MB: no extras, no dev tools), with uv's
+# progress; --inexact keeps whatever `make env` installed before.
+env-run:
+	@$(UV) sync --locked --inexact --no-dev
 
 # bubblewrap jails the model's python tool; install it where we can (root, Debian).
 sandbox-deps:
@@ -19,8 +25,8 @@ sandbox-deps:
 	      || echo "warning: could not install bubblewrap; the sandbox falls back to plain process isolation"; \
 	  else echo "warning: bwrap missing and not root; the sandbox falls back to plain process isolation"; fi; }
 
-run: env sandbox-deps
-	$(RUN) attnrl run
+run: env-run sandbox-deps
+	$(UV) run --no-sync attnrl run
 
 test: env sandbox-deps
 	$(RUN) pytest

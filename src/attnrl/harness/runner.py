@@ -18,9 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from attnrl.harness.agent import AgentResult, run_agent
+from attnrl.harness.progress import BatchProgress
 from attnrl.harness.rundir import (
     RESULTS_FILE,
     SUMMARY_FILE,
@@ -281,21 +281,9 @@ async def _run_all(
     isolation: str,
 ) -> None:
     limit = asyncio.Semaphore(config.concurrency)
-    passed = 0
-    progress = Progress(
-        TextColumn("[bold]runs"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("passed {task.fields[passed]}"),
-        TimeElapsedColumn(),
-        console=console,
-        disable=not config.progress,
-        transient=False,
-    )
-    bar = progress.add_task("runs", total=len(todo), passed=0)
+    progress = BatchProgress(console, len(todo), enabled=config.progress)
 
     async def one(run_id: int) -> None:
-        nonlocal passed
         async with limit:
             model = models.for_run(run_id)
             started_at = now()
@@ -316,8 +304,7 @@ async def _run_all(
                 record = _record(run_id, task, config, model, crashed, isolation, started_at)
             writer.append(record)
             _log_record(record)
-            passed += bool(record["passed"])
-            progress.update(bar, advance=1, passed=passed)
+            progress.advance(bool(record["passed"]))
 
     with progress:
         try:  # the first error (disk full, bad key) stops the other runs: none is half-recorded
