@@ -227,7 +227,8 @@ def read_input(path: str) -> str:
 def read_bytes(path: str) -> bytes:
     """The bytes of ``path``, or of stdin for ``-``; a UsageError naming the path if unreadable."""
     if path == "-":
-        return sys.stdin.buffer.read()
+        stream = getattr(sys.stdin, "buffer", None)  # a text-only stdin (a StringIO) has none
+        return stream.read() if stream is not None else sys.stdin.read().encode("utf-8")
     try:
         return Path(path).read_bytes()
     except OSError as exc:
