@@ -354,11 +354,11 @@ def test_messages_speak_the_users_language(tmp_path: Path) -> None:
         "run", "--model", "simulated", "--retries", "0", "--runs", "1", "--out", str(tmp_path / "z")
     )
     assert zero.returncode == 0, zero.stderr
-    window = attnrl("prompt", "--mask", "window:1")
+    window = attnrl("prompt", "--preset", "procedural", "--mask", "window:1")
     assert window.returncode == 2 and "--mask window must be >= 2" in window.stderr
     for command in (["run", "--model", "simulated"], ["dataset", "--n", "1", "--out", "x.jsonl"]):
         neg = attnrl(*command, "--preset", "procedural", "--seed", "-1")
-        assert neg.returncode == 2 and "expected a non-negative integer, got '-1'" in neg.stderr
+        assert neg.returncode == 2 and "--seed must be >= 0, got -1" in one_error_line(neg.stderr)
     seedless = attnrl(
         "run",
         "--model",

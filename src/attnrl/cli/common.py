@@ -34,7 +34,7 @@ __all__ = [
     "fail",
     "instance_seed",
     "parse_mask",
-    "parse_seed",
+    "check_seed",
     "read_bytes",
     "read_input",
     "spec_factory",
@@ -71,34 +71,27 @@ MIN_WINDOW = 2
 
 
 def parse_mask(text: str) -> MaskSpec:
-    """``causal``, ``none`` or ``window:W`` (an integer W >= :data:`MIN_WINDOW`)."""
+    """``causal``, ``none`` or ``window:W`` (an integer W >= 1; procedural needs >= 2)."""
     if text == "causal":
         return MaskSpec("causal")
     if text == "none":
         return MaskSpec("none")
     kind, sep, width = text.partition(":")
-    if kind == "window" and sep and width.strip().isdigit():
-        if int(width) >= MIN_WINDOW:
-            return MaskSpec("sliding_window", int(width))
-        raise argparse.ArgumentTypeError(
-            f"--mask window must be >= {MIN_WINDOW}, got {int(width)}: with a window of 1 each "
-            "query sees only itself"
-        )
+    if kind == "window" and sep and width.strip().isdigit() and int(width) >= 1:
+        return MaskSpec("sliding_window", int(width))
     raise argparse.ArgumentTypeError(
-        f"expected causal, none or window:W with an integer W >= {MIN_WINDOW} (W = 1 would let "
-        f"each query see only itself), got {text!r}"
+        f"expected causal, none or window:W with an integer W >= 1 (procedural: W >= "
+        f"{MIN_WINDOW}), got {text!r}"
     )
 
 
-def parse_seed(text: str) -> int:
-    """A seed: a non-negative integer, the same rule for every command."""
-    try:
-        value = int(text)
-    except ValueError:
-        value = -1
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}")
-    return value
+def check_seed(args: argparse.Namespace) -> None:
+    """``--seed``: a non-negative integer, the same rule for every command."""
+    seed = getattr(args, "seed", None)
+    if seed is not None and seed < 0:
+        raise UsageError(
+            f"--seed must be >= 0, got {seed} (a seed must be an int >= 0 in every command)"
+        )
 
 
 def instance_seed(args: argparse.Namespace) -> int | None:
@@ -128,7 +121,7 @@ def add_task_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--seed",
-        type=parse_seed,
+        type=int,
         default=None,
         help=f"seed, a non-negative integer: the instance of --preset {PRESET_NAME} (default 0)",
     )
@@ -148,7 +141,7 @@ def add_task_arguments(parser: argparse.ArgumentParser) -> None:
         type=parse_mask,
         metavar="causal|none|window:W",
         help=f"attention mask: causal, none (no mask, no mask flag) or a sliding window of W "
-        f"tokens, W >= {MIN_WINDOW}",
+        f"tokens, W >= 1 (procedural: W >= {MIN_WINDOW})",
     )
     for flag, what in (
         ("--position-encoding", "add pos_emb to Q, K and V (default on)"),
@@ -195,6 +188,7 @@ def spec_factory(args: argparse.Namespace) -> Callable[[int | None], TaskSpec]:
     """Seed -> spec for the preset and knob flags of ``args``, validated once up front
     (:func:`attnrl.task.presets.spec_factory`); every error is a :class:`UsageError` that names
     the flag, not the field."""
+    check_seed(args)
     try:
         factory = presets.spec_factory(args.preset, **_knobs(args))
     except ValueError as exc:
@@ -211,7 +205,7 @@ def spec_factory(args: argparse.Namespace) -> Callable[[int | None], TaskSpec]:
 
 def task_from_args(args: argparse.Namespace) -> Task:
     """The task of ``--preset``/``--seed`` with the knob flags applied."""
-    return Task(spec_factory(args)(instance_seed(args)))
+    return Task(spec_factory(args)(args.seed))
 
 
 def read_input(path: str) -> str:

@@ -152,8 +152,9 @@ def _rule_line(rule: PassRule) -> str:
 def grading_rules(spec: TaskSpec) -> list[str]:
     """The policy's rules, rendered from :func:`~attnrl.task.grading.pass_rules`."""
     rules = pass_rules(spec)
+    strict = ["Every listed component must be within tolerance to pass."]
     return [
-        "Grading:",
+        "Grading:" if spec.policy != "strict" else "Grading: " + strict[0],
         *(_rule_line(r) for r in rules),
         "- Anything else earns reward 0.",
     ]
