@@ -6,10 +6,16 @@ export PYTHON
 UV := ./tools/uv
 RUN := $(UV) run --locked --all-extras
 
-.PHONY: run test test-trainers test-verifiers-v1 check env sandbox-deps browser-deps bench clean
+.PHONY: run test test-trainers test-verifiers-v1 check env env-run sandbox-deps browser-deps bench clean
 
+# Everything: the extras (inspect-ai, verifiers, datasets) and the dev tools, for `make test`.
 env:
-	@$(UV) sync --locked --all-extras --quiet
+	@$(UV) sync --locked --all-extras
+
+# Only what the main job needs (~110 MB, not ~600 MB: no extras, no dev tools), with uv's
+# progress; --inexact keeps whatever `make env` installed before.
+env-run:
+	@$(UV) sync --locked --inexact --no-dev
 
 # bubblewrap jails the model's python tool; install it where we can (root, Debian).
 sandbox-deps:
@@ -27,8 +33,8 @@ browser-deps:
 	      || echo "warning: could not install chromium; the report's browser tests will be skipped"; \
 	  else echo "warning: chromium missing and not root; the report's browser tests will be skipped"; fi; }
 
-run: env sandbox-deps
-	$(RUN) attnrl run --html
+run: env-run sandbox-deps
+	$(UV) run --no-sync attnrl run --html
 
 test: env sandbox-deps browser-deps
 	$(RUN) pytest

@@ -1,18 +1,129 @@
-"""The run directory: records survive torn writes; a corrupt line is an error that names it."""
+"""The run directory: torn and corrupt lines are set aside, never lost; one writer at a time;
+I/O failures are one-line errors that name the path."""
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from attnrl.harness.rundir import RunDirError, load_records
+from attnrl.harness.rundir import (
+    CORRUPT_FILE,
+    ResultsWriter,
+    RunDirError,
+    load_records,
+    lock_run_dir,
+    prepare_run_dir,
+    read_records,
+    set_aside_corrupt,
+    write_json_atomic,
+)
 
 
-def test_torn_last_line_is_dropped_and_repaired(tmp_path: Path) -> None:
+def test_torn_and_corrupt_lines_are_skipped_then_set_aside(tmp_path: Path) -> None:
     path = tmp_path / "results.jsonl"
     path.write_text('{"run_id": 1, "passed": true}\n{"run_id": 2, "pas')
     assert [r["run_id"] for r in load_records(path)] == [1]
-    path.write_text('{"run_id": 1}\nnot json\n{"run_id": 2}\n')
-    with pytest.raises(RunDirError, match="results.jsonl:2 is not a run record"):
-        load_records(path)
+    garbage = b"\xff\xfe\x00binary\n"
+    path.write_bytes(b'{"run_id": 1}\nnot json\n' + garbage + b'{"run_id": 3}\n{"run_id": 4')
+    records, corrupt = read_records(path)
+    assert [r["run_id"] for r in records] == [1, 3] and corrupt == [2, 3, 5]
+    assert set_aside_corrupt(tmp_path) == 3
+    assert path.read_bytes() == b'{"run_id": 1}\n{"run_id": 3}\n'
+    side = (tmp_path / CORRUPT_FILE).read_bytes()
+    assert side == b"not json\n" + garbage + b'{"run_id": 4\n'  # every byte kept
+    assert set_aside_corrupt(tmp_path) == 0
+
+
+def test_a_whole_record_missing_its_newline_is_kept(tmp_path: Path) -> None:
+    path = tmp_path / "results.jsonl"
+    path.write_bytes(b'{"run_id": 1}\n{"run_id": 2}')
+    assert set_aside_corrupt(tmp_path) == 0
+    assert path.read_bytes() == b'{"run_id": 1}\n{"run_id": 2}\n'
+
+
+def test_one_writer_per_directory_names_the_holder(tmp_path: Path) -> None:
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, time; from pathlib import Path; from attnrl.harness.rundir import "
+            "lock_run_dir; l = lock_run_dir(Path(sys.argv[1])); print('locked', flush=True); "
+            "time.sleep(60)",
+            str(tmp_path),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+        with pytest.raises(RunDirError, match=f"another attnrl run \\(pid {holder.pid}\\)"):
+            prepare_run_dir(tmp_path, {"runs": 3}, resume=True)
+    finally:
+        holder.kill()
+        holder.communicate()
+    with lock_run_dir(tmp_path):  # the kernel dropped the dead holder's lock
+        pass
+
+
+def test_manifest_never_shrinks(tmp_path: Path) -> None:
+    prepare_run_dir(tmp_path, {"runs": 60, "model": "m"}, resume=False).release()
+    prepare_run_dir(tmp_path, {"runs": 10, "model": "m"}, resume=True).release()
+    assert json.loads((tmp_path / "run.json").read_text())["runs"] == 60
+
+
+def test_out_naming_a_file_is_a_clear_error(tmp_path: Path) -> None:
+    target = tmp_path / "f"
+    target.write_text("keep me")
+    with pytest.raises(RunDirError, match="is a file, not a directory; choose another --out"):
+        prepare_run_dir(target, {"runs": 1}, resume=False)
+    assert target.read_text() == "keep me"
+
+
+def _in_small_tmpfs(script: str, size: int) -> subprocess.CompletedProcess[str]:
+    """``script`` (sh) with a ``size``-byte tmpfs at /mnt/small: a real disk that fills."""
+    return subprocess.run(
+        ["bwrap", "--dev-bind", "/", "/", "--size", str(size), "--tmpfs", "/mnt/small"]
+        + ["sh", "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+@pytest.mark.skipif(not Path("/usr/bin/bwrap").exists(), reason="needs bubblewrap")
+def test_a_full_disk_is_an_error_not_a_lost_record(tmp_path: Path) -> None:
+    code = (
+        "import sys; from pathlib import Path; "
+        "from attnrl.harness.rundir import ResultsWriter, RunDirError, write_json_atomic\n"
+        "w = ResultsWriter(Path('/mnt/small/results.jsonl'), sync_every_s=0)\n"
+        "n = 0\n"
+        "try:\n"
+        "    while True:\n"
+        "        w.append({'run_id': n, 'pad': 'x' * 3000}); n += 1\n"
+        "except RunDirError as e: print('ERR', e)\n"
+        "try: write_json_atomic(Path('/mnt/small/summary.json'), {'pad': 'y' * 100000})\n"
+        "except RunDirError as e: print('ERR2', e)\n"
+    )
+    proc = _in_small_tmpfs(
+        f'{sys.executable} -c "{code}"; ls /mnt/small; cp /mnt/small/results.jsonl {tmp_path}',
+        size=64 * 1024,
+    )
+    assert "ERR cannot write /mnt/small/results.jsonl: No space left on device" in proc.stdout
+    assert "ERR2 cannot write /mnt/small/summary.json: No space left on device" in proc.stdout
+    assert "summary.json.tmp" not in proc.stdout  # no empty temporary file left behind
+    records = load_records(tmp_path / "results.jsonl")
+    assert len(records) >= 15
+    assert [r["run_id"] for r in records] == list(range(len(records)))
+
+
+def test_writer_and_atomic_write_errors_name_the_path(tmp_path: Path) -> None:
+    with pytest.raises(RunDirError, match="cannot write .*missing/results.jsonl"):
+        ResultsWriter(tmp_path / "missing" / "results.jsonl")
+    with pytest.raises(RunDirError, match="cannot write .*missing/summary.json"):
+        write_json_atomic(tmp_path / "missing" / "summary.json", {})
+    assert not os.listdir(tmp_path)

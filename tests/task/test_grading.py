@@ -137,21 +137,26 @@ def test_string_false_flag_is_not_true(seed_task: Task) -> None:
             lambda a: a["final_output"][2].__setitem__(1, "0.5"),
             "invalid",
             "format",
-            "final_output[2][1] is str, expected a number",
+            "final_output[2][1] is a string, expected a number",
         ),
         (
             lambda a: a["final_output"][2].__setitem__(1, True),
             "invalid",
             "format",
-            "final_output[2][1] is bool, expected a number",
+            "final_output[2][1] is a boolean, expected a number",
         ),
         (
             lambda a: a["final_output"][2].__setitem__(1, None),
             "invalid",
             "format",
-            "final_output[2][1] is NoneType",
+            "final_output[2][1] is null",
         ),
-        (lambda a: a.update(final_output="[[1,2,3]]"), "invalid", "dimension", "shape str"),
+        (
+            lambda a: a.update(final_output="[[1,2,3]]"),
+            "invalid",
+            "dimension",
+            "final_output is a string",
+        ),
         (
             lambda a: a["head1_output"][0].__setitem__(0, float("nan")),
             "failure",
@@ -190,7 +195,8 @@ def test_json_string_submissions(seed_task: Task) -> None:
     bad = seed_task.grade(text[:-1])
     assert bad.outcome == "invalid" and "not valid JSON" in bad.message
     assert (
-        seed_task.grade("[1, 2]").message == "INVALID: submission must be a JSON object, got list"
+        seed_task.grade("[1, 2]").message
+        == "INVALID: submission must be a JSON object, got an array"
     )
     assert "limit is 1,000,000" in seed_task.grade(" " * (MAX_SUBMISSION_BYTES + 1)).message
     deep = "[" * 100_000 + "]" * 100_000

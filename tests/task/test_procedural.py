@@ -322,7 +322,9 @@ def test_knob_policy() -> None:
     for task in (strict, seed):
         _passes(task)
     bare = _knob_task(policy="seed", position_encoding=False, mask=MaskSpec("none"))
-    assert "; at least one correct head's weights earn partial credit." in bare.prompt
+    partial = next(line for line in bare.prompt.splitlines() if "partial credit" in line)
+    assert "needs at least one of head1_attention_weights or" in partial  # only what exists:
+    assert "position_encoded_queries" not in partial and "causal_mask_applied" not in partial
     wrong_values = _bug_answer(strict, "values_from_q_pos")
     assert strict.grade(wrong_values).outcome == "failure"
     graded = seed.grade(wrong_values)

@@ -37,10 +37,32 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _subparsers(parser: argparse.ArgumentParser) -> list[argparse.ArgumentParser]:
+    found = [parser]
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in dict.fromkeys(action.choices.values()):
+                found += _subparsers(sub)
+    return found
+
+
+def given_flags(argv: Sequence[str] | None) -> frozenset[str]:
+    """The destinations of the options the user actually typed (what ``--resume`` must check
+    against ``run.json``): ``argv`` parsed again with every default suppressed."""
+    parser = build_parser()
+    for sub in _subparsers(parser):
+        sub._defaults.clear()
+        for action in sub._actions:
+            if not isinstance(action, argparse._SubParsersAction | argparse._HelpAction):
+                action.default = argparse.SUPPRESS
+    return frozenset(vars(parser.parse_args(argv))) - {"command"}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script and ``python -m attnrl``; returns the exit code."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.given = given_flags(argv)
     level = args.log_level.upper()
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     for handler in logging.getLogger().handlers:

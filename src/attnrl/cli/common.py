@@ -32,6 +32,10 @@ __all__ = [
     "add_task_arguments",
     "dump_json",
     "fail",
+    "instance_seed",
+    "parse_mask",
+    "check_seed",
+    "read_bytes",
     "read_input",
     "spec_factory",
     "task_from_args",
@@ -62,21 +66,40 @@ def _int_range(text: str) -> tuple[int, int]:
     return lo, hi
 
 
-def _mask(text: str) -> MaskSpec:
-    """``causal``, ``none`` or ``window:W``."""
+MIN_WINDOW = 2
+"""The narrowest sliding window: with 1 each query sees only itself and scores never matter."""
+
+
+def parse_mask(text: str) -> MaskSpec:
+    """``causal``, ``none`` or ``window:W`` (an integer W >= 1; procedural needs >= 2)."""
     if text == "causal":
         return MaskSpec("causal")
     if text == "none":
         return MaskSpec("none")
     kind, sep, width = text.partition(":")
-    if kind == "window" and sep:
-        try:
-            return MaskSpec("sliding_window", int(width))
-        except ValueError:
-            pass
+    if kind == "window" and sep and width.strip().isdigit() and int(width) >= 1:
+        return MaskSpec("sliding_window", int(width))
     raise argparse.ArgumentTypeError(
-        f"expected causal, none or window:W with an integer W >= 1, got {text!r}"
+        f"expected causal, none or window:W with an integer W >= 1 (procedural: W >= "
+        f"{MIN_WINDOW}), got {text!r}"
     )
+
+
+def check_seed(args: argparse.Namespace) -> None:
+    """``--seed``: a non-negative integer, the same rule for every command."""
+    seed = getattr(args, "seed", None)
+    if seed is not None and seed < 0:
+        raise UsageError(
+            f"--seed must be >= 0, got {seed} (a seed must be an int >= 0 in every command)"
+        )
+
+
+def instance_seed(args: argparse.Namespace) -> int | None:
+    """The instance seed of ``--preset``/``--seed``: a seeded preset draws seed 0 when none is
+    given (as ``attnrl dataset`` does); a fixed preset takes none."""
+    if args.preset in presets.SEEDED_PRESETS:
+        return 0 if args.seed is None else int(args.seed)
+    return args.seed  # type: ignore[no-any-return]
 
 
 def _scale(text: str) -> float:
@@ -97,7 +120,10 @@ def add_task_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"task preset: {', '.join(preset_names())} (default {DEFAULT_PRESET})",
     )
     parser.add_argument(
-        "--seed", type=int, default=None, help=f"instance seed (required by {PRESET_NAME})"
+        "--seed",
+        type=int,
+        default=None,
+        help=f"seed, a non-negative integer: the instance of --preset {PRESET_NAME} (default 0)",
     )
     knobs = parser.add_argument_group(
         "difficulty knobs",
@@ -112,9 +138,10 @@ def add_task_arguments(parser: argparse.ArgumentParser) -> None:
         knobs.add_argument(flag, type=_int_range, metavar="N|MIN-MAX", help=what)
     knobs.add_argument(
         "--mask",
-        type=_mask,
+        type=parse_mask,
         metavar="causal|none|window:W",
-        help="attention mask: causal, none (no mask, no mask flag) or a sliding window of W",
+        help=f"attention mask: causal, none (no mask, no mask flag) or a sliding window of W "
+        f"tokens, W >= 1 (procedural: W >= {MIN_WINDOW})",
     )
     for flag, what in (
         ("--position-encoding", "add pos_emb to Q, K and V (default on)"),
@@ -161,6 +188,7 @@ def spec_factory(args: argparse.Namespace) -> Callable[[int | None], TaskSpec]:
     """Seed -> spec for the preset and knob flags of ``args``, validated once up front
     (:func:`attnrl.task.presets.spec_factory`); every error is a :class:`UsageError` that names
     the flag, not the field."""
+    check_seed(args)
     try:
         factory = presets.spec_factory(args.preset, **_knobs(args))
     except ValueError as exc:
@@ -181,13 +209,24 @@ def task_from_args(args: argparse.Namespace) -> Task:
 
 
 def read_input(path: str) -> str:
-    """The text of ``path``, or of stdin for ``-``."""
-    if path == "-":
-        return sys.stdin.read()
+    """The text of ``path``, or of stdin for ``-`` (a UTF-8 byte order mark is dropped)."""
+    data = read_bytes(path)
     try:
-        return Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(f"cannot read {path}: {exc}") from None
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        where = "stdin" if path == "-" else path
+        raise UsageError(f"cannot read {where}: it is not UTF-8 text") from None
+
+
+def read_bytes(path: str) -> bytes:
+    """The bytes of ``path``, or of stdin for ``-``; a UsageError naming the path if unreadable."""
+    if path == "-":
+        stream = getattr(sys.stdin, "buffer", None)  # a text-only stdin (a StringIO) has none
+        return stream.read() if stream is not None else sys.stdin.read().encode("utf-8")
+    try:
+        return Path(path).read_bytes()
+    except OSError as exc:
+        raise UsageError(f"cannot read {path}: {exc.strerror or 'unreadable'}") from None
 
 
 def dump_json(obj: Any, compact: bool) -> str:

@@ -1,18 +1,38 @@
-"""``run`` (the main job: many attempts, graded, analysed) and ``report`` (re-analyse a DIR)."""
+"""``run`` (the main job: many attempts, graded, analysed) and ``report`` (re-analyse a DIR).
+
+Exit codes of ``run``: 0 the batch completed and every run was graded (a failed run is a
+result, not an error); 3 some run ended as infrastructure (re-run it with ``--resume``); 2 a
+usage or I/O error; 128 + signal when stopped (130 Ctrl-C, 143 SIGTERM, 129 SIGHUP).
+"""
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import functools
 import json
-import statistics
+import os
+import random
+import signal
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from attnrl.cli.common import UsageError, add_task_arguments, spec_factory
+from attnrl.cli.run_batches import (
+    batch_dir,
+    render_batches,
+    summarize_batches,
+    write_batches_manifest,
+)
+from attnrl.cli.run_control import (
+    EXIT_INFRASTRUCTURE,
+    Interrupted,
+    retry_tally,
+    run_stoppable,
+    stop_signals,
+)
 from attnrl.cli.run_options import (
     add_budget_arguments,
     apply_card,
@@ -20,9 +40,19 @@ from attnrl.cli.run_options import (
     load_prices,
     print_estimate,
 )
-from attnrl.harness.rundir import RESULTS_FILE, RunDirError, summarize_run_dir
+from attnrl.cli.run_settings import knobs_json, options_json, restore_settings
+from attnrl.harness.rundir import (
+    RESULTS_FILE,
+    SUMMARY_FILE,
+    RunDirError,
+    lock_run_dir,
+    read_manifest,
+    summarize_run_dir,
+    write_json_atomic,
+)
 from attnrl.harness.runner import RunConfig, run_with_models
 from attnrl.models.base import ModelConfigError, ModelSource
+from attnrl.models.deprecation import DEFAULT_MODEL
 from attnrl.models.simulated import SIMULATED_NAME
 from attnrl.stats.analysis import render_analysis
 from attnrl.task import Task
@@ -31,8 +61,7 @@ from attnrl.task.presets import SEEDED_PRESETS
 
 __all__ = ["register"]
 
-DEFAULT_MODEL = "anthropic/claude-sonnet-4-5"
-EXIT_INTERRUPTED = 130
+EXIT_OK = 0
 
 
 def _band(text: str) -> tuple[float, float]:
@@ -46,7 +75,34 @@ def _band(text: str) -> tuple[float, float]:
         raise argparse.ArgumentTypeError(
             f"--target-band needs 0 <= low < high <= 100; got {text!r}"
         )
+    if hi <= 1:
+        raise argparse.ArgumentTypeError(
+            f"--target-band is in percent: did you mean {100 * lo:g},{100 * hi:g}? got {text!r}"
+        )
     return lo / 100, hi / 100
+
+
+def _count(minimum: int) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = minimum - 1
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"expected an integer >= {minimum}, got {text!r}")
+        return value
+
+    return parse
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected seconds >= 0, got {text!r}")
+    return value
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -60,31 +116,51 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help=f"anthropic/<model>, openai/<model> or {SIMULATED_NAME} (default {DEFAULT_MODEL}; "
         f"{SIMULATED_NAME} when no API key is set)",
     )
-    run.add_argument("--runs", type=int, default=15, help="attempts per batch (default 15)")
-    run.add_argument("--concurrency", type=int, default=15, help="runs in flight (default 15)")
-    run.add_argument("--max-steps", type=int, default=15, help="model turns per run (default 15)")
+    run.add_argument("--runs", type=_count(1), default=15, help="attempts per batch (default 15)")
+    run.add_argument(
+        "--concurrency", type=_count(1), default=15, help="runs in flight (default 15)"
+    )
+    run.add_argument(
+        "--max-steps", type=_count(1), default=15, help="model turns per run (default 15)"
+    )
     run.add_argument("--out", type=Path, default=None, help="run directory (default runs/<time>)")
     run.add_argument(
-        "--resume", action="store_true", help="keep finished runs in --out, run the rest"
+        "--resume",
+        action="store_true",
+        help="continue --out DIR with the settings it was made with: keep finished runs, run "
+        "the rest (a larger --runs extends the batch)",
     )
     run.add_argument("--verbose", action="store_true", help="print each run's transcript live")
-    run.add_argument("--batches", type=int, default=1, help="run B batches; print their spread")
-    run.add_argument("--target-band", type=_band, default=(0.10, 0.40), help="percent, e.g. 10,40")
+    run.add_argument(
+        "--batches",
+        type=_count(1),
+        default=1,
+        help="run B batches (seeds S, S+1, ...; drawn at random without --seed) and pool them",
+    )
+    run.add_argument(
+        "--target-band", type=_band, default=(0.10, 0.40), help="percent, e.g. 10,40 (default)"
+    )
     run.add_argument(
         "--base-url", default=None, help="provider base URL (OpenAI-compatible servers)"
     )
-    run.add_argument("--max-tokens", type=int, default=4096, help="max tokens per model turn")
+    run.add_argument("--max-tokens", type=_count(1), default=4096, help="max tokens per model turn")
     run.add_argument("--temperature", type=float, default=None, help="sampling temperature")
     run.add_argument(
-        "--retries", type=int, default=6, help="attempts per model request (default 6)"
+        "--retries",
+        type=_count(0),
+        default=6,
+        help="retries of a failed model request (default 6; 0 = never retry)",
     )
     run.add_argument(
-        "--retry-delay", type=float, default=1.0, help="first backoff in seconds (default 1)"
+        "--retry-delay", type=_seconds, default=1.0, help="first backoff in seconds (default 1)"
     )
     run.add_argument(
-        "--simulated-delay", type=float, default=0.0, help="seconds per simulated model turn"
+        "--simulated-delay",
+        type=_seconds,
+        default=0.0,
+        help="seconds per simulated model turn (to watch progress or test interrupts)",
     )
-    run.add_argument("--no-progress", action="store_true", help="no progress bar")
+    run.add_argument("--no-progress", action="store_true", help="no progress display")
     add_budget_arguments(run)
     _add_html_argument(run, "also write the HTML report of the batch (default OUT/report.html)")
     run.set_defaults(handler=cmd_run)
@@ -95,7 +171,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "compare", type=Path, nargs="?", metavar="DIR2", help="compare with DIR2 (with --html)"
     )
     report.add_argument(
-        "--target-band", type=_band, default=(0.10, 0.40), help="percent, e.g. 10,40"
+        "--target-band",
+        type=_band,
+        default=None,
+        help="percent, e.g. 10,40 (default: the band the runs were made with)",
     )
     report.add_argument("--json", action="store_true", help="print the summary as JSON")
     _add_html_argument(report, "write the HTML report instead (default DIR/report.html)")
@@ -118,7 +197,7 @@ def _write_html(dirs: list[Path], html: str) -> None:
 
 
 def _choose_model(args: argparse.Namespace) -> str:
-    from attnrl.models.registry import api_key_available  # the SDKs take seconds to import
+    from attnrl.models.registry import api_key_available, credentials_hint
 
     if args.model is None:
         if api_key_available(DEFAULT_MODEL):
@@ -137,10 +216,26 @@ def _choose_model(args: argparse.Namespace) -> str:
         raise UsageError(str(exc)) from None
     if not available:
         raise UsageError(
-            f"no credentials for {args.model}: set its API key variable (or --base-url for a "
-            f"local OpenAI-compatible server), or use --model {SIMULATED_NAME}"
+            f"no credentials for {args.model}: {credentials_hint(args.model)}, "
+            f"or use --model {SIMULATED_NAME}"
         )
     return str(args.model)
+
+
+def _check_retirement(model_name: str, base_url: str | None) -> None:
+    """Before any API call: warn about a deprecated Anthropic model, refuse a retired one."""
+    from attnrl.models.deprecation import retirement_notice
+
+    provider, _, model_id = model_name.partition("/")
+    if provider != "anthropic":
+        return
+    custom = bool(base_url or os.environ.get("ANTHROPIC_BASE_URL"))
+    try:
+        notice = retirement_notice(model_id, custom_base_url=custom)
+    except ModelConfigError as exc:
+        raise UsageError(str(exc)) from None
+    if notice:
+        print(f"attnrl: warning: {notice}", file=sys.stderr)
 
 
 def _open_models(
@@ -161,7 +256,7 @@ def _open_models(
 
     try:
         retry = RetryPolicy(
-            max_attempts=args.retries,
+            max_attempts=args.retries + 1,
             initial_delay_s=args.retry_delay,
             max_delay_s=max(30.0, args.retry_delay),
         )
@@ -193,83 +288,125 @@ def _family(args: argparse.Namespace, seed: int | None) -> TaskFamily:
     )
 
 
+def _config(
+    args: argparse.Namespace, model: str, out: Path, seed: int, prices: dict[str, Any]
+) -> RunConfig:
+    try:
+        return RunConfig(
+            model=model,
+            out=out,
+            runs=args.runs,
+            concurrency=args.concurrency,
+            max_steps=args.max_steps,
+            resume=args.resume,
+            verbose=args.verbose,
+            seed=seed,
+            band=args.target_band,
+            progress=not args.no_progress,
+            extra=options_json(args),
+            knobs=knobs_json(args),
+            stop_when_decided=args.stop_when_decided,
+            max_cost=args.max_cost,
+            prices=prices,
+        )
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+
+
 def cmd_run(args: argparse.Namespace) -> int:
+    if args.resume:
+        restore_settings(args, getattr(args, "given", frozenset()))
     apply_card(args)
-    task: Task = _family(args, args.seed).base
+    if args.seed is None:  # recorded either way, so any batch can be made again
+        args.seed = 0 if args.batches == 1 else random.randrange(1_000_000)
+    family = _family(args, args.seed)
     prices = load_prices(args)
     if args.estimate:  # calls nothing, so needs no key
-        return print_estimate(args, task, args.model or DEFAULT_MODEL, prices)
-    model_name = _choose_model(args)
-    check_cost_limit(model_name, prices, args.max_cost)
-    if args.batches < 1:
-        raise UsageError(f"--batches must be >= 1, got {args.batches}")
+        return print_estimate(args, family.base, args.model or DEFAULT_MODEL, prices)
     out: Path = args.out or Path("runs") / datetime.now(UTC).strftime("%Y%m%d_%H%M%S")
+    _config(args, SIMULATED_NAME, out, args.seed, prices)  # every flag checked before notices
+    model_name = _choose_model(args)
+    _check_retirement(model_name, args.base_url)
+    check_cost_limit(model_name, prices, args.max_cost)
     if model_name != SIMULATED_NAME:  # fail fast on a bad name or a missing key
-        asyncio.run(_open_models(model_name, _family(args, args.seed), args, args.seed).aclose())
-    summaries: list[dict[str, Any]] = []
-    for batch in range(1, args.batches + 1):
-        batch_out = out if args.batches == 1 else out / f"batch_{batch:02d}"
+        run_stoppable(lambda: _open_models(model_name, family, args, args.seed).aclose())
+    with stop_signals(), retry_tally() as tally:
         try:
-            config = RunConfig(
-                model=model_name,
-                out=batch_out,
-                runs=args.runs,
-                concurrency=args.concurrency,
-                max_steps=args.max_steps,
-                resume=args.resume,
-                verbose=args.verbose,
-                seed=None if args.seed is None else args.seed + batch - 1,
-                band=args.target_band,
-                progress=not args.no_progress,
-                extra={
-                    "base_url": args.base_url,
-                    "max_tokens": args.max_tokens,
-                    "temperature": args.temperature,
-                },
-                stop_when_decided=args.stop_when_decided,
-                max_cost=args.max_cost,
-                prices=prices,
-            )
-        except ValueError as exc:
-            raise UsageError(str(exc)) from None
-        family = _family(args, args.seed if args.fixed_instance else config.seed)
-        try:
-            opener = functools.partial(_open_models, model_name, family, args, config.seed)
-            summary = asyncio.run(run_with_models(config, family, opener))
-        except RunDirError as exc:
-            raise UsageError(str(exc)) from None
-        except ModelConfigError as exc:
-            print(f"attnrl: model configuration error: {exc}", file=sys.stderr)
-            print(f"attnrl: finished runs are kept in {batch_out}", file=sys.stderr)
-            return 2
-        except KeyboardInterrupt:
+            if args.batches == 1:
+                summary = _run_one(args, model_name, out, args.seed, prices)
+                print(render_analysis(summary))
+                print(f"Results: {out / RESULTS_FILE}")
+            else:
+                summary = _run_batches(args, family.base, model_name, out, prices)
+        except Interrupted as stop:
+            how = "interrupted" if stop.signum == signal.SIGINT else f"stopped by {stop}"
             print(
-                f"\nattnrl: interrupted; finished runs are kept in {batch_out} "
-                "(continue with --resume)",
+                f"\nattnrl: {how}; finished runs are kept in {out} "
+                f"(continue with attnrl run --out {out} --resume)",
                 file=sys.stderr,
             )
-            return EXIT_INTERRUPTED
-        summaries.append(summary)
-        print(render_analysis(summary))
-        print(f"Results: {batch_out / RESULTS_FILE}")
-    if len(summaries) > 1:
-        _print_batches(summaries)
+            return stop.exit_code
+        except ModelConfigError as exc:
+            print(f"attnrl: model configuration error: {exc}", file=sys.stderr)
+            print(f"attnrl: finished runs are kept in {out}", file=sys.stderr)
+            return 2
+        finally:
+            for line in tally.lines():
+                print(line, file=sys.stderr)
     if args.html is not None:
         _write_html([out], args.html)
-    return 0
-
-
-def _print_batches(summaries: list[dict[str, Any]]) -> None:
-    rates = [s["pass_rate"] for s in summaries if s["pass_rate"] is not None]
-    print("Pass rate stability across batches:")
-    for i, s in enumerate(summaries, start=1):
-        rate = "n/a" if s["pass_rate"] is None else f"{100 * s['pass_rate']:.1f}%"
-        print(f"  batch {i}: {rate} ({s['passed']}/{s['runs']})")
-    if len(rates) > 1:
+    if summary["infrastructure_errors"]:
         print(
-            f"  mean {100 * statistics.fmean(rates):.1f}%, "
-            f"std dev {100 * statistics.stdev(rates):.1f} points"
+            f"attnrl: {summary['infrastructure_errors']} run(s) could not reach the model or "
+            f"the sandbox (infrastructure, not counted); re-run them with attnrl run --out {out} "
+            f"--resume (exit {EXIT_INFRASTRUCTURE})",
+            file=sys.stderr,
         )
+        return EXIT_INFRASTRUCTURE
+    return EXIT_OK
+
+
+def _run_one(
+    args: argparse.Namespace, model_name: str, out: Path, seed: int, prices: dict[str, Any]
+) -> dict[str, Any]:
+    """One batch in ``out``; its summary. Its instances are drawn from ``seed`` (one per run
+    for a seeded preset unless ``--fixed-instance``, which keeps the instance of ``--seed``)."""
+    config = _config(args, model_name, out, seed, prices)
+    family = _family(args, args.seed if args.fixed_instance else seed)
+    opener = functools.partial(_open_models, model_name, family, args, seed)
+    try:
+        return run_stoppable(lambda: run_with_models(config, family, opener))
+    except RunDirError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def _run_batches(
+    args: argparse.Namespace, task: Task, model_name: str, out: Path, prices: dict[str, Any]
+) -> dict[str, Any]:
+    """``--batches B``: batch b in ``out/batch_bb`` with seed S + b - 1, then the pooled
+    summary of ``out`` (what ``attnrl report out`` reads)."""
+    try:
+        with lock_run_dir(out):
+            config = _config(args, model_name, out, args.seed, prices)
+            write_batches_manifest(out, config, task, args.batches)
+            for batch in range(1, args.batches + 1):
+                seed = args.seed + batch - 1
+                summary = _run_one(args, model_name, batch_dir(out, batch), seed, prices)
+                rate = summary["pass_rate"]
+                shown = "n/a" if rate is None else f"{100 * rate:.1f}%"
+                print(
+                    f"batch {batch}/{args.batches} (seed {seed}): "
+                    f"{summary['passed']}/{summary['runs']} passed ({shown})",
+                    flush=True,
+                )
+            pooled = summarize_batches(out)
+            write_json_atomic(out / SUMMARY_FILE, pooled)
+    except RunDirError as exc:
+        raise UsageError(str(exc)) from None
+    print(render_analysis(pooled))
+    print(render_batches(pooled))
+    print(f"Results: {out}/batch_*/{RESULTS_FILE}; pooled summary: {out / SUMMARY_FILE}")
+    return pooled
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -278,15 +415,21 @@ def cmd_report(args: argparse.Namespace) -> int:
         return 0
     if args.compare is not None:
         raise UsageError("a second DIR is compared in the HTML report: add --html [FILE]")
-    results = args.dir / RESULTS_FILE
-    if not results.exists():
-        raise UsageError(f"{args.dir} has no {RESULTS_FILE}; is it an attnrl run directory?")
     try:
-        summary = summarize_run_dir(args.dir, args.target_band)
+        manifest = read_manifest(args.dir) if args.dir.is_dir() else {}
+        pooled = bool(manifest.get("batches", 1) > 1)
+        if pooled:
+            summary = summarize_batches(args.dir, args.target_band)
+        elif (args.dir / RESULTS_FILE).is_file():
+            summary = summarize_run_dir(args.dir, args.target_band)
+        else:
+            raise UsageError(f"{args.dir} has no {RESULTS_FILE}; is it an attnrl run directory?")
     except RunDirError as exc:
         raise UsageError(str(exc)) from None
     if args.json:
         print(json.dumps(summary, indent=2))
     else:
         print(render_analysis(summary))
+        if pooled:
+            print(render_batches(summary))
     return 0

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import argparse
 import json
+from typing import Any
 
-from attnrl.cli.common import add_task_arguments, dump_json, read_input, task_from_args
+from attnrl.cli.common import add_task_arguments, dump_json, read_bytes, task_from_args
+from attnrl.harness.tools import answer_from_submit_arguments
+from attnrl.task import Task
 
 __all__ = ["register"]
 
@@ -44,9 +47,25 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     audit.set_defaults(handler=cmd_audit)
 
 
+def _submission(task: Task, data: bytes) -> Any:
+    """What ``verify`` grades: the bytes as given (the grader judges text, encoding and JSON,
+    the same from a file or stdin), a UTF-8 byte order mark dropped, and a ``submit_answer``
+    argument object (``{"answer": {...}}``) unwrapped as the harness does."""
+    data = data.removeprefix(b"\xef\xbb\xbf")
+    try:
+        parsed = json.loads(data)
+    except (ValueError, RecursionError):
+        return data
+    if isinstance(parsed, dict) and not any(k in parsed for k in task.spec.answer_keys()):
+        answer = answer_from_submit_arguments(parsed, task.spec.answer_keys())
+        if isinstance(answer, dict | str):
+            return answer
+    return data
+
+
 def cmd_verify(args: argparse.Namespace) -> int:
     task = task_from_args(args)
-    grade = task.grade(read_input(args.file))
+    grade = task.grade(_submission(task, read_bytes(args.file)))
     if args.json:
         print(dump_json(grade.to_dict(), compact=True))
     else:
@@ -101,7 +120,11 @@ def cmd_audit(args: argparse.Namespace) -> int:
         k.replace("_attention_weights", "_w").replace("position_encoded_queries", "pos")
         for k in keys
     ]
-    print(f"Audit of preset {task.name!r} (tolerances: {task.spec.tolerances})")
+    tol = task.spec.tolerances
+    print(
+        f"Audit of preset {task.name!r} (tolerances: position {tol.position:g}, "
+        f"weights {tol.weights:g}, outputs {tol.outputs:g})"
+    )
     print(
         f"{'bug':24} {'category':12} {'outcome':16} {'caught':7} "
         + " ".join(f"{s:>9}" for s in short)

@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 from attnrl.harness.tools import ALREADY_SUBMITTED, NO_SUBMISSION, call_tool, tool_error_json
 from attnrl.models.base import Message, Model, ModelUnavailable, ToolResult, Usage
+from attnrl.models.retry import GAVE_UP_CAUSE
 from attnrl.sandbox.base import Sandbox
 from attnrl.task import Task
 
@@ -98,7 +99,7 @@ async def run_agent(
     except ModelUnavailable as exc:
         result.stop = "infrastructure"
         result.error = str(exc)
-        logger.warning("model unavailable: %s", exc)
+        logger.warning("model unavailable: %s", exc, extra={GAVE_UP_CAUSE: str(exc)})
     result.usage = usage
     result.duration_s = time.perf_counter() - started
     return result

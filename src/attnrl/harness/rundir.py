@@ -1,14 +1,19 @@
-"""The run directory: manifest, records, resume, atomic writes.
+"""The run directory: manifest, records, lock, resume, atomic writes, disk errors.
 
 A run directory holds ``run.json`` (what the runs were made with), ``results.jsonl`` (one
 record per finished run, appended and flushed as each run ends, so a crash, a Ctrl-C or a
-SIGKILL loses at most the runs in flight), ``summary.json`` and a timestamped log. Resuming
-keeps what is there: the last record per run id wins and a torn last line is cut.
+SIGKILL loses at most the runs in flight), ``summary.json`` and a timestamped log. One
+writer at a time: ``.attnrl.lock`` is held (``flock``) for the whole batch and names its pid.
+Resuming keeps what is there: the last record per run id wins; a torn last line or a corrupt
+line is never deleted but set aside in ``results.corrupt.jsonl`` and its run is run again.
+Every I/O failure (a file where a directory should be, a read-only disk, ENOSPC) becomes a
+:class:`RunDirError` naming the path and the fix, and never costs what is already written.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import logging
 import math
@@ -22,16 +27,24 @@ from typing import Any
 from attnrl.stats.analysis import summarize
 
 __all__ = [
+    "CORRUPT_FILE",
+    "LOCK_FILE",
     "MANIFEST_FILE",
     "RESULTS_FILE",
     "SUMMARY_FILE",
     "ResultsWriter",
     "RunDirError",
+    "RunDirLock",
+    "finish_run_dir",
     "json_safe",
     "load_records",
+    "lock_run_dir",
     "now",
     "prepare_run_dir",
+    "read_manifest",
+    "read_records",
     "run_log",
+    "set_aside_corrupt",
     "summarize_run_dir",
     "write_json_atomic",
 ]
@@ -41,6 +54,8 @@ logger = logging.getLogger(__name__)
 RESULTS_FILE = "results.jsonl"
 SUMMARY_FILE = "summary.json"
 MANIFEST_FILE = "run.json"
+LOCK_FILE = ".attnrl.lock"
+CORRUPT_FILE = "results.corrupt.jsonl"
 
 RESUME_MUST_MATCH = ("model", "task_hash", "max_steps", "seed")
 """Manifest keys a resumed batch must share with the directory's runs."""
@@ -55,35 +70,123 @@ def now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
-def load_records(path: Path) -> list[dict[str, Any]]:
-    """Records of ``results.jsonl``, the last one per run id; a torn last line is dropped."""
-    if not path.exists():
-        return []
+def _why(exc: OSError) -> str:
+    return exc.strerror or type(exc).__name__
+
+
+def _write_fix(path: Path, exc: OSError) -> RunDirError:
+    """The one-line error of a failed write: the path, the reason, what to do."""
+    return RunDirError(
+        f"cannot write {path}: {_why(exc)}; free space or fix permissions and continue with "
+        "--resume, or choose another --out (runs already recorded are kept)"
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading records
+
+
+def read_records(path: Path) -> tuple[list[dict[str, Any]], list[int]]:
+    """The records of ``results.jsonl`` (the last one per run id, by id) and the numbers of
+    its lines that are not records (binary garbage, cut or hand-edited lines)."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return [], []
+    except OSError as exc:
+        raise RunDirError(f"cannot read {path}: {_why(exc)}") from None
     latest: dict[int, dict[str, Any]] = {}
-    lines = path.read_text(encoding="utf-8").split("\n")
-    for number, line in enumerate(lines, start=1):
+    corrupt: list[int] = []
+    for number, line in enumerate(data.split(b"\n"), start=1):
         if not line.strip():
             continue
         try:
-            record = json.loads(line)
-            run_id = int(record["run_id"])
-        except (ValueError, KeyError, TypeError) as exc:
-            if number == len(lines):  # the write a kill interrupted
-                logger.warning("dropping torn last line of %s", path)
-                continue
-            raise RunDirError(f"{path}:{number} is not a run record ({exc})") from None
+            record = json.loads(line.decode("utf-8"))
+            run_id = record["run_id"]
+            if isinstance(run_id, bool) or not isinstance(run_id, int):
+                raise TypeError("run_id is not an integer")
+        except (ValueError, KeyError, TypeError):  # UnicodeDecodeError is a ValueError
+            corrupt.append(number)
+            continue
         latest[run_id] = record
-    return [latest[k] for k in sorted(latest)]
+    return [latest[k] for k in sorted(latest)], corrupt
 
 
-def _repair_tail(path: Path) -> None:
-    """Cut a partial last line so the next append starts on a fresh line."""
-    if not path.exists() or path.stat().st_size == 0:
-        return
-    data = path.read_bytes()
-    if not data.endswith(b"\n"):
-        with path.open("r+b") as fh:
-            fh.truncate(data.rfind(b"\n") + 1)
+def load_records(path: Path) -> list[dict[str, Any]]:
+    """Records of ``results.jsonl``, the last one per run id; lines that are not records are
+    skipped, loudly (``attnrl run --resume`` sets them aside and re-runs their runs)."""
+    records, corrupt = read_records(path)
+    if corrupt:
+        logger.warning(
+            "%s: skipped %d corrupt line%s (not run records: line %s); `attnrl run --out %s "
+            "--resume` moves them to %s and runs their runs again",
+            path,
+            len(corrupt),
+            "s" if len(corrupt) != 1 else "",
+            ", ".join(map(str, corrupt[:10])) + (", ..." if len(corrupt) > 10 else ""),
+            path.parent,
+            CORRUPT_FILE,
+        )
+    return records
+
+
+def set_aside_corrupt(out: Path) -> int:
+    """Move the lines of ``results.jsonl`` that are not records (and a torn last line) to
+    ``results.corrupt.jsonl``, so that resuming re-runs their runs and loses no byte.
+
+    Returns how many lines were set aside; the results file is rewritten atomically.
+    """
+    path = out / RESULTS_FILE
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return 0
+    except OSError as exc:
+        raise RunDirError(f"cannot read {path}: {_why(exc)}") from None
+    _, corrupt = read_records(path)
+    lines = data.split(b"\n")
+    bad = set(corrupt)
+    if not bad:
+        if lines[-1].strip():  # a whole record whose newline was cut: give it one
+            try:
+                with path.open("ab") as fh:
+                    fh.write(b"\n")
+            except OSError as exc:
+                raise _write_fix(path, exc) from None
+        return 0
+    kept = [line for i, line in enumerate(lines, start=1) if i not in bad and line.strip()]
+    aside = [lines[i - 1] for i in sorted(bad)]
+    side = out / CORRUPT_FILE
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    try:
+        with side.open("ab") as fh:  # the side file first: nothing is ever only in memory
+            fh.write(b"".join(line + b"\n" for line in aside))
+            fh.flush()
+            os.fsync(fh.fileno())
+        with tmp.open("wb") as fh:
+            fh.write(b"".join(line + b"\n" for line in kept))
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise _write_fix(side, exc) from None
+    numbers = [str(i) for i in sorted(bad)]
+    logger.warning(
+        "%s: set aside %d corrupt line%s (not run records: line %s) in %s; %s again",
+        path,
+        len(bad),
+        "s" if len(bad) != 1 else "",
+        ", ".join(numbers[:10]) + (", ..." if len(numbers) > 10 else ""),
+        side,
+        "their runs are run" if len(bad) != 1 else "its run is run",
+    )
+    return len(bad)
+
+
+# ---------------------------------------------------------------------------------------------
+# Writing
 
 
 class ResultsWriter:
@@ -91,26 +194,38 @@ class ResultsWriter:
 
     Each line is flushed to the OS at once, so a crash or SIGKILL of attnrl loses nothing
     written; ``fsync`` (surviving power loss) is grouped, at most every ``sync_every_s``
-    and at close, because a per-run fsync blocked the event loop for ~5 ms a run.
+    and at close, because a per-run fsync blocked the event loop for ~5 ms a run. A failed
+    write (ENOSPC, EIO) is a :class:`RunDirError`: the batch stops instead of losing runs.
     """
 
     def __init__(self, path: Path, sync_every_s: float = 1.0) -> None:
-        _repair_tail(path)
-        self._fh = path.open("a", encoding="utf-8")
+        self._path = path
+        try:
+            self._fh = path.open("a", encoding="utf-8")
+        except OSError as exc:
+            raise _write_fix(path, exc) from None
         self._sync_every_s = sync_every_s
         self._last_sync = time.monotonic()
 
     def append(self, record: dict[str, Any]) -> None:
-        self._fh.write(json.dumps(json_safe(record), allow_nan=False) + "\n")
-        self._fh.flush()
-        if time.monotonic() - self._last_sync >= self._sync_every_s:
-            os.fsync(self._fh.fileno())
-            self._last_sync = time.monotonic()
+        try:
+            self._fh.write(json.dumps(json_safe(record), allow_nan=False) + "\n")
+            self._fh.flush()
+            if time.monotonic() - self._last_sync >= self._sync_every_s:
+                os.fsync(self._fh.fileno())
+                self._last_sync = time.monotonic()
+        except OSError as exc:
+            raise _write_fix(self._path, exc) from None
 
     def close(self) -> None:
-        self._fh.flush()
-        os.fsync(self._fh.fileno())
-        self._fh.close()
+        try:
+            self._fh.flush()
+            os.fsync(self._fh.fileno())
+        except OSError as exc:
+            raise _write_fix(self._path, exc) from None
+        finally:
+            with contextlib.suppress(OSError):
+                self._fh.close()
 
 
 def json_safe(value: Any) -> Any:
@@ -130,52 +245,141 @@ def json_safe(value: Any) -> Any:
 
 
 def write_json_atomic(path: Path, data: Any) -> None:
-    """Write ``data`` as JSON through a temporary file, so readers never see half of it."""
+    """Write ``data`` as JSON through a temporary file, so readers never see half of it; on
+    failure the temporary file is removed and the old file is left as it was."""
     tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, allow_nan=False) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    try:
+        tmp.write_text(json.dumps(data, indent=2, allow_nan=False) + "\n", encoding="utf-8")
+        os.replace(tmp, path)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise _write_fix(path, exc) from None
 
 
-def prepare_run_dir(out: Path, manifest: dict[str, Any], resume: bool) -> None:
-    """Check that ``out`` can take a batch described by ``manifest`` and write the manifest.
+def read_manifest(out: Path) -> dict[str, Any]:
+    """``run.json`` of ``out`` ({} when there is none)."""
+    path = out / MANIFEST_FILE
+    try:
+        data = json.loads(path.read_text(encoding="utf-8-sig"))
+    except FileNotFoundError:
+        return {}
+    except OSError as exc:
+        raise RunDirError(f"cannot read {path}: {_why(exc)}") from None
+    except ValueError:
+        raise RunDirError(f"{path} is not valid JSON; restore it or choose another --out") from None
+    if not isinstance(data, dict):
+        raise RunDirError(f"{path} is not a run manifest; restore it or choose another --out")
+    return data
+
+
+# ---------------------------------------------------------------------------------------------
+# One writer per directory
+
+
+class RunDirLock:
+    """An exclusive ``flock`` on ``DIR/.attnrl.lock`` holding the writer's pid; released by
+    :meth:`release` or when the process dies (the kernel drops it, so no stale locks)."""
+
+    def __init__(self, out: Path) -> None:
+        path = out / LOCK_FILE
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise _write_fix(path, exc) from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "unknown"
+            os.close(fd)
+            raise RunDirError(
+                f"{out} is being written by another attnrl run (pid {holder}); wait for it to "
+                "finish (or stop it), or choose another --out"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        self._fd: int | None = fd
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)  # closing the descriptor drops the flock
+            self._fd = None
+
+    def __enter__(self) -> RunDirLock:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+def _make_dir(out: Path) -> None:
+    if out.exists() and not out.is_dir():
+        raise RunDirError(f"--out {out} is a file, not a directory; choose another --out")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise RunDirError(
+            f"cannot create the run directory {out}: {_why(exc)}; choose a writable --out"
+        ) from None
+
+
+def lock_run_dir(out: Path) -> RunDirLock:
+    """Create ``out`` if needed and take its lock (:class:`RunDirLock`)."""
+    _make_dir(out)
+    return RunDirLock(out)
+
+
+def prepare_run_dir(out: Path, manifest: dict[str, Any], resume: bool) -> RunDirLock:
+    """Check that ``out`` can take a batch described by ``manifest``, lock it, set aside
+    corrupt lines of a resumed batch and write the manifest; returns the held lock.
 
     A directory with runs needs ``resume``; a resumed one must share the manifest's
-    :data:`RESUME_MUST_MATCH` keys.
+    :data:`RESUME_MUST_MATCH` keys. ``run.json`` never shrinks: ``runs`` only grows.
     """
     results = out / RESULTS_FILE
-    manifest_path = out / MANIFEST_FILE
-    if results.exists() and results.stat().st_size and not resume:
+    if results.is_file() and results.stat().st_size and not resume:
         raise RunDirError(
             f"{out} already holds runs; pass --resume to continue them, or choose another --out"
         )
-    if resume and manifest_path.exists():
-        have = json.loads(manifest_path.read_text(encoding="utf-8"))
+    lock = lock_run_dir(out)
+    try:
+        have = read_manifest(out) if resume else {}
         for key in RESUME_MUST_MATCH:
-            if have.get(key) != manifest[key]:
+            if have and have.get(key) != manifest.get(key):
                 raise RunDirError(
                     f"cannot resume {out}: its runs used {key}={have.get(key)!r}, this run asks "
-                    f"for {manifest[key]!r}; choose another --out to start afresh"
+                    f"for {manifest.get(key)!r}; choose another --out to start afresh"
                 )
-    out.mkdir(parents=True, exist_ok=True)
-    write_json_atomic(manifest_path, manifest | {"updated": now()})
+        if resume:
+            set_aside_corrupt(out)
+        runs = max(int(have.get("runs") or 0), int(manifest.get("runs") or 0))
+        write_json_atomic(out / MANIFEST_FILE, have | manifest | {"runs": runs, "updated": now()})
+    except BaseException:
+        lock.release()
+        raise
+    return lock
 
 
 def summarize_run_dir(
-    out: Path, band: tuple[float, float] = (0.10, 0.40), isolation: str | None = None
+    out: Path, band: tuple[float, float] | None = None, isolation: str | None = None
 ) -> dict[str, Any]:
     """``summary.json`` of a run directory, from its records and manifest: the one place a
-    summary is made, for ``attnrl run`` as it ends and for ``attnrl report`` later."""
+    summary is made, for ``attnrl run`` as it ends and for ``attnrl report`` later. The band
+    is the one the batch was made with unless ``band`` says otherwise."""
     records = load_records(out / RESULTS_FILE)
-    manifest_path = out / MANIFEST_FILE
-    manifest = (
-        json.loads(manifest_path.read_text(encoding="utf-8")) if manifest_path.exists() else {}
-    )
+    manifest = read_manifest(out)
+    stored = manifest.get("band")
+    if band is None:
+        band = (float(stored[0]), float(stored[1])) if stored else (0.10, 0.40)
     wanted = manifest.get("runs")
     return summarize(records, band) | {
         "model": manifest.get("model"),
         "simulated": manifest.get("simulated"),
         "preset": manifest.get("preset"),
+        "seed": manifest.get("seed"),
+        "knobs": manifest.get("knobs", {}),
         "task_hash": manifest.get("task_hash"),
+        "wanted_runs": wanted,
         "isolation": isolation or (records[-1].get("sandbox") if records else None),
         "complete": wanted is not None
         and len(records) >= wanted
@@ -184,11 +388,39 @@ def summarize_run_dir(
     }
 
 
+def finish_run_dir(
+    out: Path,
+    writer: ResultsWriter,
+    band: tuple[float, float],
+    isolation: str | None,
+    *,
+    failing: bool,
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any] | None:
+    """Close the records and write ``summary.json``. When the batch is already ``failing``
+    (interrupted, disk full), a second failure here is logged rather than raised, so the
+    first error is the one the operator sees; the summary is then None if it could not be
+    written. ``extra`` joins the summary (why the runner stopped scheduling early)."""
+    try:
+        writer.close()
+        summary = summarize_run_dir(out, band, isolation) | (extra or {})
+        write_json_atomic(out / SUMMARY_FILE, summary)
+    except RunDirError as exc:
+        if not failing:
+            raise
+        logger.info("summary not written: %s", exc)
+        return None
+    return summary
+
+
 @contextlib.contextmanager
 def run_log(out: Path) -> Iterator[None]:
     """A timestamped log file in the run directory for the duration of the batch."""
     stamp = datetime.now(UTC).strftime("%Y%m%d_%H%M%S")
-    handler = logging.FileHandler(out / f"attnrl_run_{stamp}.log", encoding="utf-8")
+    try:
+        handler = logging.FileHandler(out / f"attnrl_run_{stamp}.log", encoding="utf-8")
+    except OSError as exc:
+        raise _write_fix(out / f"attnrl_run_{stamp}.log", exc) from None
     handler.setFormatter(logging.Formatter("%(asctime)s - %(levelname)s - %(name)s - %(message)s"))
     handler.setLevel(logging.INFO)
     root = logging.getLogger("attnrl")
@@ -201,4 +433,5 @@ def run_log(out: Path) -> Iterator[None]:
     finally:
         root.removeHandler(handler)
         root.setLevel(old_level)
-        handler.close()
+        with contextlib.suppress(OSError):
+            handler.close()

@@ -18,21 +18,21 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from attnrl.harness.agent import AgentResult, run_agent
+from attnrl.harness.progress import BatchProgress
 from attnrl.harness.rundir import (
     RESULTS_FILE,
     SUMMARY_FILE,
     ResultsWriter,
     RunDirError,
+    finish_run_dir,
     json_safe,
     load_records,
     now,
     prepare_run_dir,
     run_log,
     summarize_run_dir,
-    write_json_atomic,
 )
 from attnrl.models.base import Message, Model, ModelConfigError, ModelSource
 from attnrl.models.simulated import SIMULATED_NAME
@@ -49,6 +49,7 @@ __all__ = [
     "SUMMARY_FILE",
     "RunConfig",
     "RunDirError",
+    "batch_manifest",
     "load_records",
     "run_batch",
     "run_with_models",
@@ -81,6 +82,8 @@ class RunConfig:
     """Stop scheduling runs once the recorded cost reaches this many USD."""
     prices: dict[str, Price] = field(default_factory=dict)
     """``--pricing`` entries, consulted before the published table."""
+    knobs: dict[str, Any] = field(default_factory=dict)
+    """The difficulty knobs the task was made with, as JSON (recorded in the manifest)."""
 
     def __post_init__(self) -> None:
         if self.runs < 1:
@@ -101,7 +104,9 @@ class RunConfig:
         return self.model == SIMULATED_NAME
 
 
-def _manifest(config: RunConfig, family: TaskFamily) -> dict[str, Any]:
+def batch_manifest(config: RunConfig, task: Task | TaskFamily) -> dict[str, Any]:
+    """``run.json``: everything the batch is made with (``--resume`` restores it)."""
+    family = task if isinstance(task, TaskFamily) else TaskFamily.of(task)
     return {
         "model": config.model,
         "simulated": config.simulated,
@@ -111,6 +116,8 @@ def _manifest(config: RunConfig, family: TaskFamily) -> dict[str, Any]:
         "instances": "per run" if family.per_run else "fixed",
         "max_steps": config.max_steps,
         "runs": config.runs,
+        "band": list(config.band),
+        "knobs": config.knobs,
         "options": config.extra,
         "spec": family.base.spec.to_dict(),  # every knob, the expected answer for the report
     }
@@ -149,6 +156,10 @@ def _record(
         "cost_usd": usage_cost(result.usage, price_for(model.name, config.prices)),
         "tool_errors": result.tool_errors,
         "sandbox": isolation,
+        # every record has every key (null where it does not apply)
+        "diagnosis": None,
+        "submitted_keys": None,
+        "mask_flag": None,
     }
     if family.per_run:  # the report's expected answer and instance size for this run
         base["instance"] = {"seed": base["instance_seed"], "spec": task.spec.to_dict()}
@@ -226,15 +237,20 @@ async def run_batch(
     """
     family = task if isinstance(task, TaskFamily) else TaskFamily.of(task)
     task = family.base
-    prepare_run_dir(config.out, _manifest(config, family), config.resume)
+    lock = prepare_run_dir(config.out, batch_manifest(config, family), config.resume)
     results_path = config.out / RESULTS_FILE
     previous = load_records(results_path)
     done = {r["run_id"] for r in previous if r.get("category") != "infrastructure"}
     todo = [i for i in range(1, config.runs + 1) if i not in done]
     stop = _Stopper(config, previous)
     console = console or Console(stderr=True)
-    writer = ResultsWriter(results_path)
+    try:
+        writer = ResultsWriter(results_path)
+    except BaseException:
+        lock.release()
+        raise
     isolation: str | None = None
+    failing = True
     try:
         with run_log(config.out):
             logger.info(
@@ -257,12 +273,21 @@ async def run_batch(
                 await _run_all(
                     config, family, todo, models, sandbox, writer, console, isolation, stop
                 )
+        failing = False
     finally:
-        writer.close()
-        summary = summarize_run_dir(config.out, config.band, isolation)
-        if stop.reason is not None:
-            summary["stopped_early"] = {"reason": stop.reason, "not_scheduled": stop.skipped}
-        write_json_atomic(config.out / SUMMARY_FILE, summary)
+        early = (
+            {"stopped_early": {"reason": stop.reason, "not_scheduled": stop.skipped}}
+            if stop.reason is not None
+            else {}
+        )
+        try:
+            summary = finish_run_dir(
+                config.out, writer, config.band, isolation, failing=failing, extra=early
+            )
+        finally:
+            lock.release()
+    if summary is None:  # finish_run_dir returns None only when failing, i.e. never here
+        raise RunDirError(f"no summary written in {config.out}")
     return summary
 
 
@@ -331,24 +356,12 @@ async def _run_all(
     stop: _Stopper,
 ) -> None:
     limit = asyncio.Semaphore(config.concurrency)
-    passed = 0
-    progress = Progress(
-        TextColumn("[bold]runs"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("passed {task.fields[passed]}"),
-        TimeElapsedColumn(),
-        console=console,
-        disable=not config.progress,
-        transient=False,
-    )
-    bar = progress.add_task("runs", total=len(todo), passed=0)
+    progress = BatchProgress(console, len(todo), enabled=config.progress)
 
     async def one(run_id: int) -> None:
-        nonlocal passed
         async with limit:
             if not stop.should_start():
-                progress.update(bar, advance=1, passed=passed)
+                progress.skip()
                 return
             task = family.task(run_id)
             model = models.for_run(run_id)
@@ -371,11 +384,15 @@ async def _run_all(
             writer.append(record)
             stop.add(record)
             _log_record(record)
-            passed += bool(record["passed"])
-            progress.update(bar, advance=1, passed=passed)
+            progress.advance(bool(record["passed"]))
 
     with progress:
-        await asyncio.gather(*(one(i) for i in todo))
+        try:  # the first error (disk full, bad key) stops the other runs: none is half-recorded
+            async with asyncio.TaskGroup() as group:
+                for i in todo:
+                    group.create_task(one(i))
+        except ExceptionGroup as errors:
+            raise errors.exceptions[0] from None
 
 
 def _brief(message: Message, width: int = 300) -> str:

@@ -9,15 +9,18 @@ from typing import Any
 
 from attnrl.models.anthropic import ANTHROPIC_API_KEY_ENV, AnthropicModel
 from attnrl.models.base import Model, ModelSource, SharedModel
+from attnrl.models.deprecation import DEFAULT_MODEL
 from attnrl.models.openai import OPENAI_API_KEY_ENV, OPENAI_BASE_URL_ENV, OpenAIModel
 from attnrl.models.retry import RetryPolicy
 from attnrl.models.simulated import SIMULATED_NAME, Plan, SimulatedAgents
 from attnrl.task import Task
 
 __all__ = [
+    "DEFAULT_MODEL",
     "ModelOptions",
     "Provider",
     "api_key_available",
+    "credentials_hint",
     "make_model",
     "model_source",
     "split_model_name",
@@ -49,6 +52,8 @@ class Provider:
     factory: Callable[[str, ModelOptions], Model]
     key_available: Callable[[str | None], bool]
     usage: str
+    credentials: str
+    """What to set when credentials are missing, in the user's words."""
 
 
 def _env_set(var: str) -> bool:
@@ -79,7 +84,8 @@ _PROVIDERS: dict[str, Provider] = {
     "anthropic": Provider(
         factory=_sdk_factory(AnthropicModel),
         key_available=lambda _base_url: _env_set(ANTHROPIC_API_KEY_ENV),
-        usage="anthropic/<model> (e.g. anthropic/claude-sonnet-4-5; needs ANTHROPIC_API_KEY)",
+        usage=f"anthropic/<model> (e.g. {DEFAULT_MODEL}; needs {ANTHROPIC_API_KEY_ENV})",
+        credentials=f"set {ANTHROPIC_API_KEY_ENV}",
     ),
     "openai": Provider(
         factory=_sdk_factory(OpenAIModel),
@@ -90,6 +96,8 @@ _PROVIDERS: dict[str, Provider] = {
             "openai/<model> (OpenAI or any OpenAI-compatible server: needs OPENAI_API_KEY, "
             "or a base URL for a local server)"
         ),
+        credentials=f"set {OPENAI_API_KEY_ENV}, or pass --base-url for a local "
+        "OpenAI-compatible server",
     ),
     # ---- providers without a network API (e.g. the offline `simulated` agents) go here ----
 }
@@ -174,3 +182,9 @@ def api_key_available(name: str, *, base_url: str | None = None) -> bool:
     to the offline simulated agents. Raises ValueError for a malformed name."""
     provider, _ = split_model_name(name)
     return _PROVIDERS[provider].key_available(base_url)
+
+
+def credentials_hint(name: str) -> str:
+    """What to set for ``name``'s credentials (``set ANTHROPIC_API_KEY``...)."""
+    provider, _ = split_model_name(name)
+    return _PROVIDERS[provider].credentials

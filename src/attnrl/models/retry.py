@@ -43,6 +43,8 @@ from attnrl.models.base import ModelConfigError, ModelUnavailable
 
 __all__ = [
     "RETRYABLE_STATUSES",
+    "GAVE_UP_CAUSE",
+    "RETRY_CAUSE",
     "RetryPolicy",
     "SleepFn",
     "call_with_retries",
@@ -55,6 +57,13 @@ T = TypeVar("T")
 
 SleepFn = Callable[[float], Awaitable[None]]
 """An async sleep, ``asyncio.sleep`` by default; tests inject one that records delays."""
+
+RETRY_CAUSE = "retry_cause"
+"""Attribute of each retry's log record naming its cause, so a console can count retries by
+cause (one line per cause) instead of printing one warning per retry."""
+
+GAVE_UP_CAUSE = "gave_up_cause"
+"""Attribute of the log record of a run that gave up on its model (counted the same way)."""
 
 RETRYABLE_STATUSES = frozenset({408, 409, 429})
 """Retried statuses below 500 (every status >= 500 is retried too)."""
@@ -286,6 +295,7 @@ async def call_with_retries(
             delay,
             attempt,
             policy.max_attempts,
+            extra={RETRY_CAUSE: f"{label}: {failure.description}"},
         )
         await sleep_fn(delay)
 

@@ -187,6 +187,17 @@ def cost_fields(records: Sequence[dict[str, Any]], decided_at: int | None) -> di
     }
 
 
+def _knob(name: str, value: Any) -> str:
+    """A knob as its flag would say it: ``heads 3``, ``tokens 4-12``, ``residual on``."""
+    if isinstance(value, bool):
+        shown = "on" if value else "off"
+    elif isinstance(value, list | tuple):
+        shown = str(value[0]) if value[0] == value[-1] else f"{value[0]}-{value[-1]}"
+    else:
+        shown = f"{value:g}" if isinstance(value, float) else str(value)
+    return f"{name.replace('_', ' ')} {shown}"
+
+
 def _pct(x: float) -> str:
     return f"{100 * x:.1f}%"
 
@@ -202,8 +213,16 @@ def render_analysis(summary: dict[str, Any]) -> str:
         note = " (SIMULATED offline agents, not a real model)" if head.get("simulated") else ""
         lines.append(f"Model: {head['model']}{note}")
     if head.get("preset"):
+        seed = f", seed {head['seed']}" if head.get("seed") is not None else ""
         lines.append(
-            f"Task: preset {head['preset']}, content hash {str(head.get('task_hash'))[:12]}"
+            f"Task: preset {head['preset']}{seed}, content hash {str(head.get('task_hash'))[:12]}"
+        )
+    if head.get("knobs"):
+        lines.append("Knobs: " + ", ".join(_knob(k, v) for k, v in head["knobs"].items()))
+    if head.get("batches"):
+        per = head["batches"]
+        lines.append(
+            f"Batches: {len(per)} (seeds {per[0]['seed']}-{per[-1]['seed']}), pooled below"
         )
     if head.get("isolation"):
         lines.append(f"Sandbox: {head['isolation']}")

@@ -22,7 +22,15 @@ from attnrl.task.diagnosis import Diagnoser, Diagnosis
 from attnrl.task.reference import forward, submission
 from attnrl.task.spec import ANSWER_MASK_FLAG, Component, TaskSpec
 
-__all__ = ["MAX_SUBMISSION_BYTES", "Grade", "Grader", "Outcome", "parse_submission"]
+__all__ = [
+    "MAX_SUBMISSION_BYTES",
+    "Grade",
+    "Grader",
+    "Outcome",
+    "PassRule",
+    "parse_submission",
+    "pass_rules",
+]
 
 MAX_SUBMISSION_BYTES = 1_000_000
 """A JSON submission longer than this is ``invalid`` (format) without being parsed."""
@@ -61,6 +69,47 @@ class Grade:
         }
 
 
+@dataclass(frozen=True)
+class PassRule:
+    """One passing outcome of a spec's policy, as :meth:`Grader._decide` applies it and the
+    prompt states it (``tests/task/test_prompt_rules.py`` checks one against the other)."""
+
+    outcome: Outcome
+    reward: float
+    all_of: tuple[str, ...]
+    """Components that must all be within tolerance."""
+    any_of: tuple[str, ...]
+    """Components of which at least one must be within tolerance (empty: none needed)."""
+    mask_flag: bool
+    """Whether ``causal_mask_applied`` must be true."""
+
+
+def pass_rules(spec: TaskSpec) -> tuple[PassRule, ...]:
+    """The passing outcomes of ``spec.policy``, best first; anything else earns 0.
+
+    ``strict``: every component. ``seed`` (the seed's grader): full success needs the position
+    encoding, every head's weights, the mask flag, *at least one* head's output and the final
+    (and layer-normalized) output; partial success the position encoding, the mask flag and at
+    least one head's weights.
+    """
+    comps = spec.components()
+    pos = tuple(c.key for c in comps if c.kind == "position")
+    weights = tuple(c.key for c in comps if c.kind == "weights")
+    head_outputs = tuple(c.key for c in comps if c.kind == "output" and c.head is not None)
+    tails = tuple(c.key for c in comps if c.kind == "output" and c.head is None)
+    rewards, flag = spec.rewards, spec.masked
+    if spec.policy == "strict":
+        return (
+            PassRule("full_success", rewards.full_success, tuple(c.key for c in comps), (), flag),
+        )
+    return (
+        PassRule(
+            "full_success", rewards.full_success, (*pos, *weights, *tails), head_outputs, flag
+        ),
+        PassRule("partial_success", rewards.partial_success, pos, weights, flag),
+    )
+
+
 class _Invalid(Exception):
     """Internal: the submission is malformed; carries the message and its category."""
 
@@ -78,6 +127,32 @@ class _Invalid(Exception):
         self.found_shape = found_shape
 
 
+def json_kind(value: Any) -> str:
+    """What ``value`` is in JSON's words (messages never show Python type names)."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool | np.bool_):
+        return "a boolean"
+    if isinstance(value, int | float | np.number):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list | tuple):
+        return "an array"
+    if isinstance(value, dict):
+        return "an object"
+    return "not JSON data"
+
+
+def _json_error(exc: Exception) -> str:
+    text = str(exc)
+    if "integer string conversion" in text:  # CPython's int-size guard, in plain words
+        return "a number has more digits than the limit (4,300)"
+    if isinstance(exc, RecursionError):
+        return "it is nested too deeply"
+    return text[:200]
+
+
 def parse_submission(raw: Any) -> dict[str, Any]:
     """A dict, or a JSON string (or bytes) of one, else :class:`_Invalid`."""
     if isinstance(raw, bytes | bytearray):
@@ -88,7 +163,9 @@ def parse_submission(raw: Any) -> dict[str, Any]:
         try:
             raw = raw.decode("utf-8")
         except UnicodeDecodeError as exc:
-            raise _Invalid(f"submission is not UTF-8 text: {exc}") from None
+            raise _Invalid(
+                f"submission is not UTF-8 text (invalid byte at offset {exc.start})"
+            ) from None
     if isinstance(raw, str):
         if len(raw) > MAX_SUBMISSION_BYTES:
             raise _Invalid(
@@ -97,9 +174,9 @@ def parse_submission(raw: Any) -> dict[str, Any]:
         try:
             raw = json.loads(raw)
         except (ValueError, RecursionError) as exc:
-            raise _Invalid(f"submission is not valid JSON: {str(exc)[:200]}") from None
+            raise _Invalid(f"submission is not valid JSON: {_json_error(exc)}") from None
     if not isinstance(raw, dict):
-        raise _Invalid(f"submission must be a JSON object, got {type(raw).__name__}")
+        raise _Invalid(f"submission must be a JSON object, got {json_kind(raw)}")
     return raw
 
 
@@ -108,7 +185,7 @@ def _describe_shape(value: Any) -> tuple[int, ...] | str:
     if isinstance(value, np.ndarray):
         return tuple(value.shape)
     if not isinstance(value, list | tuple):
-        return type(value).__name__
+        return json_kind(value)
     if not value or not all(isinstance(r, list | tuple) for r in value):
         return (len(value),)
     widths = {len(r) for r in value}
@@ -127,13 +204,14 @@ def _number(x: Any, where: str) -> float:
             return _INF
     if isinstance(x, np.floating | np.integer) and not isinstance(x, np.bool_):
         return float(x)
-    raise _Invalid(f"{where} is {t.__name__}, expected a number")
+    raise _Invalid(f"{where} is {json_kind(x)}, expected a number")
 
 
 def _bad_shape(component: Component, value: Any) -> _Invalid:
     found = _describe_shape(value)
+    what = f"has shape {found}" if isinstance(found, tuple) or found == "ragged" else f"is {found}"
     return _Invalid(
-        f"{component.key} has shape {found}, expected {component.shape}",
+        f"{component.key} {what}, expected {component.shape}",
         "dimension",
         component.key,
         found,
@@ -237,7 +315,7 @@ class Grader:
             if not isinstance(flag_value, bool | np.bool_):
                 raise _Invalid(
                     f"{ANSWER_MASK_FLAG} must be a JSON boolean (true/false), "
-                    f"got {type(flag_value).__name__}"
+                    f"got {json_kind(flag_value)}"
                 )
             flag = bool(flag_value)
         fast = self._fast_errors(answer)

@@ -7,13 +7,15 @@ cannot contradict the grader (the seed's prompt did, four times).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from attnrl.models.base import ToolSpec
 from attnrl.sandbox.limits import SandboxLimits
+from attnrl.task.grading import PassRule, pass_rules
 from attnrl.task.spec import ANSWER_MASK_FLAG, Matrix, TaskSpec
 
-__all__ = ["PYTHON_TOOL", "SUBMIT_TOOL", "render_prompt", "tool_specs"]
+__all__ = ["PYTHON_TOOL", "SUBMIT_TOOL", "grading_rules", "render_prompt", "tool_specs"]
 
 PYTHON_TOOL = "python_expression"
 SUBMIT_TOOL = "submit_answer"
@@ -127,13 +129,35 @@ def _answer_lines(spec: TaskSpec) -> list[str]:
     return lines
 
 
-def _partial_credit(spec: TaskSpec) -> str:
-    """What the seed policy's partial success needs, naming only components that exist."""
-    needs = ["a correct position encoding"] if spec.position_encoding else []
-    needs.append("at least one correct head's weights")
-    if spec.masked:
-        needs.append("the mask flag")
-    return needs[0] if len(needs) == 1 else ", ".join(needs[:-1]) + " and " + needs[-1]
+def _and(parts: Sequence[str]) -> str:
+    return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
+
+
+def _rule_line(rule: PassRule) -> str:
+    """One passing outcome, stated exactly as the grader applies it."""
+    needs = []
+    if rule.all_of:
+        needs.append(_and(rule.all_of) + " within tolerance")
+    if len(rule.any_of) == 1:
+        needs.append(f"{rule.any_of[0]} within tolerance")
+    elif rule.any_of:
+        needs.append("at least one of " + " or ".join(rule.any_of) + " within tolerance")
+    if rule.mask_flag:
+        needs.append(f"{ANSWER_MASK_FLAG} true")
+    name = {"full_success": "Full success", "partial_success": "Partial success"}[rule.outcome]
+    credit = "full credit" if rule.outcome == "full_success" else "partial credit"
+    return f"- {name} ({credit}, reward {rule.reward:g}) needs {_and(needs)}."
+
+
+def grading_rules(spec: TaskSpec) -> list[str]:
+    """The policy's rules, rendered from :func:`~attnrl.task.grading.pass_rules`."""
+    rules = pass_rules(spec)
+    strict = ["Every listed component must be within tolerance to pass."]
+    return [
+        "Grading:" if spec.policy != "strict" else "Grading: " + strict[0],
+        *(_rule_line(r) for r in rules),
+        "- Anything else earns reward 0.",
+    ]
 
 
 def _tolerance_text(spec: TaskSpec) -> str:
@@ -147,12 +171,6 @@ def _tolerance_text(spec: TaskSpec) -> str:
 def render_prompt(spec: TaskSpec, limits: SandboxLimits | None = None) -> str:
     """The exact text of the task's user message."""
     lim = limits or SandboxLimits()
-    policy = (
-        "Every listed component must be within tolerance to pass."
-        if spec.policy == "strict"
-        else "Full success needs every component within tolerance; "
-        f"{_partial_credit(spec)} earn partial credit."
-    )
     parts = [
         "Implement positional multi-head attention for the fixed inputs below and submit "
         "every intermediate result.",
@@ -182,7 +200,8 @@ def render_prompt(spec: TaskSpec, limits: SandboxLimits | None = None) -> str:
         *_answer_lines(spec),
         "",
         "Each matrix is compared element-wise with the reference. Tolerances (max absolute "
-        f"error, strictly less than): {_tolerance_text(spec)}. {policy}",
+        f"error, strictly less than): {_tolerance_text(spec)}.",
+        *grading_rules(spec),
     ]
     return "\n".join(parts) + "\n"
 
