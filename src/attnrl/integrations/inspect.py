@@ -8,7 +8,7 @@ in the sample's store and ending the episode, at most ``max_steps`` model turns.
 scorer is attnrl's grader: value = reward, answer = the grade message, metadata = the
 grade, with ``accuracy()`` (the mean reward) and ``stderr()``::
 
-    inspect eval attnrl/attention_task --model anthropic/claude-sonnet-4-5 -T preset=seed
+    inspect eval attnrl/attention_task --model anthropic/claude-sonnet-5-5 -T preset=seed
 
 The tools follow the harness's rules (:mod:`attnrl.integrations._tools`). ``answer`` must be
 a JSON object; its keys and shapes are described to the model but not enforced by
