@@ -16,6 +16,7 @@ from attnrl.harness.rundir import (
     MANIFEST_FILE,
     RESULTS_FILE,
     load_records,
+    manifest_fields,
     now,
     read_manifest,
     summarize_run_dir,
@@ -67,20 +68,18 @@ def summarize_batches(out: Path, band: tuple[float, float] | None = None) -> dic
         )
         records += load_records(path / RESULTS_FILE)
     rates = [p["pass_rate"] for p in per if p["pass_rate"] is not None]
-    return summarize(records, band) | {
-        "model": manifest.get("model"),
-        "simulated": manifest.get("simulated"),
-        "preset": manifest.get("preset"),
-        "seed": manifest.get("seed"),
-        "knobs": manifest.get("knobs", {}),
-        "task_hash": manifest.get("task_hash"),
-        "isolation": records[-1].get("sandbox") if records else None,
-        "batches": per,
-        "batch_pass_rate_mean": statistics.fmean(rates) if rates else None,
-        "batch_pass_rate_std": statistics.stdev(rates) if len(rates) > 1 else None,
-        "complete": len(per) == manifest.get("batches") and all(p["complete"] for p in per),
-        "written_at": now(),
-    }
+    return (
+        summarize(records, band)
+        | manifest_fields(manifest)
+        | {
+            "isolation": records[-1].get("sandbox") if records else None,
+            "batches": per,
+            "batch_pass_rate_mean": statistics.fmean(rates) if rates else None,
+            "batch_pass_rate_std": statistics.stdev(rates) if len(rates) > 1 else None,
+            "complete": len(per) == manifest.get("batches") and all(p["complete"] for p in per),
+            "written_at": now(),
+        }
+    )
 
 
 def render_batches(pooled: dict[str, Any]) -> str:

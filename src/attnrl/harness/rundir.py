@@ -38,6 +38,7 @@ __all__ = [
     "finish_run_dir",
     "json_safe",
     "load_records",
+    "manifest_fields",
     "lock_run_dir",
     "now",
     "prepare_run_dir",
@@ -360,6 +361,18 @@ def prepare_run_dir(out: Path, manifest: dict[str, Any], resume: bool) -> RunDir
     return lock
 
 
+def manifest_fields(manifest: dict[str, Any]) -> dict[str, Any]:
+    """What a summary repeats of ``run.json``: the model and the task it was made with."""
+    return {
+        "model": manifest.get("model"),
+        "simulated": manifest.get("simulated"),
+        "preset": manifest.get("preset"),
+        "seed": manifest.get("seed"),
+        "knobs": manifest.get("knobs", {}),
+        "task_hash": manifest.get("task_hash"),
+    }
+
+
 def summarize_run_dir(
     out: Path, band: tuple[float, float] | None = None, isolation: str | None = None
 ) -> dict[str, Any]:
@@ -372,20 +385,18 @@ def summarize_run_dir(
     if band is None:
         band = (float(stored[0]), float(stored[1])) if stored else (0.10, 0.40)
     wanted = manifest.get("runs")
-    return summarize(records, band) | {
-        "model": manifest.get("model"),
-        "simulated": manifest.get("simulated"),
-        "preset": manifest.get("preset"),
-        "seed": manifest.get("seed"),
-        "knobs": manifest.get("knobs", {}),
-        "task_hash": manifest.get("task_hash"),
-        "wanted_runs": wanted,
-        "isolation": isolation or (records[-1].get("sandbox") if records else None),
-        "complete": wanted is not None
-        and len(records) >= wanted
-        and all(r.get("category") != "infrastructure" for r in records),
-        "written_at": now(),
-    }
+    return (
+        summarize(records, band)
+        | manifest_fields(manifest)
+        | {
+            "wanted_runs": wanted,
+            "isolation": isolation or (records[-1].get("sandbox") if records else None),
+            "complete": wanted is not None
+            and len(records) >= wanted
+            and all(r.get("category") != "infrastructure" for r in records),
+            "written_at": now(),
+        }
+    )
 
 
 def finish_run_dir(
