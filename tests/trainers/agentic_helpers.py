@@ -1,9 +1,5 @@
-"""Helpers of the multi-turn (tool) trainer tests: a local tokenizer with a ChatML template,
-a tiny random Qwen2, and what the scripted policy needs.
-
-Nothing comes from a hub: the tokenizer is a byte-level BPE trained here (it encodes and
-decodes any text exactly), the model has random weights.
-"""
+"""What the scripted policy of the multi-turn (tool) trainer tests needs; the tokenizer and
+the tiny model are :mod:`tiny_models`'."""
 
 from __future__ import annotations
 
@@ -16,65 +12,6 @@ from attnrl.models.simulated import solution_code
 from attnrl.task import Task
 
 ROOT = Path(__file__).resolve().parents[2]
-
-CHATML = (
-    "{% for message in messages %}"
-    "{{ '<|im_start|>' + message['role'] + '\\n' + (message['content'] or '') }}"
-    "{% if message.get('tool_calls') %}{% for call in message['tool_calls'] %}"
-    "{{ '<tool_call>' + (call['function'] | tojson) + '</tool_call>' }}"
-    "{% endfor %}{% endif %}"
-    "{{ '<|im_end|>\\n' }}"
-    "{% endfor %}"
-    "{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}"
-)
-SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
-
-
-def build_tokenizer(out: Path, texts: list[str]) -> Any:
-    """A saved ``PreTrainedTokenizerFast`` trained on ``texts``, loaded back."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import AutoTokenizer, PreTrainedTokenizerFast
-
-    bpe = Tokenizer(models.BPE())
-    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    bpe.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(
-        vocab_size=1024,
-        special_tokens=SPECIAL_TOKENS,
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-    )
-    bpe.train_from_iterator(texts, trainer=trainer)
-    tokenizer = PreTrainedTokenizerFast(
-        tokenizer_object=bpe,
-        eos_token="<|im_end|>",
-        pad_token="<|endoftext|>",
-        chat_template=CHATML,
-    )
-    tokenizer.save_pretrained(out)
-    return AutoTokenizer.from_pretrained(out, local_files_only=True)
-
-
-def build_tiny_model(out: Path, tokenizer: Any) -> Path:
-    """A random-weight Qwen2 causal LM saved with the tokenizer (a model path)."""
-    import torch
-    from transformers import Qwen2Config, Qwen2ForCausalLM
-
-    torch.manual_seed(0)
-    config = Qwen2Config(
-        vocab_size=len(tokenizer),
-        hidden_size=64,
-        intermediate_size=128,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=32768,
-        eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id,
-        tie_word_embeddings=True,
-    )
-    Qwen2ForCausalLM(config).save_pretrained(out)
-    tokenizer.save_pretrained(out)
-    return out
 
 
 def python_call(task: Task) -> dict[str, Any]:

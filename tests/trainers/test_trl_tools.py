@@ -16,10 +16,9 @@ pytest.importorskip("trl")
 
 from agentic_helpers import (  # noqa: E402
     answer_from_tool_text,
-    build_tiny_model,
-    build_tokenizer,
     python_call,
 )
+from tiny_models import build_tiny_model, build_tokenizer  # noqa: E402
 
 from attnrl.integrations import _commands as commands  # noqa: E402
 from attnrl.integrations.trl import load_dataset  # noqa: E402

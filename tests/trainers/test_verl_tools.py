@@ -22,9 +22,9 @@ pytest.importorskip("verl")
 from agentic_helpers import (  # noqa: E402
     ROOT,
     answer_from_tool_text,
-    build_tokenizer,
     python_call,
 )
+from tiny_models import build_tokenizer  # noqa: E402
 
 from attnrl.harness.tamper import METRIC_NAMES  # noqa: E402
 from attnrl.integrations import _commands as commands  # noqa: E402
