@@ -102,14 +102,23 @@ def instance_seed(args: argparse.Namespace) -> int | None:
     return args.seed  # type: ignore[no-any-return]
 
 
-def _scale(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not value > 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a positive finite number, got {text!r}")
-    return value
+def positive_number(what: str, positive: str) -> Callable[[str], float]:
+    """An argparse type for a finite number > 0; ``what``/``positive`` name it in the two
+    errors ("expected <what>", "expected <positive>")."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
+        if not value > 0 or value == float("inf"):
+            raise argparse.ArgumentTypeError(f"expected {positive}, got {text!r}")
+        return value
+
+    return parse
+
+
+_scale = positive_number("a number", "a positive finite number")
 
 
 def add_task_arguments(parser: argparse.ArgumentParser) -> None:

@@ -9,7 +9,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from attnrl.cli.common import KNOB_DESTS, UsageError
+from attnrl.cli.common import KNOB_DESTS, UsageError, positive_number
 from attnrl.stats.card import CardError, read_card
 from attnrl.stats.cost import (
     Price,
@@ -31,14 +31,7 @@ __all__ = [
 ]
 
 
-def _usd(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an amount in USD, got {text!r}") from None
-    if not value > 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a positive amount in USD, got {text!r}")
-    return value
+_usd = positive_number("an amount in USD", "a positive amount in USD")
 
 
 def add_card_argument(parser: argparse.ArgumentParser) -> None:
