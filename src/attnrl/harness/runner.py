@@ -317,8 +317,8 @@ class _Stopper:
             self._next += 1
         if self.reason is not None:
             return
-        verdict = self._cs.verdict(self.config.band)
-        if self.config.stop_when_decided and verdict != "inconclusive":
+        verdict = self._cs.verdict(self.config.band) if self.config.stop_when_decided else None
+        if verdict not in (None, "inconclusive"):
             self.reason = f"the confidence sequence is {verdict} after {self._cs.n} runs"
         elif self.config.max_cost is not None and self._spent >= self.config.max_cost:
             self.reason = (
