@@ -246,14 +246,29 @@ class Call:
         signum = o.get("signal")
         if signum is not None:
             cpu_s = float(o.get("cpu_s") or 0.0)
-            if signum == signal.SIGXCPU or (signum == signal.SIGKILL and cpu_s >= lim.cpu_s):
+            # PID 1 of its namespace (``pid1``) ignores SIGXCPU, so the CPU limit ends it with
+            # SIGKILL; nothing in the call can send PID 1 a SIGKILL, the zygote says when it
+            # did, and the slot's cgroup counts OOM kills: what is left is the CPU limit.
+            # (rusage can read a little under the limit the kernel's tick count reached.)
+            by_rlimit = o.get("pid1") and o.get("oom_kill") == 0 and not o.get("killed")
+            cpu_hit = (
+                signum == signal.SIGKILL
+                and not o.get("oom_kill")
+                and (cpu_s >= lim.cpu_s or bool(by_rlimit))
+            )
+            if signum == signal.SIGXCPU or cpu_hit:
                 return (
                     f"TimeoutError: CPU time limit of {lim.cpu_s} s exceeded "
                     f"(killed by signal {signal.Signals(signum).name})"
                 )
             if o.get("killed"):
                 return "CancelledError: the call was stopped by the harness"
-            if signum == signal.SIGKILL and self.sandbox.took_oom_kill():
+            if signum == signal.SIGKILL and o.get("oom_kill"):
+                return (
+                    "MemoryError: out of memory: the call's processes together exceeded its "
+                    f"{lim.memory_bytes >> 20} MiB memory limit (killed by signal SIGKILL)"
+                )
+            if signum == signal.SIGKILL and "oom_kill" not in o and self.sandbox.took_oom_kill():
                 budget = self.sandbox.jail_memory_bytes >> 20
                 return (
                     "MemoryError: out of memory: the sandbox's processes together exceeded "

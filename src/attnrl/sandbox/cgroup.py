@@ -1,15 +1,21 @@
-"""A cgroup around the whole jail: one memory and pids budget for all calls together.
+"""A cgroup around the whole jail, and a memory cgroup per call slot under it.
 
-Per-call limits are rlimits, which count per process: a call may hold ``max_processes``
-processes of up to ``memory_bytes`` each. The jail's cgroup bounds the total, so the host
-cannot be driven out of memory by the calls together: past the budget the kernel's OOM
-killer picks inside the jail, preferring the calls' processes (their ``oom_score_adj`` is
-1000; the zygote's is -1000 when the harness may lower it).
+Per-call rlimits count per process: a call may hold ``max_processes`` processes of up to
+``memory_bytes`` each. Each slot's own memory cgroup (limit: the call's ``memory_bytes``)
+bounds what all processes of the call in that slot use together: past it the kernel's OOM
+killer picks among that call's processes only, and counts the kill in that slot's own
+counter, so the out-of-memory is reported in that call alone. The jail's cgroup bounds the
+total (every call at its limit, at most half the machine), so the host cannot be driven
+out of memory by the calls together.
 
-Best effort: cgroup v1 (``memory`` and ``pids`` hierarchies) or v2 (a child of the harness's
-cgroup, when its controllers can be delegated); created by the harness (root only) under
-its own cgroup, joined by a ``/bin/sh`` wrapper that then execs bwrap (or the zygote), and
-removed at close. When it cannot be set up, the sandbox runs without it and says why.
+Best effort: cgroup v1 (``memory`` and ``pids`` hierarchies; slots in the memory one) or v2
+(a child of the harness's cgroup, when its controllers can be delegated; the jail's
+processes then sit in a ``zygote`` leaf beside the slots, as v2 wants no process in an
+inner cgroup); created by the harness (root only) under its own cgroup, joined by a
+``/bin/sh`` wrapper that then execs bwrap (or the zygote), and removed at close. Each
+call's child joins its slot through a descriptor of the slot's ``cgroup.procs`` the harness
+opened (so the jail needs no view of the cgroup tree). When it cannot be set up, the
+sandbox runs without it and says why.
 """
 
 from __future__ import annotations
@@ -72,10 +78,16 @@ class JailCgroup:
     procs: list[str] = field(default_factory=list)
     oom_file: str | None = None
     memory_bytes: int = 0
+    slot_dirs: list[str] = field(default_factory=list)
+    """The slots' memory cgroups, by slot (the uid's index in the sandbox's block)."""
+    slot_oom_name: str = "memory.oom_control"
 
     @classmethod
-    def create(cls, memory_bytes: int, pids: int) -> tuple[JailCgroup | None, str]:
-        """Make the cgroup; (None, reason) when it is not possible here."""
+    def create(
+        cls, memory_bytes: int, pids: int, slots: int = 0, slot_memory_bytes: int = 0
+    ) -> tuple[JailCgroup | None, str]:
+        """Make the cgroup (and ``slots`` memory cgroups of ``slot_memory_bytes`` each
+        under it); (None, reason) when it is not possible here."""
         if os.geteuid() != 0:
             return None, "not root"
         try:
@@ -106,6 +118,8 @@ class JailCgroup:
                 cg.procs.append(os.path.join(path, "cgroup.procs"))
                 if ctrl == "memory":
                     cg.oom_file = os.path.join(path, "memory.oom_control")
+                    for slot in range(slots):
+                        cg._add_slot(path, slot, "memory.limit_in_bytes", slot_memory_bytes)
             if not cg.dirs:
                 unified = next((p for h, c, p in own if h == "0" and c == ""), None)
                 mount = next((m for m in mounts if m[2] == "cgroup2"), None)
@@ -120,8 +134,16 @@ class JailCgroup:
                 cg.dirs.append(path)
                 _write(os.path.join(path, "memory.max"), str(memory_bytes))
                 _write(os.path.join(path, "pids.max"), str(pids))
-                cg.procs.append(os.path.join(path, "cgroup.procs"))
                 cg.oom_file = os.path.join(path, "memory.events")
+                leaf = os.path.join(path, "zygote")
+                os.mkdir(leaf, 0o755)
+                cg.dirs.append(leaf)
+                cg.procs.append(os.path.join(leaf, "cgroup.procs"))
+                if slots:
+                    _write(os.path.join(path, "cgroup.subtree_control"), "+memory +pids")
+                    cg.slot_oom_name = "memory.events"
+                for slot in range(slots):
+                    cg._add_slot(path, slot, "memory.max", slot_memory_bytes)
         except OSError as exc:
             cg.remove()
             return None, f"cannot set up a cgroup: {exc.strerror or exc}"
@@ -129,6 +151,31 @@ class JailCgroup:
             cg.remove()
             return None, "no memory cgroup controller"
         return cg, ""
+
+    def _add_slot(self, parent: str, slot: int, limit_file: str, limit: int) -> None:
+        path = os.path.join(parent, f"s{slot}")
+        os.mkdir(path, 0o755)
+        self.slot_dirs.append(path)
+        _write(os.path.join(path, limit_file), str(limit))
+
+    def open_slot_procs(self) -> list[int]:
+        """Descriptors of each slot's ``cgroup.procs`` (read: is anything left in it; write:
+        a call's child joins), for the zygote; the caller closes them once passed."""
+        fds: list[int] = []
+        try:
+            for path in self.slot_dirs:
+                fds.append(os.open(os.path.join(path, "cgroup.procs"), os.O_RDWR | os.O_CLOEXEC))
+        except OSError:
+            for fd in fds:
+                os.close(fd)
+            raise
+        return fds
+
+    def slot_oom_kills(self, slot: int) -> int:
+        """OOM kills counted in the slot's own memory cgroup so far (-1: no such slot)."""
+        if not 0 <= slot < len(self.slot_dirs):
+            return -1
+        return _oom_count(os.path.join(self.slot_dirs[slot], self.slot_oom_name))
 
     def wrap(self, argv: list[str]) -> list[str]:
         """``argv`` run by a shell that first joins the cgroup (and lowers its OOM score)."""
@@ -139,20 +186,27 @@ class JailCgroup:
 
     def oom_kills(self) -> int:
         """How many processes the kernel's OOM killer killed in the cgroup so far."""
-        if self.oom_file is None:
-            return 0
-        try:
-            for line in _read(self.oom_file).splitlines():
-                key, _, value = line.partition(" ")
-                if key == "oom_kill":
-                    return int(value)
-        except (OSError, ValueError):
-            pass
-        return 0
+        return 0 if self.oom_file is None else max(0, _oom_count(self.oom_file))
 
     def remove(self) -> None:
         """Remove the cgroup directories (they must be empty of processes by now)."""
+        for path in reversed(self.slot_dirs):
+            with contextlib.suppress(OSError):
+                os.rmdir(path)
+        self.slot_dirs = [p for p in self.slot_dirs if os.path.isdir(p)]
         for path in reversed(self.dirs):
             with contextlib.suppress(OSError):
                 os.rmdir(path)
         self.dirs = [p for p in self.dirs if os.path.isdir(p)]
+
+
+def _oom_count(path: str) -> int:
+    """The ``oom_kill`` counter of a ``memory.oom_control`` (v1) or ``memory.events`` (v2)."""
+    try:
+        for line in _read(path).splitlines():
+            key, _, value = line.partition(" ")
+            if key == "oom_kill":
+                return int(value)
+    except (OSError, ValueError):
+        return -1
+    return 0

@@ -127,6 +127,12 @@ _SYSCALLS: dict[str, dict[str, int]] = {
         "swapoff": 168,
         "acct": 163,
         "chroot": 161,
+        "inotify_init": 253,
+        "inotify_init1": 294,
+        "fanotify_init": 300,
+        "flock": 73,
+        "socket": 41,
+        "socketpair": 53,
     },
     "aarch64": {
         "clone": 220,
@@ -164,13 +170,28 @@ _SYSCALLS: dict[str, dict[str, int]] = {
         "swapoff": 225,
         "acct": 89,
         "chroot": 51,
+        "inotify_init1": 26,
+        "fanotify_init": 262,
+        "flock": 32,
+        "socket": 198,
+        "socketpair": 199,
     },
 }
 _AUDIT_ARCH = {"x86_64": 0xC000003E, "aarch64": 0xC00000B7}
 _CLONE_NEW_FLAGS = 0x7E020080
 """CLONE_NEWNS|NEWCGROUP|NEWUTS|NEWIPC|NEWUSER|NEWPID|NEWNET|NEWTIME: no new namespaces."""
-_ZYGOTE_UNSHARE_DENIED = _CLONE_NEW_FLAGS & ~(0x00020000 | 0x08000000 | 0x40000000)
-"""What the zygote may not unshare: all but CLONE_NEWNS|NEWIPC|NEWNET (each call's own)."""
+_CLONE_NEWPID = 0x20000000
+_ZYGOTE_UNSHARE_DENIED = _CLONE_NEW_FLAGS & ~(0x00020000 | 0x08000000 | 0x40000000 | _CLONE_NEWPID)
+"""What the zygote may not unshare: all but CLONE_NEWNS|NEWIPC|NEWNET|NEWPID (each call's
+own); it may ``setns`` back into its own PID namespace only (CLONE_NEWPID)."""
+SOCKET_FAMILIES = (1, 2, 10)
+"""AF_UNIX, AF_INET, AF_INET6 (each call has its own empty network namespace); AF_NETLINK
+(16) only with protocol NETLINK_ROUTE (0), for the interface queries libc makes. Every
+other family (AF_VSOCK, which no network namespace covers, AF_PACKET, ...) is refused
+with EAFNOSUPPORT."""
+_AF_NETLINK, _NETLINK_ROUTE = 16, 0
+_NOT_CALLS = ("clone", "clone3", "socket", "socketpair")
+"""Syscalls the filter inspects by argument instead of refusing outright."""
 
 SeccompRole = Literal["call", "zygote"]
 
@@ -186,9 +207,13 @@ def seccomp_filter(machine: str | None = None, role: SeccompRole = "call") -> by
 
     Denied with EPERM: new namespaces (``unshare``, ``setns``, ``clone`` with a CLONE_NEW*
     flag), io_uring, bpf, perf_event_open, keyrings, userfaultfd, module and kexec loading,
-    mount APIs, file handles, chroot, swap, acct and reboot. ``clone3`` gets ENOSYS, so libc
-    falls back to ``clone`` (whose flags a filter can inspect). Other ABIs on the same
-    machine (i386, x32) get ENOSYS. Everything else is allowed.
+    mount APIs, file handles, chroot, swap, acct and reboot, and the channels a call could
+    open to a concurrent one through the shared read-only files (inotify, fanotify,
+    ``flock``). ``socket``/``socketpair`` of a family outside :data:`SOCKET_FAMILIES` get
+    EAFNOSUPPORT. ``clone3`` gets ENOSYS, so libc falls back to ``clone`` (whose flags a
+    filter can inspect). Other ABIs on the same machine (i386, x32) get ENOSYS. Everything
+    else is allowed. The zygote's variant also allows ``unshare(CLONE_NEWPID)`` and
+    ``setns(fd, CLONE_NEWPID)``: each call's process is PID 1 of its own PID namespace.
     """
     arch = machine or platform.machine()
     if arch not in _SYSCALLS:
@@ -196,9 +221,10 @@ def seccomp_filter(machine: str | None = None, role: SeccompRole = "call") -> by
     nrs = _SYSCALLS[arch]
     allow, enosys = 0x7FFF0000, 0x00050000 | 38
     eperm = 0x00050000 | 1
+    eafnosupport = 0x00050000 | 97
     ld_abs, jeq, jge, jset, ret = 0x20, 0x15, 0x35, 0x45, 0x06
-    zygote_ok = ("unshare", "mount") if role == "zygote" else ()
-    deny = sorted(v for k, v in nrs.items() if k not in ("clone", "clone3", *zygote_ok))
+    zygote_ok = ("unshare", "mount", "setns") if role == "zygote" else ()
+    deny = sorted(v for k, v in nrs.items() if k not in (*_NOT_CALLS, *zygote_ok))
     prog: list[tuple[int, int, int, int]] = [
         (ld_abs, 0, 0, 4),  # arch
         (jeq, 1, 0, _AUDIT_ARCH[arch]),
@@ -217,6 +243,25 @@ def seccomp_filter(machine: str | None = None, role: SeccompRole = "call") -> by
             (jset, 0, 1, _ZYGOTE_UNSHARE_DENIED),
             (ret, 0, 0, eperm),
             (ret, 0, 0, allow),
+            (jeq, 0, 4, nrs["setns"]),
+            (ld_abs, 0, 0, 24),  # setns nstype (args[1])
+            (jeq, 0, 1, _CLONE_NEWPID),
+            (ret, 0, 0, allow),
+            (ret, 0, 0, eperm),
+        ]
+    for nr in (nrs["socket"], nrs["socketpair"]):
+        unix, inet, inet6 = SOCKET_FAMILIES
+        prog += [
+            (jeq, 0, 9, nr),
+            (ld_abs, 0, 0, 16),  # the family (args[0])
+            (jeq, 5, 0, unix),
+            (jeq, 4, 0, inet),
+            (jeq, 3, 0, inet6),
+            (jeq, 0, 3, _AF_NETLINK),
+            (ld_abs, 0, 0, 32),  # the protocol (args[2])
+            (jeq, 0, 1, _NETLINK_ROUTE),
+            (ret, 0, 0, allow),
+            (ret, 0, 0, eafnosupport),
         ]
     prog += [
         (jeq, 0, 3, nrs["clone"]),
@@ -384,6 +429,10 @@ class JailPlan:
     None for none (the zygote also turns them off when it cannot create them)."""
     call_seccomp: bytes | None = None
     """The seccomp program every call installs before its code runs."""
+    uid_block: int = 0
+    """Uids claimed from ``uid_base`` up (spares replace slots the zygote retires)."""
+    slot_cgroups: tuple[int, ...] = ()
+    """Descriptors of each slot's memory ``cgroup.procs``, passed to the zygote."""
 
     def config(self, fd: int) -> str:
         cfg: dict[str, Any] = {
@@ -397,6 +446,8 @@ class JailPlan:
             "limits": self.limits,
             "isolate": self.isolate,
             "call_seccomp": self.call_seccomp.hex() if self.call_seccomp else None,
+            "uid_block": self.uid_block,
+            "slot_cgroups": list(self.slot_cgroups),
         }
         return json.dumps(cfg)
 

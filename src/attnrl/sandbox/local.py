@@ -17,6 +17,7 @@ from __future__ import annotations
 import array
 import asyncio
 import contextlib
+import dataclasses
 import fcntl
 import itertools
 import json
@@ -203,8 +204,9 @@ class LocalSandbox:
         self._tasks: set[asyncio.Task[Any]] = set()
         self.restarts = 0
         """How many times the zygote had to be started again after dying."""
-        self.sweeps = 0
-        """Calls that left something behind (processes, files) and needed a sweeper."""
+        self.retired_slots = 0
+        """Slots the zygote retired (something of a call outlived it; each is replaced)."""
+        self._slot_oom_seen: dict[int, int] = {}
 
     # ------------------------------------------------------------------ public API
 
@@ -275,7 +277,12 @@ class LocalSandbox:
             self._prepare_runtime_dir()
             if self._want_cgroup and self._cgroup is None and self._cgroup_note == "not started":
                 pids = self._slots() * self.limits.max_processes + 64
-                self._cgroup, self._cgroup_note = JailCgroup.create(self.jail_memory_bytes, pids)
+                self._cgroup, self._cgroup_note = JailCgroup.create(
+                    self.jail_memory_bytes,
+                    pids,
+                    slots=UID_BLOCK,
+                    slot_memory_bytes=self.limits.memory_bytes,
+                )
                 if self._cgroup is None:
                     log.info("python tool sandbox: no jail cgroup (%s)", self._cgroup_note)
                 else:
@@ -434,6 +441,7 @@ class LocalSandbox:
             symlinks=view.symlinks if jailed and self._allow_list else (),
             preload_wide=self._preload_wide,
             prefork=self._prefork,
+            uid_block=UID_BLOCK,
             limits=self._limits_dict(),
             isolate=(
                 {
@@ -477,9 +485,16 @@ class LocalSandbox:
     async def _spawn(self, jailed: bool) -> _Zygote:
         loop = asyncio.get_running_loop()
         plan = self._plan(jailed)
+        slot_fds: list[int] = []
+        if self._cgroup is not None and self._cgroup.slot_dirs:
+            try:
+                slot_fds = self._cgroup.open_slot_procs()
+            except OSError as exc:
+                log.info("python tool sandbox: no per-call memory cgroups (%s)", exc)
+        plan = dataclasses.replace(plan, slot_cgroups=tuple(slot_fds))
         parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         fd = child.fileno()
-        pass_fds = [fd]
+        pass_fds = [fd, *slot_fds]
         seccomp_r = -1
         if jailed:
             assert self._bwrap is not None
@@ -520,6 +535,8 @@ class LocalSandbox:
             child.close()
             if seccomp_r >= 0:
                 os.close(seccomp_r)
+            for slot_fd in slot_fds:
+                os.close(slot_fd)
         parent.setblocking(False)
         zygote = _Zygote(proc=proc, sock=parent, jailed=jailed, ready=loop.create_future())
         zygote.stderr_task = asyncio.create_task(self._pump_stderr(zygote))
@@ -580,11 +597,14 @@ class LocalSandbox:
                 if not zygote.ready.done():
                     zygote.ready.set_result(msg)
             elif op in ("done", "failed"):
+                slot = msg.get("slot")
+                if isinstance(slot, int) and self._cgroup is not None and self._cgroup.slot_dirs:
+                    msg["oom_kill"] = self._slot_oom_kills(slot)
+                if isinstance(msg.get("retired"), int):
+                    self.retired_slots = max(self.retired_slots, msg["retired"])
                 call = self._calls.get(msg.get("id"))
                 if call is not None:
                     call.settle(msg)
-                if msg.get("swept"):
-                    self.sweeps += 1
 
     def _lose(self, zygote: _Zygote, why: str) -> None:
         """The zygote is gone or wedged: fail its calls; the next ``run`` restarts it."""
@@ -634,6 +654,17 @@ class LocalSandbox:
             "max_processes": self.limits.max_processes,
             "max_file_bytes": self.limits.max_file_bytes,
         }
+
+    def _slot_oom_kills(self, slot: int) -> int:
+        """OOM kills in ``slot``'s memory cgroup since its last call was reported: the
+        slot runs one call at a time, and the call's processes are all gone by then."""
+        assert self._cgroup is not None
+        count = self._cgroup.slot_oom_kills(slot)
+        if count < 0:
+            return 0
+        seen = self._slot_oom_seen.get(slot, 0)
+        self._slot_oom_seen[slot] = count
+        return max(0, count - seen)
 
     def took_oom_kill(self) -> bool:
         """Whether the kernel OOM-killed something in the jail since last asked."""

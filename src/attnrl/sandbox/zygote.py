@@ -44,6 +44,7 @@ import array
 import ast
 import builtins
 import ctypes
+import functools
 import gc
 import io
 import json
@@ -86,15 +87,25 @@ SECCOMP_MODE_FILTER = 2
 CLONE_NEWNS = 0x00020000
 CLONE_NEWIPC = 0x08000000
 CLONE_NEWNET = 0x40000000
+CLONE_NEWPID = 0x20000000
 MS_NOSUID = 2
 MS_NODEV = 4
 MS_REC = 0x4000
 MS_PRIVATE = 1 << 18
+MS_RDONLY = 1
+MS_NOEXEC = 8
+MS_REMOUNT = 32
+MS_BIND = 4096
+PROC_READ_ONLY = ("sys", "sysrq-trigger", "irq", "bus")
 RUN_MARK = b'{"run": 1}\n'
 """Written on the status descriptor just before the code runs: what precedes it (a
 ``setup_error``) can only come from the sandbox, what follows is the call's own."""
-SWEEP_TRIES = 5
-"""Sweeps of a slot before it is retired (never reused dirty)."""
+TEARDOWN_S = 10.0
+"""A killed call whose processes are not all gone this long after SIGKILL is reported done
+anyway, and its slot is retired (the kernel normally needs milliseconds; freeing a few
+hundred MB can take a few hundred)."""
+REST_S = 10.0
+"""How long a slot that is not clean may rest (swept meanwhile) before it is retired."""
 RESERVED_TYPES = (
     "SandboxError",
     "OutputLimitError",
@@ -124,6 +135,9 @@ without bubblewrap, with the interpreter under a private home): then only what t
 imported is importable by the code."""
 
 _libc: Any = None
+_PIDNS_FD: int | None = None
+"""The zygote's own PID namespace (``/proc/self/ns/pid``), to return to after forking a
+call as PID 1 of a fresh one (:func:`_fork_call`); None when calls cannot have their own."""
 _ISOLATE: dict[str, int] | None = None
 """Per-call namespaces (mount, IPC, network) and size-capped tmpfs: ``disk_bytes``,
 ``shm_bytes``, ``inodes``; None when the zygote cannot create them (not root)."""
@@ -181,6 +195,81 @@ def _isolate(slot_dir: str, uid: int | None, iso: dict[str, int]) -> None:
     if os.path.isdir("/dev/shm"):
         opts = f"size={iso['shm_bytes']},nr_inodes=4096,mode=1777"
         _mount("tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, opts)
+    if iso.get("devpts") and os.path.isdir("/dev/pts"):
+        # Its own pseudo-terminals: no other call's pty can be listed or opened.
+        opts = "newinstance,ptmxmode=0666,mode=0600"
+        _mount("devpts", "/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC, opts)
+    if iso.get("proc"):
+        # A /proc of the call's own PID namespace: no other call's processes are listed.
+        _mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, None)
+        for sub in PROC_READ_ONLY:  # as bubblewrap's --proc leaves them
+            path = f"/proc/{sub}"
+            if os.path.exists(path):
+                _mount(path, path, None, MS_BIND | MS_REC, None)
+                _mount("none", path, None, MS_BIND | MS_REMOUNT | MS_RDONLY, None)
+
+
+def _fork_call() -> int:
+    """``fork()``, the child being PID 1 of a fresh PID namespace when calls get one.
+
+    Every process the call starts then lives in that namespace, however it forks, detaches
+    or re-parents; when the child's last thread is gone the kernel kills them all and waits
+    until they are released (their memory freed) before the zygote's ``wait4`` on the child
+    returns. The zygote returns to its own namespace at once (``setns``)."""
+    if _PIDNS_FD is None:
+        return os.fork()
+    libc = _get_libc()
+    _check(libc.unshare(CLONE_NEWPID), "unshare(CLONE_NEWPID)")
+    pid = -1
+    try:
+        pid = os.fork()
+    finally:
+        if pid != 0:  # the zygote (the child stays PID 1 of its namespace)
+            _check(libc.setns(_PIDNS_FD, CLONE_NEWPID), "setns(pid)")
+    return pid
+
+
+def _pidns_selftest() -> None:
+    """Fork a child as PID 1 of a fresh namespace, come back, fork one in our own."""
+    global _PIDNS_FD
+    _PIDNS_FD = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
+    r, w = os.pipe()
+    pid = _fork_call()
+    if pid == 0:
+        os.write(w, str(os.getpid()).encode())
+        os._exit(0)
+    os.waitpid(pid, 0)
+    inner = os.read(r, 16)
+    _PIDNS_FD = None
+    pid = os.fork()  # back in our own namespace: this child is not PID 1 anywhere
+    if pid == 0:
+        os._exit(0 if os.getpid() != 1 else 1)
+    _, status = os.waitpid(pid, 0)
+    if inner != b"1" or status != 0:
+        raise OSError(f"PID namespace self-test failed ({inner!r}, {status})")
+
+
+def _join_cgroup(fd: int | None) -> None:
+    """Move this process into the slot's memory cgroup (its ``cgroup.procs``, opened by
+    the harness): every process of the call is charged there, apart from other calls."""
+    if fd is not None:
+        os.write(fd, b"0")
+
+
+def _make_slot_dir(path: str, uid: int | None) -> None:
+    os.makedirs(path, mode=0o700, exist_ok=True)
+    os.chmod(path, 0o700)
+    if uid is not None:
+        os.chown(path, uid, uid)
+
+
+def _uid_present(uid: int) -> bool:
+    """Whether any process (zombies and zombie leaders with live threads included) runs as
+    ``uid`` in our PID namespace or below."""
+    for name in os.listdir("/proc"):
+        if name.isdigit() and _proc_uid(int(name)) == uid:
+            return True
+    return False
 
 
 class _SockFprog(ctypes.Structure):
@@ -374,7 +463,8 @@ def _drop_to(uid: int) -> None:
 
 def _set_limits(limits: dict[str, Any], uid: int | None) -> None:
     cpu = int(limits["cpu_s"])
-    resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
+    # PID 1 of a namespace ignores SIGXCPU (no handler); the hard limit's SIGKILL then ends it.
+    resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu if os.getpid() == 1 else cpu + 1))
     mem = int(limits["memory_bytes"])
     resource.setrlimit(resource.RLIMIT_AS, (mem, mem))
     fsize = int(limits["max_file_bytes"])
@@ -422,11 +512,17 @@ def _become_call(uid: int | None) -> None:
 
 
 def child_main(
-    fds: list[int], limits: dict[str, Any], uid: int | None, slot_dir: str, call_id: int
+    fds: list[int],
+    limits: dict[str, Any],
+    uid: int | None,
+    slot_dir: str,
+    call_id: int,
+    cgroup_fd: int | None,
 ) -> NoReturn:
     """A call's child forked for the call; never returns."""
     code_fd, out_fd, err_fd, status_fd = fds
     try:
+        _join_cgroup(cgroup_fd)
         # Move the call's descriptors to 0-3 first: setup closes everything above.
         os.dup2(code_fd, 0)
         os.dup2(out_fd, 1)
@@ -440,13 +536,14 @@ def child_main(
 
 
 def pool_child_main(
-    sock_fd: int, limits: dict[str, Any], uid: int | None, slot_dir: str
+    sock_fd: int, limits: dict[str, Any], uid: int | None, slot_dir: str, cgroup_fd: int | None
 ) -> NoReturn:
     """A child forked ahead of demand: prepared, then waiting for a call's descriptors on
     ``sock_fd``; never returns. Takes the fork off a call's critical path. It keeps the
     zygote's uid while it waits (so no idle process holds a call's uid) and drops to the
     slot's uid as soon as it has its call, before reading the code."""
     try:
+        _join_cgroup(cgroup_fd)
         _prepare_child(limits, uid, sock_fd, slot_dir)
         sock = socket.socket(fileno=STATUS_FD)
         sock.setblocking(True)
@@ -535,7 +632,7 @@ def run_call(uid: int | None, slot_dir: str, call_id: int) -> NoReturn:
                 status = 1
             # Clean up after ourselves; the zygote checks it was done, else it sweeps.
             try:
-                if uid is not None:
+                if uid is not None and _PIDNS_FD is None:  # else the kernel does it
                     _kill_uid()
                 if _ISOLATE is None:  # else the call's tmpfs goes with its namespace
                     os.chdir(slot_dir)
@@ -653,15 +750,15 @@ class Call:
     fds: list[int]
     slot: int = -1
     pid: int = 0
-    sweeper: int = 0
     started: float = 0.0
     deadline: float = 0.0
     timed_out: bool = False
     killed: bool = False
+    killed_at: float = 0.0
+    reported: bool = False
     exit: int | None = None
     signal: int | None = None
     cpu_s: float = 0.0
-    sweeps: int = 0
 
 
 @dataclass
@@ -676,17 +773,35 @@ class Ready:
 
 @dataclass
 class Zygote:
+    """The server. A slot is a uid (``uid_base + slot``), a work directory and, when the
+    harness made them, a memory cgroup; one call at a time runs in it.
+
+    A slot is handed out only when :meth:`slot_clean` says nothing of its last call is
+    left (no process in its cgroup or of its uid, an empty work directory). A slot that
+    is not clean rests: it is swept (as its uid) until it is, or, after ``REST_S``,
+    retired and replaced by an unused uid of the block: the other calls never wait for it.
+    """
+
     sock: socket.socket
     work: str
     slots: int
     uid_base: int | None
+    uid_block: int = 0
+    """Uids the harness claimed for us (``uid_base`` up): the spares replace retired slots."""
+    cgroups: dict[int, int] = field(default_factory=dict)
+    """Slot -> open ``cgroup.procs`` of the slot's memory cgroup (made by the harness)."""
     closed: bool = False
     calls: dict[int, Call] = field(default_factory=dict)
     by_pid: dict[int, Call] = field(default_factory=dict)
-    by_sweeper: dict[int, Call] = field(default_factory=dict)
+    sweepers: dict[int, int] = field(default_factory=dict)
+    """Sweeper pid -> the resting slot it sweeps."""
     free: deque[int] = field(default_factory=deque)
     queue: deque[Call] = field(default_factory=deque)
-    pending_sweeps: list[Call] = field(default_factory=list)
+    resting: dict[int, float] = field(default_factory=dict)
+    """Slots not clean yet -> when they are retired if still not clean."""
+    last_sweep: dict[int, float] = field(default_factory=dict)
+    active: set[int] = field(default_factory=set)
+    spare: deque[int] = field(default_factory=deque)
     pool_size: int = 0
     pool_limits: dict[str, Any] | None = None
     pool: list[Ready] = field(default_factory=list)
@@ -694,7 +809,7 @@ class Zygote:
     discarded: dict[int, int] = field(default_factory=dict)
     """Pre-forked children being killed (pid -> slot): the slot is free once reaped."""
     retired: set[int] = field(default_factory=set)
-    """Slots whose cleanup failed SWEEP_TRIES times: never used again."""
+    """Slots something of a call survived in for ``REST_S``: never used again."""
 
     def uid(self, slot: int) -> int | None:
         return None if self.uid_base is None else self.uid_base + slot
@@ -780,13 +895,106 @@ class Zygote:
             for fd in fds:
                 os.close(fd)
 
+    # -- slots
+
+    def slot_clean(self, slot: int) -> bool:
+        """Whether nothing of the slot's last call is left: no process in its cgroup (or,
+        without one, of its uid, zombies and zombie leaders with live threads included),
+        nothing in its work directory."""
+        fd = self.cgroups.get(slot)
+        uid = self.uid(slot)
+        try:
+            if fd is not None:
+                if os.pread(fd, 64, 0).strip():
+                    return False
+            elif uid is not None and _uid_present(uid):
+                return False
+            return not os.listdir(self.workdir(slot))
+        except OSError:
+            return False
+
+    def take_slot(self) -> int | None:
+        """A clean free slot (the others rest), or None."""
+        while self.free:
+            slot = self.free.popleft()
+            if self.slot_clean(slot):
+                return slot
+            self.rest(slot)
+        return None
+
+    def release(self, slot: int) -> None:
+        """The slot's call is over: free it if clean, else let it rest and sweep it."""
+        if slot in self.retired or slot in self.resting:
+            return
+        if self.slot_clean(slot):
+            self.free.append(slot)
+        else:
+            self.rest(slot)
+
+    def rest(self, slot: int) -> None:
+        self.resting.setdefault(slot, time.monotonic() + REST_S)
+        self.sweep(slot)
+
+    def check_resting(self) -> None:
+        """Free the resting slots that are clean now; sweep or retire the others."""
+        now = time.monotonic()
+        for slot, until in list(self.resting.items()):
+            if slot in self.sweepers.values():
+                continue
+            if self.slot_clean(slot):
+                del self.resting[slot]
+                self.free.append(slot)
+            elif now >= until:
+                del self.resting[slot]
+                self.retire(slot, f"something of its last call was still there after {REST_S} s")
+            elif now - self.last_sweep.get(slot, 0.0) >= 0.05:
+                self.sweep(slot)
+        self.start_queued()
+
+    def sweep(self, slot: int) -> None:
+        """Fork a sweeper that kills every process of the slot's uid and empties its work
+        directory (the non-root mode kills by process tree instead, see :meth:`end`)."""
+        uid = self.uid(slot)
+        if uid is None or slot in self.sweepers.values():
+            return
+        self.last_sweep[slot] = time.monotonic()
+        try:
+            pid = os.fork()
+        except OSError:
+            return  # tried again by check_resting
+        if pid == 0:
+            sweeper_main(uid, self.workdir(slot))
+        self.sweepers[pid] = slot
+
+    def retire(self, slot: int, why: str) -> None:
+        """Never use ``slot`` (its uid) again; put a spare uid of the block in its place."""
+        self.retired.add(slot)
+        self.active.discard(slot)
+        spare = None
+        while self.spare and spare is None:
+            candidate = self.spare.popleft()
+            try:
+                _make_slot_dir(self.workdir(candidate), self.uid(candidate))
+            except OSError:
+                continue
+            spare = candidate
+        if spare is not None:
+            self.active.add(spare)
+            self.free.append(spare)
+        sys.stderr.write(
+            f"zygote: slot {slot} retired: {why}; "
+            + (f"slot {spare} replaces it\n" if spare is not None else "no spare uid left\n")
+        )
+        sys.stderr.flush()
+        if not self.active:
+            # Nothing clean is left to run a call in: exit, and the harness restarts us.
+            self.shutdown()
+
     # -- the pool of pre-forked children
 
     def known(self) -> set[int]:
         """Our children that are not strays: calls, sweepers, pre-forked children."""
-        return (
-            set(self.by_pid) | set(self.by_sweeper) | set(self.ready_by_pid) | set(self.discarded)
-        )
+        return set(self.by_pid) | set(self.sweepers) | set(self.ready_by_pid) | set(self.discarded)
 
     def take_ready(self, call: Call) -> bool:
         """Hand ``call`` to a pre-forked child; False if none fits."""
@@ -837,10 +1045,12 @@ class Zygote:
             and not self.queue
             and not self.by_pid
         ):
-            slot = self.free.popleft()
+            slot = self.take_slot()
+            if slot is None:
+                return
             ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
             try:
-                pid = os.fork()
+                pid = _fork_call()
             except OSError:
                 ours.close()
                 theirs.close()
@@ -849,7 +1059,11 @@ class Zygote:
             if pid == 0:
                 try:
                     pool_child_main(
-                        theirs.fileno(), self.pool_limits, self.uid(slot), self.workdir(slot)
+                        theirs.fileno(),
+                        self.pool_limits,
+                        self.uid(slot),
+                        self.workdir(slot),
+                        self.cgroups.get(slot),
                     )
                 finally:
                     os._exit(EXIT_SETUP_FAILED)
@@ -861,13 +1075,16 @@ class Zygote:
 
     def start_queued(self) -> None:
         while self.queue and self.free:
+            slot = self.take_slot()
+            if slot is None:
+                return
             call = self.queue.popleft()
-            call.slot = self.free.popleft()
+            call.slot = slot
             self.start(call)
 
     def start(self, call: Call) -> None:
         try:
-            pid = os.fork()
+            pid = _fork_call()
         except OSError as exc:
             self.close_fds(call)
             self.free.append(call.slot)
@@ -877,7 +1094,12 @@ class Zygote:
         if pid == 0:
             try:
                 child_main(
-                    call.fds, call.limits, self.uid(call.slot), self.workdir(call.slot), call.id
+                    call.fds,
+                    call.limits,
+                    self.uid(call.slot),
+                    self.workdir(call.slot),
+                    call.id,
+                    self.cgroups.get(call.slot),
                 )
             finally:
                 os._exit(EXIT_SETUP_FAILED)
@@ -902,6 +1124,7 @@ class Zygote:
     def kill(self, call: Call) -> None:
         if call.pid and call.exit is None and call.signal is None and not call.killed:
             call.killed = True
+            call.killed_at = time.monotonic()
             try:
                 os.kill(call.pid, signal.SIGKILL)
             except OSError:
@@ -923,18 +1146,26 @@ class Zygote:
             )
 
     def check_deadlines(self) -> float | None:
-        """Kill overdue calls; return seconds until the next deadline."""
+        """Kill overdue calls; report killed calls whose processes are not gone after
+        ``TEARDOWN_S`` (their slot is retired); return seconds until the next deadline."""
         now = time.monotonic()
         nearest: float | None = None
         for call in list(self.by_pid.values()):
             if call.killed:
-                continue
-            if now >= call.deadline:
+                if call.reported:
+                    continue
+                left = call.killed_at + TEARDOWN_S - now
+                if left <= 0:
+                    self.report(call)
+                    self.retire(call.slot, f"its call was not gone {TEARDOWN_S} s after SIGKILL")
+                    continue
+            elif now >= call.deadline:
                 call.timed_out = True
                 self.kill(call)
+                left = TEARDOWN_S
             else:
                 left = call.deadline - now
-                nearest = left if nearest is None else min(nearest, left)
+            nearest = left if nearest is None else min(nearest, left)
         return nearest
 
     # -- children
@@ -954,97 +1185,38 @@ class Zygote:
                 else:
                     call.exit = os.waitstatus_to_exitcode(status)
                 call.cpu_s = usage.ru_utime + usage.ru_stime
-                self.sweep(call)
+                self.end(call)
                 continue
-            call = self.by_sweeper.pop(pid, None)
-            if call is not None:
-                if os.waitstatus_to_exitcode(status) != 0 or self.dirty(call.slot):
-                    call.sweeps += 1
-                    if call.sweeps < SWEEP_TRIES:
-                        self.pending_sweeps.append(call)  # again, after a moment
-                        continue
-                    self.retire(call.slot)
-                self.finish(call)
-                continue
+            slot = self.sweepers.pop(pid, None)
+            if slot is not None:
+                continue  # check_resting looks at the slot again
             ready = self.ready_by_pid.pop(pid, None)
             if ready is not None:  # a pre-forked child died waiting (it ran no code)
                 if ready in self.pool:
                     self.pool.remove(ready)
                 ready.sock.close()
-                self.free.append(ready.slot)
+                self.release(ready.slot)
                 continue
             slot = self.discarded.pop(pid, None)
             if slot is not None:
-                self.free.append(slot)
+                self.release(slot)
                 self.start_queued()
             # Anything else is an orphan of some call, reaped here as subreaper.
 
-    def clean(self, call: Call, uid: int) -> bool:
-        """True if a call that ended normally left nothing behind: no process of its uid
-        under us (every orphan of a call is reparented to us, the subreaper) and an empty
-        work directory and nothing of its in /dev/shm."""
-        if call.timed_out or call.killed or call.signal is not None or call.exit != 0:
-            return False
-        known = self.known()
-        for pid in _children():
-            if pid not in known and _proc_uid(pid, live_only=True) == uid:
-                return False
-        try:
-            if os.listdir(self.workdir(call.slot)):
-                return False
-            for entry in [] if _ISOLATE is not None else os.scandir("/dev/shm"):
-                if entry.stat(follow_symlinks=False).st_uid == uid:
-                    return False
-        except OSError:
-            return False
-        return True
-
-    def dirty(self, slot: int) -> bool:
-        """Whether anything of the slot's last call may be left after a sweep: a live
-        process of its uid under us, or anything in its work directory."""
-        uid = self.uid(slot)
-        known = self.known()
-        if uid is not None:
-            for pid in _children():
-                if pid not in known and _proc_uid(pid, live_only=True) == uid:
-                    return True
-        try:
-            return bool(os.listdir(self.workdir(slot)))
-        except OSError:
-            return True
-
-    def retire(self, slot: int) -> None:
-        self.retired.add(slot)
-        sys.stderr.write(
-            f"zygote: slot {slot} retired: its cleanup failed {SWEEP_TRIES} times "
-            f"({self.slots - len(self.retired)} slots left)\n"
-        )
-        sys.stderr.flush()
-        if len(self.retired) >= self.slots:
-            # Nothing clean is left to run a call in: exit, and the harness restarts us.
-            self.shutdown()
-
-    def sweep(self, call: Call) -> None:
-        uid = self.uid(call.slot)
-        if uid is None:
+    def end(self, call: Call) -> None:
+        """The call's process is reaped. With a PID namespace per call (the child was its
+        PID 1) every process of the call is gone too: the kernel killed and reaped them
+        before this wait returned. Without one, a uid's leftovers are swept while the slot
+        rests, and without a uid the call's process tree is killed here."""
+        if self.uid(call.slot) is None:
             try:
                 self.sweep_tree(call)
             except OSError:
-                self.retire(call.slot)
-            self.finish(call)
-            return
-        if call.sweeps == 0 and self.clean(call, uid):
-            self.finish(call)
-            return
-        try:
-            pid = os.fork()
-        except OSError:
-            self.pending_sweeps.append(call)  # retried by the loop; the slot stays taken
-            return
-        if pid == 0:
-            sweeper_main(uid, self.workdir(call.slot))
-        call.sweeper = pid
-        self.by_sweeper[pid] = call
+                pass
+        if not call.reported:
+            self.report(call)
+        self.release(call.slot)
+        self.start_queued()
 
     def sweep_tree(self, call: Call) -> None:
         """Without a uid per call: kill the call's process group and every orphan of ours
@@ -1076,10 +1248,9 @@ class Zygote:
             except ChildProcessError:
                 pass
 
-    def finish(self, call: Call) -> None:
+    def report(self, call: Call) -> None:
+        call.reported = True
         self.calls.pop(call.id, None)
-        if call.slot not in self.retired:
-            self.free.append(call.slot)
         self.send(
             {
                 "op": "done",
@@ -1089,10 +1260,11 @@ class Zygote:
                 "cpu_s": round(call.cpu_s, 4),
                 "timed_out": call.timed_out,
                 "killed": call.killed,
-                "swept": call.sweeper != 0,
+                "slot": call.slot,
+                "retired": len(self.retired),
+                "pid1": _PIDNS_FD is not None,
             }
         )
-        self.start_queued()
 
     def shutdown(self) -> NoReturn:
         self.closed = True
@@ -1104,7 +1276,7 @@ class Zygote:
         for call in list(self.by_pid.values()):
             self.kill(call)
         deadline = time.monotonic() + 2.0
-        while (self.by_pid or self.by_sweeper or self.discarded) and time.monotonic() < deadline:
+        while (self.by_pid or self.sweepers or self.discarded) and time.monotonic() < deadline:
             self.reap()
             time.sleep(0.005)
         os._exit(0)
@@ -1133,8 +1305,8 @@ class Zygote:
 
     def serve_once(self, poller: select.poll, wake_fd: int) -> None:
         nearest = self.check_deadlines()
-        if self.pending_sweeps:
-            nearest = 0.01 if nearest is None else min(nearest, 0.01)
+        if self.resting:
+            nearest = 0.02 if nearest is None else min(nearest, 0.02)
         timeout_ms = None if nearest is None else max(1, int(nearest * 1000) + 1)
         try:
             events = poller.poll(timeout_ms)
@@ -1147,9 +1319,8 @@ class Zygote:
                 except BlockingIOError:
                     pass
         self.reap()
-        retry, self.pending_sweeps = self.pending_sweeps, []
-        for call in retry:
-            self.sweep(call)
+        if self.resting:
+            self.check_resting()
         for fd, _ev in events:
             if fd == self.sock.fileno() and not self.handle_socket():
                 self.shutdown()
@@ -1200,10 +1371,10 @@ def _proc_uid(pid: int, live_only: bool = False) -> int | None:
     return None
 
 
-def _probe(action: Callable[[], None]) -> str:
+def _probe(action: Callable[[], None], fork: Callable[[], int] = os.fork) -> str:
     """Run ``action`` in a forked child; '' when it works, else the reason."""
     r, w = os.pipe()
-    pid = os.fork()
+    pid = fork()
     if pid == 0:
         os.close(r)
         try:
@@ -1258,13 +1429,13 @@ def main(argv: list[str]) -> NoReturn:
         if not uid_note:
             uid_base = int(config["uid_base"])
     slots = int(config["slots"])
+    uid_block = max(slots, int(config.get("uid_block") or slots))
     work = str(config["work"])
     for slot in range(slots):
-        path = os.path.join(work, f"s{slot}")
-        os.makedirs(path, mode=0o700, exist_ok=True)
-        os.chmod(path, 0o700)
-        if uid_base is not None:
-            os.chown(path, uid_base + slot, uid_base + slot)
+        owner = None if uid_base is None else uid_base + slot
+        _make_slot_dir(os.path.join(work, f"s{slot}"), owner)
+    cgroup_fds = config.get("slot_cgroups") or []
+    cgroups = {slot: int(fd) for slot, fd in enumerate(cgroup_fds) if fd is not None}
     if uid_base is not None:
         os.chmod(work, 0o711)
         if not config.get("jailed"):
@@ -1274,14 +1445,26 @@ def main(argv: list[str]) -> NoReturn:
                 if pid == 0:
                     sweeper_main(uid_base + slot, os.path.join(work, f"s{slot}"))
                 os.waitpid(pid, 0)
-    global _STREAMS, _ISOLATE, _CALL_FILTER
+    global _STREAMS, _ISOLATE, _CALL_FILTER, _PIDNS_FD
+    pidns_note = "not root" if os.geteuid() != 0 else _probe(_pidns_selftest)
+    if not pidns_note:
+        _PIDNS_FD = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
     isolate_note = "not requested"
     if config.get("isolate"):
         iso = {k: int(v) for k, v in config["isolate"].items()}
         probe_dir = os.path.join(work, "s0")
-        isolate_note = _probe(lambda: _isolate(probe_dir, uid_base, iso))
-        if not isolate_note:
-            _ISOLATE = iso
+        # Each call's own /proc needs its own PID namespace; then try the full set, and
+        # fall back one piece at a time (each fallback is said in the ready message).
+        tries = [{"proc": 1, "devpts": 1}, {"proc": 0, "devpts": 1}, {"proc": 0, "devpts": 0}]
+        notes = []
+        for extra in tries if _PIDNS_FD is not None else tries[1:]:
+            trial = {**iso, **extra}
+            note = _probe(functools.partial(_isolate, probe_dir, uid_base, trial), _fork_call)
+            if not note:
+                _ISOLATE = trial
+                break
+            notes.append(f"{extra}: {note}")
+        isolate_note = "; ".join(notes)
     _CALL_FILTER = _load_filter(config.get("call_seccomp"))
     filter_note = _probe(_install_filter) if _CALL_FILTER is not None else "none"
     if filter_note:
@@ -1295,8 +1478,17 @@ def main(argv: list[str]) -> NoReturn:
     signal.set_wakeup_fd(wake_w, warn_on_full_buffer=False)
     signal.signal(signal.SIGPIPE, signal.SIG_IGN)
     sock.setblocking(False)
-    zygote = Zygote(sock=sock, work=work, slots=slots, uid_base=uid_base)
+    zygote = Zygote(
+        sock=sock,
+        work=work,
+        slots=slots,
+        uid_base=uid_base,
+        uid_block=uid_block,
+        cgroups=cgroups,
+    )
     zygote.free.extend(range(slots))
+    zygote.active.update(range(slots))
+    zygote.spare.extend(range(slots, uid_block))
     zygote.pool_size = int(config.get("prefork", 0))
     zygote.pool_limits = config.get("limits")
     zygote.refill()
@@ -1308,6 +1500,11 @@ def main(argv: list[str]) -> NoReturn:
             "uid_note": uid_note,
             "call_namespaces": _ISOLATE is not None,
             "call_namespaces_note": isolate_note,
+            "pid_namespaces": _PIDNS_FD is not None,
+            "pid_namespaces_note": pidns_note,
+            "call_proc": bool(_ISOLATE and _ISOLATE.get("proc")),
+            "call_devpts": bool(_ISOLATE and _ISOLATE.get("devpts")),
+            "slot_cgroups": len(cgroups),
             "call_seccomp": _CALL_FILTER is not None,
             "call_seccomp_note": filter_note,
             "subreaper": subreaper,
