@@ -49,6 +49,22 @@ def _alive(pid: int) -> bool:
         return False
 
 
+def _host_pids_running(token: str) -> list[int]:
+    """Live host processes with ``token`` as an argument."""
+    found = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/cmdline", "rb") as f:
+                args = f.read().split(b"\0")
+        except OSError:
+            continue
+        if token.encode() in args and _alive(int(name)):
+            found.append(int(name))
+    return found
+
+
 def _tree(pid: int) -> set[int]:
     out, todo = {pid}, [pid]
     while todo:
@@ -256,14 +272,17 @@ async def test_fallback_is_loud_when_bwrap_is_disabled(caplog: pytest.LogCapture
         assert fallback.isolation.startswith("process (bwrap unavailable: disabled")
         result = await fallback.run("print(np.arange(3).sum())")
         assert (result.result, result.error) == ("3\n", None)
+        # A pid the call prints may be one of its own PID namespace: find the stray on the
+        # host by a token in its command line instead.
+        token = f"60.{time.monotonic_ns() % 10**9}"
         stray = await fallback.run(
-            "import subprocess\nprint(subprocess.Popen(['setsid', 'sleep', '60']).pid)"
+            f"import subprocess\nprint(subprocess.Popen(['setsid', 'sleep', '{token}']).pid)"
         )
-        pid = int(stray.result)
+        assert stray.error is None and int(stray.result) > 0, stray
         deadline = time.monotonic() + 5
-        while _alive(pid) and time.monotonic() < deadline:
+        while _host_pids_running(token) and time.monotonic() < deadline:
             await asyncio.sleep(0.02)
-        assert not _alive(pid)  # strays are swept in the fallback too
+        assert not _host_pids_running(token)  # strays are swept in the fallback too
     assert any(
         r.levelno == logging.WARNING and "bubblewrap unavailable" in r.getMessage()
         for r in caplog.records
