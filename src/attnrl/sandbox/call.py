@@ -265,8 +265,9 @@ class Call:
                 return "CancelledError: the call was stopped by the harness"
             if signum == signal.SIGKILL and o.get("oom_kill"):
                 return (
-                    "MemoryError: out of memory: the call's processes together exceeded its "
-                    f"{lim.memory_bytes >> 20} MiB memory limit (killed by signal SIGKILL)"
+                    "MemoryError: out of memory: the kernel's OOM killer stopped the call "
+                    f"(its processes together may use {lim.memory_bytes >> 20} MiB; "
+                    "killed by signal SIGKILL)"
                 )
             if signum == signal.SIGKILL and "oom_kill" not in o and self.sandbox.took_oom_kill():
                 budget = self.sandbox.jail_memory_bytes >> 20

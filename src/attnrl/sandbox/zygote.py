@@ -106,6 +106,8 @@ anyway, and its slot is retired (the kernel normally needs milliseconds; freeing
 hundred MB can take a few hundred)."""
 REST_S = 10.0
 """How long a slot that is not clean may rest (swept meanwhile) before it is retired."""
+SWEEP_EVERY_S = 0.25
+"""Pause between two sweeps of a resting slot."""
 RESERVED_TYPES = (
     "SandboxError",
     "OutputLimitError",
@@ -947,7 +949,7 @@ class Zygote:
             elif now >= until:
                 del self.resting[slot]
                 self.retire(slot, f"something of its last call was still there after {REST_S} s")
-            elif now - self.last_sweep.get(slot, 0.0) >= 0.05:
+            elif now - self.last_sweep.get(slot, 0.0) >= SWEEP_EVERY_S:
                 self.sweep(slot)
         self.start_queued()
 
