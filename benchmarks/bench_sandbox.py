@@ -1,48 +1,52 @@
 """Latency, throughput, CPU and memory of one ``python_expression`` call, three ways.
 
 (a) cold: a fresh ``python -c`` per call (numpy imported each time);
-(b) sandbox: attnrl's sandbox (a fork of a warm, jailed zygote per call);
+(b) sandbox: attnrl's sandbox (a fork of a warm, jailed zygote per call), BEFORE and AFTER
+    a change: the package at a git revision (``--before REV``, default the commit issue 19's
+    work started from: calls without their own PID namespace, /proc, devpts and memory
+    cgroup) against the working tree, each in its own worker process, alternated twice in
+    the same run so that a change in the machine's load hits both alike;
 (c) in-process ``exec``: the seed's unsafe baseline (no isolation at all).
 
-Each at 1 and 16 calls in flight, on the same small numpy snippet.
-Targets for the sandbox on a 2-core machine: 1 in flight p50 <= 5 ms and p95 <= 15 ms;
-16 in flight >= 400 calls/s (issue 10: no regression from the per-call namespaces, so the
-sandbox rows are printed before and after, twice, in the same run).
+Each at 1 and 16 calls in flight, on the same small numpy snippet. Issue 19's bound: the
+sandbox's calls/s and p50 may lose at most 15% (printed at the end, from the best of the
+two rounds of each side).
 
 Measured: latency is wall-clock per call as the caller sees it; calls/s is completed calls
-over the whole batch; CPU ms/call is user+system time of the harness process and every
+over the whole batch; CPU ms/call is user+system time of the caller process and every
 process under it (the sandbox's bwrap, zygote and call processes, or the cold
 interpreters), reaped children included; peak PSS is the largest sum of proportional set
-size (shared pages split between the processes sharing them) over the harness and all
+size (shared pages split between the processes sharing them) over the caller and all
 its descendant processes, sampled every 100 ms
 (the sampler's own CPU time is subtracted). The machine may be shared: numbers vary.
-Run: python benchmarks/bench_sandbox.py   (about 60 s on a quiet machine)
+Run: python benchmarks/bench_sandbox.py [--before REV]   (about 90 s on a quiet machine)
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import io
+import json
 import os
 import statistics
+import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from pathlib import Path
 
 import numpy as np
 
-from attnrl.sandbox import LocalSandbox, open_sandbox
-
 SNIPPET = "x = np.arange(64.0).reshape(8, 8)\nprint(float((x @ x.T).sum()))\n"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
-SANDBOX_CONFIGS: list[tuple[str, dict[str, Any]]] = [
-    ("sandbox, before issue 10", {"call_namespaces": False, "allow_list": False}),
-    ("sandbox (per-call ns)", {}),
-]
+REPO = Path(__file__).resolve().parents[1]
+BEFORE = "a621f86"
+"""The commit issue 19's sandbox work started from (the default ``--before``)."""
 
 
 def _read(path: str) -> str:
@@ -136,15 +140,51 @@ async def measure(
     return latencies, n / elapsed, probe
 
 
-def row(name: str, in_flight: int, lat: list[float], rate: float, probe: Probe) -> str:
+def stats(lat: list[float], rate: float, probe: Probe) -> dict[str, float]:
     lat = sorted(lat)
-    p50 = statistics.median(lat) * 1e3
-    p95 = lat[min(len(lat) - 1, int(0.95 * len(lat)))] * 1e3
-    cpu_ms = probe.cpu_s / len(lat) * 1e3
+    return {
+        "calls": len(lat),
+        "p50_ms": statistics.median(lat) * 1e3,
+        "p95_ms": lat[min(len(lat) - 1, int(0.95 * len(lat)))] * 1e3,
+        "rate": rate,
+        "cpu_ms": probe.cpu_s / len(lat) * 1e3,
+        "pss_mib": probe.peak_kib / 1024,
+    }
+
+
+def row(name: str, in_flight: int, st: dict[str, float]) -> str:
     return (
-        f"{name:28} {in_flight:>9} {len(lat):>6} {p50:>9.2f} {p95:>9.2f} {rate:>9.0f}"
-        f" {cpu_ms:>12.2f} {probe.peak_kib / 1024:>14.0f}"
+        f"{name:28} {in_flight:>9} {int(st['calls']):>6} {st['p50_ms']:>9.2f}"
+        f" {st['p95_ms']:>9.2f} {st['rate']:>9.0f} {st['cpu_ms']:>12.2f} {st['pss_mib']:>14.0f}"
     )
+
+
+async def worker() -> None:
+    """One side of the sandbox comparison: whatever ``attnrl`` PYTHONPATH gives this
+    process; prints one JSON object (isolation and the two rows)."""
+    from attnrl.sandbox import LocalSandbox, open_sandbox
+
+    async with open_sandbox(max_concurrency=16) as sb:
+
+        async def sandboxed(sb: LocalSandbox = sb) -> str:
+            result = await sb.run(SNIPPET)
+            if result.error:
+                raise RuntimeError(result.error)
+            return result.result
+
+        await measure(sandboxed, 50, 16)  # warm-up
+        one = stats(*await measure(sandboxed, 400, 1))
+        many = stats(*await measure(sandboxed, 1600, 16))
+        print(json.dumps({"isolation": sb.isolation, "1": one, "16": many}))
+
+
+def run_side(src: Path) -> dict[str, object]:
+    env = {**os.environ, "PYTHONPATH": str(src)}
+    out = subprocess.run(
+        [sys.executable, __file__, "--worker"], env=env, capture_output=True, text=True, check=True
+    ).stdout
+    result: dict[str, object] = json.loads(out.strip().splitlines()[-1])
+    return result
 
 
 async def cold_call() -> str:
@@ -173,7 +213,7 @@ def _loadavg() -> str:
     return " ".join(_read("/proc/loadavg").split()[:3])
 
 
-async def main() -> None:
+async def main(before: str) -> None:
     print(__doc__.split("\n\n")[0])
     load_before = _loadavg()
     header = (
@@ -182,28 +222,27 @@ async def main() -> None:
     )
     rows: list[str] = []
 
-    # (b) the sandbox: before issue 10 (one shared work tmpfs and IPC namespace, the host
-    # minus masks) and after (each call's own namespaces and tmpfs, the allow-list view),
-    # alternated twice so that a change in the machine's load hits both alike.
-    isolation = ""
-    for _round in range(2):
-        for name, options in SANDBOX_CONFIGS:
-            async with open_sandbox(max_concurrency=16, **options) as sb:
-                isolation = sb.isolation
-
-                async def sandboxed(sb: LocalSandbox = sb) -> str:
-                    result = await sb.run(SNIPPET)
-                    if result.error:
-                        raise RuntimeError(result.error)
-                    return result.result
-
-                await measure(sandboxed, 50, 16)  # warm-up
-                rows.append(row(name, 1, *await measure(sandboxed, 400, 1)))
-                rows.append(row(name, 16, *await measure(sandboxed, 1600, 16)))
+    # (b) the sandbox, before and after, alternated twice.
+    sides: dict[str, list[dict[str, object]]] = {"before": [], "after": []}
+    with tempfile.TemporaryDirectory() as tmp:
+        archive = subprocess.run(
+            ["git", "-C", str(REPO), "archive", before, "src/attnrl"],
+            capture_output=True,
+            check=True,
+        ).stdout
+        subprocess.run(["tar", "-x", "-C", tmp], input=archive, check=True)
+        srcs = {"before": Path(tmp) / "src", "after": REPO / "src"}
+        for _round in range(2):
+            for side, src in srcs.items():
+                result = run_side(src)
+                sides[side].append(result)
+                name = f"sandbox {side} ({before})" if side == "before" else "sandbox after"
+                for flight in ("1", "16"):
+                    rows.append(row(name, int(flight), result[flight]))  # type: ignore[arg-type]
 
     # (a) cold interpreter per call
-    rows.append(row("cold `python -c`", 1, *await measure(cold_call, 12, 1)))
-    rows.append(row("cold `python -c`", 16, *await measure(cold_call, 48, 16)))
+    rows.append(row("cold `python -c`", 1, stats(*await measure(cold_call, 12, 1))))
+    rows.append(row("cold `python -c`", 16, stats(*await measure(cold_call, 48, 16))))
 
     # (c) in-process exec, the unsafe baseline (threads for 16 in flight)
     loop = asyncio.get_running_loop()
@@ -216,17 +255,39 @@ async def main() -> None:
         async def threaded() -> str:
             return await loop.run_in_executor(pool, exec_in_process, SNIPPET)
 
-        rows.append(row("in-process exec (unsafe)", 1, *await measure(inproc, 3000, 1)))
-        rows.append(row("in-process exec (unsafe)", 16, *await measure(threaded, 3000, 16)))
+        rows.append(row("in-process exec (unsafe)", 1, stats(*await measure(inproc, 3000, 1))))
+        rows.append(row("in-process exec (unsafe)", 16, stats(*await measure(threaded, 3000, 16))))
 
+    isolation = sides["after"][-1]["isolation"]
     print(f"sandbox isolation: {isolation}; {os.cpu_count()} CPUs; python {sys.version.split()[0]}")
     print(f"load average before: {load_before}; after: {_loadavg()} (other work slows all rows)")
     print(header)
     print("-" * len(header))
     for line in rows:
         print(line)
+    print()
+    print("issue 19 bound (best round of each side; loss <= 15%):")
+    for flight in ("1", "16"):
+
+        def best(side: str, key: str, low: bool, flight: str = flight) -> float:
+            values = [float(r[flight][key]) for r in sides[side]]  # type: ignore[index]
+            return min(values) if low else max(values)
+
+        rate_loss = 1 - best("after", "rate", False) / best("before", "rate", False)
+        p50_loss = best("after", "p50_ms", True) / best("before", "p50_ms", True) - 1
+        ok = "ok" if max(rate_loss, p50_loss) <= 0.15 else "OVER"
+        print(
+            f"  {flight:>2} in flight: calls/s {best('before', 'rate', False):.0f} -> "
+            f"{best('after', 'rate', False):.0f} (loss {rate_loss:+.1%}); p50 "
+            f"{best('before', 'p50_ms', True):.2f} -> {best('after', 'p50_ms', True):.2f} ms "
+            f"(loss {p50_loss:+.1%}): {ok}"
+        )
 
 
 if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--before", default=BEFORE, help=f"git revision (default {BEFORE})")
+    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    cli = parser.parse_args()
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(main())
+        asyncio.run(worker() if cli.worker else main(cli.before))
