@@ -307,11 +307,17 @@ class LocalSandbox:
                         " The calls' uid cannot read the interpreter's files: only modules "
                         "the sandbox preloads are importable."
                     )
+                info = self._zygote.info
+                exposed = ["read the host's filesystem"]
+                if not info.get("call_namespaces"):
+                    exposed.append("reach the network")
+                if not info.get("pid_namespaces"):
+                    exposed.append("see host processes")
                 log.warning(
                     "python tool sandbox: bubblewrap unavailable (%s); falling back to plain "
-                    "process isolation with rlimits only: the model's code can read the "
-                    "filesystem, reach the network and see host processes. isolation=%r.%s",
+                    "process isolation: the model's code can %s. isolation=%r.%s",
                     reason,
+                    ", ".join(exposed),
                     self._isolation,
                     extra,
                 )

@@ -8,7 +8,8 @@ call, so each call costs a fork instead of an interpreter start.
 The zygote never sees a call's code or output. The harness creates each call's file
 descriptors (a memfd holding the code, and pipes for stdout, stderr and a status line)
 and passes them over a ``SOCK_SEQPACKET`` socket; the zygote forks the call's child with
-them, enforces the wall-clock deadline, and sweeps every process of the call when it ends.
+them, enforces the wall-clock deadline, and reports the call once every process of it
+is gone.
 
 Protocol (one JSON object per packet)::
 
@@ -18,24 +19,27 @@ Protocol (one JSON object per packet)::
     zygote -> harness
       {"op": "ready", "pid": ..., "uid_mode": bool, "uid_note": str, ...}
       {"op": "done", "id": N, "exit": int|None, "signal": int|None, "cpu_s": float,
-       "timed_out": bool, "killed": bool, "swept": bool}   (swept: a sweeper was needed)
+       "timed_out": bool, "killed": bool, "slot": int, "retired": int, "pid1": bool}
       {"op": "failed", "id": N, "message": str}   the call could not be started
 
-Per call, the child: closes every descriptor but its own, sets its rlimits (address
-space, CPU, file size, processes, open files, no core), raises its OOM score, drops to the
-slot's own unprivileged uid (``uid_base + slot``) when the zygote runs as root, becomes
+Per call, the child is PID 1 of a fresh PID namespace (:func:`_fork_call`, as root); it
+joins its slot's memory cgroup, closes every descriptor but its own, gets its own mount,
+IPC and network namespaces, tmpfs, ``/proc`` and devpts (:func:`_isolate`), sets its
+rlimits (address space, CPU, file size, processes, open files, no core), raises its OOM
+score, drops to the slot's own unprivileged uid (``uid_base + slot``), becomes
 non-dumpable (no_new_privs is set for all by the zygote), and runs the code like a script
 in a fresh ``__main__`` and a fresh work directory. A couple of children are forked ahead
 of demand while the zygote is idle (:func:`pool_child_main`), taking the fork off a call's
 critical path.
 
-When the code is done the child itself sends ``kill(-1, SIGKILL)`` as its uid, which
-reaches every other process of that uid (daemonized or not) and nothing else, and empties
-the slot's directory. The child is not trusted to have done it: the zygote, a child
-subreaper, checks that no process of the uid is left under it and that the directory is
-empty, and otherwise forks a sweeper (as that uid) to do it; a killed or timed-out call
-is always swept. Only then is the call reported done. Without a uid per slot (not root),
-the zygote kills whatever orphans reach it instead.
+When the child is gone, the kernel has killed and released every process of its PID
+namespace before the zygote's ``wait4`` returns: the call is reported done then. A slot is
+handed out again only when :meth:`Zygote.slot_clean` finds nothing of its last call (no
+process in its cgroup or of its uid, an empty directory); otherwise it rests and is swept
+(as its uid), and is retired, and replaced by a spare uid, only if something survives
+``REST_S``. Without PID namespaces (not root) the child kills what it started as it ends
+(``kill(-1)`` as its uid when it has one) and the zygote, a child subreaper, kills
+whatever orphans reach it.
 """
 
 from __future__ import annotations
@@ -263,6 +267,15 @@ def _make_slot_dir(path: str, uid: int | None) -> None:
     os.chmod(path, 0o700)
     if uid is not None:
         os.chown(path, uid, uid)
+
+
+def _shm_of(uid: int) -> bool:
+    """Whether ``/dev/shm`` holds anything of ``uid``."""
+    try:
+        with os.scandir("/dev/shm") as it:
+            return any(e.stat(follow_symlinks=False).st_uid == uid for e in it)
+    except OSError:
+        return False
 
 
 def _uid_present(uid: int) -> bool:
@@ -902,7 +915,8 @@ class Zygote:
     def slot_clean(self, slot: int) -> bool:
         """Whether nothing of the slot's last call is left: no process in its cgroup (or,
         without one, of its uid, zombies and zombie leaders with live threads included),
-        nothing in its work directory."""
+        nothing in its work directory (nor in the shared ``/dev/shm`` without per-call
+        namespaces)."""
         fd = self.cgroups.get(slot)
         uid = self.uid(slot)
         try:
@@ -911,6 +925,8 @@ class Zygote:
                     return False
             elif uid is not None and _uid_present(uid):
                 return False
+            if _ISOLATE is None and uid is not None and _shm_of(uid):
+                return False  # no /dev/shm of its own: what it left there
             return not os.listdir(self.workdir(slot))
         except OSError:
             return False
