@@ -81,6 +81,11 @@ class JailCgroup:
     slot_dirs: list[str] = field(default_factory=list)
     """The slots' memory cgroups, by slot (the uid's index in the sandbox's block)."""
     slot_oom_name: str = "memory.oom_control"
+    slot_join_name: str = "tasks"
+    """What a call's child writes ``0`` to, to join its slot. v1: ``tasks``, which moves
+    the (single-threaded) child alone and so skips the global lock a whole-process move
+    takes (an RCU grace period: milliseconds per call on a loaded machine); v2:
+    ``cgroup.procs``."""
 
     @classmethod
     def create(
@@ -139,9 +144,10 @@ class JailCgroup:
                 os.mkdir(leaf, 0o755)
                 cg.dirs.append(leaf)
                 cg.procs.append(os.path.join(leaf, "cgroup.procs"))
+                cg.slot_oom_name = "memory.events"
+                cg.slot_join_name = "cgroup.procs"
                 if slots:
                     _write(os.path.join(path, "cgroup.subtree_control"), "+memory +pids")
-                    cg.slot_oom_name = "memory.events"
                 for slot in range(slots):
                     cg._add_slot(path, slot, "memory.max", slot_memory_bytes)
         except OSError as exc:
@@ -159,12 +165,14 @@ class JailCgroup:
         _write(os.path.join(path, limit_file), str(limit))
 
     def open_slot_procs(self) -> list[int]:
-        """Descriptors of each slot's ``cgroup.procs`` (read: is anything left in it; write:
-        a call's child joins), for the zygote; the caller closes them once passed."""
+        """Descriptors of each slot's process list (read: is anything left in it; write: a
+        call's child joins; see :attr:`slot_join_name`), for the zygote; the caller closes
+        them once passed."""
         fds: list[int] = []
         try:
             for path in self.slot_dirs:
-                fds.append(os.open(os.path.join(path, "cgroup.procs"), os.O_RDWR | os.O_CLOEXEC))
+                join = os.path.join(path, self.slot_join_name)
+                fds.append(os.open(join, os.O_RDWR | os.O_CLOEXEC))
         except OSError:
             for fd in fds:
                 os.close(fd)

@@ -256,8 +256,9 @@ def _pidns_selftest() -> None:
 
 
 def _join_cgroup(fd: int | None) -> None:
-    """Move this process into the slot's memory cgroup (its ``cgroup.procs``, opened by
-    the harness): every process of the call is charged there, apart from other calls."""
+    """Move this (single-threaded) process into the slot's memory cgroup (its ``tasks`` or
+    ``cgroup.procs``, opened by the harness): every process of the call is charged there,
+    apart from other calls."""
     if fd is not None:
         os.write(fd, b"0")
 
@@ -804,7 +805,7 @@ class Zygote:
     uid_block: int = 0
     """Uids the harness claimed for us (``uid_base`` up): the spares replace retired slots."""
     cgroups: dict[int, int] = field(default_factory=dict)
-    """Slot -> open ``cgroup.procs`` of the slot's memory cgroup (made by the harness)."""
+    """Slot -> its memory cgroup's open process list (``tasks``/``cgroup.procs``)."""
     closed: bool = False
     calls: dict[int, Call] = field(default_factory=dict)
     by_pid: dict[int, Call] = field(default_factory=dict)
