@@ -24,6 +24,8 @@ from attnrl.task.spec import ANSWER_MASK_FLAG, Component, TaskSpec
 
 __all__ = [
     "MAX_SUBMISSION_BYTES",
+    "MAX_SUBMISSION_TEXT",
+    "canonical_size",
     "Grade",
     "Grader",
     "Outcome",
@@ -33,7 +35,15 @@ __all__ = [
 ]
 
 MAX_SUBMISSION_BYTES = 1_000_000
-"""A JSON submission longer than this is ``invalid`` (format) without being parsed."""
+"""The answer size limit, one for every path: the UTF-8 bytes of the answer's canonical JSON
+encoding (``separators=(",", ":")``, non-ASCII as is). An answer over it is ``invalid``
+(format), whether it came as an object or as JSON text, so the same answer gets the same
+grade either way (see :func:`canonical_size`)."""
+MAX_SUBMISSION_TEXT = 16 * MAX_SUBMISSION_BYTES
+"""Work guard only: JSON text longer than this (characters or bytes) is not parsed at all.
+An answer within the limit exceeds it only when padded 16-fold with whitespace."""
+_FLOAT_TEXT = 24
+"""The longest ``repr`` of a float (``-1.2345678901234567e-308``); NaN/Infinity are shorter."""
 
 Outcome = Literal["full_success", "partial_success", "partial", "failure", "invalid"]
 
@@ -153,12 +163,64 @@ def _json_error(exc: Exception) -> str:
     return text[:200]
 
 
+def _size_bound(answer: dict[str, Any]) -> int | None:
+    """An upper bound on :func:`canonical_size` read off cheaply when the answer is what
+    answers are (short keys; booleans, and lists of rows of floats), else None."""
+    total = 2
+    for key, value in answer.items():
+        if type(key) is not str or len(key) > 100:
+            return None
+        total += 6 * len(key) + 4
+        if type(value) is bool:
+            total += 6
+            continue
+        if type(value) is not list:
+            return None
+        total += 2
+        for row in value:
+            if type(row) is not list or not set(map(type, row)) <= _FLOAT_ONLY:
+                return None
+            total += 3 + len(row) * (_FLOAT_TEXT + 1)
+    return total
+
+
+def _jsonable(value: Any) -> Any:
+    """What an object the JSON encoder does not know counts as (numpy arrays and scalars,
+    accepted from Python callers, as their lists/numbers; anything else as its text)."""
+    tolist = getattr(value, "tolist", None)
+    return tolist() if callable(tolist) else str(value)
+
+
+def canonical_size(answer: Any) -> int:
+    """The UTF-8 bytes of ``answer``'s canonical JSON encoding, the measure of
+    :data:`MAX_SUBMISSION_BYTES`; RecursionError for a value nested too deeply to encode."""
+    text = json.dumps(answer, separators=(",", ":"), ensure_ascii=False, default=_jsonable)
+    return len(text.encode("utf-8", "surrogatepass"))
+
+
+def _check_size(answer: dict[str, Any]) -> None:
+    bound = _size_bound(answer)
+    if bound is not None and bound <= MAX_SUBMISSION_BYTES:
+        return
+    try:
+        size = canonical_size(answer)
+    except (RecursionError, ValueError) as exc:
+        raise _Invalid(f"submission cannot be encoded as JSON: {_json_error(exc)}") from None
+    if size > MAX_SUBMISSION_BYTES:
+        raise _Invalid(
+            f"submission is {size:,} bytes as canonical JSON; the limit is {MAX_SUBMISSION_BYTES:,}"
+        )
+
+
 def parse_submission(raw: Any) -> dict[str, Any]:
-    """A dict, or a JSON string (or bytes) of one, else :class:`_Invalid`."""
+    """A dict, or a JSON string (or bytes) of one, within the size limit (measured the same
+    way for both), else :class:`_Invalid`."""
     if isinstance(raw, bytes | bytearray):
-        if len(raw) > MAX_SUBMISSION_BYTES:
+        if len(raw) > MAX_SUBMISSION_TEXT:
             raise _Invalid(
-                f"submission is {len(raw):,} bytes; the limit is {MAX_SUBMISSION_BYTES:,}"
+                f"submission is {len(raw):,} bytes of text, not parsed; an answer is at most "
+                f"{MAX_SUBMISSION_BYTES:,} bytes as canonical JSON (the limit is "
+                f"{MAX_SUBMISSION_BYTES:,})"
             )
         try:
             raw = raw.decode("utf-8")
@@ -167,9 +229,11 @@ def parse_submission(raw: Any) -> dict[str, Any]:
                 f"submission is not UTF-8 text (invalid byte at offset {exc.start})"
             ) from None
     if isinstance(raw, str):
-        if len(raw) > MAX_SUBMISSION_BYTES:
+        if len(raw) > MAX_SUBMISSION_TEXT:
             raise _Invalid(
-                f"submission is {len(raw):,} characters; the limit is {MAX_SUBMISSION_BYTES:,}"
+                f"submission is {len(raw):,} characters of text, not parsed; an answer is at "
+                f"most {MAX_SUBMISSION_BYTES:,} bytes as canonical JSON (the limit is "
+                f"{MAX_SUBMISSION_BYTES:,})"
             )
         try:
             raw = json.loads(raw)
@@ -177,6 +241,7 @@ def parse_submission(raw: Any) -> dict[str, Any]:
             raise _Invalid(f"submission is not valid JSON: {_json_error(exc)}") from None
     if not isinstance(raw, dict):
         raise _Invalid(f"submission must be a JSON object, got {json_kind(raw)}")
+    _check_size(raw)
     return raw
 
 
