@@ -156,7 +156,10 @@ async def run_agent(
     except Exception as exc:  # noqa: BLE001 - raised on the model's output: its failure
         result.stop = "error"
         result.error = f"{type(exc).__name__}: {exc}"[:500]
-        logger.exception("run stopped while handling the model's output (counted as a failure)")
+        logger.warning(
+            "a run stopped on the model's output (counted as a failure): %s", result.error
+        )
+        logger.info("the model's output raised:", exc_info=True)  # in the run log
     result.usage = usage
     result.duration_s = time.perf_counter() - started
     return result
