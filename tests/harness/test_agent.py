@@ -352,6 +352,15 @@ ATTACKS: dict[str, list[Step]] = {
         ),
         Text("done"),
     ],
+    "a lone surrogate and NUL in code": [
+        Calls(
+            (
+                Tool("python_expression", {"expression": "print('\ud800')"}),
+                Tool("python_expression", {"expression": "print(1)\x00[/x]"}),
+            )
+        ),
+        Text("done"),
+    ],
     "arguments 600 deep": [Tool("submit_answer", {"answer": json.loads(DEEP_LIST)}), Text("done")],
     "a number the grader cannot parse": [
         Tool("submit_answer", {"answer": '{"final_output": ' + "9" * 5000 + "}"})
@@ -360,16 +369,25 @@ ATTACKS: dict[str, list[Step]] = {
 }
 
 
+MAY_STOP_THE_RUN = {"a lone surrogate and NUL in code"}
+"""The Anthropic SDK cannot send a lone surrogate back (UTF-8): the run stops there, as the
+model's failure (counted), never as infrastructure."""
+
+
 @pytest.mark.parametrize("provider", PROVIDERS)
 @pytest.mark.parametrize("attack", list(ATTACKS))
 async def test_model_output_never_makes_a_run_infrastructure(
     provider: str, attack: str, seed_task: Task, harness: Harness
 ) -> None:
     result = await harness.play(provider, ATTACKS[attack], seed_task)
-    assert result.stop in ("no_tool_use", "submitted"), (result.stop, result.error)
+    allowed = {"no_tool_use", "submitted"}
+    if attack in MAY_STOP_THE_RUN:
+        allowed.add("error")
+    assert result.stop in allowed, (result.stop, result.error)
     if result.stop == "submitted":
         assert seed_task.grade(result.answer).outcome == "invalid"
     json.dumps([m.to_dict() for m in result.transcript])  # the record can be written
+    harness.server.clear()  # what the attack did not get to use
     innocent = await harness.play(
         provider, [Tool("submit_answer", {"answer": seed_task.reference()})], seed_task
     )

@@ -354,4 +354,3 @@ def test_the_monitor_counts_only_what_it_names_and_never_changes_the_result() ->
     counts = tamper.call_metrics(Result(), "open('/etc/x', 'w')")
     assert counts["blocked/write_outside_workdir"] == 1 and counts["probe/environment"] == 1
     assert set(counts) == set(tamper.METRIC_NAMES)
-
