@@ -532,3 +532,22 @@ def test_attnrl_run_verbose_counts_every_attack_and_exits_0(
     )
     assert again.returncode == 0, again.stderr[-3000:]
     assert len(llm_server.requests_to("openai")) == 6
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+async def test_a_refused_conversation_is_infrastructure_only_before_the_model_spoke(
+    provider: str, seed_task: Task, harness: Harness
+) -> None:
+    """A 400 ("prompt is too long") to the task's own prompt is the harness's problem; once
+    the conversation carries what the model wrote, it is the model's failure, not an
+    exclusion a verbose policy could earn by overflowing its context."""
+    refused = Error(400, "invalid_request_error")
+    first = await harness.play(provider, [refused], seed_task)
+    assert first.stop == "infrastructure" and first.error is not None and "400" in first.error
+    later = await harness.play(
+        provider,
+        [Tool("python_expression", {"expression": "print('x' * 9000)"}), refused],
+        seed_task,
+    )
+    assert later.stop == "error" and later.error is not None and "400" in later.error
+    assert len(harness.sleep.delays) == 0  # a refusal is not retried

@@ -5,8 +5,10 @@ on a turn without tool use, or at the limit) and never crashes on model behaviou
 whatever the model got wrong goes back to it as an error tool result.
 
 Only real infrastructure ends a run as ``infrastructure`` (excluded from the pass rate,
-re-run on resume): the model unreachable (:class:`ModelUnavailable`) or the sandbox failing
-(any exception out of ``sandbox.run``, re-raised as it was for the caller to classify).
+re-run on resume): the model unreachable (:class:`ModelUnavailable`; a request the provider
+refuses counts only on the first turn, before the model wrote anything) or the sandbox
+failing (any exception out of ``sandbox.run``, re-raised as it was for the caller to
+classify).
 Anything else raised while the loop handles what the model wrote is the model's failure
 (stop ``error``, counted): a policy must not be able to turn its failures into exclusions.
 """
@@ -31,6 +33,7 @@ from attnrl.models.base import (
     Message,
     Model,
     ModelConfigError,
+    ModelRequestRejected,
     ModelUnavailable,
     ToolCall,
     ToolResult,
@@ -56,6 +59,12 @@ class _SandboxFailed(Exception):
     def __init__(self, cause: Exception) -> None:
         super().__init__(str(cause))
         self.cause = cause
+
+
+def _unavailable(result: AgentResult, exc: ModelUnavailable) -> None:
+    result.stop = "infrastructure"
+    result.error = str(exc)
+    logger.warning("model unavailable: %s", exc, extra={GAVE_UP_CAUSE: str(exc)})
 
 
 def _storable(call: ToolCall) -> ToolCall:
@@ -145,10 +154,15 @@ async def run_agent(
                 result.stop = "submitted"
                 result.answer = answer
                 break
+    except ModelRequestRejected as exc:
+        if result.steps < 1:  # the first request is the task's prompt: not the model's doing
+            _unavailable(result, exc)
+        else:  # the conversation the model built was refused (e.g. too long)
+            result.stop = "error"
+            result.error = f"the provider refused the conversation: {exc}"[:500]
+            logger.warning("a run's conversation was refused (counted as a failure): %s", exc)
     except ModelUnavailable as exc:
-        result.stop = "infrastructure"
-        result.error = str(exc)
-        logger.warning("model unavailable: %s", exc, extra={GAVE_UP_CAUSE: str(exc)})
+        _unavailable(result, exc)
     except _SandboxFailed as failed:
         raise failed.cause from None
     except ModelConfigError:
