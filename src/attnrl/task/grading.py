@@ -26,6 +26,7 @@ __all__ = [
     "MAX_SUBMISSION_BYTES",
     "MAX_SUBMISSION_TEXT",
     "canonical_size",
+    "check_size",
     "Grade",
     "Grader",
     "Outcome",
@@ -163,27 +164,6 @@ def _json_error(exc: Exception) -> str:
     return text[:200]
 
 
-def _size_bound(answer: dict[str, Any]) -> int | None:
-    """An upper bound on :func:`canonical_size` read off cheaply when the answer is what
-    answers are (short keys; booleans, and lists of rows of floats), else None."""
-    total = 2
-    for key, value in answer.items():
-        if type(key) is not str or len(key) > 100:
-            return None
-        total += 6 * len(key) + 4
-        if type(value) is bool:
-            total += 6
-            continue
-        if type(value) is not list:
-            return None
-        total += 2
-        for row in value:
-            if type(row) is not list or not set(map(type, row)) <= _FLOAT_ONLY:
-                return None
-            total += 3 + len(row) * (_FLOAT_TEXT + 1)
-    return total
-
-
 def _jsonable(value: Any) -> Any:
     """What an object the JSON encoder does not know counts as (numpy arrays and scalars,
     accepted from Python callers, as their lists/numbers; anything else as its text)."""
@@ -198,10 +178,9 @@ def canonical_size(answer: Any) -> int:
     return len(text.encode("utf-8", "surrogatepass"))
 
 
-def _check_size(answer: dict[str, Any]) -> None:
-    bound = _size_bound(answer)
-    if bound is not None and bound <= MAX_SUBMISSION_BYTES:
-        return
+def check_size(answer: dict[str, Any]) -> None:
+    """:class:`_Invalid` when ``answer`` is over :data:`MAX_SUBMISSION_BYTES` (measured with
+    :func:`canonical_size`), or too deep to encode."""
     try:
         size = canonical_size(answer)
     except (RecursionError, ValueError) as exc:
@@ -212,9 +191,10 @@ def _check_size(answer: dict[str, Any]) -> None:
         )
 
 
-def parse_submission(raw: Any) -> dict[str, Any]:
+def parse_submission(raw: Any, *, sized: bool = True) -> dict[str, Any]:
     """A dict, or a JSON string (or bytes) of one, within the size limit (measured the same
-    way for both), else :class:`_Invalid`."""
+    way for both: :func:`check_size`), else :class:`_Invalid`. ``sized=False`` leaves the
+    size to the caller (the grader skips the encoding when a bound settles it)."""
     if isinstance(raw, bytes | bytearray):
         if len(raw) > MAX_SUBMISSION_TEXT:
             raise _Invalid(
@@ -241,7 +221,8 @@ def parse_submission(raw: Any) -> dict[str, Any]:
             raise _Invalid(f"submission is not valid JSON: {_json_error(exc)}") from None
     if not isinstance(raw, dict):
         raise _Invalid(f"submission must be a JSON object, got {json_kind(raw)}")
-    _check_size(raw)
+    if sized:
+        check_size(raw)
     return raw
 
 
@@ -322,6 +303,14 @@ class Grader:
         }
         self._tol = {c.key: spec.tolerance(c) for c in self.components}
         self._answer_keys = spec.answer_keys()
+        self._known_keys = frozenset(self._answer_keys)
+        # canonical size of any answer the fast path takes: the answer keys only, booleans
+        # and matrices of floats of the stated shapes (a float is at most 24 characters)
+        self._fast_bound = (
+            2
+            + sum(len(k) * 6 + 9 for k in self._answer_keys)
+            + sum(2 + c.shape[0] * (3 + c.shape[1] * (_FLOAT_TEXT + 1)) for c in self.components)
+        )
         comps = self.components
         self._weights = [c.key for c in comps if c.kind == "weights"]
         self._head_outputs = [c.key for c in comps if c.kind == "output" and c.head is not None]
@@ -370,7 +359,10 @@ class Grader:
 
     def _grade(self, raw: Any) -> Grade:
         spec = self.spec
-        answer = parse_submission(raw)
+        answer = parse_submission(raw, sized=False)
+        extra_keys = not answer.keys() <= self._known_keys
+        if extra_keys:
+            check_size(answer)
         missing = [k for k in self._answer_keys if k not in answer]
         if missing:
             raise _Invalid(f"missing key{'s' if len(missing) > 1 else ''}: {', '.join(missing)}")
@@ -384,6 +376,8 @@ class Grader:
                 )
             flag = bool(flag_value)
         fast = self._fast_errors(answer)
+        if not extra_keys and (fast is None or self._fast_bound > MAX_SUBMISSION_BYTES):
+            check_size(answer)
         errors: dict[str, float | None]
         if fast is not None and flag and all(map(_lt, fast.values(), self._tol_values)):
             # every component within tolerance: full success under every policy
