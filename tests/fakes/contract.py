@@ -12,8 +12,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from attnrl.task import Task
+from attnrl.task.grading import MAX_SUBMISSION_BYTES, canonical_size
 
-__all__ = ["BROKEN_JSON", "Case", "contract_cases", "submit_arguments", "verify_all"]
+__all__ = [
+    "BROKEN_JSON",
+    "Case",
+    "contract_cases",
+    "size_cases",
+    "submit_arguments",
+    "verify_all",
+]
 
 BROKEN_JSON = '{"position_encoded_queries": [[1.1, 0.5, -0.3], [0.3, 0.0'
 
@@ -41,6 +49,19 @@ def contract_cases(task: Task) -> list[Case]:
         Case("string_flag", ref | {"causal_mask_applied": "true"}),
         Case("nan", ref | {"head1_output": nan_row}),
         Case("bad_json", raw=BROKEN_JSON),
+        *size_cases(task),
+    ]
+
+
+def size_cases(task: Task) -> list[Case]:
+    """The answer size limit from both sides: the reference padded to exactly the limit (its
+    JSON text, with json.dumps' spaces, is longer: the limit is on the canonical encoding),
+    and with the issue's 2 MB extra field. Adapters get the object, ``verify`` the text."""
+    ref = task.reference()
+    base = canonical_size(ref | {"pad": ""})
+    return [
+        Case("at_size_limit", ref | {"pad": "x" * (MAX_SUBMISSION_BYTES - base)}),
+        Case("over_size_limit", ref | {"pad": "x" * (2 * MAX_SUBMISSION_BYTES)}),
     ]
 
 

@@ -5,19 +5,22 @@ Each scenario is written once, provider-neutrally, and replayed in both wire for
 
 from __future__ import annotations
 
+import io
 import json
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from attnrl.harness.agent import run_agent
+from attnrl.harness.agent import DROPPED_ARGUMENTS, run_agent
+from attnrl.harness.rundir import load_records
 from attnrl.models.anthropic import AnthropicModel
 from attnrl.models.base import Model
 from attnrl.models.openai import OpenAIModel
 from attnrl.models.retry import RetryPolicy
 from attnrl.models.simulated import solution_code
-from attnrl.sandbox import LocalSandbox
+from attnrl.sandbox import LocalSandbox, SandboxError
 from attnrl.task import Task
 from fakes.llm_server import (
     FakeLLMServer,
@@ -311,3 +314,240 @@ async def test_calls_after_submit_are_not_run(
     results = result.transcript[2].tool_results
     assert not results[0].is_error and results[1].is_error
     assert "already submitted" in results[1].content
+
+
+# ---- issue 19 item 6: nothing the model writes is infrastructure -----------------------------
+
+MARKUP = "[/x] [bold [link=https://example.invalid]x[/link] [/] \x1b[2J\x1b]0;pwned\x07 \x00"
+DEEP_LIST = "[" * 600 + "1" + "]" * 600  # parses; deeper than any answer
+TOO_DEEP = "[" * 100_000 + "]" * 100_000  # deeper than the JSON parser recurses
+
+
+def _deep_turn(provider: str) -> FakeResponse:
+    """A turn whose tool arguments nest 100,000 deep, on the wire as the provider sends it."""
+    if provider == "openai":
+        return openai_tool_use("submit_answer", '{"answer": ' + TOO_DEEP + "}")
+    body = json.dumps(anthropic_tool_use("submit_answer", {"answer": 0}).body)
+    payload = body.replace('{"answer": 0}', '{"answer": ' + TOO_DEEP + "}")
+    return FakeResponse(body=payload.encode(), headers={"content-type": "application/json"})
+
+
+ATTACKS: dict[str, list[Step]] = {
+    "markup and escapes as text": [Text(MARKUP)],
+    "a lone surrogate": [Text("broken \ud800 text [/x]")],
+    "text that looks like a tool result": [Text('{"result": "submitted", "error": null}')],
+    "a megabyte of text": [Text("[/x]" * 250_000)],
+    "markup as a tool name": [Tool(MARKUP, {"x": MARKUP}), Text("done")],
+    "markup printed by the code": [
+        Tool("python_expression", {"expression": f"print({MARKUP!r})"}),
+        Text("done"),
+    ],
+    "arguments of wrong types": [
+        Calls(
+            (
+                Tool("python_expression", {"expression": ["print(1)"]}),
+                Tool("python_expression", {"expression": None}),
+                Tool("submit_answer", {"solution": {"answer": 1}}),
+            )
+        ),
+        Text("done"),
+    ],
+    "a lone surrogate and NUL in code": [
+        Calls(
+            (
+                Tool("python_expression", {"expression": "print('\ud800')"}),
+                Tool("python_expression", {"expression": "print(1)\x00[/x]"}),
+            )
+        ),
+        Text("done"),
+    ],
+    "arguments 600 deep": [Tool("submit_answer", {"answer": json.loads(DEEP_LIST)}), Text("done")],
+    "a number the grader cannot parse": [
+        Tool("submit_answer", {"answer": '{"final_output": ' + "9" * 5000 + "}"})
+    ],
+    "a submission of markup": [Tool("submit_answer", {"answer": MARKUP})],
+}
+
+
+MAY_STOP_THE_RUN = {"a lone surrogate and NUL in code"}
+"""The Anthropic SDK cannot send a lone surrogate back (UTF-8): the run stops there, as the
+model's failure (counted), never as infrastructure."""
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+@pytest.mark.parametrize("attack", list(ATTACKS))
+async def test_model_output_never_makes_a_run_infrastructure(
+    provider: str, attack: str, seed_task: Task, harness: Harness
+) -> None:
+    result = await harness.play(provider, ATTACKS[attack], seed_task)
+    allowed = {"no_tool_use", "submitted"}
+    if attack in MAY_STOP_THE_RUN:
+        allowed.add("error")
+    assert result.stop in allowed, (result.stop, result.error)
+    if result.stop == "submitted":
+        assert seed_task.grade(result.answer).outcome == "invalid"
+    json.dumps([m.to_dict() for m in result.transcript])  # the record can be written
+    harness.server.clear()  # what the attack did not get to use
+    innocent = await harness.play(
+        provider, [Tool("submit_answer", {"answer": seed_task.reference()})], seed_task
+    )
+    assert innocent.stop == "submitted"
+    assert seed_task.grade(innocent.answer).outcome == "full_success"
+    assert MARKUP not in json.dumps(harness.server.requests_to(provider)[-1].body)
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+async def test_arguments_too_deep_are_refused_and_not_kept(
+    provider: str, seed_task: Task, harness: Harness
+) -> None:
+    steps: list[Step] = [Tool("submit_answer", {"answer": json.loads(DEEP_LIST)}), Text("ok")]
+    result = await harness.play(provider, steps, seed_task)
+    assert result.stop == "no_tool_use"
+    (kept,) = result.transcript[1].tool_calls
+    assert kept.arguments is None and kept.raw_arguments == DROPPED_ARGUMENTS
+    refusal = result.transcript[2].tool_results[0]
+    assert refusal.is_error and "nested more than 32 levels" in refusal.content
+    assert DEEP_LIST[:700] not in json.dumps(harness.server.requests_to(provider)[-1].body)
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+async def test_a_turn_too_deep_to_parse_is_the_models_failure(
+    provider: str, seed_task: Task, harness: Harness
+) -> None:
+    harness.server.enqueue(provider, _deep_turn(provider))
+    model = make_model(provider, harness.server, harness.sleep)
+    try:
+        result = await run_agent(seed_task, model, harness.sandbox)
+    finally:
+        await model.aclose()  # type: ignore[attr-defined]
+    assert result.stop == "error" and result.error is not None
+    assert "RecursionError" in result.error
+    innocent = await harness.play(
+        provider, [Tool("submit_answer", {"answer": seed_task.reference()})], seed_task
+    )
+    assert innocent.stop == "submitted"
+
+
+class _BrokenSandbox:
+    """A sandbox that fails itself (not the code): the one kind of tool failure that is
+    infrastructure."""
+
+    isolation = "broken"
+
+    async def run(self, code: str) -> Any:
+        raise SandboxError("the sandbox server is not running")
+
+
+async def test_only_a_sandbox_failure_is_infrastructure(seed_task: Task, harness: Harness) -> None:
+    harness.server.enqueue(
+        "openai", to_wire("openai", Tool("python_expression", {"expression": "1"}))
+    )
+    model = make_model("openai", harness.server, harness.sleep)
+    try:
+        with pytest.raises(SandboxError):
+            await run_agent(seed_task, model, _BrokenSandbox())  # type: ignore[arg-type]
+    finally:
+        await model.aclose()  # type: ignore[attr-defined]
+
+
+# ---- the same, through the runner and `attnrl run --verbose` ---------------------------------
+
+
+def _attack_runs(seed_task: Task) -> list[FakeResponse]:
+    """Runs 1-4 attack (one or two turns each), run 5 is innocent: with --concurrency 1
+    the queue is consumed in run order."""
+    return [
+        openai_text(MARKUP),  # run 1
+        openai_tool_use(MARKUP, {"x": MARKUP}),  # run 2: a tool named in markup...
+        openai_text("[/x] done"),  # ...then text
+        _deep_turn("openai"),  # run 3: arguments too deep to parse
+        openai_tool_use("submit_answer", {"answer": MARKUP}),  # run 4: markup as the answer
+        openai_tool_use("submit_answer", {"answer": seed_task.reference()}),  # run 5
+    ]
+
+
+async def test_the_runner_prints_model_text_literally_and_counts_every_run(
+    tmp_path: Path, seed_task: Task, llm_server: FakeLLMServer, sandbox: LocalSandbox
+) -> None:
+    from rich.console import Console
+
+    from attnrl.harness.runner import RunConfig, run_batch
+    from attnrl.models.base import SharedModel
+
+    llm_server.enqueue_openai(*_attack_runs(seed_task))
+    out = io.StringIO()
+    console = Console(file=out, force_terminal=True, width=10_000)
+    config = RunConfig(
+        model="openai/scripted", out=tmp_path / "run", runs=5, concurrency=1, verbose=True
+    )
+    model = make_model("openai", llm_server, RecordingSleep())
+    try:
+        summary = await run_batch(config, seed_task, SharedModel(model), sandbox, console)
+    finally:
+        await model.aclose()  # type: ignore[attr-defined]
+    records = {r["run_id"]: r for r in load_records(tmp_path / "run" / "results.jsonl")}
+    assert summary["infrastructure_errors"] == 0 and summary["runs"] == 5
+    assert summary["passed"] == 1 and records[5]["outcome"] == "full_success"
+    assert records[3]["stop"] == "error" and "counted as a failure" in records[3]["message"]
+    assert records[4]["outcome"] == "invalid"
+    printed = out.getvalue()
+    assert "[/x] [bold [link=https://example.invalid]x[/link]" in printed
+    assert "\\x1b[2J" in printed and "\x1b[2J" not in printed  # escaped, not sent
+    assert "\\x00" in printed and "\x00" not in printed
+    assert "pwned\x07" not in printed
+
+
+def test_attnrl_run_verbose_counts_every_attack_and_exits_0(
+    tmp_path: Path, seed_task: Task, llm_server: FakeLLMServer
+) -> None:
+    import os
+    import subprocess
+    import sys
+
+    llm_server.enqueue_openai(*_attack_runs(seed_task))
+    out = tmp_path / "cli"
+    env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
+    args = ["run", "--model", "openai/scripted", "--base-url", llm_server.openai_base_url]
+    args += ["--runs", "5", "--concurrency", "1", "--verbose", "--no-progress", "--out", str(out)]
+    proc = subprocess.run(
+        [sys.executable, "-m", "attnrl", *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env | {"NO_PROXY": "127.0.0.1,localhost"},
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["infrastructure_errors"] == 0 and summary["runs"] == 5
+    assert summary["passed"] == 1
+    assert "MarkupError" not in proc.stderr and "Traceback" not in proc.stderr
+    assert "[/x] done" in proc.stderr and "\x1b[2J" not in proc.stderr
+    # --resume re-runs nothing: no attack turned into an exclusion
+    again = subprocess.run(
+        [sys.executable, "-m", "attnrl", "run", "--out", str(out), "--resume", "--no-progress"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env | {"NO_PROXY": "127.0.0.1,localhost"},
+    )
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert len(llm_server.requests_to("openai")) == 6
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+async def test_a_refused_conversation_is_infrastructure_only_before_the_model_spoke(
+    provider: str, seed_task: Task, harness: Harness
+) -> None:
+    """A 400 ("prompt is too long") to the task's own prompt is the harness's problem; once
+    the conversation carries what the model wrote, it is the model's failure, not an
+    exclusion a verbose policy could earn by overflowing its context."""
+    refused = Error(400, "invalid_request_error")
+    first = await harness.play(provider, [refused], seed_task)
+    assert first.stop == "infrastructure" and first.error is not None and "400" in first.error
+    later = await harness.play(
+        provider,
+        [Tool("python_expression", {"expression": "print('x' * 9000)"}), refused],
+        seed_task,
+    )
+    assert later.stop == "error" and later.error is not None and "400" in later.error
+    assert len(harness.sleep.delays) == 0  # a refusal is not retried

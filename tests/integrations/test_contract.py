@@ -75,8 +75,9 @@ def test_the_cases_span_every_reward(cases: list[Case], verified: list[dict[str,
     by_name = {c.name: v for c, v in zip(cases, verified, strict=True)}
     assert {v["reward"] for v in verified} == {0.0, 0.5, 1.0}
     assert by_name["reference"]["outcome"] == "full_success"
-    for name in ("missing_key", "string_flag", "bad_json"):
+    for name in ("missing_key", "string_flag", "bad_json", "over_size_limit"):
         assert by_name[name]["outcome"] == "invalid", name
+    assert by_name["at_size_limit"]["outcome"] == "full_success"
     assert by_name["nan"]["outcome"] == "failure"
 
 

@@ -198,7 +198,8 @@ def test_json_string_submissions(seed_task: Task) -> None:
         seed_task.grade("[1, 2]").message
         == "INVALID: submission must be a JSON object, got an array"
     )
-    assert "limit is 1,000,000" in seed_task.grade(" " * (MAX_SUBMISSION_BYTES + 1)).message
+    padded = json.dumps({"pad": "x" * MAX_SUBMISSION_BYTES})
+    assert "limit is 1,000,000" in seed_task.grade(padded).message
     deep = "[" * 100_000 + "]" * 100_000
     assert seed_task.grade(deep).outcome == "invalid"
 

@@ -128,3 +128,91 @@ def test_the_tampering_monitor_reaches_trl_metrics(model_dir: Path, tmp_path: Pa
     assert logged["attnrl/tamper/blocked/network"] == 1.0
     assert logged["attnrl/tamper/probe/network"] == 1.0
     assert logged["rewards/tool_reward_func/mean"] == 0.0
+
+
+# ---- issue 19 item 5: no episode can be replayed ---------------------------------------------
+
+PROBE = "import socket\nprint(open('/etc/hostname').read())"
+
+
+def _replay_then_innocent(tokenizer: Any, contexts: list[str]) -> Any:
+    """Step 1 attacks (submits a wrong answer, then runs code and submits the right one);
+    step 2 is the innocent policy of :func:`_forced_generate`. A step starts when the
+    model sees prompts without any tool response."""
+    import torch
+
+    from attnrl.task.bugs import bug_by_name
+
+    task = load_task("procedural", SEED)
+    innocent = _forced_generate(tokenizer, None, contexts)
+    starts = [0]
+
+    def generate(input_ids: Any, attention_mask: Any = None, **kwargs: Any) -> Any:
+        first = tokenizer.decode(input_ids[0][attention_mask[0].bool()].tolist())
+        if "<tool_response>" not in first:
+            starts[0] += 1
+        if starts[0] > 1:
+            return innocent(input_ids, attention_mask, **kwargs)
+        rows = []
+        for ids, mask in zip(input_ids, attention_mask, strict=True):
+            context = tokenizer.decode(ids[mask.bool()].tolist())
+            contexts.append(context)
+            turn = context.count("<tool_response>")
+            wrong = bug_by_name("no_mask").submission(task.spec)
+            calls = [
+                [{"name": "submit_answer", "arguments": {"answer": wrong}}],
+                [
+                    {"name": "python_expression", "arguments": {"expression": PROBE}},
+                    {"name": "submit_answer", "arguments": {"answer": task.reference()}},
+                ],
+            ]
+            if turn < len(calls):
+                text = "".join(f"<tool_call>\n{json.dumps(c)}\n</tool_call>" for c in calls[turn])
+            else:
+                text = "Submitted."
+            rows.append(tokenizer.encode(text + "<|im_end|>", add_special_tokens=False))
+        width = max(len(r) for r in rows)
+        pad = tokenizer.pad_token_id
+        completion = torch.tensor([r + [pad] * (width - len(r)) for r in rows])
+        return torch.cat([input_ids, completion.to(input_ids.device)], dim=1)
+
+    return generate
+
+
+def test_a_replayed_submission_is_refused_and_the_next_step_is_clean(
+    model_dir: Path, tmp_path: Path
+) -> None:
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from trl import GRPOConfig, GRPOTrainer
+
+    from attnrl.harness.tools import EPISODE_OVER
+
+    tokenizer = AutoTokenizer.from_pretrained(model_dir, local_files_only=True)
+    model = AutoModelForCausalLM.from_pretrained(model_dir, local_files_only=True)
+    contexts: list[str] = []
+    trainer = GRPOTrainer(
+        model=model,
+        processing_class=tokenizer,
+        reward_funcs=tool_reward_func,
+        environment_factory=AttnrlToolEnv,
+        train_dataset=load_dataset("procedural", n=1, seed=SEED),
+        args=GRPOConfig(
+            **{**commands.TRL_TOOLS_CONFIG, "output_dir": str(tmp_path / "out")},
+            per_device_train_batch_size=2,
+            num_generations=2,
+            max_steps=2,
+            logging_steps=1,
+            learning_rate=1e-3,
+            report_to="none",
+            use_cpu=True,
+            save_strategy="no",
+        ),
+    )
+    model.generate = _replay_then_innocent(tokenizer, contexts)  # type: ignore[method-assign]
+    trainer.train()
+    steps = [e for e in trainer.state.log_history if "reward" in e]
+    assert [s["reward"] for s in steps] == [0.0, 1.0]  # the first submission was graded
+    assert [s["attnrl/tamper/probe/network"] for s in steps] == [1.0, 0.0]
+    assert [s["attnrl/submitted"] for s in steps] == [1.0, 1.0]
+    refused = json.dumps(EPISODE_OVER)[1:-1]
+    assert any(c.count(refused) == 2 for c in contexts)  # both calls of the second turn

@@ -32,6 +32,7 @@ from attnrl.integrations import verl_tools  # noqa: E402
 from attnrl.integrations._tool_session import worker_sandbox  # noqa: E402
 from attnrl.task import load_task  # noqa: E402
 from attnrl.task.bugs import bug_by_name  # noqa: E402
+from attnrl.task.grading import MAX_SUBMISSION_BYTES, canonical_size  # noqa: E402
 
 
 def _shell(line: str) -> str:
@@ -284,6 +285,10 @@ def test_the_contract_cases_get_verifys_reward() -> None:
         json.dumps(ref | {"causal_mask_applied": "true"}),
         json.dumps(ref | {"head1_output": nan_row}),
         '{"position_encoded_queries": [[1.1, 0.5, -0.3], [0.3, 0.0',
+        # the size limit from both sides (tests/fakes/contract.py's size_cases), sent as
+        # objects below: exactly at the limit on the canonical encoding, and 2 MB over it
+        json.dumps(ref | {"pad": "x" * (MAX_SUBMISSION_BYTES - canonical_size(ref | {"pad": ""}))}),
+        json.dumps(ref | {"pad": "x" * (2 * MAX_SUBMISSION_BYTES)}),
     ]
     proc = subprocess.run(
         [sys.executable, "-c", _VERIFY_MANY],
@@ -295,6 +300,7 @@ def test_the_contract_cases_get_verifys_reward() -> None:
     )
     expected = json.loads(proc.stdout)
     assert set(expected) == {0.0, 0.5, 1.0}
+    assert expected[-2:] == [1.0, 0.0]  # at the size limit, over it
     from verl.tools.tool_registry import initialize_tools_from_config
 
     tools = {t.name: t for t in initialize_tools_from_config(str(verl_tools.tool_config_path()))}
@@ -323,3 +329,164 @@ def test_the_contract_cases_get_verifys_reward() -> None:
     got = [asyncio.run(submit(i, t)) for i, t in enumerate(texts)]
     assert [g[1] for g in got] == expected
     assert [g[0] for g in got] == expected
+
+
+# ---- issue 19 item 5: no episode can be replayed ---------------------------------------------
+
+PROBE = "import socket\nprint(open('/etc/hostname').read())"
+
+
+class ReplayServer(ScriptedServer):
+    """An attacking policy: submits a wrong answer, then runs code and submits the right one
+    (read back from a correct python result it runs first), then stops."""
+
+    def __init__(self, tokenizer: Any, task: Any) -> None:
+        super().__init__(tokenizer, python_call(task))
+        self.task = task
+
+    async def generate(self, request_id: str, *, prompt_ids: list[int], **_: Any) -> Any:
+        from verl.workers.rollout.replica import TokenOutput
+
+        self.request_ids.append(request_id)
+        turn = self.tokenizer.decode(prompt_ids).count("<|im_start|>tool")
+        wrong = bug_by_name("no_mask").submission(self.task.spec)
+        calls = [
+            [{"name": "submit_answer", "arguments": {"answer": wrong}}],
+            [{"name": "python_expression", "arguments": {"expression": PROBE}}],
+            [{"name": "submit_answer", "arguments": {"answer": self.task.reference()}}],
+        ]
+        if turn < len(calls):
+            text = "".join(f"<tool_call>{json.dumps(c)}</tool_call>" for c in calls[turn])
+        else:
+            text = "Submitted."
+        return TokenOutput(
+            token_ids=self.tokenizer.encode(text + "<|im_end|>", add_special_tokens=False)
+        )
+
+
+def test_a_submitted_episode_stays_closed_in_the_tool_agent_loop(
+    verl_config: Any, tokenizer: Any
+) -> None:
+    from attnrl.harness.tools import EPISODE_OVER
+
+    task = load_task("procedural", 7)
+    row = verl_tools.verl_tool_row(task)
+    output = _episode(verl_config, tokenizer, ReplayServer(tokenizer, task), row)
+
+    assert output.extra_fields["tool_rewards"] == [0.0, 0.0, 0.0]
+    wrong = bug_by_name("no_mask").submission(task.spec)
+    assert json.loads(output.extra_fields[verl_tools.SUBMISSION_KEY]) == wrong
+    text = tokenizer.decode(output.response_ids)
+    assert text.count(json.dumps(EPISODE_OVER)[1:-1]) == 2  # the python call and the submit
+    counts = output.extra_fields[verl_tools.TAMPER_KEY]
+    assert counts["probe/network"] == 1 and counts["probe/environment"] == 1
+    result = _score(verl_config, row, output)
+    assert result["score"] == 0.0 and result["passed"] is False
+    assert result["tamper/probe/network"] == 1
+
+    # the next, innocent episode of the worker: nothing of the attack
+    row = verl_tools.verl_tool_rows("procedural", n=1, seed=3)[0]
+    server = ScriptedServer(tokenizer, python_call(load_task("procedural", 3)))
+    output = _episode(verl_config, tokenizer, server, row)
+    assert output.extra_fields["tool_rewards"] == [0.0, 1.0]
+    result = _score(verl_config, row, output)
+    assert result["score"] == 1.0 and all(result[f"tamper/{k}"] == 0 for k in METRIC_NAMES)
+
+
+def _agent_data(request_id: str) -> Any:
+    from verl.experimental.agent_loop.tool_agent_loop import AgentData
+
+    return AgentData(
+        messages=[],
+        image_data=None,  # type: ignore[arg-type]
+        video_data=None,  # type: ignore[arg-type]
+        audio_data=None,
+        mm_processor_kwargs=None,
+        metrics={},
+        request_id=request_id,
+        tools_kwargs={},
+    )
+
+
+@dataclass
+class _PlainData:
+    """An agent_data that cannot be weakly keyed (a dataclass is unhashable): the episodes
+    fall back to the request id table."""
+
+    request_id: str
+    extra_fields: dict[str, Any] = field(default_factory=dict)
+
+
+async def _call(tools: dict[str, Any], row: dict[str, Any], name: str, args: Any, data: Any) -> Any:
+    """One verl tool call as ToolAgentLoop makes it: create, execute, release."""
+    tool = tools[name]
+    kwargs = row["extra_info"]["tools_kwargs"][name]
+    instance_id, _ = await tool.create(create_kwargs=kwargs["create_kwargs"])
+    try:
+        return await tool.execute(instance_id, args, agent_data=data)
+    finally:
+        await tool.release(instance_id)
+
+
+@pytest.mark.parametrize("kind", ["verl AgentData", "plain object"])
+def test_release_and_create_cannot_reopen_a_closed_episode(
+    kind: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from verl.tools.tool_registry import initialize_tools_from_config
+
+    from attnrl.harness.tools import EPISODE_OVER
+
+    monkeypatch.setattr(verl_tools, "MAX_EPISODES", 3)
+    tools = {t.name: t for t in initialize_tools_from_config(str(verl_tools.tool_config_path()))}
+    task = load_task("procedural", 8)
+    row = verl_tools.verl_tool_row(task)
+    make = _agent_data if kind == "verl AgentData" else _PlainData
+    wrong = bug_by_name("no_mask").submission(task.spec)
+
+    async def attack() -> None:
+        data = make("det-0")
+        _, step, _ = await _call(tools, row, "submit_answer", {"answer": wrong}, data)
+        assert step == 0.0
+        first = dict(data.extra_fields)
+        history = [first[verl_tools.TAMPER_KEY]]
+        for name, args in [
+            ("python_expression", {"expression": PROBE}),
+            ("submit_answer", {"answer": task.reference()}),
+            ("python_expression", {"expression": "print(1)"}),
+            ("submit_answer", {"answer": json.dumps(task.reference())}),
+        ]:
+            response, step, _ = await _call(tools, row, name, args, data)
+            assert json.loads(response.text)["error"] == EPISODE_OVER and step == 0.0
+            history.append(data.extra_fields[verl_tools.TAMPER_KEY])
+        for before, after in zip(history, history[1:], strict=False):
+            assert all(after[k] >= before[k] for k in METRIC_NAMES)
+        assert history[-1]["probe/network"] == 1
+        assert data.extra_fields[verl_tools.SUBMISSION_KEY] == first[verl_tools.SUBMISSION_KEY]
+        # other episodes push this one out of the id table: verl's extra_fields still close it
+        for i in range(4):
+            other = make(f"other-{i}")
+            await _call(tools, row, "python_expression", {"expression": "print(2)"}, other)
+        response, step, _ = await _call(
+            tools, row, "submit_answer", {"answer": task.reference()}, data
+        )
+        assert json.loads(response.text)["error"] == EPISODE_OVER and step == 0.0
+        assert data.extra_fields[verl_tools.TAMPER_KEY]["probe/network"] == 1
+        extra = dict(row["extra_info"], **data.extra_fields)
+        scored = verl_tools.compute_score("attnrl", "", None, extra)
+        assert scored["score"] == 0.0 and scored["tamper/probe/network"] == 1
+
+        # a new episode that reuses the request id (verl's full_determinism: det-<index>,
+        # every batch): verl gives it a new AgentData, so it is a new episode; without an
+        # object per episode the id is all there is, and it still names the closed one
+        fresh = make("det-0")
+        response, step, _ = await _call(
+            tools, row, "submit_answer", {"answer": task.reference()}, fresh
+        )
+        if kind == "verl AgentData":
+            assert step == 1.0
+            assert fresh.extra_fields[verl_tools.TAMPER_KEY]["probe/network"] == 0
+        else:
+            assert json.loads(response.text)["error"] == EPISODE_OVER and step == 0.0
+        await worker_sandbox().aclose()
+
+    asyncio.run(attack())

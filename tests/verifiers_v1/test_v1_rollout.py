@@ -204,3 +204,57 @@ async def test_a_sandbox_failure_is_infrastructure_not_the_models_fault(
     errors = [e.model_dump() for e in trace.errors]
     assert any("the attnrl sandbox failed" in json.dumps(e) for e in errors), errors
     assert any(e.get("type") == "SandboxError" for e in errors), errors
+
+
+# ---- issue 19 items 5 and 6: no replay; model output is never an infrastructure error -------
+
+
+async def test_the_first_submission_is_graded_and_the_next_episode_is_clean(
+    v1_server: FakeLLMServer, seed_task: Task
+) -> None:
+    from fakes.llm_server import openai_completion, openai_tool_call
+
+    wrong = next(b for b in seed_task.bugs() if b.name == "no_mask").submission(seed_task.spec)
+    v1_server.enqueue_openai(
+        openai_completion(
+            None,
+            [
+                openai_tool_call("submit_answer", {"answer": wrong}),
+                openai_tool_call("submit_answer", {"answer": seed_task.reference()}),
+                openai_tool_call("python_expression", {"expression": "import socket"}),
+            ],
+        )
+    )
+    trace = await rollout(v1_server, seed_task)
+    assert trace.ok and trace.rewards["attnrl_reward"].score == 0.0
+    assert trace.state.submission == wrong and trace.state.tool_errors == 2
+    assert len(v1_server.requests_to("openai")) == 1
+    v1_server.clear()
+    v1_server.enqueue_openai(call("submit_answer", {"answer": seed_task.reference()}))
+    clean = await rollout(v1_server, seed_task)
+    assert clean.ok and clean.rewards["attnrl_reward"].score == 1.0
+
+
+MARKUP = "[/x] [bold [link=https://example.invalid]x \x1b[2J \x00"
+
+
+@pytest.mark.parametrize(
+    "arguments",
+    [
+        pytest.param('{"answer": ' + "[" * 100_000 + "]" * 100_000 + "}", id="too deep to parse"),
+        pytest.param({"answer": MARKUP}, id="markup as the answer"),
+        pytest.param('{"answer": ' + "[" * 600 + "1" + "]" * 600 + "}", id="600 deep"),
+    ],
+)
+async def test_model_output_is_the_models_failure_never_an_error(
+    v1_server: FakeLLMServer, seed_task: Task, arguments: Any
+) -> None:
+    v1_server.enqueue_openai(call("submit_answer", arguments), openai_text(MARKUP))
+    trace = await rollout(v1_server, seed_task)
+    assert trace.ok and trace.errors == [], trace.errors
+    assert trace.rewards["attnrl_reward"].score == 0.0
+    assert trace.info["attnrl"]["stop"] in ("error", "submitted", "no_tool_use")
+    v1_server.clear()
+    v1_server.enqueue_openai(call("submit_answer", {"answer": seed_task.reference()}))
+    clean = await rollout(v1_server, seed_task)
+    assert clean.ok and clean.rewards["attnrl_reward"].score == 1.0

@@ -2,8 +2,15 @@
 
 It follows the seed's loop (at most ``max_steps`` model turns; ends on ``submit_answer``,
 on a turn without tool use, or at the limit) and never crashes on model behaviour:
-whatever the model got wrong goes back to it as an error tool result. Only an
-unreachable model (:class:`ModelUnavailable`) ends a run early, as infrastructure.
+whatever the model got wrong goes back to it as an error tool result.
+
+Only real infrastructure ends a run as ``infrastructure`` (excluded from the pass rate,
+re-run on resume): the model unreachable (:class:`ModelUnavailable`; a request the provider
+refuses counts only on the first turn, before the model wrote anything) or the sandbox
+failing (any exception out of ``sandbox.run``, re-raised as it was for the caller to
+classify).
+Anything else raised while the loop handles what the model wrote is the model's failure
+(stop ``error``, counted): a policy must not be able to turn its failures into exclusions.
 """
 
 from __future__ import annotations
@@ -14,17 +21,57 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from attnrl.harness.tools import ALREADY_SUBMITTED, NO_SUBMISSION, call_tool, tool_error_json
-from attnrl.models.base import Message, Model, ModelUnavailable, ToolResult, Usage
+from attnrl.harness.tools import (
+    ALREADY_SUBMITTED,
+    MAX_ARGUMENT_DEPTH,
+    NO_SUBMISSION,
+    call_tool,
+    nested_too_deep,
+    tool_error_json,
+)
+from attnrl.models.base import (
+    Message,
+    Model,
+    ModelConfigError,
+    ModelRequestRejected,
+    ModelUnavailable,
+    ToolCall,
+    ToolResult,
+    Usage,
+)
 from attnrl.models.retry import GAVE_UP_CAUSE
-from attnrl.sandbox.base import Sandbox
+from attnrl.sandbox.base import ExecResult, Sandbox
 from attnrl.task import Task
 
 __all__ = ["AgentResult", "StopReason", "run_agent"]
 
 logger = logging.getLogger(__name__)
 
-StopReason = Literal["submitted", "no_tool_use", "step_limit", "infrastructure"]
+StopReason = Literal["submitted", "no_tool_use", "step_limit", "infrastructure", "error"]
+
+DROPPED_ARGUMENTS = f"(not kept: nested more than {MAX_ARGUMENT_DEPTH} levels deep)"
+"""What the transcript keeps of tool arguments too deep to store or send back."""
+
+
+class _SandboxFailed(Exception):
+    """Carries an exception out of ``sandbox.run`` past the model-failure handler."""
+
+    def __init__(self, cause: Exception) -> None:
+        super().__init__(str(cause))
+        self.cause = cause
+
+
+def _unavailable(result: AgentResult, exc: ModelUnavailable) -> None:
+    result.stop = "infrastructure"
+    result.error = str(exc)
+    logger.warning("model unavailable: %s", exc, extra={GAVE_UP_CAUSE: str(exc)})
+
+
+def _storable(call: ToolCall) -> ToolCall:
+    """``call`` as the transcript keeps it: arguments too deep to encode are dropped."""
+    if call.arguments is None or not nested_too_deep(call.arguments):
+        return call
+    return ToolCall(call.id, call.name, None, DROPPED_ARGUMENTS)
 
 
 @dataclass
@@ -40,7 +87,8 @@ class AgentResult:
     usage: Usage = field(default_factory=Usage)
     tool_errors: int = 0
     error: str | None = None
-    """Why the model could not be reached, for ``infrastructure``."""
+    """Why the run stopped early: the model or sandbox failure (``infrastructure``), or the
+    exception raised while handling the model's output (``error``)."""
     duration_s: float = 0.0
 
     @property
@@ -55,7 +103,10 @@ async def run_agent(
     max_steps: int = 15,
     on_message: Callable[[Message], None] | None = None,
 ) -> AgentResult:
-    """Run the loop once. Never raises for model behaviour; see :class:`AgentResult`."""
+    """Run the loop once. Never raises for model behaviour; see :class:`AgentResult`.
+
+    Raises :class:`ModelConfigError` (the operator must fix it) and whatever
+    ``sandbox.run`` raised (the sandbox failed: infrastructure)."""
     if max_steps < 1:
         raise ValueError(f"max_steps must be >= 1, got {max_steps}")
     started = time.perf_counter()
@@ -67,6 +118,12 @@ async def run_agent(
         if on_message is not None:
             on_message(message)
 
+    async def run_python(code: str) -> ExecResult:
+        try:
+            return await sandbox.run(code)
+        except Exception as exc:
+            raise _SandboxFailed(exc) from exc
+
     keys = task.spec.answer_keys()
     record(Message(role="user", text=task.prompt))
     try:
@@ -74,7 +131,8 @@ async def run_agent(
             turn = await model.generate(result.transcript, task.tools)
             result.steps = step
             usage += turn.usage
-            record(turn.as_message())
+            stored = tuple(_storable(c) for c in turn.tool_calls)
+            record(Message(role="assistant", text=turn.text, tool_calls=stored))
             if not turn.tool_calls:
                 result.stop = "no_tool_use"
                 break
@@ -86,7 +144,7 @@ async def run_agent(
                     outputs.append(ToolResult(call.id, content, is_error=True))
                     continue
                 done = await call_tool(
-                    call.name, call.arguments, call.raw_arguments, keys, sandbox.run
+                    call.name, call.arguments, call.raw_arguments, keys, run_python
                 )
                 outputs.append(ToolResult(call.id, done.content, is_error=done.is_error))
                 answer = done.answer
@@ -96,10 +154,26 @@ async def run_agent(
                 result.stop = "submitted"
                 result.answer = answer
                 break
+    except ModelRequestRejected as exc:
+        if result.steps < 1:  # the first request is the task's prompt: not the model's doing
+            _unavailable(result, exc)
+        else:  # the conversation the model built was refused (e.g. too long)
+            result.stop = "error"
+            result.error = f"the provider refused the conversation: {exc}"[:500]
+            logger.warning("a run's conversation was refused (counted as a failure): %s", exc)
     except ModelUnavailable as exc:
-        result.stop = "infrastructure"
-        result.error = str(exc)
-        logger.warning("model unavailable: %s", exc, extra={GAVE_UP_CAUSE: str(exc)})
+        _unavailable(result, exc)
+    except _SandboxFailed as failed:
+        raise failed.cause from None
+    except ModelConfigError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - raised on the model's output: its failure
+        result.stop = "error"
+        result.error = f"{type(exc).__name__}: {exc}"[:500]
+        logger.warning(
+            "a run stopped on the model's output (counted as a failure): %s", result.error
+        )
+        logger.info("the model's output raised:", exc_info=True)  # in the run log
     result.usage = usage
     result.duration_s = time.perf_counter() - started
     return result

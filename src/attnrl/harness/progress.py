@@ -70,7 +70,7 @@ class BatchProgress:
         now = time.monotonic()
         if self._plain and (now - self._last >= self.every_s or self.done == self.total):
             self._last = now
-            self.console.print(self.line(), highlight=False, soft_wrap=True)
+            self.console.print(self.line(), markup=False, highlight=False, soft_wrap=True)
 
     def skip(self) -> None:
         """A run that will not be scheduled (the batch stopped early): one fewer to wait for."""

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.text import Text
 
 from attnrl.harness.agent import AgentResult, run_agent
 from attnrl.harness.progress import BatchProgress
@@ -124,6 +125,11 @@ def batch_manifest(config: RunConfig, task: Task | TaskFamily) -> dict[str, Any]
 
 
 def _no_submission_message(result: AgentResult, max_steps: int) -> str:
+    if result.stop == "error":
+        return (
+            "FAILURE: the run stopped on an error while handling the model's output "
+            f"({result.error}); counted as a failure, not infrastructure"
+        )
     if result.stop == "step_limit":
         return f"FAILURE: No submission within the {max_steps}-step limit"
     return "FAILURE: No submission (the model ended its turn without calling submit_answer)"
@@ -370,17 +376,23 @@ async def _run_all(
 
             def show(message: Message) -> None:
                 if config.verbose:
-                    console.print(f"[dim]run {run_id}[/dim] {_brief(message)}", highlight=False)
+                    _show(console, run_id, message)
 
             try:
                 result = await run_agent(task, model, sandbox, config.max_steps, on_message=show)
-                record = _record(run_id, family, config, model, result, isolation, started_at)
             except ModelConfigError:
                 raise  # the operator must fix it: abort the batch, keep finished runs
-            except Exception as exc:  # noqa: BLE001 - one broken run is data, not a crash
-                logger.error("run %d crashed: %s", run_id, traceback.format_exc())
-                crashed = AgentResult(stop="infrastructure", error=f"{type(exc).__name__}: {exc}")
-                record = _record(run_id, family, config, model, crashed, isolation, started_at)
+            except Exception as exc:  # noqa: BLE001 - only the sandbox's failures get here
+                logger.error("run %d: the sandbox failed: %s", run_id, traceback.format_exc())
+                result = AgentResult(stop="infrastructure", error=f"{type(exc).__name__}: {exc}")
+            try:
+                record = _record(run_id, family, config, model, result, isolation, started_at)
+            except Exception as exc:  # noqa: BLE001 - recording the model's output failed
+                logger.error("run %d: recording failed: %s", run_id, traceback.format_exc())
+                failed = AgentResult(
+                    stop="error", steps=result.steps, error=f"{type(exc).__name__}: {exc}"[:500]
+                )
+                record = _record(run_id, family, config, model, failed, isolation, started_at)
             writer.append(record)
             stop.add(record)
             _log_record(record)
@@ -395,15 +407,49 @@ async def _run_all(
             raise errors.exceptions[0] from None
 
 
+def _show(console: Console, run_id: int, message: Message) -> None:
+    """Print one ``--verbose`` line. Model and tool text is a :class:`rich.text.Text`,
+    never markup, and a line that cannot be printed never changes the run."""
+    line = Text(f"run {run_id} ", style="dim")
+    line.append(_brief(message))
+    try:
+        console.print(line, highlight=False, soft_wrap=True)
+    except Exception:  # noqa: BLE001 - e.g. a closed or unencodable stream
+        logger.warning("run %d: a --verbose line could not be printed", run_id, exc_info=True)
+
+
+def _shown(text: str, width: int) -> str:
+    """``text`` cut to ``width`` as a Python literal: control characters (ANSI escapes,
+    NUL, newlines) and lone surrogates come out escaped, never sent to the terminal."""
+    return repr(text[:width])
+
+
+def _plain(text: str, width: int) -> str:
+    """``text`` as is when it is printable ASCII (the tools' JSON results), else quoted."""
+    cut = text[:width]
+    return cut if cut.isascii() and cut.isprintable() else repr(cut)
+
+
 def _brief(message: Message, width: int = 300) -> str:
-    """One line of a transcript message, for ``--verbose``."""
+    """One line of a transcript message, for ``--verbose`` (model text quoted, escaped)."""
     if message.role == "user":
         return f"user: prompt ({len(message.text)} chars)"
     if message.role == "assistant":
         calls = ", ".join(
-            f"{c.name}({json.dumps(c.arguments)[:width]})" for c in message.tool_calls
+            f"{c.name if c.name.isidentifier() else _shown(c.name, 80)}"
+            f"({_arguments(c.arguments, c.raw_arguments, width)})"
+            for c in message.tool_calls
         )
-        return f"assistant: {message.text[:width]!r} {calls}".strip()
+        return f"assistant: {_shown(message.text, width)} {calls}".strip()
     return "tool: " + " | ".join(
-        ("ERROR " if r.is_error else "") + r.content[:width] for r in message.tool_results
+        ("ERROR " if r.is_error else "") + _plain(r.content, width) for r in message.tool_results
     )
+
+
+def _arguments(arguments: Any, raw: str | None, width: int) -> str:
+    if arguments is None:
+        return _shown(raw or "", width)
+    try:
+        return json.dumps(arguments)[:width]  # ASCII: every control character escaped
+    except (TypeError, ValueError, RecursionError):
+        return "(arguments not shown)"

@@ -15,6 +15,21 @@ Three families of counters, each 0 or 1 per call:
   printed after catching it (network, write outside the work dir, denied syscall);
 - ``probe/*``: the code reaches for something the task never needs (sockets, subprocesses,
   the environment or /proc, native code, the interpreter's frames), whether or not it failed.
+
+What it does not detect (it is a signal for humans watching training, not a defence; the
+jail is the defence and holds whatever these counters say):
+
+- ``probe/*`` matches words in the source. Reworded code is missed: ``__import__("so" +
+  "cket")``, ``getattr(os, "sys" + "tem")``, ``"/e" + "tc/passwd"``, ``exec`` of decoded
+  bytes, or names reached through ``importlib``/``builtins``. A policy optimised against
+  a penalty on these counters learns to reword, not to stop.
+- ``blocked/*`` reads the error text and what the code printed. Code that catches the
+  refusal and prints nothing (or rewords it) is missed; an attempt that the jail makes
+  succeed harmlessly (a write inside the work dir, a loopback socket) is not "blocked".
+- ``limit/*`` sees only the limits the sandbox reports in its result; one call counts each
+  family at most once, however many times it tried.
+- A call after the episode was submitted is refused without running: only its code's
+  ``probe/*`` words are counted.
 """
 
 from __future__ import annotations

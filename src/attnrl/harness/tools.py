@@ -14,15 +14,19 @@ from attnrl.task.prompt import PYTHON_TOOL, SUBMIT_TOOL
 
 __all__ = [
     "ALREADY_SUBMITTED",
+    "EPISODE_OVER",
+    "MAX_ARGUMENT_DEPTH",
     "NO_SUBMISSION",
     "SUBMITTED_RESULT",
     "ToolOutcome",
     "answer_from_submit_arguments",
     "call_tool",
+    "nested_too_deep",
     "parse_arguments",
     "python_arguments_error",
     "submit_arguments_error",
     "tool_error_json",
+    "too_deep_error",
     "tool_result_json",
     "unknown_tool_error",
 ]
@@ -33,6 +37,15 @@ NO_SUBMISSION: Any = object()
 SUBMITTED_RESULT = json.dumps({"result": "submitted"})
 """The ``submit_answer`` result once an answer is taken."""
 ALREADY_SUBMITTED = "not run: an answer was already submitted"
+EPISODE_OVER = (
+    "not run: this episode is over (an answer was already submitted; the first submission "
+    "is the one graded)"
+)
+"""What every later tool call of a submitted episode gets (a trainer that keeps calling)."""
+MAX_ARGUMENT_DEPTH = 32
+"""Tool arguments nested deeper than this are refused, never stored or sent back: an
+answer nests 4 deep in its arguments, and Python's JSON encoder and the record writers
+recurse, so a value nested ~1000 deep would fail them outside the model's turn."""
 
 
 def tool_result_json(result: ExecResult) -> str:
@@ -57,6 +70,31 @@ def parse_arguments(raw: Any) -> dict[str, Any] | None:
     except (ValueError, RecursionError):
         return None
     return parsed if isinstance(parsed, dict) else None
+
+
+def nested_too_deep(value: Any, limit: int = MAX_ARGUMENT_DEPTH) -> bool:
+    """Whether ``value`` has dicts/lists nested more than ``limit`` deep (checked without
+    recursion, so any depth is safe to ask about)."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children: Any = item.values()
+        elif isinstance(item, list | tuple):
+            children = item
+        else:
+            continue
+        if depth > limit:
+            return True
+        stack.extend((c, depth + 1) for c in children if isinstance(c, dict | list | tuple))
+    return False
+
+
+def too_deep_error() -> str:
+    return tool_error_json(
+        f"the arguments are nested more than {MAX_ARGUMENT_DEPTH} levels deep; an answer is "
+        "an object of lists of rows of numbers"
+    )
 
 
 def answer_from_submit_arguments(
@@ -115,6 +153,8 @@ async def call_tool(
     Never raises for what the model sent: bad arguments and unknown tools come back as an
     error result the model can read and act on.
     """
+    if arguments is not None and nested_too_deep(arguments):
+        return ToolOutcome(too_deep_error(), True)
     if name == PYTHON_TOOL:
         code = arguments.get("expression") if arguments is not None else None
         if not isinstance(code, str):

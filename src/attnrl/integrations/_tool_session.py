@@ -23,7 +23,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from attnrl.harness.tamper import TamperCounts, call_metrics, summed
-from attnrl.harness.tools import NO_SUBMISSION, ToolOutcome, call_tool, parse_arguments
+from attnrl.harness.tools import (
+    EPISODE_OVER,
+    NO_SUBMISSION,
+    ToolOutcome,
+    call_tool,
+    parse_arguments,
+    tool_error_json,
+)
 from attnrl.integrations._common import grade_submission, task_for
 from attnrl.sandbox import LocalSandbox
 from attnrl.sandbox.base import ExecResult, Sandbox
@@ -32,7 +39,7 @@ from attnrl.task import Task
 from attnrl.task.grading import Grade
 from attnrl.task.prompt import PYTHON_TOOL, SUBMIT_TOOL
 
-__all__ = ["ToolSession", "WorkerSandbox", "worker_sandbox"]
+__all__ = ["ClosedEpisode", "ToolSession", "WorkerSandbox", "refuse_python", "worker_sandbox"]
 
 logger = logging.getLogger(__name__)
 
@@ -123,7 +130,12 @@ def worker_sandbox() -> WorkerSandbox:
 
 @dataclass
 class ToolSession:
-    """One episode: its task, the tamper counters of its calls, and its submission."""
+    """One episode: its task, the tamper counters of its calls, and its submission.
+
+    The first accepted ``submit_answer`` closes the episode: its answer is the one graded,
+    and every later call (python or submit) is refused with :data:`EPISODE_OVER`. The
+    counters only ever grow; a refused python call still counts what its code reaches for.
+    """
 
     task: Task
     sandbox: Sandbox = field(default_factory=worker_sandbox)
@@ -144,6 +156,8 @@ class ToolSession:
 
     async def python(self, arguments: Any) -> tuple[str, TamperCounts]:
         """Run a ``python_expression`` call; the tool result text and this call's counters."""
+        if self.submitted:
+            return refuse_python(self, arguments)
         parsed = parse_arguments(arguments)
         seen: list[TamperCounts] = []
         code = parsed.get("expression") if parsed is not None else None
@@ -155,18 +169,18 @@ class ToolSession:
 
         outcome = await call_tool(PYTHON_TOOL, parsed, arguments, self._keys(), run)
         self.calls += 1
-        counts = seen[0] if seen else call_metrics(None, code if isinstance(code, str) else "")
+        counts = seen[0] if seen else call_metrics(None, _code_text(code))
         self.tamper = summed((self.tamper, counts))
         return outcome.content, counts
 
     async def submit(self, arguments: Any) -> ToolOutcome:
-        """Take a ``submit_answer`` call: graded once; a second submit is refused."""
+        """Take a ``submit_answer`` call: the first answer is graded; after it, refused."""
+        if self.submitted:
+            return ToolOutcome(tool_error_json(EPISODE_OVER), True)
         parsed = parse_arguments(arguments)
         outcome = await call_tool(SUBMIT_TOOL, parsed, arguments, self._keys(), _no_python)
-        if outcome.answer is NO_SUBMISSION:
+        if outcome.answer is NO_SUBMISSION or self.submitted:
             return outcome
-        if self.submitted:
-            return ToolOutcome(json.dumps({"result": "", "error": _ALREADY}), True)
         self.answer = outcome.answer
         self.grade = grade_submission(self.task, outcome.answer)
         return outcome
@@ -175,13 +189,58 @@ class ToolSession:
         """The submission as JSON (non-finite numbers as NaN/Infinity), None before a submit."""
         if not self.submitted:
             return None
-        return self.answer if isinstance(self.answer, str) else json.dumps(self.answer)
+        if isinstance(self.answer, str):
+            return self.answer
+        try:
+            return json.dumps(self.answer)
+        except (TypeError, ValueError, RecursionError):  # graded invalid already
+            return _UNENCODABLE
+
+    def closed(self) -> ClosedEpisode:
+        """What is worth keeping of this episode once it is submitted: its counters."""
+        return ClosedEpisode(self.calls, dict(self.tamper))
 
     def _keys(self) -> tuple[str, ...]:
         return self.task.spec.answer_keys()
 
 
-_ALREADY = "an answer was already submitted; the first submission is the one graded"
+@dataclass
+class ClosedEpisode:
+    """A submitted episode as a long-lived table keeps it: no task, no answer (the trainer
+    already carries those), only the counters, which keep growing with refused calls."""
+
+    calls: int = 0
+    tamper: TamperCounts = field(default_factory=lambda: summed(()))
+    grade: Grade | None = None
+    submitted: bool = True
+
+    async def python(self, arguments: Any) -> tuple[str, TamperCounts]:
+        return refuse_python(self, arguments)
+
+    async def submit(self, arguments: Any) -> ToolOutcome:
+        del arguments
+        return ToolOutcome(tool_error_json(EPISODE_OVER), True)
+
+    def answer_json(self) -> str | None:
+        return None
+
+
+def refuse_python(episode: ToolSession | ClosedEpisode, arguments: Any) -> tuple[str, TamperCounts]:
+    """A python call of a submitted episode: not run, but counted (its code's probes)."""
+    parsed = parse_arguments(arguments)
+    code = parsed.get("expression") if parsed is not None else None
+    counts = call_metrics(None, _code_text(code))
+    episode.calls += 1
+    episode.tamper = summed((episode.tamper, counts))
+    return tool_error_json(EPISODE_OVER), counts
+
+
+def _code_text(code: Any) -> str:
+    return code if isinstance(code, str) else ""
+
+
+_UNENCODABLE = "(the submitted answer could not be encoded as JSON)"
+"""Recorded for an answer JSON cannot encode (graded invalid either way)."""
 
 
 async def _no_python(code: str) -> ExecResult:  # submit never runs code

@@ -26,7 +26,9 @@ from attnrl.harness.tools import (
     NO_SUBMISSION,
     SUBMITTED_RESULT,
     answer_from_submit_arguments,
+    nested_too_deep,
     submit_arguments_error,
+    too_deep_error,
     tool_error_json,
     tool_result_json,
 )
@@ -98,6 +100,8 @@ def submit_answer(answer_keys: tuple[str, ...] = ()) -> Tool:
         sample_store = store()
         if SUBMISSION_KEY in sample_store:
             return tool_error_json(ALREADY_SUBMITTED)
+        if nested_too_deep(arguments):
+            return too_deep_error()
         answer = answer_from_submit_arguments(arguments, answer_keys)
         if answer is NO_SUBMISSION:
             return submit_arguments_error(answer_keys)

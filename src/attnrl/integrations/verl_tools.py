@@ -4,12 +4,15 @@ r"""verl multi-turn: the ``python_expression`` and ``submit_answer`` tools as ve
 verl's ``ToolAgentLoop`` (``agent_name: tool_agent``) loads the tools once per agent-loop
 worker from ``verl_tools.yaml`` (beside this file) and calls ``create`` -> ``execute`` ->
 ``release`` on every tool call, so nothing here may live in a tool instance: an episode's
-state (:class:`~attnrl.integrations._tool_session.ToolSession`) is keyed on
-``agent_data.request_id``, which lasts the episode, and every rollout of the worker process
-shares one sandbox. ``submit_answer`` grades with the row's task (``create_kwargs.info``),
-returns the reward as the step reward and the grade as metrics, and records the submission
-in ``agent_data.extra_fields``: verl hands those to the reward function as ``extra_info``
+state (:class:`~attnrl.integrations._tool_session.ToolSession`) is keyed on the episode's
+``agent_data`` (see :class:`_Episodes`), and every rollout of the worker process shares one
+sandbox. ``submit_answer`` grades with the row's task (``create_kwargs.info``), returns the
+reward as the step reward and the grade as metrics, and records the submission in
+``agent_data.extra_fields``: verl hands those to the reward function as ``extra_info``
 (``tool_extra_fields``), where :func:`compute_score` grades it again, in the reward worker.
+The first accepted submission closes the episode: it is the one recorded and graded, and
+every later call of the episode (python or submit, after any ``release``/``create``) is
+refused with a message saying so, at step reward 0.
 
 Every call also counts what it hit in the jail (:mod:`attnrl.harness.tamper`): the
 call's counters are ``execute``'s metrics, and the episode's totals travel in
@@ -23,6 +26,7 @@ of a parameter (verl#7505), so the answer format is in the tool description itse
 
 from __future__ import annotations
 
+import weakref
 from collections import OrderedDict
 from importlib import resources
 from pathlib import Path
@@ -34,7 +38,7 @@ from verl.tools.schemas import OpenAIFunctionToolSchema, ToolResponse
 
 from attnrl.harness import tamper
 from attnrl.integrations._common import build_tasks, grade_submission, resolve_info, task_for
-from attnrl.integrations._tool_session import ToolSession
+from attnrl.integrations._tool_session import ClosedEpisode, ToolSession
 from attnrl.integrations.verl import verl_row
 from attnrl.sandbox.base import Sandbox
 from attnrl.task.presets import DEFAULT_PRESET
@@ -57,9 +61,9 @@ SUBMISSION_KEY = "attnrl_submission"
 """``extra_fields`` key of the episode's submission (its JSON), read by :func:`compute_score`."""
 TAMPER_KEY = "attnrl_tamper"
 """``extra_fields`` key of the episode's tamper counters (name -> count)."""
-MAX_OPEN_EPISODES = 65_536
-"""Episodes that never submit are forgotten oldest first past this many (verl has no
-end-of-episode hook)."""
+MAX_EPISODES = 65_536
+"""Fallback table only (see :class:`_Episodes`): episodes remembered by request id, open or
+closed, least recently used out past this many (a closed one is a few hundred bytes)."""
 
 
 def tool_config_path() -> Path:
@@ -67,27 +71,79 @@ def tool_config_path() -> Path:
     return Path(str(resources.files("attnrl.integrations").joinpath("verl_tools.yaml")))
 
 
+Episode = ToolSession | ClosedEpisode
+
+
 class _Episodes:
-    """The open episodes of this worker process, by ``request_id`` (bounded, oldest out)."""
+    """The episodes of this worker process.
+
+    verl 0.9 makes one ``AgentData`` per episode and passes it to every tool call of that
+    episode (``create`` -> ``execute`` -> ``release`` per call, so a tool instance lasts
+    one call). An episode is therefore keyed on that object, weakly: it lives exactly as long
+    as verl keeps the episode, and a ``release`` + ``create`` inside the episode finds the same
+    (possibly closed) session. Not on ``request_id`` alone: with ``full_determinism`` verl's
+    request id is ``det-<index in batch>``, the same in every batch.
+
+    When ``agent_data`` cannot be weakly referenced (or is missing), the key is its
+    ``request_id`` (else the tool instance id) in a bounded LRU table: a closed episode is
+    kept as a :class:`ClosedEpisode` (its counters only) for the next :data:`MAX_EPISODES`
+    episodes. Past that, the episode's own ``extra_fields`` (kept by verl for the whole
+    episode) still say it was submitted, so a session rebuilt for it starts closed, with its
+    counters.
+    """
 
     def __init__(self) -> None:
-        self._open: OrderedDict[str, ToolSession] = OrderedDict()
+        self._by_data: weakref.WeakKeyDictionary[Any, Episode] = weakref.WeakKeyDictionary()
+        self._by_id: OrderedDict[str, Episode] = OrderedDict()
         self.sandbox: Sandbox | None = None
         """Where python calls run; None: this process's shared sandbox (``worker_sandbox``)."""
 
-    def get(self, key: str, info: Any) -> ToolSession:
-        session = self._open.get(key)
-        if session is None:
-            session = self._open[key] = ToolSession.for_info(info, self.sandbox)
-            while len(self._open) > MAX_OPEN_EPISODES:
-                self._open.popitem(last=False)
+    def get(self, agent_data: Any, instance_id: str, info: Any) -> Episode:
+        """The episode of this call, made (or restored from ``extra_fields``) on first use."""
+        try:
+            found = self._by_data.get(agent_data)
+        except TypeError:  # not weakly referenceable or unhashable: the id table
+            return self._get_by_id(agent_data, instance_id, info)
+        if found is None:
+            found = self._by_data[agent_data] = self._new(agent_data, info)
+        return found
+
+    def _get_by_id(self, agent_data: Any, instance_id: str, info: Any) -> Episode:
+        key = str(getattr(agent_data, "request_id", None) or instance_id)
+        found = self._by_id.get(key)
+        if found is None:
+            found = self._by_id[key] = self._new(agent_data, info)
+            while len(self._by_id) > MAX_EPISODES:
+                self._by_id.popitem(last=False)
+        else:
+            self._by_id.move_to_end(key)
+        return found
+
+    def _new(self, agent_data: Any, info: Any) -> Episode:
+        extra = getattr(agent_data, "extra_fields", None)
+        extra = extra if isinstance(extra, dict) else {}
+        counts = tamper.summed([extra.get(TAMPER_KEY) or {}])
+        if SUBMISSION_KEY in extra:  # forgotten here, but verl's episode says: submitted
+            return ClosedEpisode(tamper=counts)
+        if resolve_info(info) is None:
+            raise ValueError(
+                "the row carries no attnrl info for this tool: make the rows with "
+                "attnrl.integrations.verl_tools.verl_tool_rows (extra_info.tools_kwargs."
+                "<tool>.create_kwargs.info)"
+            )
+        session = ToolSession.for_info(info, self.sandbox)
+        session.tamper = counts
         return session
 
-    def close(self, key: str) -> None:
-        self._open.pop(key, None)
+    def close(self, agent_data: Any, instance_id: str) -> None:
+        """After the accepted submit: the id table keeps only the counters."""
+        key = str(getattr(agent_data, "request_id", None) or instance_id)
+        session = self._by_id.get(key)
+        if isinstance(session, ToolSession):
+            self._by_id[key] = session.closed()
 
     def __len__(self) -> int:
-        return len(self._open)
+        return len(self._by_data) + len(self._by_id)
 
 
 EPISODES = _Episodes()
@@ -112,16 +168,8 @@ class _AttnrlTool(BaseTool):  # type: ignore[misc]  # verl is untyped
         del kwargs
         self._infos.pop(instance_id, None)
 
-    def _session(self, instance_id: str, agent_data: Any) -> ToolSession:
-        info = self._infos.get(instance_id)
-        if resolve_info(info) is None:
-            raise ValueError(
-                "the row carries no attnrl info for this tool: make the rows with "
-                "attnrl.integrations.verl_tools.verl_tool_rows (extra_info.tools_kwargs."
-                f"{self.name}.create_kwargs.info)"
-            )
-        key = getattr(agent_data, "request_id", None) or instance_id
-        return EPISODES.get(str(key), info)
+    def _session(self, instance_id: str, agent_data: Any) -> Episode:
+        return EPISODES.get(agent_data, instance_id, self._infos.get(instance_id))
 
 
 class PythonExpressionTool(_AttnrlTool):
@@ -138,7 +186,7 @@ class PythonExpressionTool(_AttnrlTool):
 
 
 class SubmitAnswerTool(_AttnrlTool):
-    """``submit_answer``: graded with the row's task; the reward is the step reward."""
+    """``submit_answer``: graded with the row's task; the reward is the step reward, once."""
 
     async def execute(
         self, instance_id: str, parameters: dict[str, Any], **kwargs: Any
@@ -148,9 +196,9 @@ class SubmitAnswerTool(_AttnrlTool):
         outcome = await session.submit(parameters)
         grade = session.grade
         _record(agent_data, session)
-        if outcome.is_error or grade is None:
+        if outcome.is_error or grade is None:  # not taken: bad arguments, or the episode is over
             return ToolResponse(text=outcome.content), 0.0, {"submitted": 0}
-        EPISODES.close(str(getattr(agent_data, "request_id", None) or instance_id))
+        EPISODES.close(agent_data, instance_id)
         metrics = {
             "submitted": 1,
             "reward": grade.reward,
@@ -160,15 +208,17 @@ class SubmitAnswerTool(_AttnrlTool):
         return ToolResponse(text=outcome.content), grade.reward, metrics
 
 
-def _record(agent_data: Any, session: ToolSession) -> None:
-    """Put the episode's plain data where verl carries it to the reward function."""
+def _record(agent_data: Any, session: Episode) -> None:
+    """Put the episode's plain data where verl carries it to the reward function: the
+    counters (updated on every call) and the first submission (never replaced)."""
     extra = getattr(agent_data, "extra_fields", None)
     if not isinstance(extra, dict):
         return
     extra[TAMPER_KEY] = dict(session.tamper)
-    answer = session.answer_json()
-    if answer is not None:
-        extra[SUBMISSION_KEY] = answer
+    if SUBMISSION_KEY not in extra:
+        answer = session.answer_json()
+        if answer is not None:
+            extra[SUBMISSION_KEY] = answer
 
 
 def compute_score(

@@ -17,6 +17,7 @@ __all__ = [
     "ModelError",
     "ModelSource",
     "ModelTurn",
+    "ModelRequestRejected",
     "ModelUnavailable",
     "ToolCall",
     "ToolResult",
@@ -159,6 +160,13 @@ class ModelConfigError(ModelError):
 class ModelUnavailable(ModelError):
     """The model could not be reached after bounded retries: an ``infrastructure`` result,
     not a failure of the model."""
+
+
+class ModelRequestRejected(ModelUnavailable):
+    """The provider refused the request itself (an HTTP 4xx other than the config ones, e.g.
+    400 "prompt is too long"). On a run's first turn that is the harness's request
+    (infrastructure); later the conversation carries what the model wrote, and the loop
+    counts it as the model's failure."""
 
 
 class Model(Protocol):

@@ -39,7 +39,7 @@ from typing import Literal, TypeVar
 import anthropic
 import openai
 
-from attnrl.models.base import ModelConfigError, ModelUnavailable
+from attnrl.models.base import ModelConfigError, ModelRequestRejected, ModelUnavailable
 
 __all__ = [
     "RETRYABLE_STATUSES",
@@ -155,6 +155,8 @@ class _Failure:
     kind: Literal["retry", "config", "fatal"]
     description: str
     retry_after_s: float | None = None
+    rejected: bool = False
+    """A 4xx answer to the request itself (see :class:`ModelRequestRejected`)."""
 
 
 def _error_fields(body: object) -> tuple[str | None, str | None]:
@@ -227,7 +229,7 @@ def _classify(exc: Exception, *, key_env: str | None, secrets: tuple[str, ...]) 
             description += f": {_short(err_message, secrets)}"
         if status in RETRYABLE_STATUSES or status >= 500 or err_type == "overloaded_error":
             return _Failure("retry", description, _parse_retry_after(exc.response.headers))
-        return _Failure("fatal", description)
+        return _Failure("fatal", description, rejected=400 <= status < 500)
     if isinstance(exc, anthropic.APITimeoutError | openai.APITimeoutError):
         return _Failure("retry", "request timed out")
     if isinstance(exc, anthropic.APIConnectionError | openai.APIConnectionError):
@@ -279,7 +281,8 @@ async def call_with_retries(
         if failure.kind == "config":
             raise ModelConfigError(f"{label}: {failure.description}")
         if failure.kind == "fatal":
-            raise ModelUnavailable(
+            fatal = ModelRequestRejected if failure.rejected else ModelUnavailable
+            raise fatal(
                 f"{label}: {failure.description} (not retried; attempt {attempt})"
             ) from _safe_cause(last_exc, secret_tuple)
         if attempt >= policy.max_attempts:

@@ -24,6 +24,9 @@ from attnrl.task.spec import ANSWER_MASK_FLAG, Component, TaskSpec
 
 __all__ = [
     "MAX_SUBMISSION_BYTES",
+    "MAX_SUBMISSION_TEXT",
+    "canonical_size",
+    "check_size",
     "Grade",
     "Grader",
     "Outcome",
@@ -33,7 +36,15 @@ __all__ = [
 ]
 
 MAX_SUBMISSION_BYTES = 1_000_000
-"""A JSON submission longer than this is ``invalid`` (format) without being parsed."""
+"""The answer size limit, one for every path: the UTF-8 bytes of the answer's canonical JSON
+encoding (``separators=(",", ":")``, non-ASCII as is). An answer over it is ``invalid``
+(format), whether it came as an object or as JSON text, so the same answer gets the same
+grade either way (see :func:`canonical_size`)."""
+MAX_SUBMISSION_TEXT = 16 * MAX_SUBMISSION_BYTES
+"""Work guard only: JSON text longer than this (characters or bytes) is not parsed at all.
+An answer within the limit exceeds it only when padded 16-fold with whitespace."""
+_FLOAT_TEXT = 24
+"""The longest ``repr`` of a float (``-1.2345678901234567e-308``); NaN/Infinity are shorter."""
 
 Outcome = Literal["full_success", "partial_success", "partial", "failure", "invalid"]
 
@@ -153,12 +164,43 @@ def _json_error(exc: Exception) -> str:
     return text[:200]
 
 
-def parse_submission(raw: Any) -> dict[str, Any]:
-    """A dict, or a JSON string (or bytes) of one, else :class:`_Invalid`."""
+def _jsonable(value: Any) -> Any:
+    """What an object the JSON encoder does not know counts as (numpy arrays and scalars,
+    accepted from Python callers, as their lists/numbers; anything else as its text)."""
+    tolist = getattr(value, "tolist", None)
+    return tolist() if callable(tolist) else str(value)
+
+
+def canonical_size(answer: Any) -> int:
+    """The UTF-8 bytes of ``answer``'s canonical JSON encoding, the measure of
+    :data:`MAX_SUBMISSION_BYTES`; RecursionError for a value nested too deeply to encode."""
+    text = json.dumps(answer, separators=(",", ":"), ensure_ascii=False, default=_jsonable)
+    return len(text.encode("utf-8", "surrogatepass"))
+
+
+def check_size(answer: dict[str, Any]) -> None:
+    """:class:`_Invalid` when ``answer`` is over :data:`MAX_SUBMISSION_BYTES` (measured with
+    :func:`canonical_size`), or too deep to encode."""
+    try:
+        size = canonical_size(answer)
+    except (RecursionError, ValueError) as exc:
+        raise _Invalid(f"submission cannot be encoded as JSON: {_json_error(exc)}") from None
+    if size > MAX_SUBMISSION_BYTES:
+        raise _Invalid(
+            f"submission is {size:,} bytes as canonical JSON; the limit is {MAX_SUBMISSION_BYTES:,}"
+        )
+
+
+def parse_submission(raw: Any, *, sized: bool = True) -> dict[str, Any]:
+    """A dict, or a JSON string (or bytes) of one, within the size limit (measured the same
+    way for both: :func:`check_size`), else :class:`_Invalid`. ``sized=False`` leaves the
+    size to the caller (the grader skips the encoding when a bound settles it)."""
     if isinstance(raw, bytes | bytearray):
-        if len(raw) > MAX_SUBMISSION_BYTES:
+        if len(raw) > MAX_SUBMISSION_TEXT:
             raise _Invalid(
-                f"submission is {len(raw):,} bytes; the limit is {MAX_SUBMISSION_BYTES:,}"
+                f"submission is {len(raw):,} bytes of text, not parsed; an answer is at most "
+                f"{MAX_SUBMISSION_BYTES:,} bytes as canonical JSON (the limit is "
+                f"{MAX_SUBMISSION_BYTES:,})"
             )
         try:
             raw = raw.decode("utf-8")
@@ -167,9 +209,11 @@ def parse_submission(raw: Any) -> dict[str, Any]:
                 f"submission is not UTF-8 text (invalid byte at offset {exc.start})"
             ) from None
     if isinstance(raw, str):
-        if len(raw) > MAX_SUBMISSION_BYTES:
+        if len(raw) > MAX_SUBMISSION_TEXT:
             raise _Invalid(
-                f"submission is {len(raw):,} characters; the limit is {MAX_SUBMISSION_BYTES:,}"
+                f"submission is {len(raw):,} characters of text, not parsed; an answer is at "
+                f"most {MAX_SUBMISSION_BYTES:,} bytes as canonical JSON (the limit is "
+                f"{MAX_SUBMISSION_BYTES:,})"
             )
         try:
             raw = json.loads(raw)
@@ -177,6 +221,8 @@ def parse_submission(raw: Any) -> dict[str, Any]:
             raise _Invalid(f"submission is not valid JSON: {_json_error(exc)}") from None
     if not isinstance(raw, dict):
         raise _Invalid(f"submission must be a JSON object, got {json_kind(raw)}")
+    if sized:
+        check_size(raw)
     return raw
 
 
@@ -257,6 +303,14 @@ class Grader:
         }
         self._tol = {c.key: spec.tolerance(c) for c in self.components}
         self._answer_keys = spec.answer_keys()
+        self._known_keys = frozenset(self._answer_keys)
+        # canonical size of any answer the fast path takes: the answer keys only, booleans
+        # and matrices of floats of the stated shapes (a float is at most 24 characters)
+        self._fast_bound = (
+            2
+            + sum(len(k) * 6 + 9 for k in self._answer_keys)
+            + sum(2 + c.shape[0] * (3 + c.shape[1] * (_FLOAT_TEXT + 1)) for c in self.components)
+        )
         comps = self.components
         self._weights = [c.key for c in comps if c.kind == "weights"]
         self._head_outputs = [c.key for c in comps if c.kind == "output" and c.head is not None]
@@ -305,7 +359,10 @@ class Grader:
 
     def _grade(self, raw: Any) -> Grade:
         spec = self.spec
-        answer = parse_submission(raw)
+        answer = parse_submission(raw, sized=False)
+        extra_keys = not answer.keys() <= self._known_keys
+        if extra_keys:
+            check_size(answer)
         missing = [k for k in self._answer_keys if k not in answer]
         if missing:
             raise _Invalid(f"missing key{'s' if len(missing) > 1 else ''}: {', '.join(missing)}")
@@ -319,6 +376,8 @@ class Grader:
                 )
             flag = bool(flag_value)
         fast = self._fast_errors(answer)
+        if not extra_keys and (fast is None or self._fast_bound > MAX_SUBMISSION_BYTES):
+            check_size(answer)
         errors: dict[str, float | None]
         if fast is not None and flag and all(map(_lt, fast.values(), self._tol_values)):
             # every component within tolerance: full success under every policy
