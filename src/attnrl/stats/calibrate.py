@@ -1,7 +1,8 @@
 """Calibration: find the rung of a difficulty ladder whose pass rate is in band for a model.
 
-The ladder orders knob settings of the ``procedural`` preset from easy to hard (pass rates
-are assumed to fall along it). Each visited rung is a real batch (:func:`run_batch`, one
+The ladder (:data:`attnrl.task.ladder.LADDER`) orders knob settings of the ``procedural``
+preset from easy to hard; what a solver must compute on each rung is measured there
+(:func:`attnrl.task.ladder.rung_measures`) and a test checks the order over those measures. Each visited rung is a real batch (:func:`run_batch`, one
 instance per run, ``--stop-when-decided``), so it stops as soon as the confidence sequence
 says "in band" or "out of band"; a binary search moves harder when a rung is too easy and
 easier when too hard, and an undecided rung (its run cap reached) moves toward the band's
@@ -22,42 +23,13 @@ from attnrl.models.base import ModelSource
 from attnrl.stats.card import CARD_FORMAT, grpo_informative_share, knobs_to_json
 from attnrl.stats.cost import Price
 from attnrl.task.family import TaskFamily
-from attnrl.task.presets import spec_factory
-from attnrl.task.spec import MaskSpec
+from attnrl.task.ladder import LADDER
+from attnrl.task.presets import PROCEDURAL, spec_factory
 
 __all__ = ["LADDER", "CalibrationConfig", "ModelsFor", "calibrate"]
 
-PRESET = "procedural"
-_WINDOW = MaskSpec("sliding_window", 3)
-
-LADDER: tuple[dict[str, Any], ...] = (
-    {
-        "heads": (1, 1),
-        "tokens": (4, 4),
-        "d_model": (3, 4),
-        "policy": "seed",
-        "tolerance_scale": 1.5,
-    },
-    {"heads": (1, 2), "tokens": (4, 6), "d_model": (3, 6), "policy": "seed"},
-    {"heads": (2, 2), "tokens": (4, 8), "d_model": (4, 8)},
-    {"heads": (2, 3), "tokens": (4, 10), "d_model": (4, 10)},
-    {},
-    {"tolerance_scale": 0.5},
-    {"tolerance_scale": 0.5, "residual": True},
-    {"tolerance_scale": 0.5, "residual": True, "mask": _WINDOW},
-    {"tolerance_scale": 0.25, "residual": True, "mask": _WINDOW, "layer_norm": True},
-    {
-        "heads": (3, 4),
-        "tokens": (8, 12),
-        "d_model": (8, 12),
-        "tolerance_scale": 0.1,
-        "residual": True,
-        "mask": _WINDOW,
-        "layer_norm": True,
-    },
-)
-"""Easy to hard, built from the knobs (unset: the ``procedural`` defaults, strict policy,
-2-4 heads, 4-12 tokens, d_model 3-12, causal mask)."""
+PRESET = PROCEDURAL
+"""Calibration walks the ``procedural`` ladder; the gameable seed-doc preset is never used."""
 
 ModelsFor = Callable[[TaskFamily, dict[str, Any], int, int], ModelSource]
 """``(family, knobs, runs, seed) -> models`` of one rung's batch (called inside its loop)."""

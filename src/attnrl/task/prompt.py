@@ -138,10 +138,11 @@ def _rule_line(rule: PassRule) -> str:
     needs = []
     if rule.all_of:
         needs.append(_and(rule.all_of) + " within tolerance")
-    if len(rule.any_of) == 1:
-        needs.append(f"{rule.any_of[0]} within tolerance")
-    elif rule.any_of:
-        needs.append("at least one of " + " or ".join(rule.any_of) + " within tolerance")
+    groups = [g[0] if len(g) == 1 else "(" + " and ".join(g) + ")" for g in rule.any_of]
+    if len(groups) == 1:
+        needs.append(f"{groups[0]} within tolerance")
+    elif groups:
+        needs.append("at least one of " + " or ".join(groups) + " within tolerance")
     if rule.mask_flag:
         needs.append(f"{ANSWER_MASK_FLAG} true")
     name = {"full_success": "Full success", "partial_success": "Partial success"}[rule.outcome]
