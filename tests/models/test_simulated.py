@@ -10,7 +10,7 @@ from io import StringIO
 import numpy as np
 import pytest
 
-from attnrl.models.simulated import SEED_MIX, assign_plans, solution_code
+from attnrl.models.simulated import DOC_MIX, assign_plans, solution_code
 from attnrl.task import Task, load_task
 from attnrl.task.spec import MaskSpec
 
@@ -78,7 +78,7 @@ def test_plans_follow_the_seed_mix_and_are_reproducible(seed_task: Task) -> None
         "numerical": 2,
         "no_submission": 1,
     }
-    assert pytest.approx(sum(SEED_MIX.values())) == 1.0
+    assert pytest.approx(sum(DOC_MIX.values())) == 1.0
     audit = {e.name: e for e in seed_task.audit()}
     for plan in plans:
         if plan.kind == "bug":

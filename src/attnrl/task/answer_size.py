@@ -9,8 +9,9 @@ unreachable whatever the solver computed. So:
   error (at most ``0.5 * 10**-d``) is at most a quarter of the smallest tolerance; the prompt
   tells the solver to round to them and shows the compact form of :func:`answer_text`.
 - :func:`answer_numbers` and :func:`size_estimate`: the count of numbers, and a token estimate
-  (``numbers * (decimals + 1)`` + the keys; a rounded number such as ``-1.23,`` costs about
-  ``decimals + 1`` tokens in cl100k/o200k, measured in ``tests/task/test_answer_size.py``).
+  (``numbers * (decimals + 2)`` + the keys: a rounded number such as ``-1.23,`` costs at most
+  about 4 tokens in cl100k/o200k at 2 or 3 decimals, measured in
+  ``tests/task/test_answer_size.py``).
 - :data:`ANSWER_TOKEN_BUDGET`: ``procedural`` redraws a candidate whose estimate exceeds it,
   and refuses a config whose smallest instance does. The test measures the real answers with a
   real tokenizer (cl100k and o200k) and checks they stay within :data:`RESPONSE_SHARE` of
@@ -21,6 +22,8 @@ from __future__ import annotations
 
 import json
 import math
+import statistics
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import numpy as np
@@ -33,9 +36,11 @@ __all__ = [
     "RESPONSE_TOKENS",
     "answer_decimals",
     "answer_numbers",
+    "answer_tokens",
     "answer_text",
     "decimals_for",
     "numbers_for",
+    "openai_token_counter",
     "size_estimate",
 ]
 
@@ -76,7 +81,7 @@ def answer_numbers(spec: TaskSpec) -> int:
 
 def size_estimate(numbers: int, decimals: int, keys: int) -> int:
     """Estimated tokens of the compact answer (see the module docstring)."""
-    return numbers * (decimals + 1) + keys * _KEY_TOKENS
+    return numbers * (decimals + 2) + keys * _KEY_TOKENS
 
 
 def _rounded(value: Any, decimals: int) -> Any:
@@ -91,3 +96,37 @@ def answer_text(spec: TaskSpec, answer: dict[str, Any]) -> str:
     decimals = answer_decimals(spec)
     rounded = {k: _rounded(v, decimals) for k, v in answer.items()}
     return json.dumps(rounded, separators=(",", ":"))
+
+
+def openai_token_counter() -> Callable[[str], int] | None:
+    """Tokens of a text, the larger of cl100k and o200k (``bpe-openai`` ships both, nothing
+    is downloaded); None when the package is not installed."""
+    try:
+        import bpe_openai
+    except ImportError:
+        return None
+    encodings = [bpe_openai.get_encoding(name) for name in ("cl100k_base", "o200k_base")]
+
+    def count(text: str) -> int:
+        return max(len(e.encode(text)) for e in encodings)
+
+    return count
+
+
+def answer_tokens(
+    specs: Iterable[TaskSpec], count_tokens: Callable[[str], int] | None = None
+) -> tuple[float, int, str]:
+    """``(median, max, unit)`` of the reference answers' sizes as :func:`answer_text` writes
+    them: real tokens with ``count_tokens``, else :func:`size_estimate` (unit ``~tokens``)."""
+    from attnrl.task.reference import forward, submission
+
+    sizes = []
+    for spec in specs:
+        if count_tokens is None:
+            decimals = answer_decimals(spec)
+            sizes.append(size_estimate(answer_numbers(spec), decimals, len(spec.answer_keys())))
+        else:
+            sizes.append(count_tokens(answer_text(spec, submission(spec, forward(spec)))))
+    if not sizes:
+        raise ValueError("answer_tokens needs at least one instance")
+    return float(statistics.median(sizes)), max(sizes), "tokens" if count_tokens else "~tokens"

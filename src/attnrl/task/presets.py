@@ -51,43 +51,10 @@ GAMEABLE: dict[str, str] = {
 }
 """The fixed presets' instances pay cheap answers (``attnrl audit --preset NAME`` lists each);
 the headline of each, checked by ``tests/task/test_cheap_answers.py``."""
-DEPRECATED_POLICIES",
-    "DIFFICULTY_KNOBS",
-    "GAMEABLE",
-    "SEED_DOC",
-    "SEED_DOC_PRESETS",
-    "PRESETS",
-    "SEEDED_PRESETS",
-    "build_spec",
-    "canonical_policy",
-    "canonical_preset",
-    "preset_names",
-    "spec_factory",
-    "with_fixed_knobs",
-]
-
-DEFAULT_PRESET = "procedural"
-"""The default everywhere (CLI, adapters, datasets, calibration): never the gameable seed-doc."""
-DEFAULT_SEED = 0
-"""The instance a seeded preset draws when no seed is given."""
-SEED_DOC = "seed-doc"
-SEED_DOC_PRESETS = frozenset({SEED_DOC, "seed-doc-text"})
-"""The seed document's fixed instances (the only presets the ``seed-doc`` policy may grade)."""
-SEEDED_PRESETS = frozenset({"procedural"})
-"""Presets that draw their instance from a seed (the others are fixed instances)."""
-GAMEABLE: dict[str, str] = {
-    SEED_DOC: "uniform causal weights (no QK product, no softmax) earn full success, reward 1, "
-    "under every policy (weights within 0.15, outputs within 0.2 of the reference); the "
-    "seed-doc policy also pays 0.5 for the position encoding and one head's weights with "
-    "every output zero",
-    "seed-doc-text": "the seed-doc policy pays 0.5 for the position encoding and one head's "
-    "weights with every output zero (cheap answers: attnrl audit --preset seed-doc-text)",
-}
-"""Presets whose instance pays a cheap answer (measured by ``attnrl audit``): what earns what."""
 DEPRECATED_POLICIES: dict[str, Policy] = {"seed": "lenient"}
-"""Old policy names typed by a user: ``seed`` paid partial credit without outputs on every
-preset; ``lenient`` keeps its full and partial success but partial credit needs the outputs.
-(The seed document's grader itself is ``seed-doc``, for the seed-doc presets.)"""
+"""Old policy names typed by a user: ``seed`` paid partial credit for one head's weights alone
+on every preset; ``lenient`` pays partial credit only with the outputs computed. (The seed
+document's grader itself is ``seed-doc``, for the seed-doc presets.)"""
 
 
 def _deprecated(what: str, old: str, new: str) -> str:

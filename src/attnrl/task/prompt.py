@@ -12,6 +12,7 @@ from typing import Any
 
 from attnrl.models.base import ToolSpec
 from attnrl.sandbox.limits import SandboxLimits
+from attnrl.task.answer_size import answer_decimals
 from attnrl.task.grading import PassRule, pass_rules
 from attnrl.task.spec import ANSWER_MASK_FLAG, Matrix, TaskSpec
 
@@ -169,6 +170,17 @@ def _tolerance_text(spec: TaskSpec) -> str:
     return ", ".join(parts)
 
 
+def _rounding_line(spec: TaskSpec) -> str:
+    """Rounding guidance from the tolerances, so the answer fits the tool output and a response."""
+    d = answer_decimals(spec)
+    return (
+        f"Round every number to {d} decimals (this moves it by at most {0.5 * 10**-d:g}, "
+        "far inside the tolerances) and print compact JSON, e.g. "
+        f"json.dumps({{k: np.round(m, {d}).tolist(), ...}}, separators=(',', ':')), so the "
+        "answer fits the tool output and your reply."
+    )
+
+
 def render_prompt(spec: TaskSpec, limits: SandboxLimits | None = None) -> str:
     """The exact text of the task's user message."""
     lim = limits or SandboxLimits()
@@ -202,6 +214,7 @@ def render_prompt(spec: TaskSpec, limits: SandboxLimits | None = None) -> str:
         "",
         "Each matrix is compared element-wise with the reference. Tolerances (max absolute "
         f"error, strictly less than): {_tolerance_text(spec)}.",
+        _rounding_line(spec),
         *grading_rules(spec),
     ]
     return "\n".join(parts) + "\n"
