@@ -77,7 +77,7 @@ def test_instance_json_shape(capsys: pytest.CaptureFixture[str]) -> None:
 def test_prompt_command_prints_the_task_prompt(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["prompt"]) == 0
     assert capsys.readouterr().out == load_task().prompt
-    assert main(["prompt", "--preset", "seed-text", "--tools"]) == 0
+    assert main(["prompt", "--preset", "seed-doc-text", "--tools"]) == 0
     out = capsys.readouterr().out
     assert "V1 = Q_pos[:, 0:2]" in out and '"name": "submit_answer"' in out
 
@@ -88,7 +88,7 @@ def test_audit_json_and_text(capsys: pytest.CaptureFixture[str]) -> None:
     assert all({"name", "category", "errors", "detected"} <= set(e) for e in entries)
     by_name = {e["name"]: e for e in entries}
     assert by_name["no_scaling"]["detected"] is False
-    assert main(["audit", "--preset", "seed"]) == 0
+    assert main(["audit", "--preset", "seed-doc"]) == 0
     text = capsys.readouterr().out
     assert "PASSED DESPITE THE BUG: no_scaling" in text
 

@@ -15,12 +15,12 @@ from attnrl.task import Task, load_task
 from attnrl.task.spec import MaskSpec
 
 SPECS = {
-    "seed": load_task("seed"),
-    "seed-text": load_task("seed-text"),
+    "seed": load_task("seed-doc"),
+    "seed-text": load_task("seed-doc-text"),
     "window-residual-ln": load_task(
-        "seed", mask=MaskSpec("sliding_window", 2), residual=True, layer_norm=True
+        "seed-doc", mask=MaskSpec("sliding_window", 2), residual=True, layer_norm=True
     ),
-    "no-mask-no-pos": load_task("seed", mask=MaskSpec("none"), position_encoding=False),
+    "no-mask-no-pos": load_task("seed-doc", mask=MaskSpec("none"), position_encoding=False),
 }
 
 

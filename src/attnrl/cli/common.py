@@ -240,7 +240,6 @@ def spec_factory(args: argparse.Namespace) -> Callable[[int | None], TaskSpec]:
     (:func:`attnrl.task.presets.spec_factory`); every error is a :class:`UsageError` that names
     the flag, not the field."""
     check_seed(args)
-    print_notes(args)
     try:
         factory = presets.spec_factory(args.preset, **_knobs(args))
     except ValueError as exc:
@@ -248,9 +247,11 @@ def spec_factory(args: argparse.Namespace) -> Callable[[int | None], TaskSpec]:
 
     def spec(seed: int | None) -> TaskSpec:
         try:
-            return factory(seed)
+            made = factory(seed)
         except ValueError as exc:
             raise UsageError(_flag_names(str(exc))) from None
+        print_notes(args)  # after the flags proved valid: an error is never preceded by a note
+        return made
 
     return spec
 

@@ -55,15 +55,18 @@ _KEY_TOKENS = 12
 """Tokens of one key and its brackets (``"head1_attention_weights":[[...]]``), rounded up."""
 
 
-def decimals_for(tol: Tolerances) -> int:
-    """The fewest decimals whose rounding error is at most a quarter of the smallest tolerance."""
+def decimals_for(tol: Tolerances, layer_norm: bool = False) -> int:
+    """The fewest decimals whose rounding error is at most a quarter of the smallest tolerance
+    (``layer_norm``: the layer-normalized output's, a tenth of the outputs', counts too)."""
     smallest = min(tol.position, tol.weights, tol.outputs)
+    if layer_norm:
+        smallest = min(smallest, tol.layer_norm)
     return max(1, math.ceil(math.log10(2.0 / smallest) - 1e-9))
 
 
 def answer_decimals(spec: TaskSpec) -> int:
     """:func:`decimals_for` the spec's tolerances."""
-    return decimals_for(spec.tolerances)
+    return decimals_for(spec.tolerances, spec.layer_norm)
 
 
 def numbers_for(

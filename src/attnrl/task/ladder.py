@@ -93,7 +93,6 @@ def workload(spec: TaskSpec) -> Workload:
         + 4 * n * d * spec.layer_norm
     )
     numbers = answer_numbers(spec)
-    tol = spec.tolerances
     return Workload(
         operations=ops,
         numbers=numbers,
@@ -108,7 +107,7 @@ def workload(spec: TaskSpec) -> Workload:
                 spec.layer_norm,
             )
         ),
-        precision=1.0 / min(tol.position, tol.weights, tol.outputs),
+        precision=1.0 / min(spec.tolerance(c) for c in spec.components()),
         all_required=spec.policy == "strict",
     )
 

@@ -432,7 +432,7 @@ def _matrix(rng: _Rng, rows: int, cols: int, decimals: int, max_abs: float) -> M
 
 def _answer_estimate(config: ProceduralConfig, tokens: int, d_model: int, heads: int) -> int:
     """:func:`~attnrl.task.answer_size.size_estimate` of an instance of this structure."""
-    decimals = decimals_for(scaled_tolerances(config.tolerance_scale))
+    decimals = decimals_for(scaled_tolerances(config.tolerance_scale), config.layer_norm)
     pos, ln = config.position_encoding, config.layer_norm
     numbers = numbers_for(tokens, d_model, heads, position=pos, layer_norm=ln)
     keys = int(pos) + 2 * heads + 1 + int(ln) + 1

@@ -167,6 +167,8 @@ def _tolerance_text(spec: TaskSpec) -> str:
     tol = spec.tolerances
     parts = [f"position encoding {tol.position:g}"] if spec.position_encoding else []
     parts += [f"attention weights {tol.weights:g}", f"outputs {tol.outputs:g}"]
+    if spec.layer_norm:
+        parts.append(f"layer_normalized_output {tol.layer_norm:g}")
     return ", ".join(parts)
 
 

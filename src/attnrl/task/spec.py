@@ -157,6 +157,13 @@ class Tolerances:
                     f"Tolerances.{name} must be a positive finite number, got {value!r}"
                 )
 
+    @property
+    def layer_norm(self) -> float:
+        """Tolerance of ``layer_normalized_output``: a tenth of ``outputs``. Its values are
+        O(1) whatever the data, and at the outputs' tolerance the unbiased variance (n - 1, a
+        catalogued bug) would pass: it moves a value by about ``|x| / 2n``."""
+        return float(f"{self.outputs / 10:.6g}")
+
     def scaled(self, factor: float) -> Tolerances:
         """All three multiplied by ``factor`` (the difficulty knob)."""
         return Tolerances(self.position * factor, self.weights * factor, self.outputs * factor)
@@ -282,6 +289,8 @@ class TaskSpec:
         return keys + ((ANSWER_MASK_FLAG,) if self.masked else ())
 
     def tolerance(self, component: Component) -> float:
+        if component.key == "layer_normalized_output":
+            return self.tolerances.layer_norm
         return {
             "position": self.tolerances.position,
             "weights": self.tolerances.weights,
