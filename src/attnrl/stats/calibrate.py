@@ -23,7 +23,7 @@ from attnrl.models.base import ModelSource
 from attnrl.stats.card import CARD_FORMAT, grpo_informative_share, knobs_to_json
 from attnrl.stats.cost import Price
 from attnrl.task.family import TaskFamily
-from attnrl.task.ladder import LADDER
+from attnrl.task.ladder import LADDER, rung_measures
 from attnrl.task.presets import PROCEDURAL, spec_factory
 
 __all__ = ["LADDER", "CalibrationConfig", "ModelsFor", "calibrate"]
@@ -112,7 +112,10 @@ async def calibrate(config: CalibrationConfig, models_for: ModelsFor) -> dict[st
         summary = await run_with_models(
             run_config, family, functools.partial(models_for, family, knobs, runs, seed)
         )
-        rung = _rung_summary(index, knobs, summary) | {"family_hash": family.family_hash}
+        rung = _rung_summary(index, knobs, summary) | {
+            "family_hash": family.family_hash,
+            "workload": _workload(knobs),
+        }
         visited.append(rung)
         runs_left -= summary["runs"] + summary["infrastructure_errors"]
         spent += summary["cost_usd"]["total"] or 0.0
@@ -129,6 +132,17 @@ async def calibrate(config: CalibrationConfig, models_for: ModelsFor) -> dict[st
     if chosen is None:
         raise ValueError("calibration made no runs: raise --max-runs or --max-cost")
     return _card(config, chosen, visited, spent)
+
+
+WORKLOAD_PROBES = 20
+"""Instances (seeds 0..N-1) over which a rung's workload is measured for the card."""
+
+
+def _workload(knobs: dict[str, Any]) -> dict[str, Any]:
+    """What a solver must compute on a rung, and the answer's size (estimated tokens at the
+    decimals its tolerances need): :func:`attnrl.task.ladder.rung_measures`."""
+    factory = spec_factory(PRESET, **knobs)
+    return rung_measures(factory(s) for s in range(WORKLOAD_PROBES)).to_dict()
 
 
 def _card(
@@ -160,6 +174,7 @@ def _card(
         "cost_per_run_usd": chosen["cost_per_run_usd"],
         "cost_to_verdict_usd": chosen["cost_to_verdict_usd"],
         "family_hash": chosen["family_hash"],
+        "workload": chosen["workload"],
         "grpo_informative_share": grpo_informative_share(p),
         "calibration": {
             "runs": runs_total,
