@@ -18,12 +18,12 @@ from attnrl.harness.rundir import load_records
 from attnrl.models.base import ModelSource
 from attnrl.models.simulated import SkillModel
 from attnrl.stats.calibrate import LADDER, CalibrationConfig, calibrate
-from attnrl.task.answer_size import ANSWER_TOKEN_BUDGET
-from attnrl.task.ladder import MEASURE_NAMES, rung_measures
-from attnrl.task.presets import spec_factory
 from attnrl.stats.card import CARD_FORMAT, grpo_informative_share, read_card
 from attnrl.task import load_task
+from attnrl.task.answer_size import ANSWER_TOKEN_BUDGET
 from attnrl.task.family import TaskFamily
+from attnrl.task.ladder import MEASURE_NAMES, rung_measures
+from attnrl.task.presets import spec_factory
 
 # Small instances keep the runs cheap; the skill puts the middle rung at p = 0.25 exactly.
 RUNGS: tuple[dict[str, Any], ...] = (

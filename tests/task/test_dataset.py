@@ -118,12 +118,23 @@ def test_fixed_preset_takes_one_row_only(
     assert code == 2 and "single fixed instance" in err and "--preset procedural" in err
     assert not out.exists()
     code, stdout, _ = _run(
-        capsys, "dataset", "--preset", "seed-doc", "--n", "1", "--out", str(out), "--policy", "strict"
+        capsys,
+        "dataset",
+        "--preset",
+        "seed-doc",
+        "--n",
+        "1",
+        "--out",
+        str(out),
+        "--policy",
+        "strict",
     )
     assert code == 0 and "the fixed instance" in stdout
     (row,) = _read_jsonl(out)
     task = _check_row(row)
-    assert task.spec.preset == "seed-doc" and task.spec.policy == "strict" and task.spec.seed is None
+    assert (
+        task.spec.preset == "seed-doc" and task.spec.policy == "strict" and task.spec.seed is None
+    )
     code, _, err = _run(
         capsys, "dataset", "--preset", "seed-doc", "--n", "1", "--seed", "4", "--out", str(out)
     )

@@ -114,7 +114,8 @@ def test_mask_visibility() -> None:
 
 def test_unknown_preset_and_seed_on_fixed_preset_are_clear_errors() -> None:
     with pytest.raises(
-        ValueError, match="unknown preset 'nope'; choose one of: procedural, seed-doc, seed-doc-text"
+        ValueError,
+        match="unknown preset 'nope'; choose one of: procedural, seed-doc, seed-doc-text",
     ):
         load_task("nope")
     with pytest.raises(ValueError, match="takes no seed"):

@@ -129,10 +129,10 @@ class _Renamed(argparse.Action):
 
     def __call__(
         self,
-        parser: argparse.ArgumentParser,
+        parser: argparse.ArgumentParser,  # noqa: ARG002 - argparse's signature
         namespace: argparse.Namespace,
         values: Any,
-        option_string: str | None = None,
+        option_string: str | None = None,  # noqa: ARG002
     ) -> None:
         rename = presets.canonical_preset if self.dest == "preset" else presets.canonical_policy
         value, note = rename(str(values))

@@ -197,9 +197,7 @@ def _audit_rates(args: argparse.Namespace) -> int:
     print(f"Audit of {where} over {len(seeds)} instance(s): how often each entry earns reward")
     print(f"{'entry':24} {'kind':6} {'category':12} {'paid':>12} {'full':>6}")
     for r in rates:
-        print(
-            f"{r.name:24} {r.kind:6} {r.category:12} {r.paid:>5}/{r.instances:<6} {r.full:>6}"
-        )
+        print(f"{r.name:24} {r.kind:6} {r.category:12} {r.paid:>5}/{r.instances:<6} {r.full:>6}")
     paid = [r.name for r in rates if r.paid]
     print(
         f"\n{len(rates) - len(paid)}/{len(rates)} entries never earn reward."
@@ -210,7 +208,8 @@ def _audit_rates(args: argparse.Namespace) -> int:
 
 def _ladder_rows(args: argparse.Namespace) -> list[dict[str, Any]]:
     from attnrl.task.audit import audit_rates
-    from attnrl.task.presets import FIXED_PRESETS, spec_factory as preset_factory
+    from attnrl.task.presets import FIXED_PRESETS
+    from attnrl.task.presets import spec_factory as preset_factory
 
     count = args.seeds or 50
     rows: list[dict[str, Any]] = []
@@ -337,8 +336,11 @@ def cmd_presets(args: argparse.Namespace) -> int:
     print(
         f"Presets and ladder rungs ({args.seeds} instances probed per seeded one). The answer "
         f"is the reference rounded as the prompt asks, compact JSON, in {unit}"
-        + (" (cl100k/o200k, the larger)" if unit == "tokens" else " (estimate: bpe-openai "
-           "is not installed)")
+        + (
+            " (cl100k/o200k, the larger)"
+            if unit == "tokens"
+            else " (estimate: bpe-openai is not installed)"
+        )
         + f"; it must fit a {rows[0]['response_tokens']:,}-token response and the "
         f"{rows[0]['tool_output_chars']:,}-character tool output."
     )

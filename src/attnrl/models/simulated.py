@@ -94,9 +94,7 @@ def _detectable(task: Task) -> list[Bug]:
     """The honest bugs (not the cheap answers) that ``task``'s grading rejects: what a
     simulated agent may make (a bug that passes cannot show its category)."""
     return [
-        b
-        for b, e in zip(task.bugs(), task.audit(), strict=True)
-        if e.detected and b.kind == "bug"
+        b for b, e in zip(task.bugs(), task.audit(), strict=True) if e.detected and b.kind == "bug"
     ]
 
 

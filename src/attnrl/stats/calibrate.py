@@ -2,8 +2,9 @@
 
 The ladder (:data:`attnrl.task.ladder.LADDER`) orders knob settings of the ``procedural``
 preset from easy to hard; what a solver must compute on each rung is measured there
-(:func:`attnrl.task.ladder.rung_measures`) and a test checks the order over those measures. Each visited rung is a real batch (:func:`run_batch`, one
-instance per run, ``--stop-when-decided``), so it stops as soon as the confidence sequence
+(:func:`attnrl.task.ladder.rung_measures`) and a test checks the order over those measures.
+Each visited rung is a real batch (:func:`run_batch`, one instance per run,
+``--stop-when-decided``), so it stops as soon as the confidence sequence
 says "in band" or "out of band"; a binary search moves harder when a rung is too easy and
 easier when too hard, and an undecided rung (its run cap reached) moves toward the band's
 centre. The result is a preset card (:mod:`attnrl.stats.card`).

@@ -117,7 +117,9 @@ def _pad_narrow_heads(spec: TaskSpec, answer: dict[str, Any]) -> dict[str, Any]:
     return answer
 
 
-def _filled(value: float, keys: str = "all") -> Callable[[TaskSpec, dict[str, Any]], dict[str, Any]]:
+def _filled(
+    value: float, keys: str = "all"
+) -> Callable[[TaskSpec, dict[str, Any]], dict[str, Any]]:
     """Replace matrices by a constant: ``all`` of them, the ``outputs`` (head outputs and
     after) or the ``tails`` (final and layer-normalised output)."""
 

@@ -1,8 +1,9 @@
 """Diagnosis of a failed submission: which catalogue entry it matches, and its category.
 
 Deterministic: the same submission gives the same diagnosis in every process (every
-tie is broken by catalogue or component order, never by set or hash order). A bug *matches* when the submission would pass every component's tolerance had that
-bug's output been the reference. Among matches, one whose mask flag agrees wins, then
+tie is broken by catalogue or component order, never by set or hash order). A bug
+*matches* when the submission would pass every component's tolerance had that bug's output
+been the reference. Among matches, one whose mask flag agrees wins, then
 the smallest total error in tolerance units. Each wrong component also gets its own
 closest bug, so combined mistakes are still named. The submission's own consistency
 (final vs its head outputs, weight rows summing to 1, weight on masked keys) is

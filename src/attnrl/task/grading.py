@@ -125,7 +125,9 @@ def pass_rules(spec: TaskSpec) -> tuple[PassRule, ...]:
             tuple((k,) for k in head_outputs),
             flag,
         ),
-        PassRule("partial_success", rewards.partial_success, pos, tuple((k,) for k in weights), flag),
+        PassRule(
+            "partial_success", rewards.partial_success, pos, tuple((k,) for k in weights), flag
+        ),
     )
 
 

@@ -85,6 +85,7 @@ def _warn(note: str | None) -> None:
     if note is not None:
         warnings.warn(note, DeprecationWarning, stacklevel=3)
 
+
 SEED_Q = ((1.0, 0.5, -0.2), (0.3, -0.1, 0.8), (0.0, 0.4, -0.5), (-0.2, 0.2, 0.1))
 SEED_K = ((0.8, 0.2, -0.1), (0.1, -0.3, 0.6), (0.4, 0.7, 0.0), (0.0, 0.0, 0.9))
 SEED_V = ((1.5, -0.8, 0.3), (0.2, 1.0, -0.4), (-0.1, 0.6, 1.2), (0.9, 0.0, -0.7))

@@ -354,9 +354,10 @@ def adequacy_margins(spec: TaskSpec) -> dict[str, float]:
     Under ``strict`` the value is the entry's largest component error in units of that
     component's tolerance (``max_c max|bug_c - ref_c| / tol_c``); under ``lenient`` the
     smallest such value over the passing rules, a rule's value being its required components'
-    worst error (for "one head of", that head's best). Below 1 the grader would pay it. ``inf`` when the answer is malformed (wrong shape), non-finite, or differs
-    from the reference only by a false mask flag (``mask_flag_false``), since every
-    policy rejects those outright.
+    worst error (for "one head of", that head's best). Below 1 the grader would pay it.
+    ``inf`` when the answer is malformed (wrong shape), non-finite, or differs from the
+    reference only by a false mask flag (``mask_flag_false``), since every policy rejects
+    those outright.
     """
     reference = _Reference(spec)
     return {bug.name: reference.margin(bug) for bug in applicable_bugs(spec)}

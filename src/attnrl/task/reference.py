@@ -39,9 +39,9 @@ class Variant:
     softmax_axis: Literal["keys", "queries"] = "keys"
     normalize: bool = True
     """False: exponentials never divided by their row sum."""
-    weights: Literal[
-        "softmax", "uniform", "identity", "argmax", "head_mean", "running_mean"
-    ] = "softmax"
+    weights: Literal["softmax", "uniform", "identity", "argmax", "head_mean", "running_mean"] = (
+        "softmax"
+    )
     """How the weights are made: the softmax of the scores, or a cheap stand-in: ``uniform``
     over the visible keys, ``identity``, a hard ``argmax`` of the masked scores, the softmax
     weights averaged over heads (``head_mean``), or a ``running_mean`` (uniform over j <= i
@@ -127,14 +127,16 @@ def _cheap_weights(variant: Variant, visible: npt.NDArray[np.bool_], masked: Arr
     """Weights that skip the QK product or the softmax, ``(n, n)``."""
     n = len(visible)
     if variant.weights == "uniform":
-        return visible / visible.sum(axis=1, keepdims=True)
+        uniform: Array = visible / visible.sum(axis=1, keepdims=True)
+        return uniform
     if variant.weights == "running_mean":
         lower = np.tril(np.ones((n, n)))
         out: Array = lower / lower.sum(axis=1, keepdims=True)
         return out
     if variant.weights == "identity":
         return np.eye(n)
-    return np.eye(n)[np.argmax(masked, axis=1)]  # argmax (head_mean is applied by forward)
+    hard: Array = np.eye(n)[np.argmax(masked, axis=1)]  # argmax (head_mean: see forward)
+    return hard
 
 
 def forward(spec: TaskSpec, variant: Variant | None = None) -> Trace:
