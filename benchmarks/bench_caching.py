@@ -39,7 +39,7 @@ def main() -> None:
         f"{'input-only ratio':>17}"
     )
     for label, task in (
-        ("seed", load_task("seed")),
+        ("seed", load_task("seed-doc")),
         ("procedural seed 0 (defaults)", load_task("procedural", 0)),
         ("procedural 12 tokens, 4 heads", load_task("procedural", 0, heads=4, tokens=12)),
     ):

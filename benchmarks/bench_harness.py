@@ -51,7 +51,7 @@ class ColdSubprocessSandbox:
 
 
 async def measure(label: str, sandbox: Sandbox, runs: int, concurrency: int) -> None:
-    task = load_task("seed")
+    task = load_task("seed-doc")
     agents = SimulatedAgents(task, runs, plans=[Plan("reference")] * runs)  # two turns each
     with tempfile.TemporaryDirectory() as tmp:
         config = RunConfig(

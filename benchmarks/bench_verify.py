@@ -31,7 +31,7 @@ def rate(fn: Callable[[], Any], seconds: float = 1.5) -> float:
 
 
 def main() -> None:
-    task = load_task("seed")
+    task = load_task("seed-doc")
     correct = task.reference()
     correct_json = json.dumps(correct)
     malformed = {k: v for k, v in correct.items() if k != "final_output"}

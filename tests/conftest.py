@@ -23,7 +23,7 @@ from fakes.llm_server import FakeLLMServer, RecordingSleep  # noqa: E402
 
 @pytest.fixture(scope="session")
 def seed_task() -> Task:
-    return load_task("seed")
+    return load_task("seed-doc")
 
 
 @pytest_asyncio.fixture

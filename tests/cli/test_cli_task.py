@@ -77,24 +77,28 @@ def test_instance_json_shape(capsys: pytest.CaptureFixture[str]) -> None:
 def test_prompt_command_prints_the_task_prompt(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["prompt"]) == 0
     assert capsys.readouterr().out == load_task().prompt
-    assert main(["prompt", "--preset", "seed-text", "--tools"]) == 0
+    assert main(["prompt", "--preset", "seed-doc-text", "--tools"]) == 0
     out = capsys.readouterr().out
     assert "V1 = Q_pos[:, 0:2]" in out and '"name": "submit_answer"' in out
 
 
 def test_audit_json_and_text(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["audit", "--json"]) == 0
+    assert main(["audit", "--json"]) == 0  # the default preset: procedural, seed 0
     entries = json.loads(capsys.readouterr().out)
-    assert all({"name", "category", "errors", "detected"} <= set(e) for e in entries)
-    by_name = {e["name"]: e for e in entries}
+    assert all({"name", "kind", "category", "errors", "detected"} <= set(e) for e in entries)
+    assert all(e["detected"] and e["reward"] == 0 for e in entries)
+    assert main(["audit", "--preset", "seed-doc", "--json"]) == 0
+    by_name = {e["name"]: e for e in json.loads(capsys.readouterr().out)}
     assert by_name["no_scaling"]["detected"] is False
-    assert main(["audit", "--preset", "seed"]) == 0
+    assert by_name["uniform_weights"]["kind"] == "cheap"
+    assert by_name["uniform_weights"]["outcome"] == "full_success"
+    assert main(["audit", "--preset", "seed-doc"]) == 0
     text = capsys.readouterr().out
-    assert "PASSED DESPITE THE BUG: no_scaling" in text
+    assert "PAID DESPITE THE MISTAKE: no_scaling" in text and "uniform_weights" in text
 
 
 def test_usage_errors_exit_2() -> None:
     proc = run(["verify"])
     assert proc.returncode == 2 and "FILE|-" in proc.stderr
-    proc = run(["reference", "--seed", "3"])
+    proc = run(["reference", "--preset", "seed-doc", "--seed", "3"])
     assert proc.returncode == 2 and "takes no seed" in proc.stderr

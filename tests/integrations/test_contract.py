@@ -39,7 +39,7 @@ pytestmark = [
 
 @pytest.fixture(scope="module")
 def task() -> Task:
-    return load_task("seed")
+    return load_task("seed-doc")
 
 
 @pytest.fixture(scope="module")
@@ -144,7 +144,7 @@ def test_inspect_scorer(
 
     from attnrl.integrations.inspect import attention_agent, attention_scorer, samples
 
-    (base,) = samples("seed")
+    (base,) = samples("seed-doc")
     dataset = [
         Sample(
             id=f"case-{i}",

@@ -34,7 +34,7 @@ from attnrl.task.dataset import dataset_row
 
 @pytest.fixture(scope="module")
 def ref() -> dict[str, Any]:
-    return load_task("seed").reference()
+    return load_task("seed-doc").reference()
 
 
 # -- extraction ------------------------------------------------------------------------------
@@ -174,7 +174,7 @@ def test_task_for_every_info_form(seed_task: Task) -> None:
 
 
 def test_info_routes_to_its_own_instance(ref: dict[str, Any]) -> None:
-    text_task = load_task("seed-text")
+    text_task = load_task("seed-doc-text")
     row = dataset_row(text_task)
     expected = text_task.grade(ref)
     assert reward_for(json.dumps(ref), row["answer"], row["info"]) == expected.reward
@@ -183,11 +183,11 @@ def test_info_routes_to_its_own_instance(ref: dict[str, Any]) -> None:
 
 
 def test_without_info_only_the_default_preset(ref: dict[str, Any]) -> None:
-    seed_row = dataset_row(load_task("seed"))
+    seed_row = dataset_row(load_task("seed-doc"))
     assert reward_for(json.dumps(ref), seed_row["answer"]) == 1.0
     assert reward_for(json.dumps(ref), ref) == 1.0
     assert reward_for(json.dumps(ref)) == 1.0
-    other = dataset_row(load_task("seed-text"))["answer"]
+    other = dataset_row(load_task("seed-doc-text"))["answer"]
     with pytest.raises(ValueError, match="pass the row's info"):
         reward_for(json.dumps(ref), other)
 
@@ -214,11 +214,11 @@ def test_nan_in_a_completion_is_a_failure(ref: dict[str, Any]) -> None:
 
 
 def test_build_tasks_and_rows() -> None:
-    assert [t.name for t in build_tasks("seed")] == ["seed"]
+    assert [t.name for t in build_tasks("seed-doc")] == ["seed"]
     with pytest.raises(ValueError, match="fixed preset"):
-        build_tasks("seed", n=2)
+        build_tasks("seed-doc", n=2)
     with pytest.raises(ValueError, match="n must be"):
-        build_tasks("seed", n=0)
+        build_tasks("seed-doc", n=0)
     rows = build_rows("procedural", n=3, seed=10)
     hashes = {json.loads(r["info"])["spec_hash"] for r in rows}
     assert len(hashes) == 3

@@ -45,7 +45,7 @@ def tool_call(name: str, arguments: dict[str, Any]) -> ModelOutput:
 
 
 def test_samples_carry_the_row(seed_task: Task) -> None:
-    (sample,) = samples("seed")
+    (sample,) = samples("seed-doc")
     assert sample.input == seed_task.prompt
     assert json.loads(str(sample.target)) == seed_task.reference()
     assert sample.metadata is not None
@@ -67,7 +67,7 @@ def test_eval_with_mockllm_python_then_submit(tmp_path: Path, seed_task: Task) -
         return next(outputs)
 
     (log,) = run_inspect_eval(
-        attention_task(preset="seed", max_steps=5),  # attnrl's own sandbox
+        attention_task(preset="seed-doc", max_steps=5),  # attnrl's own sandbox
         model=MODEL,
         model_args={"custom_outputs": model},
         log_dir=str(tmp_path),

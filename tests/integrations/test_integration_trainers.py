@@ -25,7 +25,7 @@ from attnrl.task.dataset import dataset_row
 
 @pytest.fixture(scope="module")
 def ref() -> dict[str, Any]:
-    return load_task("seed").reference()
+    return load_task("seed-doc").reference()
 
 
 @pytest.fixture(scope="module")
@@ -126,7 +126,7 @@ def test_trl_columns_must_align(seed_task: Task) -> None:
 
 
 def test_trl_dataset(seed_task: Task) -> None:
-    ds = trl.load_dataset("seed")
+    ds = trl.load_dataset("seed-doc")
     assert ds.column_names == ["prompt", "answer", "info"]
     assert ds[0] == dataset_row(seed_task)
 

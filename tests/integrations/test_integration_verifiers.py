@@ -59,7 +59,7 @@ def the_input(env: AttentionEnv) -> dict[str, Any]:
 
 
 def test_vf_load_environment_resolves_the_module(seed_task: Task) -> None:
-    env = vf.load_environment("attnrl.integrations.verifiers", preset="seed", max_turns=4)
+    env = vf.load_environment("attnrl.integrations.verifiers", preset="seed-doc", max_turns=4)
     assert isinstance(env, AttentionEnv) and env.max_turns == 4
     row = the_input(env)
     assert row["prompt"] == [{"role": "user", "content": seed_task.prompt}]

@@ -110,8 +110,8 @@ async def test_a_session_grades_its_first_submission_and_sums_its_counters(
 
 
 async def test_one_sandbox_per_loop_shared_by_sessions(worker: WorkerSandbox) -> None:
-    a = ToolSession.for_info(dataset_row(load_task("seed"))["info"], worker)
-    b = ToolSession.for_info(dataset_row(load_task("seed"))["info"], worker)
+    a = ToolSession.for_info(dataset_row(load_task("seed-doc"))["info"], worker)
+    b = ToolSession.for_info(dataset_row(load_task("seed-doc"))["info"], worker)
     await a.python({"expression": "print(1)"})
     await b.python({"expression": "print(2)"})
     assert worker.isolation != "not started"

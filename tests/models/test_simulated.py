@@ -10,17 +10,17 @@ from io import StringIO
 import numpy as np
 import pytest
 
-from attnrl.models.simulated import SEED_MIX, assign_plans, solution_code
+from attnrl.models.simulated import DOC_MIX, assign_plans, solution_code
 from attnrl.task import Task, load_task
 from attnrl.task.spec import MaskSpec
 
 SPECS = {
-    "seed": load_task("seed"),
-    "seed-text": load_task("seed-text"),
+    "seed": load_task("seed-doc"),
+    "seed-text": load_task("seed-doc-text"),
     "window-residual-ln": load_task(
-        "seed", mask=MaskSpec("sliding_window", 2), residual=True, layer_norm=True
+        "seed-doc", mask=MaskSpec("sliding_window", 2), residual=True, layer_norm=True
     ),
-    "no-mask-no-pos": load_task("seed", mask=MaskSpec("none"), position_encoding=False),
+    "no-mask-no-pos": load_task("seed-doc", mask=MaskSpec("none"), position_encoding=False),
 }
 
 
@@ -78,7 +78,7 @@ def test_plans_follow_the_seed_mix_and_are_reproducible(seed_task: Task) -> None
         "numerical": 2,
         "no_submission": 1,
     }
-    assert pytest.approx(sum(SEED_MIX.values())) == 1.0
+    assert pytest.approx(sum(DOC_MIX.values())) == 1.0
     audit = {e.name: e for e in seed_task.audit()}
     for plan in plans:
         if plan.kind == "bug":

@@ -90,7 +90,7 @@ def test_counts_and_runs_equal_the_directory(run_dirs: RunDirs) -> None:
         assert first == {"role": "user", "prompt_of": summary["task_hash"]}  # sent once
         prompt = {"role": "user", "text": data["prompts"][first["prompt_of"]]}
         assert [prompt, *detail["transcript"][1:]] == record["transcript"]
-    expected = load_task("seed").reference()
+    expected = load_task("seed-doc").reference()
     assert data["expected"] == {summary["task_hash"]: expected}
 
 

@@ -4,6 +4,7 @@ on a fresh, independent batch, and --card / load_task(card=...) use it."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import math
 from pathlib import Path
@@ -19,7 +20,10 @@ from attnrl.models.simulated import SkillModel
 from attnrl.stats.calibrate import LADDER, CalibrationConfig, calibrate
 from attnrl.stats.card import CARD_FORMAT, grpo_informative_share, read_card
 from attnrl.task import load_task
+from attnrl.task.answer_size import ANSWER_TOKEN_BUDGET
 from attnrl.task.family import TaskFamily
+from attnrl.task.ladder import MEASURE_NAMES, rung_measures
+from attnrl.task.presets import spec_factory
 
 # Small instances keep the runs cheap; the skill puts the middle rung at p = 0.25 exactly.
 RUNGS: tuple[dict[str, Any], ...] = (
@@ -27,7 +31,7 @@ RUNGS: tuple[dict[str, Any], ...] = (
         "heads": (1, 1),
         "tokens": (4, 5),
         "d_model": (3, 4),
-        "policy": "seed",
+        "policy": "lenient",
         "tolerance_scale": 1.5,
     },
     {"heads": (1, 2), "tokens": (4, 5), "d_model": (3, 5), "tolerance_scale": 0.25},
@@ -49,6 +53,32 @@ def test_skill_model_gets_harder_along_the_ladder() -> None:
     assert SkillModel(SKILL).pass_probability(RUNGS[1]) == pytest.approx(0.25)
     easy, hard = model.failure_weights(LADDER[0]), model.failure_weights(LADDER[-1])
     assert all(hard[k] >= easy[k] for k in easy) and hard["causal_mask"] > easy["causal_mask"]
+
+
+LADDER_PROBES = 60
+SAMPLING_SLACK = 0.05
+"""Rungs that share their structure (4-7 differ only in tolerance, residual, mask) redraw
+different instances when adequacy rejects one, so their medians may differ by a little noise."""
+
+
+def test_the_ladder_order_is_measured_not_assumed() -> None:
+    """No rung asks a solver for less than the rung below it, on any measure of what it must
+    compute (operations, answer numbers, rules, precision, every component required), and each
+    asks for clearly more on at least one."""
+    measures = [
+        rung_measures(spec_factory("procedural", **knobs)(s) for s in range(LADDER_PROBES))
+        for knobs in LADDER
+    ]
+    for i, (easier, harder) in enumerate(itertools.pairwise(measures), start=1):
+        for name, a, b in zip(MEASURE_NAMES, easier.ordered(), harder.ordered(), strict=True):
+            assert b >= a * (1 - SAMPLING_SLACK), (f"rung {i} asks less {name}", a, b)
+        assert any(
+            b > a * (1 + SAMPLING_SLACK)
+            for a, b in zip(easier.ordered(), harder.ordered(), strict=True)
+        ), (f"rung {i} asks for nothing more than rung {i - 1}", easier, harder)
+    # and the hardest rung asks for several times the computation of the easiest
+    assert measures[-1].operations > 10 * measures[0].operations
+    assert all(m.max_answer_tokens <= ANSWER_TOKEN_BUDGET for m in measures)
 
 
 def test_grpo_share() -> None:
@@ -86,6 +116,8 @@ def test_calibrated_card_measures_in_band_on_a_fresh_batch(
             lambda s: load_task("procedural", s, **RUNGS[1]).spec, 101, seeded=True
         ).family_hash
     )
+    assert card["workload"]["max_answer_tokens"] <= ANSWER_TOKEN_BUDGET  # the card says the size
+    assert card["workload"]["operations"] > 0 and card["workload"]["numbers"] > 0
     assert card["calibration"]["runs"] >= card["runs"] and card["cost_usd"] == 0.0
     assert card["cost_per_run_usd"] == 0.0 and card["cost_to_verdict_usd"] == 0.0
     path = tmp_path / "card.json"

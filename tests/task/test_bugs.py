@@ -1,4 +1,6 @@
-"""The bug catalogue under the seed preset: each bug's outcome and category."""
+"""The catalogue (bugs and cheap answers) under the seed-doc preset: each entry's outcome and
+category. The seed-doc instance pays many of them (it is gameable, which is why it is never a
+default); ``test_cheap_answers.py`` holds every other preset and rung to zero reward."""
 
 from __future__ import annotations
 
@@ -7,7 +9,8 @@ import pytest
 from attnrl.task import Task, load_task
 from attnrl.task.bugs import CATALOGUE, applicable_bugs, bug_by_name
 
-# (outcome, category) under the seed preset: the seed tolerances' known weaknesses included.
+# (outcome, category) under the seed-doc preset (its own seed-doc policy): the seed
+# tolerances' known weaknesses included.
 SEED_EXPECTED = {
     "no_mask": ("partial", "causal_mask"),
     "mask_flag_false": ("partial", "causal_mask"),
@@ -27,6 +30,19 @@ SEED_EXPECTED = {
     "flattened_head_output": ("invalid", "dimension"),
     "padded_head_output": ("invalid", "dimension"),
     "concat_swapped": ("partial_success", None),
+    # cheap answers: the seed document's instance pays most of them
+    "uniform_weights": ("full_success", None),
+    "running_mean": ("full_success", None),
+    "identity_weights": ("failure", "logic"),
+    "argmax_weights": ("failure", "numerical"),
+    "raw_qkv": ("full_success", None),
+    "one_head_for_all": ("partial_success", None),
+    "head_averaged_weights": ("full_success", None),
+    "weights_only": ("partial_success", None),
+    "intermediates_only": ("partial_success", None),
+    "final_is_v_pos": ("partial_success", None),
+    "all_zeros": ("failure", "logic"),
+    "all_ones": ("failure", "logic"),
 }
 
 
@@ -78,15 +94,16 @@ def test_audit_shows_the_missing_scaling_pass(seed_task: Task) -> None:
 def test_bugs_meaningless_for_a_spec_are_dropped() -> None:
     from attnrl.task.spec import MaskSpec
 
-    unmasked = load_task("seed", mask=MaskSpec("none"))
+    unmasked = load_task("seed-doc", mask=MaskSpec("none"))
     names = {b.name for b in applicable_bugs(unmasked.spec)}
     assert not names & {"no_mask", "reversed_mask", "zero_filled_mask", "mask_flag_false"}
     assert "causal_mask_applied" not in unmasked.reference()
     assert "window_ignored" in {
-        b.name for b in applicable_bugs(load_task("seed", mask=MaskSpec("sliding_window", 2)).spec)
+        b.name
+        for b in applicable_bugs(load_task("seed-doc", mask=MaskSpec("sliding_window", 2)).spec)
     }
 
 
 def test_unknown_bug_name_lists_known_ones() -> None:
-    with pytest.raises(ValueError, match="known bugs: no_mask"):
+    with pytest.raises(ValueError, match="known: no_mask"):
         bug_by_name("typo")

@@ -84,7 +84,7 @@ def test_knob_flags_apply_to_every_row(capsys: pytest.CaptureFixture[str], tmp_p
         "--residual",
         "--layer-norm",
         "--policy",
-        "seed",
+        "lenient",
         "--tolerance-scale",
         "0.5",
         "--tokens",
@@ -101,7 +101,7 @@ def test_knob_flags_apply_to_every_row(capsys: pytest.CaptureFixture[str], tmp_p
         position_encoding=False,
         residual=True,
         layer_norm=True,
-        policy="seed",
+        policy="lenient",
         tolerance_scale=0.5,
     )
     for seed, row in zip(range(100, 104), _read_jsonl(out), strict=True):
@@ -114,17 +114,30 @@ def test_fixed_preset_takes_one_row_only(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     out = tmp_path / "seed.jsonl"
-    code, _, err = _run(capsys, "dataset", "--preset", "seed", "--n", "3", "--out", str(out))
+    code, _, err = _run(capsys, "dataset", "--preset", "seed-doc", "--n", "3", "--out", str(out))
     assert code == 2 and "single fixed instance" in err and "--preset procedural" in err
     assert not out.exists()
     code, stdout, _ = _run(
-        capsys, "dataset", "--preset", "seed", "--n", "1", "--out", str(out), "--policy", "strict"
+        capsys,
+        "dataset",
+        "--preset",
+        "seed-doc",
+        "--n",
+        "1",
+        "--out",
+        str(out),
+        "--policy",
+        "strict",
     )
     assert code == 0 and "the fixed instance" in stdout
     (row,) = _read_jsonl(out)
     task = _check_row(row)
-    assert task.spec.preset == "seed" and task.spec.policy == "strict" and task.spec.seed is None
-    code, _, err = _run(capsys, "dataset", "--n", "1", "--seed", "4", "--out", str(out))
+    assert (
+        task.spec.preset == "seed-doc" and task.spec.policy == "strict" and task.spec.seed is None
+    )
+    code, _, err = _run(
+        capsys, "dataset", "--preset", "seed-doc", "--n", "1", "--seed", "4", "--out", str(out)
+    )
     assert code == 2 and "takes no seed" in err
 
 

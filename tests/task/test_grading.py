@@ -226,7 +226,7 @@ def test_grade_does_not_mutate_the_submission(seed_task: Task) -> None:
 
 
 def test_strict_policy_requires_every_component() -> None:
-    task = load_task("seed", policy="strict")
+    task = load_task("seed-doc", policy="strict")
     assert task.grade(task.reference()).outcome == "full_success"
     assert task.grade(perturbed(task, final_output=0.5)).outcome == "failure"
     assert task.grade(perturbed(task, head1_output=0.5)).outcome == "failure"

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from attnrl.task import load_task
 
-TASK = load_task("seed")
+TASK = load_task("seed-doc")
 REFERENCE = TASK.reference()
 KEYS = list(REFERENCE)
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, given, reject, settings
 from hypothesis import strategies as st
 
 from attnrl.cli import main
@@ -129,21 +129,22 @@ def test_seed_is_required_and_validated() -> None:
     with pytest.raises(ValueError, match="needs|draws its instance from a seed"):
         procedural_spec(None)
     with pytest.raises(ValueError, match="seed"):
-        load_task("procedural")
+        build_spec("procedural")
+    assert load_task("procedural").spec == procedural_spec(0)  # load_task draws seed 0
     for bad in (-1, True, 1.5, "3"):
         with pytest.raises(ValueError, match="seed must be an int >= 0"):
             procedural_spec(bad)  # type: ignore[arg-type]
 
 
-def test_seed_preset_stays_the_default() -> None:
-    assert DEFAULT_PRESET == "seed"
-    assert load_task().spec == build_spec("seed")
+def test_the_default_is_procedural_never_the_gameable_seed_doc() -> None:
+    assert DEFAULT_PRESET == "procedural"
+    assert load_task().spec == build_spec("procedural", 0)
 
 
 def test_knobs_that_keep_the_structure_keep_the_numbers() -> None:
     """Tolerances and policy do not change the draw unless adequacy forces a redraw."""
     base = draw(11)
-    for config in (ProceduralConfig(policy="seed"), ProceduralConfig(tolerance_scale=0.5)):
+    for config in (ProceduralConfig(policy="lenient"), ProceduralConfig(tolerance_scale=0.5)):
         other = draw(11, config)
         if other.attempts == base.attempts:
             assert (other.spec.q, other.spec.v, other.spec.heads) == (
@@ -199,7 +200,7 @@ def test_500_seeds_reference_passes_and_audit_rejects_every_bug(draws: list[Any]
 
 def test_seed_data_is_not_adequate_and_margins_say_why() -> None:
     """The seed's known weakness, seen by the same function."""
-    seed = build_spec("seed").with_knobs(policy="strict")
+    seed = build_spec("seed-doc").with_knobs(policy="strict")
     margins = adequacy_margins(seed)
     assert margins["no_scaling"] < 1.0  # passes: 0.044 / 0.15
     assert margins["mask_flag_false"] == math.inf  # rejected by its flag alone
@@ -234,7 +235,7 @@ def configs(draw_: st.DrawFn) -> ProceduralConfig:
     )
     t_lo = draw_(st.integers(mask.window + 1 if mask.window else 3, 10))
     t_hi = draw_(st.integers(t_lo, 12))
-    return ProceduralConfig(
+    fields = dict(
         heads=(heads_lo, heads_hi),
         tokens=(t_lo, t_hi),
         d_model=(d_lo, d_hi),
@@ -242,10 +243,15 @@ def configs(draw_: st.DrawFn) -> ProceduralConfig:
         position_encoding=draw_(st.booleans()),
         residual=draw_(st.booleans()),
         layer_norm=draw_(st.booleans()),
-        policy=draw_(st.sampled_from(["seed", "strict"])),
+        policy=draw_(st.sampled_from(["lenient", "strict"])),
         tolerance_scale=draw_(st.sampled_from([0.01, 0.1, 0.5, 1.0, 1.5])),
         decimals=draw_(st.sampled_from([(0,), (1,), (2,), (3,), (1, 2)])),
     )
+    try:
+        return ProceduralConfig(**fields)  # type: ignore[arg-type]
+    except ValueError as exc:  # its smallest answer would not fit the response: refused
+        assert "over the budget" in str(exc)
+        reject()
 
 
 @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -260,10 +266,8 @@ def test_any_seed_and_config_gives_a_valid_adequate_instance(
     assert all(m >= config.margin for m in adequacy_margins(spec).values())
     task = Task(spec)
     assert task.grade(task.reference()).outcome == "full_success"
-    if spec.policy == "strict":
-        assert all(e.detected for e in task.audit())
-    else:  # seed policy: every bug loses full credit; value bugs may keep partial credit
-        assert all(e.outcome != "full_success" for e in task.audit())
+    # strict and lenient alike: no bug and no cheap answer earns any reward
+    assert all(e.detected and e.reward == 0.0 for e in task.audit())
 
 
 @settings(max_examples=60, deadline=None)
@@ -316,19 +320,31 @@ def test_knob_tolerance_scale(scale: float) -> None:
 
 
 def test_knob_policy() -> None:
-    strict, seed = _knob_task(policy="strict"), _knob_task(policy="seed")
+    strict, lenient = _knob_task(policy="strict"), _knob_task(policy="lenient")
     assert "Every listed component must be within tolerance to pass." in strict.prompt
-    assert "partial credit" in seed.prompt
-    for task in (strict, seed):
+    assert "partial credit" in lenient.prompt
+    for task in (strict, lenient):
         _passes(task)
-    bare = _knob_task(policy="seed", position_encoding=False, mask=MaskSpec("none"))
+    bare = _knob_task(policy="lenient", position_encoding=False, mask=MaskSpec("none"))
     partial = next(line for line in bare.prompt.splitlines() if "partial credit" in line)
-    assert "needs at least one of head1_attention_weights or" in partial  # only what exists:
+    assert (
+        "needs final_output within tolerance and at least one of "
+        "(head1_attention_weights and head1_output) or" in partial
+    )  # a head's weights *and* its output
     assert "position_encoded_queries" not in partial and "causal_mask_applied" not in partial
+    # a wrong value source keeps the weights but not the outputs: no partial credit any more
     wrong_values = _bug_answer(strict, "values_from_q_pos")
     assert strict.grade(wrong_values).outcome == "failure"
-    graded = seed.grade(wrong_values)
-    assert graded.outcome == "partial_success" and graded.reward == 0.5
+    assert lenient.grade(wrong_values).reward == 0.0
+    # one head's weights and output right, the other head's weights wrong: partial credit
+    answer = lenient.reference()
+    answer["head2_attention_weights"] = _bug_answer(lenient, "uniform_weights")[
+        "head2_attention_weights"
+    ]
+    graded = lenient.grade(answer)
+    assert graded.outcome == "partial_success" and graded.reward == 0.5, graded.message
+    with pytest.raises(ValueError, match="seed-doc presets"):
+        ProceduralConfig(policy="seed-doc")
 
 
 def test_knob_single_head() -> None:
@@ -420,7 +436,7 @@ def test_all_knobs_together() -> None:
         position_encoding=False,
         residual=True,
         layer_norm=True,
-        policy="seed",
+        policy="lenient",
         tolerance_scale=0.5,
     )
     _passes(task)
@@ -445,7 +461,8 @@ def test_all_knobs_together() -> None:
         ({"mask": MaskSpec("sliding_window", 12)}, r"tokens max 12 must exceed the window 12"),
         ({"mask": "causal"}, r"mask must be a MaskSpec, got 'causal'"),
         ({"residual": 1}, r"residual must be a bool, got 1"),
-        ({"policy": "lenient"}, r"policy must be seed or strict, got 'lenient'"),
+        ({"policy": "generous"}, r"policy must be strict or lenient, got 'generous'"),
+        ({"policy": "seed-doc"}, r"grades only the seed-doc presets"),
         ({"tolerance_scale": 0.0}, r"tolerance_scale must be in \[0.01, 1.5\], got 0.0"),
         ({"tolerance_scale": 1.6}, r"tolerance_scale must be in \[0.01, 1.5\], got 1.6"),
         ({"tolerance_scale": math.nan}, r"tolerance_scale .* got nan"),
@@ -523,7 +540,7 @@ def test_cli_knob_flags_reach_the_instance(capsys: pytest.CaptureFixture[str]) -
         "--no-position-encoding",
         "--residual",
         "--layer-norm",
-        "--policy=seed",
+        "--policy=lenient",
         "--tolerance-scale=0.5",
     )
     assert code == 0
@@ -532,7 +549,7 @@ def test_cli_knob_flags_reach_the_instance(capsys: pytest.CaptureFixture[str]) -
     assert len(data["inputs"]["Q"]) in (6, 7) and len(data["inputs"]["Q"][0]) == 5
     assert data["mask"] == {"kind": "sliding_window", "window": 3}
     assert (data["position_encoding"], data["residual"], data["layer_norm"]) == (False, True, True)
-    assert data["policy"] == "seed"
+    assert data["policy"] == "lenient"
     assert data["tolerances"] == {"position": 0.05, "weights": 0.075, "outputs": 0.1}
     config = ProceduralConfig(
         heads=(1, 1),
@@ -542,7 +559,7 @@ def test_cli_knob_flags_reach_the_instance(capsys: pytest.CaptureFixture[str]) -
         position_encoding=False,
         residual=True,
         layer_norm=True,
-        policy="seed",
+        policy="lenient",
         tolerance_scale=0.5,
     )
     assert data["content_hash"] == procedural_spec(8, config).content_hash()
@@ -557,24 +574,46 @@ def test_cli_mask_none_and_audit(capsys: pytest.CaptureFixture[str]) -> None:
     assert entries and all(e["detected"] for e in entries)
     assert not any(e["category"] == "causal_mask" for e in entries)
     code, out, _ = _run(capsys, "audit", "--preset", "procedural", "--seed", "2")
-    assert code == 0 and re.search(r"(\d+)/\1 catalogued bugs rejected\.", out)
+    assert code == 0 and re.search(
+        r"(\d+)/\1 catalogued bugs and (\d+)/\2 cheap answers rejected\.", out
+    )
 
 
 def test_cli_fixed_preset_knobs(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = _run(
-        capsys, "instance", "--json", "--heads", "1", "--policy", "strict", "--tolerance-scale", "2"
+        capsys,
+        "instance",
+        "--preset",
+        "seed-doc",
+        "--json",
+        "--heads",
+        "1",
+        "--policy",
+        "strict",
+        "--tolerance-scale",
+        "2",
     )
     assert code == 0
     data = json.loads(out)
-    assert data["preset"] == "seed" and data["heads"] == [{"qk": [0, 3], "v": [0, 3]}]
+    assert data["preset"] == "seed-doc" and data["heads"] == [{"qk": [0, 3], "v": [0, 3]}]
     assert data["tolerances"] == {"position": 0.2, "weights": 0.3, "outputs": 0.4}
     assert data["inputs"]["Q"][0] == [1.0, 0.5, -0.2]  # the seed's own data
-    code, out, _ = _run(capsys, "prompt", "--mask", "none", "--no-position-encoding")
+    code, out, _ = _run(
+        capsys, "prompt", "--preset", "seed-doc", "--mask", "none", "--no-position-encoding"
+    )
     assert code == 0 and "No mask" in out and "No position encoding" in out
-    code, out, _ = _run(capsys, "instance", "--json", "--heads", "2")  # the seed's own count
+    code, out, _ = _run(capsys, "instance", "--preset", "seed-doc", "--json", "--heads", "2")
     assert code == 0 and len(json.loads(out)["heads"]) == 2
     code, out, _ = _run(
-        capsys, "audit", "--json", "--mask", "window:2", "--residual", "--layer-norm"
+        capsys,
+        "audit",
+        "--preset",
+        "seed-doc",
+        "--json",
+        "--mask",
+        "window:2",
+        "--residual",
+        "--layer-norm",
     )
     names = {e["name"] for e in json.loads(out)}
     assert {"window_ignored", "no_residual", "no_layer_norm"} <= names
@@ -583,10 +622,10 @@ def test_cli_fixed_preset_knobs(capsys: pytest.CaptureFixture[str]) -> None:
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["instance", "--tokens", "5"], "--tokens needs --preset procedural"),
-        (["instance", "--d-model", "5"], "--d-model needs --preset procedural"),
-        (["instance", "--heads", "3"], "--heads takes 1"),
-        (["instance", "--preset", "procedural"], "pass one"),
+        (["instance", "--preset", "seed-doc", "--tokens", "5"], "--tokens needs --preset proc"),
+        (["instance", "--preset", "seed-doc", "--d-model", "5"], "--d-model needs --preset"),
+        (["instance", "--preset", "seed-doc", "--heads", "3"], "--heads takes 1"),
+        (["instance", "--preset", "procedural", "--policy", "seed-doc"], "seed-doc presets"),
         (["instance", "--preset", "procedural", "--seed", "-2"], "seed must be an int >= 0"),
         (
             ["instance", "--preset", "procedural", "--seed", "1", "--heads", "5"],
@@ -601,7 +640,7 @@ def test_cli_fixed_preset_knobs(capsys: pytest.CaptureFixture[str]) -> None:
             "--mask window must be >= 2",
         ),
         (["instance", "--preset", "nope"], "unknown preset 'nope'"),
-        (["instance", "--seed", "1"], "takes no seed"),
+        (["instance", "--preset", "seed-doc", "--seed", "1"], "takes no seed"),
     ],
 )
 def test_cli_bad_knob_values_exit_2(
@@ -620,7 +659,7 @@ def test_cli_bad_knob_values_exit_2(
         (["instance", "--heads", "two"], "argument --heads: expected N or MIN-MAX"),
         (["instance", "--tokens", "8-4"], "MIN <= MAX"),
         (["instance", "--tolerance-scale", "-1"], "argument --tolerance-scale"),
-        (["instance", "--policy", "lenient"], "argument --policy: invalid choice"),
+        (["instance", "--policy", "generous"], "argument --policy: invalid choice"),
         (["instance", "--no-such-flag"], "unrecognized arguments"),
     ],
 )

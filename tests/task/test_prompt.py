@@ -15,15 +15,15 @@ from attnrl.task.spec import MaskSpec, TaskSpec, Tolerances
 GOLDEN = Path(__file__).parent / "golden" / "seed_prompt.txt"
 
 VARIANTS: dict[str, TaskSpec] = {
-    "seed": load_task("seed").spec,
-    "seed-text": load_task("seed-text").spec,
-    "no-mask": load_task("seed", mask=MaskSpec("none")).spec,
-    "window": load_task("seed", mask=MaskSpec("sliding_window", 2)).spec,
+    "seed": load_task("seed-doc").spec,
+    "seed-text": load_task("seed-doc-text").spec,
+    "no-mask": load_task("seed-doc", mask=MaskSpec("none")).spec,
+    "window": load_task("seed-doc", mask=MaskSpec("sliding_window", 2)).spec,
     "strict-tight": load_task(
-        "seed", policy="strict", tolerances=Tolerances(0.01, 0.02, 0.03)
+        "seed-doc", policy="strict", tolerances=Tolerances(0.01, 0.02, 0.03)
     ).spec,
     "no-pos-residual-ln": load_task(
-        "seed", position_encoding=False, residual=True, layer_norm=True
+        "seed-doc", position_encoding=False, residual=True, layer_norm=True
     ).spec,
 }
 
@@ -55,12 +55,13 @@ def test_prompt_states_every_knob_as_the_spec_says(name: str) -> None:
     for c in spec.components():
         assert f'"{c.key}": ' in text and f"shape {c.shape}" in text
     tol = spec.tolerances
-    assert f"attention weights {tol.weights:g}, outputs {tol.outputs:g}." in text
+    ln = f", layer_normalized_output {tol.layer_norm:g}" if spec.layer_norm else ""
+    assert f"attention weights {tol.weights:g}, outputs {tol.outputs:g}{ln}." in text
     assert (f"position encoding {tol.position:g}" in text) == spec.position_encoding
     assert ("Q_pos + concatenate" in text) == spec.residual
     assert ("layer_normalized_output" in text) == spec.layer_norm
     assert ("pos_emb = [[" in text) == spec.position_encoding
-    assert ("partial credit" in text) == (spec.policy == "seed")
+    assert ("partial credit" in text) == (spec.policy != "strict")
 
 
 @pytest.mark.parametrize("name", sorted(VARIANTS))

@@ -21,8 +21,9 @@ RANK = {"full_success": 2, "partial_success": 1}
 
 TASKS: dict[str, Any] = {
     f"{preset}-{policy}{tag}": (preset, policy, knobs)
-    for preset in ("seed", "seed-text", "procedural")
-    for policy in ("seed", "strict")
+    for preset in ("seed-doc", "seed-doc-text", "procedural")
+    for policy in ("seed-doc", "lenient", "strict")
+    if policy != "seed-doc" or preset != "procedural"  # seed-doc grades its own presets only
     for tag, knobs in (
         ("", {}),
         ("-one-head", {"heads": 1}),
@@ -47,7 +48,7 @@ def _off(matrix: list[list[float]]) -> list[list[float]]:
 def _meeting(task: Task, rule: PassRule, keep_any: int = 0) -> dict[str, Any]:
     """The reference with every component the rule does not require off by 1.0."""
     answer = copy.deepcopy(task.reference())
-    kept = set(rule.all_of) | ({rule.any_of[keep_any]} if rule.any_of else set())
+    kept = set(rule.all_of) | (set(rule.any_of[keep_any]) if rule.any_of else set())
     for c in task.spec.components():
         if c.key not in kept:
             answer[c.key] = _off(answer[c.key])
@@ -77,11 +78,13 @@ def test_prompt_states_each_rule_and_grade_applies_it(name: str) -> None:
             broken = _meeting(task, rule)
             broken[key] = _off(task.reference()[key])
             assert _rank(task, broken) < target, (rule, key)
-        if rule.any_of:  # none of the alternatives
-            broken = _meeting(task, rule)
-            for key in rule.any_of:
-                broken[key] = _off(task.reference()[key])
-            assert _rank(task, broken) < target, (rule, "any_of")
+        if rule.any_of:  # no alternative complete: one component of each group broken
+            for position in range(max(len(g) for g in rule.any_of)):
+                broken = _meeting(task, rule)
+                for group in rule.any_of:
+                    key = group[min(position, len(group) - 1)]
+                    broken[key] = _off(task.reference()[key])
+                assert _rank(task, broken) < target, (rule, "any_of", position)
         if rule.mask_flag:
             broken = _meeting(task, rule)
             broken[ANSWER_MASK_FLAG] = False
@@ -89,6 +92,6 @@ def test_prompt_states_each_rule_and_grade_applies_it(name: str) -> None:
 
 
 def test_the_seed_prompt_says_one_head_output_suffices() -> None:
-    prompt = load_task("seed").prompt
+    prompt = load_task("seed-doc").prompt
     assert "Full success needs every component within tolerance" not in prompt
     assert "at least one of head1_output or head2_output within tolerance" in prompt

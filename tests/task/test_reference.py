@@ -63,7 +63,7 @@ def loop_attention(spec: TaskSpec) -> dict[str, list[list[float]]]:
     return out
 
 
-@pytest.mark.parametrize("preset", ["seed", "seed-text"])
+@pytest.mark.parametrize("preset", ["seed-doc", "seed-doc-text"])
 def test_reference_matches_loop_implementation(preset: str) -> None:
     spec = build_spec(preset)
     ref = submission(spec, forward(spec))
@@ -88,7 +88,7 @@ def test_reference_matches_loops_on_other_layouts() -> None:
 
 
 def test_seed_reference_known_values() -> None:
-    ref = submission(build_spec("seed"), forward(build_spec("seed")))
+    ref = submission(build_spec("seed-doc"), forward(build_spec("seed-doc")))
     assert ref["head1_attention_weights"][0] == [1.0, 0.0, 0.0, 0.0]
     np.testing.assert_allclose(ref["final_output"][0], [1.6, -0.8, 0.2], atol=1e-12)
     np.testing.assert_allclose(ref["head1_attention_weights"][1], [0.5597, 0.4403, 0, 0], atol=1e-4)
@@ -114,7 +114,7 @@ def test_layer_norm_rows_have_zero_mean_unit_variance() -> None:
 
 
 def test_sliding_window_and_residual_knobs() -> None:
-    spec = build_spec("seed").with_knobs(
+    spec = build_spec("seed-doc").with_knobs(
         mask=MaskSpec("sliding_window", 2), residual=True, layer_norm=True
     )
     trace = forward(spec)

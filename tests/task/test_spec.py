@@ -20,7 +20,7 @@ def small_spec(**changes: object) -> TaskSpec:
 
 
 def test_seed_preset_is_the_seed_document_data() -> None:
-    spec = build_spec("seed")
+    spec = build_spec("seed-doc")
     assert spec.q[0] == (1.0, 0.5, -0.2)
     assert spec.pos_emb[3] == (0.0, -0.1, 0.0)
     assert spec.heads == (HeadLayout((0, 1), (0, 2)), HeadLayout((1, 3), (2, 3)))
@@ -37,22 +37,22 @@ def test_seed_preset_is_the_seed_document_data() -> None:
 
 
 def test_seed_text_preset_reproduces_the_errata() -> None:
-    spec = build_spec("seed-text")
+    spec = build_spec("seed-doc-text")
     assert spec.value_source == "q_pos"
     assert spec.mask.kind == "reverse_causal"
     assert spec.mask.masked_condition == "j < i"
 
 
 def test_hash_is_stable_and_sensitive() -> None:
-    a, b = build_spec("seed"), build_spec("seed")
+    a, b = build_spec("seed-doc"), build_spec("seed-doc")
     assert a.content_hash() == b.content_hash()
     assert len(a.content_hash()) == 64
-    assert a.content_hash() != build_spec("seed-text").content_hash()
+    assert a.content_hash() != build_spec("seed-doc-text").content_hash()
     assert a.content_hash() != a.with_knobs(policy="strict").content_hash()
 
 
 def test_dict_round_trip_is_exact() -> None:
-    for name in ("seed", "seed-text"):
+    for name in ("seed-doc", "seed-doc-text"):
         spec = build_spec(name)
         again = TaskSpec.from_dict(spec.to_dict())
         assert again == spec
@@ -69,7 +69,7 @@ def test_dict_round_trip_is_exact() -> None:
         ({"heads": ()}, "at least one head"),
         ({"heads": (HeadLayout((0, 3), (0, 1)),)}, "beyond d_model"),
         ({"value_source": "k_pos"}, "value_source"),
-        ({"policy": "lenient"}, "policy"),
+        ({"policy": "generous"}, "policy must be one of strict, lenient, seed-doc"),
         ({"residual": True}, "sum to d_model"),
     ],
 )
@@ -113,17 +113,20 @@ def test_mask_visibility() -> None:
 
 
 def test_unknown_preset_and_seed_on_fixed_preset_are_clear_errors() -> None:
-    with pytest.raises(ValueError, match="unknown preset 'nope'; choose one of: seed"):
+    with pytest.raises(
+        ValueError,
+        match="unknown preset 'nope'; choose one of: procedural, seed-doc, seed-doc-text",
+    ):
         load_task("nope")
     with pytest.raises(ValueError, match="takes no seed"):
-        load_task("seed", seed=3)
+        load_task("seed-doc", seed=3)
 
 
 def test_knobs_override_and_revalidate() -> None:
-    task = load_task("seed", policy="strict")
+    task = load_task("seed-doc", policy="strict")
     assert task.spec.policy == "strict"
     with pytest.raises(ValueError, match="policy"):
-        load_task("seed", policy="bogus")
+        load_task("seed-doc", policy="bogus")
 
 
 def test_knobs_mean_the_same_in_python_and_on_the_cli() -> None:
@@ -140,4 +143,4 @@ def test_knobs_mean_the_same_in_python_and_on_the_cli() -> None:
     assert len(python.spec.heads) == 3 and not python.spec.masked
     assert all(e.detected for e in python.audit())
     with pytest.raises(ValueError, match="--tokens needs --preset procedural"):
-        load_task("seed", tokens=5)
+        load_task("seed-doc", tokens=5)

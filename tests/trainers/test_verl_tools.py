@@ -164,7 +164,7 @@ def test_the_readme_command_sets_what_the_tool_episode_needs(verl_config: Any) -
     assert multi_turn.max_assistant_turns == 15
     assert Path(multi_turn.tool_config_path) == verl_tools.tool_config_path()
     # a python result is at most 10,000 characters, JSON-escaped in the tool message
-    assert multi_turn.max_tool_response_length >= 2 * load_task("seed").limits.max_output_chars
+    assert multi_turn.max_tool_response_length >= 2 * load_task("seed-doc").limits.max_output_chars
     assert verl_config.reward.custom_reward_function.name == "compute_score"
     assert Path(verl_config.reward.custom_reward_function.path) == Path(verl_tools.__file__)
 
@@ -180,7 +180,7 @@ def test_verl_loads_the_shipped_yaml_with_the_answer_format_in_the_description(
     by_name = {t.name: t for t in tools}
     assert set(by_name) == {"python_expression", "submit_answer"}
     assert isinstance(by_name["python_expression"], verl_tools.PythonExpressionTool)
-    task = load_task("seed")
+    task = load_task("seed-doc")
     assert (
         by_name["python_expression"].tool_schema.function.description == task.tools[0].description
     )
@@ -275,7 +275,7 @@ def test_the_contract_cases_get_verifys_reward() -> None:
     and scored by ``compute_score``, get exactly ``attnrl verify --json``'s reward."""
     import math
 
-    task = load_task("seed")
+    task = load_task("seed-doc")
     ref = task.reference()
     nan_row = [[math.nan] * len(r) for r in ref["head1_output"]]
     texts = [

@@ -17,7 +17,7 @@ from fakes.llm_server import FakeLLMServer, openai_text
 
 
 async def test_every_case_gets_the_reward_attnrl_verify_gives(v1_server: FakeLLMServer) -> None:
-    task = load_task("seed")
+    task = load_task("seed-doc")
     cases = contract_cases(task)
     verified = verify_all(cases)
     assert {v["reward"] for v in verified} == {0.0, 0.5, 1.0}

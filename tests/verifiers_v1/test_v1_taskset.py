@@ -41,10 +41,10 @@ def test_the_id_resolves_to_the_taskset_its_harness_and_its_env() -> None:
     assert loaders.default_harness_id(v1.TASKSET_ID) == v1.TASKSET_ID
     assert loaders.harness_class(v1.TASKSET_ID) is v1.AttentionHarness
     assert loaders.environment_class(v1.TASKSET_ID) is v1.AttentionEnv
-    config = vf.resolve_env_config({"taskset": {"id": v1.TASKSET_ID, "preset": "seed"}})
+    config = vf.resolve_env_config({"taskset": {"id": v1.TASKSET_ID, "preset": "seed-doc"}})
     assert isinstance(config, v1.AttentionEnvConfig)
     assert isinstance(config.taskset, v1.AttentionTasksetConfig)
-    assert config.taskset.preset == "seed"
+    assert config.taskset.preset == "seed-doc"
     assert isinstance(config.agent.runtime, vf.SubprocessConfig)
     harness = config.agent_harnesses()["agent"]
     assert isinstance(harness, v1.AttentionHarnessConfig) and harness.max_steps == 15
@@ -70,12 +70,12 @@ def test_procedural_is_infinite_and_seeded_from_its_start() -> None:
 
 
 def test_a_fixed_preset_is_its_one_instance(seed_task: Task) -> None:
-    ts = taskset(preset="seed")
+    ts = taskset(preset="seed-doc")
     assert ts.bounded
     tasks = list(ts)
     assert len(tasks) == 1
     data = tasks[0].data
-    assert data.name == "seed" and data.prompt == seed_task.prompt
+    assert data.name == "seed-doc" and data.prompt == seed_task.prompt
     assert json.loads(data.answer) == seed_task.reference()
     assert json.loads(data.info)["spec_hash"] == seed_task.content_hash
 
@@ -86,7 +86,7 @@ def test_an_unknown_preset_is_refused_naming_the_presets() -> None:
 
 
 async def test_validate_passes_the_reference_and_fails_a_catalogued_bug() -> None:
-    for task in taskset(preset="seed"), *[taskset(seed=7).take(3)]:
+    for task in taskset(preset="seed-doc"), *[taskset(seed=7).take(3)]:
         for v1_task in task:
             assert await v1_task.validate() is True
     attnrl_task = load_task("procedural", 7)
@@ -113,7 +113,7 @@ async def test_the_reward_is_attnrls_grade_of_the_submission() -> None:
 
 
 async def test_no_submission_scores_zero_as_no_submission() -> None:
-    task = v1.attention_task(load_task("seed"))
+    task = v1.attention_task(load_task("seed-doc"))
     trace = await scored(task, v1.AttentionState(stop="no_tool_use"))
     assert trace.rewards["attnrl_reward"].score == 0.0
     assert trace.info["attnrl"]["category"] == "no_submission"

@@ -1,8 +1,9 @@
 """Arguments and helpers shared by subcommands: choosing a task, reading input, failing clearly.
 
 Every command that works on a task takes ``--preset``/``--seed`` and the difficulty knobs
-(:func:`add_task_arguments`). For the generated preset ``procedural`` the knobs are its
-:class:`~attnrl.task.procedural.ProceduralConfig`; for a fixed preset (``seed``, ``seed-text``)
+(:func:`add_task_arguments`). For the generated preset ``procedural`` (the default) the knobs
+are its :class:`~attnrl.task.procedural.ProceduralConfig`; for a fixed preset (``seed-doc``,
+``seed-doc-text``)
 only the knobs that keep its data are accepted: ``--policy``, ``--tolerance-scale``,
 ``--mask``, ``--[no-]position-encoding``, ``--[no-]residual``, ``--[no-]layer-norm`` and
 ``--heads 1`` (one head over every column, the seed's "single head" simplification);
@@ -19,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from attnrl.task import Task, presets
-from attnrl.task.presets import DEFAULT_PRESET, preset_names
+from attnrl.task.presets import DEFAULT_PRESET, GAMEABLE, preset_names
 from attnrl.task.procedural import (
     MAX_TOLERANCE_SCALE,
     PRESET_NAME,
@@ -34,6 +35,7 @@ __all__ = [
     "fail",
     "instance_seed",
     "parse_mask",
+    "print_notes",
     "check_seed",
     "read_bytes",
     "read_input",
@@ -121,12 +123,48 @@ def positive_number(what: str, positive: str) -> Callable[[str], float]:
 _scale = positive_number("a number", "a positive finite number")
 
 
+class _Renamed(argparse.Action):
+    """Stores the current name of a renamed value (``--preset seed``, ``--policy seed``) and
+    keeps its deprecation note in ``namespace.notes`` for :func:`print_notes`."""
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,  # noqa: ARG002 - argparse's signature
+        namespace: argparse.Namespace,
+        values: Any,
+        option_string: str | None = None,  # noqa: ARG002
+    ) -> None:
+        rename = presets.canonical_preset if self.dest == "preset" else presets.canonical_policy
+        value, note = rename(str(values))
+        setattr(namespace, self.dest, value)
+        if note is not None:
+            namespace.notes = [*getattr(namespace, "notes", []), note]
+
+
+def print_notes(args: argparse.Namespace) -> None:
+    """Print (once) the deprecation notes of the flags given, and label a gameable preset."""
+    notes = list(getattr(args, "notes", []))
+    preset = getattr(args, "preset", None)
+    if preset in GAMEABLE and not getattr(args, "gameable_noted", False):
+        notes.append(
+            f"preset {preset!r} is the seed document's instance and is gameable: "
+            f"{GAMEABLE[preset]} (attnrl audit --preset {preset}); fine for reproducing the "
+            f"document, not for training or a band verdict (--preset {PRESET_NAME})"
+        )
+        args.gameable_noted = True
+    for note in notes:
+        print(f"attnrl: note: {note}", file=sys.stderr)
+    args.notes = []
+
+
 def add_task_arguments(parser: argparse.ArgumentParser) -> None:
     """``--preset``, ``--seed`` and the difficulty knobs: which task instance a command uses."""
     parser.add_argument(
         "--preset",
         default=DEFAULT_PRESET,
-        help=f"task preset: {', '.join(preset_names())} (default {DEFAULT_PRESET})",
+        action=_Renamed,
+        help=f"task preset: {', '.join(preset_names())} (default {DEFAULT_PRESET}; the "
+        "seed-doc instances are gameable, see attnrl presets)",
     )
     parser.add_argument(
         "--seed",
@@ -163,10 +201,14 @@ def add_task_arguments(parser: argparse.ArgumentParser) -> None:
         knobs.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=what)
     knobs.add_argument(
         "--policy",
-        choices=("seed", "strict"),
+        choices=("strict", "lenient", "seed-doc", *presets.DEPRECATED_POLICIES),
+        metavar="{strict,lenient,seed-doc}",
         default=None,
-        help=f"seed: full and partial success; strict: every component (default: seed, "
-        f"{PRESET_NAME}: strict)",
+        action=_Renamed,
+        help=f"strict: every component; lenient: partial credit (0.5) for the outputs and one "
+        f"head's weights; seed-doc: the seed document's grader, partial credit for one head's "
+        f"weights alone (seed-doc presets only) (default: {PRESET_NAME} strict, seed-doc "
+        f"presets seed-doc)",
     )
     knobs.add_argument(
         "--tolerance-scale",
@@ -205,16 +247,20 @@ def spec_factory(args: argparse.Namespace) -> Callable[[int | None], TaskSpec]:
 
     def spec(seed: int | None) -> TaskSpec:
         try:
-            return factory(seed)
+            made = factory(seed)
         except ValueError as exc:
             raise UsageError(_flag_names(str(exc))) from None
+        print_notes(args)  # after the flags proved valid: an error is never preceded by a note
+        return made
 
     return spec
 
 
 def task_from_args(args: argparse.Namespace) -> Task:
-    """The task of ``--preset``/``--seed`` with the knob flags applied."""
-    return Task(spec_factory(args)(args.seed))
+    """The task of ``--preset``/``--seed`` with the knob flags applied (a seeded preset
+    draws seed 0 when no ``--seed`` is given)."""
+    factory = spec_factory(args)
+    return Task(factory(instance_seed(args)))
 
 
 def read_input(path: str) -> str:

@@ -3,7 +3,7 @@
 ``attnrl dataset --preset procedural --n N --seed S --out FILE [--format jsonl|hf]`` writes
 one row per instance with :func:`attnrl.task.dataset.dataset_row` (``prompt``, ``answer``,
 ``info``); row i is the instance of seed ``S + i`` (S defaults to 0). The knob flags apply
-to every row. A fixed preset (``seed``, ``seed-text``) is one instance: it takes ``--n 1``
+to every row. A fixed preset (``seed-doc``, ``seed-doc-text``) is one instance: it takes ``--n 1``
 only, since N identical rows would only teach a policy one answer (let the trainer sample
 repeated rollouts instead).
 

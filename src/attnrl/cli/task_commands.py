@@ -1,4 +1,5 @@
-"""``verify``, ``reference``, ``instance``, ``prompt``, ``audit``: the task itself, offline."""
+"""``verify``, ``reference``, ``instance``, ``prompt``, ``audit``, ``presets``: the task itself,
+offline."""
 
 from __future__ import annotations
 
@@ -6,9 +7,19 @@ import argparse
 import json
 from typing import Any
 
-from attnrl.cli.common import add_task_arguments, dump_json, read_bytes, task_from_args
+from attnrl.cli.common import (
+    UsageError,
+    add_task_arguments,
+    dump_json,
+    instance_seed,
+    read_bytes,
+    spec_factory,
+    task_from_args,
+)
 from attnrl.harness.tools import answer_from_submit_arguments
 from attnrl.task import Task
+from attnrl.task.ladder import LADDER
+from attnrl.task.presets import PROCEDURAL, SEEDED_PRESETS
 
 __all__ = ["register"]
 
@@ -40,11 +51,40 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     prompt.set_defaults(handler=cmd_prompt)
 
     audit = subparsers.add_parser(
-        "audit", help="grade every catalogued bug: which ones the tolerances let through"
+        "audit",
+        help="grade every catalogue entry (bugs and cheap answers): which ones earn reward",
     )
     add_task_arguments(audit)
-    audit.add_argument("--json", action="store_true", help="print a JSON list")
+    audit.add_argument(
+        "--seeds",
+        type=int,
+        metavar="N",
+        help=f"audit the instances of seeds S..S+N-1 (--preset {PROCEDURAL}) and print how often "
+        "each entry earns reward",
+    )
+    audit.add_argument(
+        "--rung",
+        type=int,
+        metavar="R",
+        help=f"use the knobs of ladder rung R (0-{len(LADDER) - 1}) of --preset {PROCEDURAL}",
+    )
+    audit.add_argument(
+        "--ladder",
+        action="store_true",
+        help="every ladder rung and fixed preset, one line each (with --seeds N, default 50)",
+    )
+    audit.add_argument("--json", action="store_true", help="print JSON")
     audit.set_defaults(handler=cmd_audit)
+
+    presets_parser = subparsers.add_parser(
+        "presets",
+        help="the presets and ladder rungs: policy, answer size in tokens, what is gameable",
+    )
+    presets_parser.add_argument(
+        "--seeds", type=int, default=20, metavar="N", help="instances probed per rung (default 20)"
+    )
+    presets_parser.add_argument("--json", action="store_true", help="print JSON")
+    presets_parser.set_defaults(handler=cmd_presets)
 
 
 def _submission(task: Task, data: bytes) -> Any:
@@ -109,7 +149,105 @@ def _fmt_error(value: float | None) -> str:
     return "  n/a" if value is None else f"{value:5.3f}"
 
 
+def _apply_rung(args: argparse.Namespace) -> None:
+    """``--rung R``: the ladder's knobs, for the knob flags not given."""
+    if args.rung is None:
+        return
+    if not 0 <= args.rung < len(LADDER):
+        raise UsageError(f"--rung must be 0-{len(LADDER) - 1}, got {args.rung}")
+    if args.preset != PROCEDURAL:
+        raise UsageError(f"--rung needs --preset {PROCEDURAL} (the ladder is of its knobs)")
+    for knob, value in LADDER[args.rung].items():
+        if getattr(args, knob, None) is None:
+            setattr(args, knob, value)
+
+
+def _check_seeds(seeds: int | None) -> None:
+    if seeds is not None and seeds < 1:
+        raise UsageError(f"--seeds must be >= 1, got {seeds}")
+
+
 def cmd_audit(args: argparse.Namespace) -> int:
+    _check_seeds(args.seeds)
+    if args.ladder:
+        return _audit_ladder(args)
+    _apply_rung(args)
+    if args.seeds is not None:
+        return _audit_rates(args)
+    return _audit_one(args)
+
+
+def _audit_seeds(args: argparse.Namespace, count: int) -> list[int | None]:
+    if args.preset not in SEEDED_PRESETS:
+        return [None]  # a fixed preset has one instance
+    start = instance_seed(args)
+    assert start is not None
+    return list(range(start, start + count))
+
+
+def _audit_rates(args: argparse.Namespace) -> int:
+    from attnrl.task.audit import audit_rates
+
+    seeds = _audit_seeds(args, args.seeds)
+    rates = audit_rates(spec_factory(args), seeds)
+    if args.json:
+        print(dump_json([r.to_dict() for r in rates], compact=True))
+        return 0
+    where = f"rung {args.rung}" if args.rung is not None else f"preset {args.preset!r}"
+    print(f"Audit of {where} over {len(seeds)} instance(s): how often each entry earns reward")
+    print(f"{'entry':24} {'kind':6} {'category':12} {'paid':>12} {'full':>6}")
+    for r in rates:
+        print(f"{r.name:24} {r.kind:6} {r.category:12} {r.paid:>5}/{r.instances:<6} {r.full:>6}")
+    paid = [r.name for r in rates if r.paid]
+    print(
+        f"\n{len(rates) - len(paid)}/{len(rates)} entries never earn reward."
+        + (f" PAID: {', '.join(paid)}" if paid else "")
+    )
+    return 0
+
+
+def _ladder_rows(args: argparse.Namespace) -> list[dict[str, Any]]:
+    from attnrl.task.audit import audit_rates
+    from attnrl.task.presets import FIXED_PRESETS
+    from attnrl.task.presets import spec_factory as preset_factory
+
+    count = args.seeds or 50
+    rows: list[dict[str, Any]] = []
+    targets: list[tuple[str, str, dict[str, Any], list[int | None]]] = [
+        (f"rung {i}", PROCEDURAL, dict(knobs), list(range(count))) for i, knobs in enumerate(LADDER)
+    ]
+    targets += [(name, name, {}, [None]) for name in FIXED_PRESETS]
+    for label, preset, knobs, seeds in targets:
+        rates = audit_rates(preset_factory(preset, **knobs), seeds)
+        pairs = sum(r.instances for r in rates)
+        rows.append(
+            {
+                "target": label,
+                "instances": len(seeds),
+                "pairs": pairs,
+                "paid_pairs": sum(r.paid for r in rates),
+                "paid_bugs": sorted(r.name for r in rates if r.paid and r.kind == "bug"),
+                "paid_cheap": sorted(r.name for r in rates if r.paid and r.kind == "cheap"),
+            }
+        )
+    return rows
+
+
+def _audit_ladder(args: argparse.Namespace) -> int:
+    rows = _ladder_rows(args)
+    if args.json:
+        print(dump_json(rows, compact=True))
+        return 0
+    print("Audit of every ladder rung and fixed preset: entry x instance pairs that earn reward")
+    print(f"{'target':14} {'instances':>9} {'paid pairs':>16}  paid entries")
+    for r in rows:
+        names = ", ".join(r["paid_bugs"] + r["paid_cheap"]) or "none"
+        paid = f"{r['paid_pairs']}/{r['pairs']}"
+        print(f"{r['target']:14} {r['instances']:>9} {paid:>16}  {names}")
+    return 0
+
+
+def _audit_one(args: argparse.Namespace) -> int:
     task = task_from_args(args)
     entries = task.audit()
     if args.json:
@@ -126,16 +264,99 @@ def cmd_audit(args: argparse.Namespace) -> int:
         f"weights {tol.weights:g}, outputs {tol.outputs:g})"
     )
     print(
-        f"{'bug':24} {'category':12} {'outcome':16} {'caught':7} "
+        f"{'entry':24} {'kind':6} {'category':12} {'outcome':16} {'caught':7} "
         + " ".join(f"{s:>9}" for s in short)
     )
     for e in entries:
         caught = "yes" if e.detected else "NO"
         errs = " ".join(f"{_fmt_error(e.errors[k]):>9}" for k in keys)
-        print(f"{e.name:24} {e.category:12} {e.outcome:16} {caught:7} {errs}")
+        print(f"{e.name:24} {e.kind:6} {e.category:12} {e.outcome:16} {caught:7} {errs}")
     missed = [e.name for e in entries if not e.detected]
+    bugs = [e for e in entries if e.kind == "bug"]
     print(
-        f"\n{len(entries) - len(missed)}/{len(entries)} catalogued bugs rejected."
-        + (f" PASSED DESPITE THE BUG: {', '.join(missed)}" if missed else "")
+        f"\n{sum(e.detected for e in bugs)}/{len(bugs)} catalogued bugs and "
+        f"{sum(e.detected for e in entries) - sum(e.detected for e in bugs)}/"
+        f"{len(entries) - len(bugs)} cheap answers rejected."
+        + (f" PAID DESPITE THE MISTAKE: {', '.join(missed)}" if missed else "")
+    )
+    return 0
+
+
+def _preset_rows(args: argparse.Namespace) -> list[dict[str, Any]]:
+    from attnrl.sandbox.limits import SandboxLimits
+    from attnrl.stats.card import knobs_to_json
+    from attnrl.task.answer_size import RESPONSE_TOKENS, answer_tokens, openai_token_counter
+    from attnrl.task.ladder import rung_measures
+    from attnrl.task.presets import GAMEABLE, PRESETS
+    from attnrl.task.presets import spec_factory as preset_factory
+
+    counter = openai_token_counter()
+    seeds = list(range(args.seeds))
+    targets: list[tuple[str, str, dict[str, Any]]] = [(name, name, {}) for name in PRESETS]
+    targets += [(f"rung {i}", PROCEDURAL, dict(k)) for i, k in enumerate(LADDER)]
+    rows = []
+    for label, preset, knobs in targets:
+        factory = preset_factory(preset, **knobs)
+        specs = [factory(s) for s in (seeds if preset in SEEDED_PRESETS else [None])]
+        median, largest, unit = answer_tokens(specs, counter)
+        measures = rung_measures(specs)
+        rows.append(
+            {
+                "name": label,
+                "preset": preset,
+                "knobs": knobs_to_json(knobs),
+                "policy": specs[0].policy,
+                "instances": len(specs),
+                "answer_decimals": _decimals(specs[0]),
+                "answer_median": median,
+                "answer_max": largest,
+                "answer_unit": unit,
+                "response_tokens": RESPONSE_TOKENS,
+                "tool_output_chars": SandboxLimits().max_output_chars,
+                "workload": measures.to_dict(),
+                "gameable": GAMEABLE.get(preset),
+            }
+        )
+    return rows
+
+
+def _decimals(spec: Any) -> int:
+    from attnrl.task.answer_size import answer_decimals
+
+    return answer_decimals(spec)
+
+
+def cmd_presets(args: argparse.Namespace) -> int:
+    _check_seeds(args.seeds)
+    rows = _preset_rows(args)
+    if args.json:
+        print(dump_json(rows, compact=True))
+        return 0
+    unit = rows[0]["answer_unit"]
+    print(
+        f"Presets and ladder rungs ({args.seeds} instances probed per seeded one). The answer "
+        f"is the reference rounded as the prompt asks, compact JSON, in {unit}"
+        + (
+            " (cl100k/o200k, the larger)"
+            if unit == "tokens"
+            else " (estimate: bpe-openai is not installed)"
+        )
+        + f"; it must fit a {rows[0]['response_tokens']:,}-token response and the "
+        f"{rows[0]['tool_output_chars']:,}-character tool output."
+    )
+    print(f"{'name':14} {'policy':9} {'dec':>3} {'answer median':>13} {'max':>6} {'ops':>7}  knobs")
+    for r in rows:
+        knobs = " ".join(f"{k}={v}" for k, v in r["knobs"].items()) or "defaults"
+        print(
+            f"{r['name']:14} {r['policy']:9} {r['answer_decimals']:>3} "
+            f"{r['answer_median']:>13g} {r['answer_max']:>6} "
+            f"{r['workload']['operations']:>7g}  {knobs}"
+        )
+    for r in rows:
+        if r["gameable"]:
+            print(f"GAMEABLE: preset {r['name']}: {r['gameable']}.")
+    print(
+        "The seed-doc presets are never a default (training, calibration, datasets, adapters): "
+        f"use --preset {PROCEDURAL}. Every entry that earns reward: attnrl audit --ladder."
     )
     return 0

@@ -14,7 +14,7 @@ forwards here. In Python::
     import verifiers as vf
     from attnrl.integrations.verifiers import load_environment
 
-    env = load_environment(preset="seed")
+    env = load_environment(preset="procedural", n=64, seed=0)
     client = vf.OpenAIChatCompletionsClient(AsyncOpenAI())
     results = await env.evaluate(client, model="gpt-4.1-mini", num_examples=1,
                                  rollouts_per_example=4)

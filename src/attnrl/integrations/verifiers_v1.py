@@ -7,12 +7,12 @@ this one), because the module ``attnrl`` itself answers ``vf-eval attnrl`` for v
 (:mod:`attnrl.integrations.verifiers`)::
 
     vf-eval attnrl-v1 -m gpt-4.1-mini -n 8 -r 4 --no-push
-    vf-eval attnrl-v1 --env.taskset.preset seed -m gpt-4.1-mini -n 1 -r 15
+    vf-eval attnrl-v1 --env.taskset.preset seed-doc -m gpt-4.1-mini -n 1 -r 15
     vf-validate attnrl-v1 -n 100 --runtime.type subprocess
 
 - :class:`AttentionTaskset`: ``procedural`` (the default) is infinite (``INFINITE = True``),
   one instance per seed from ``seed`` on, so a trainer draws as many as it needs and a
-  run bounds it with ``-n``; a fixed preset (``seed``, ``seed-text``) is its one instance.
+  run bounds it with ``-n``; a fixed preset (``seed-doc``, ``seed-doc-text``) is its one instance.
 - :class:`AttentionTask`: ``@vf.reward`` is attnrl's :meth:`~attnrl.task.Task.grade` of the
   answer the episode submitted (0 without one), with ``attnrl_passed`` and
   ``attnrl_full_success`` metrics and the grade in ``trace.info["attnrl"]``; ``validate``
@@ -28,6 +28,7 @@ this one), because the module ``attnrl`` itself answers ``vf-eval attnrl`` for v
 from __future__ import annotations
 
 import itertools
+import warnings
 from collections.abc import Iterator
 from typing import Any
 
@@ -43,7 +44,7 @@ from attnrl.integrations._v1_harness import (
 from attnrl.task import Task, load_task
 from attnrl.task.dataset import dataset_row
 from attnrl.task.grading import Grade
-from attnrl.task.presets import PRESETS, PROCEDURAL, SEEDED_PRESETS
+from attnrl.task.presets import PRESETS, PROCEDURAL, SEEDED_PRESETS, canonical_preset
 
 try:
     import verifiers.v1 as vf
@@ -158,6 +159,9 @@ class AttentionTasksetConfig(vf.TasksetConfig):  # type: ignore[misc]
     @field_validator("preset")
     @classmethod
     def _known_preset(cls, value: str) -> str:
+        value, note = canonical_preset(value)  # an old name (seed, seed-text) still works
+        if note is not None:
+            warnings.warn(note, DeprecationWarning, stacklevel=2)
         if value not in PRESETS:
             raise ValueError(f"unknown attnrl preset {value!r}; the presets are {list(PRESETS)}")
         return value

@@ -24,7 +24,7 @@ from attnrl.task.reference import Variant
 from attnrl.task.spec import TaskSpec
 
 __all__ = [
-    "SEED_MIX",
+    "DOC_MIX",
     "Plan",
     "SimulatedAgents",
     "SimulatedModel",
@@ -65,15 +65,37 @@ class Plan:
         return self.bug if self.kind == "bug" and self.bug else self.kind
 
 
-SEED_MIX: dict[str, float] = {
+DOC_MIX: dict[str, float] = {
     "success": 4 / 15,
     "dimension": 5 / 15,
     "causal_mask": 3 / 15,
     "numerical": 2 / 15,
     "no_submission": 1 / 15,
 }
-"""The seed's reported distribution: 27% success, 33% dimension, 20% mask, 13% numerical,
-7% no submission."""
+"""The failure mix the seed document reports: 27% success, 33% dimension, 20% mask, 13%
+numerical, 7% no submission (named ``SEED_MIX`` before; that name still works, deprecated)."""
+
+
+def __getattr__(name: str) -> Any:
+    """``SEED_MIX``, the old name of :data:`DOC_MIX`, with a deprecation warning."""
+    if name == "SEED_MIX":
+        import warnings
+
+        warnings.warn(
+            "attnrl.models.simulated.SEED_MIX is deprecated, use DOC_MIX (same mix)",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return DOC_MIX
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def _detectable(task: Task) -> list[Bug]:
+    """The honest bugs (not the cheap answers) that ``task``'s grading rejects: what a
+    simulated agent may make (a bug that passes cannot show its category)."""
+    return [
+        b for b, e in zip(task.bugs(), task.audit(), strict=True) if e.detected and b.kind == "bug"
+    ]
 
 
 def _counts(mix: dict[str, float], runs: int) -> dict[str, int]:
@@ -97,9 +119,9 @@ def assign_plans(
     the detectable bugs of any category.
     """
     rng = random.Random(0 if seed is None else seed)
-    detectable = [b for b, e in zip(task.bugs(), task.audit(), strict=True) if e.detected]
+    detectable = _detectable(task)
     plans: list[Plan] = []
-    for kind, count in _counts(mix or SEED_MIX, runs).items():
+    for kind, count in _counts(mix or DOC_MIX, runs).items():
         for _ in range(count):
             if kind == "success":
                 plans.append(Plan("reference", stumble=rng.random() < 0.5))
@@ -200,7 +222,8 @@ def solution_code(spec: TaskSpec, bug: Bug | None = None) -> str:
             lines.append("answer['layer_normalized_output'] = final.tolist()")
         else:
             lines += [
-                "mu, var = final.mean(axis=1, keepdims=True), final.var(axis=1, keepdims=True)",
+                "mu = final.mean(axis=1, keepdims=True)",
+                f"var = final.var(axis=1, keepdims=True, ddof={int(v.layer_norm == 'unbiased')})",
                 "answer['layer_normalized_output'] = ((final - mu) / np.sqrt(var + 1e-8)).tolist()",
             ]
     if layout == "_flatten_single_columns":
@@ -353,7 +376,7 @@ def fit_plan(plan: Plan, task: Task, rng: random.Random) -> Plan:
     its catalogue lacks) is swapped for a rejected one of the same category, else of any."""
     if plan.kind != "bug":
         return plan
-    detectable = [b for b, e in zip(task.bugs(), task.audit(), strict=True) if e.detected]
+    detectable = _detectable(task)
     if any(b.name == plan.bug for b in detectable) or not detectable:
         return plan
     category = bug_by_name(plan.bug).category if plan.bug else None
@@ -449,7 +472,7 @@ class SkillModel:
         rng = random.Random(f"skill:{0 if seed is None else seed}")
         p = self.pass_probability(knobs)
         weights = self.failure_weights(knobs)
-        detectable = [b for b, e in zip(task.bugs(), task.audit(), strict=True) if e.detected]
+        detectable = _detectable(task)
         plans: list[Plan] = []
         for _ in range(runs):
             if rng.random() < p:

@@ -1,8 +1,10 @@
 """Calibration: find the rung of a difficulty ladder whose pass rate is in band for a model.
 
-The ladder orders knob settings of the ``procedural`` preset from easy to hard (pass rates
-are assumed to fall along it). Each visited rung is a real batch (:func:`run_batch`, one
-instance per run, ``--stop-when-decided``), so it stops as soon as the confidence sequence
+The ladder (:data:`attnrl.task.ladder.LADDER`) orders knob settings of the ``procedural``
+preset from easy to hard; what a solver must compute on each rung is measured there
+(:func:`attnrl.task.ladder.rung_measures`) and a test checks the order over those measures.
+Each visited rung is a real batch (:func:`run_batch`, one instance per run,
+``--stop-when-decided``), so it stops as soon as the confidence sequence
 says "in band" or "out of band"; a binary search moves harder when a rung is too easy and
 easier when too hard, and an undecided rung (its run cap reached) moves toward the band's
 centre. The result is a preset card (:mod:`attnrl.stats.card`).
@@ -22,42 +24,13 @@ from attnrl.models.base import ModelSource
 from attnrl.stats.card import CARD_FORMAT, grpo_informative_share, knobs_to_json
 from attnrl.stats.cost import Price
 from attnrl.task.family import TaskFamily
-from attnrl.task.presets import spec_factory
-from attnrl.task.spec import MaskSpec
+from attnrl.task.ladder import LADDER, rung_measures
+from attnrl.task.presets import PROCEDURAL, spec_factory
 
 __all__ = ["LADDER", "CalibrationConfig", "ModelsFor", "calibrate"]
 
-PRESET = "procedural"
-_WINDOW = MaskSpec("sliding_window", 3)
-
-LADDER: tuple[dict[str, Any], ...] = (
-    {
-        "heads": (1, 1),
-        "tokens": (4, 4),
-        "d_model": (3, 4),
-        "policy": "seed",
-        "tolerance_scale": 1.5,
-    },
-    {"heads": (1, 2), "tokens": (4, 6), "d_model": (3, 6), "policy": "seed"},
-    {"heads": (2, 2), "tokens": (4, 8), "d_model": (4, 8)},
-    {"heads": (2, 3), "tokens": (4, 10), "d_model": (4, 10)},
-    {},
-    {"tolerance_scale": 0.5},
-    {"tolerance_scale": 0.5, "residual": True},
-    {"tolerance_scale": 0.5, "residual": True, "mask": _WINDOW},
-    {"tolerance_scale": 0.25, "residual": True, "mask": _WINDOW, "layer_norm": True},
-    {
-        "heads": (3, 4),
-        "tokens": (8, 12),
-        "d_model": (8, 12),
-        "tolerance_scale": 0.1,
-        "residual": True,
-        "mask": _WINDOW,
-        "layer_norm": True,
-    },
-)
-"""Easy to hard, built from the knobs (unset: the ``procedural`` defaults, strict policy,
-2-4 heads, 4-12 tokens, d_model 3-12, causal mask)."""
+PRESET = PROCEDURAL
+"""Calibration walks the ``procedural`` ladder; the gameable seed-doc preset is never used."""
 
 ModelsFor = Callable[[TaskFamily, dict[str, Any], int, int], ModelSource]
 """``(family, knobs, runs, seed) -> models`` of one rung's batch (called inside its loop)."""
@@ -140,7 +113,10 @@ async def calibrate(config: CalibrationConfig, models_for: ModelsFor) -> dict[st
         summary = await run_with_models(
             run_config, family, functools.partial(models_for, family, knobs, runs, seed)
         )
-        rung = _rung_summary(index, knobs, summary) | {"family_hash": family.family_hash}
+        rung = _rung_summary(index, knobs, summary) | {
+            "family_hash": family.family_hash,
+            "workload": _workload(knobs),
+        }
         visited.append(rung)
         runs_left -= summary["runs"] + summary["infrastructure_errors"]
         spent += summary["cost_usd"]["total"] or 0.0
@@ -157,6 +133,17 @@ async def calibrate(config: CalibrationConfig, models_for: ModelsFor) -> dict[st
     if chosen is None:
         raise ValueError("calibration made no runs: raise --max-runs or --max-cost")
     return _card(config, chosen, visited, spent)
+
+
+WORKLOAD_PROBES = 20
+"""Instances (seeds 0..N-1) over which a rung's workload is measured for the card."""
+
+
+def _workload(knobs: dict[str, Any]) -> dict[str, Any]:
+    """What a solver must compute on a rung, and the answer's size (estimated tokens at the
+    decimals its tolerances need): :func:`attnrl.task.ladder.rung_measures`."""
+    factory = spec_factory(PRESET, **knobs)
+    return rung_measures(factory(s) for s in range(WORKLOAD_PROBES)).to_dict()
 
 
 def _card(
@@ -188,6 +175,7 @@ def _card(
         "cost_per_run_usd": chosen["cost_per_run_usd"],
         "cost_to_verdict_usd": chosen["cost_to_verdict_usd"],
         "family_hash": chosen["family_hash"],
+        "workload": chosen["workload"],
         "grpo_informative_share": grpo_informative_share(p),
         "calibration": {
             "runs": runs_total,

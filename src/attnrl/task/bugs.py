@@ -1,8 +1,12 @@
-"""The catalogue of known bugs: each a :class:`~attnrl.task.reference.Variant` of the reference.
+"""The catalogue: known bugs and cheap answers, each a variant of the reference.
 
-A bug names the mistake, its failure category (DESIGN.md section 3) and when it is
+An entry names the mistake, its failure category (DESIGN.md section 3) and when it is
 meaningful for a spec; its submission is computed by the same :func:`forward` as the
-reference, so the catalogue follows every knob of the spec.
+reference, so the catalogue follows every knob of the spec. Entries of kind ``bug`` are
+honest mistakes; entries of kind ``cheap`` are answers that skip the work (uniform or hard
+weights, zeros, the intermediates without the outputs...), what a reward hacker tries first.
+Both go through the same mutation adequacy, audit, diagnosis and report: an instance is kept
+only if it gives every entry zero reward.
 """
 
 from __future__ import annotations
@@ -11,14 +15,18 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from attnrl.task.reference import Variant, forward, submission
+import numpy as np
+
+from attnrl.task.reference import Variant, forward, layer_norm, submission
 from attnrl.task.spec import TaskSpec
 
-__all__ = ["CATALOGUE", "Bug", "Category", "applicable_bugs", "bug_by_name"]
+__all__ = ["CATALOGUE", "Bug", "Category", "Kind", "applicable_bugs", "bug_by_name"]
 
 Category = Literal[
     "dimension", "causal_mask", "numerical", "logic", "format", "no_submission", "infrastructure"
 ]
+Kind = Literal["bug", "cheap"]
+"""``bug``: an honest mistake; ``cheap``: an answer that skips the computation."""
 
 
 def _always(_: TaskSpec) -> bool:
@@ -38,7 +46,9 @@ class Bug:
     applies: Callable[[TaskSpec], bool] = _always
     """False where the spec makes the bug meaningless (no "reversed mask" without a mask)."""
     reshape: Callable[[TaskSpec, dict[str, Any]], dict[str, Any]] | None = None
-    """A mistake in the answer's layout rather than its numbers (flattened, padded)."""
+    """A change to the answer itself rather than to the computation: a layout mistake
+    (flattened, padded) or a cheap answer's filled-in matrices (zeros, ones...)."""
+    kind: Kind = "bug"
 
     def submission(self, spec: TaskSpec) -> dict[str, Any]:
         """What a solver making exactly this mistake submits for ``spec``."""
@@ -107,7 +117,121 @@ def _pad_narrow_heads(spec: TaskSpec, answer: dict[str, Any]) -> dict[str, Any]:
     return answer
 
 
-CATALOGUE: tuple[Bug, ...] = (
+def _filled(
+    value: float, keys: str = "all"
+) -> Callable[[TaskSpec, dict[str, Any]], dict[str, Any]]:
+    """Replace matrices by a constant: ``all`` of them, the ``outputs`` (head outputs and
+    after) or the ``tails`` (final and layer-normalised output)."""
+
+    def edit(spec: TaskSpec, answer: dict[str, Any]) -> dict[str, Any]:
+        for c in spec.components():
+            chosen = {
+                "all": True,
+                "outputs": c.kind == "output",
+                "tails": c.kind == "output" and c.head is None,
+            }[keys]
+            if chosen:
+                answer[c.key] = np.full(c.shape, value).tolist()
+        return answer
+
+    return edit
+
+
+def _final_is_v_pos(spec: TaskSpec, answer: dict[str, Any]) -> dict[str, Any]:
+    """final_output = V + pos_emb (the values themselves), everything before it right."""
+    v_pos = spec.array("v") + (spec.array("pos_emb") if spec.position_encoding else 0.0)
+    answer["final_output"] = v_pos.tolist()
+    if spec.layer_norm:
+        answer["layer_normalized_output"] = layer_norm(v_pos).tolist()
+    return answer
+
+
+def _square_final(spec: TaskSpec) -> bool:
+    return spec.concat_width == spec.d_model
+
+
+_CHEAP: tuple[Bug, ...] = (
+    Bug(
+        "uniform_weights",
+        "logic",
+        "cheap: no QK product, each weight row uniform over the visible keys",
+        Variant(weights="uniform"),
+        kind="cheap",
+    ),
+    Bug(
+        "running_mean",
+        "logic",
+        "cheap: outputs are the running mean of the values (uniform over j <= i)",
+        Variant(weights="running_mean"),
+        kind="cheap",
+    ),
+    Bug(
+        "identity_weights",
+        "logic",
+        "cheap: each token attends only to itself (weights = identity)",
+        Variant(weights="identity"),
+        kind="cheap",
+    ),
+    Bug(
+        "argmax_weights",
+        "numerical",
+        "cheap: hard attention, weight 1 on the largest visible score",
+        Variant(weights="argmax"),
+        kind="cheap",
+    ),
+    Bug(
+        "raw_qkv",
+        "logic",
+        "cheap: Q_pos reported, but attention computed on raw Q, K, V",
+        Variant(raw_inputs=True),
+        applies=_positional,
+        kind="cheap",
+    ),
+    Bug(
+        "one_head_for_all",
+        "dimension",
+        "cheap: one attention over all columns, its weights given for every head",
+        Variant(one_head=True),
+        applies=_multi_head,
+        kind="cheap",
+    ),
+    Bug(
+        "head_averaged_weights",
+        "dimension",
+        "cheap: every head given the heads' average weights",
+        Variant(weights="head_mean"),
+        applies=_multi_head,
+        kind="cheap",
+    ),
+    Bug(
+        "weights_only",
+        "logic",
+        "cheap: position encoding and weights right, every output zero",
+        reshape=_filled(0.0, "outputs"),
+        kind="cheap",
+    ),
+    Bug(
+        "intermediates_only",
+        "logic",
+        "cheap: weights and head outputs right, final output zero",
+        reshape=_filled(0.0, "tails"),
+        kind="cheap",
+    ),
+    Bug(
+        "final_is_v_pos",
+        "logic",
+        "cheap: heads right, final output = V + pos_emb",
+        reshape=_final_is_v_pos,
+        applies=_square_final,
+        kind="cheap",
+    ),
+    Bug("all_zeros", "logic", "cheap: every matrix zero", reshape=_filled(0.0), kind="cheap"),
+    Bug("all_ones", "logic", "cheap: every matrix one", reshape=_filled(1.0), kind="cheap"),
+)
+"""Answers that skip the work. ``values from raw V`` is the bug ``no_pos_on_v`` and
+``attention without positions`` is ``no_position_encoding``: one entry each, not two."""
+
+_BUGS: tuple[Bug, ...] = (
     Bug(
         "no_mask",
         "causal_mask",
@@ -255,7 +379,17 @@ CATALOGUE: tuple[Bug, ...] = (
         Variant(layer_norm="skip"),
         applies=lambda s: s.layer_norm,
     ),
+    Bug(
+        "unbiased_layer_norm",
+        "numerical",
+        "layer norm with the unbiased variance (n - 1), not the population variance",
+        Variant(layer_norm="unbiased"),
+        applies=lambda s: s.layer_norm,
+    ),
 )
+
+CATALOGUE: tuple[Bug, ...] = _BUGS + _CHEAP
+"""Every entry, bugs first, then cheap answers (the order of the audit table)."""
 
 
 def applicable_bugs(spec: TaskSpec) -> tuple[Bug, ...]:
@@ -268,4 +402,4 @@ def bug_by_name(name: str) -> Bug:
         if bug.name == name:
             return bug
     known = ", ".join(b.name for b in CATALOGUE)
-    raise ValueError(f"unknown bug {name!r}; known bugs: {known}")
+    raise ValueError(f"unknown catalogue entry {name!r}; known: {known}")

@@ -1,7 +1,9 @@
-"""Diagnosis of a failed submission: which known bug it matches, and its category.
+"""Diagnosis of a failed submission: which catalogue entry it matches, and its category.
 
-A bug *matches* when the submission would pass every component's tolerance had that
-bug's output been the reference. Among matches, one whose mask flag agrees wins, then
+Deterministic: the same submission gives the same diagnosis in every process (every
+tie is broken by catalogue or component order, never by set or hash order). A bug
+*matches* when the submission would pass every component's tolerance had that bug's output
+been the reference. Among matches, one whose mask flag agrees wins, then
 the smallest total error in tolerance units. Each wrong component also gets its own
 closest bug, so combined mistakes are still named. The submission's own consistency
 (final vs its head outputs, weight rows summing to 1, weight on masked keys) is
@@ -211,7 +213,9 @@ class Diagnoser:
         by_name = {bv.bug.name: bv.bug for bv in self._bug_values()}
         categories = [by_name[name].category for name in per_component.values()]
         if categories:
-            return max(set(categories), key=categories.count)
+            # the most frequent; a tie goes to the first in component order (never set order,
+            # which changes with PYTHONHASHSEED)
+            return max(categories, key=lambda c: (categories.count(c), -categories.index(c)))
         if any("sums to" in n for n in notes):
             return "numerical"
         wrong = [c for c in self.components if not ok[c.key]]

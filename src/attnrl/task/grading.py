@@ -89,19 +89,31 @@ class PassRule:
     reward: float
     all_of: tuple[str, ...]
     """Components that must all be within tolerance."""
-    any_of: tuple[str, ...]
-    """Components of which at least one must be within tolerance (empty: none needed)."""
+    any_of: tuple[tuple[str, ...], ...]
+    """Groups of components of which at least one group must be all within tolerance
+    (empty: none needed)."""
     mask_flag: bool
     """Whether ``causal_mask_applied`` must be true."""
+
+    def met(self, ok: dict[str, bool], flag: bool) -> bool:
+        """Whether components within tolerance (``ok``) and the flag meet this rule."""
+        return (
+            (flag or not self.mask_flag)
+            and all(ok[k] for k in self.all_of)
+            and (not self.any_of or any(all(ok[k] for k in g) for g in self.any_of))
+        )
 
 
 def pass_rules(spec: TaskSpec) -> tuple[PassRule, ...]:
     """The passing outcomes of ``spec.policy``, best first; anything else earns 0.
 
-    ``strict``: every component. ``seed`` (the seed's grader): full success needs the position
-    encoding, every head's weights, the mask flag, *at least one* head's output and the final
-    (and layer-normalized) output; partial success the position encoding, the mask flag and at
-    least one head's weights.
+    ``strict``: every component. ``lenient``: full success as strict; partial success the
+    position encoding, the final (and layer-normalized) output, the mask flag and one head's
+    weights *and* output, so partial credit needs the outputs computed. ``seed-doc`` (the seed
+    document's grader): full success needs the position encoding, every head's weights, the mask
+    flag, *at least one* head's output and the final (and layer-normalized) output; partial
+    success only the position encoding, the mask flag and at least one head's weights (no
+    output at all: which is why it is for the seed-doc presets only).
     """
     comps = spec.components()
     pos = tuple(c.key for c in comps if c.kind == "position")
@@ -109,15 +121,24 @@ def pass_rules(spec: TaskSpec) -> tuple[PassRule, ...]:
     head_outputs = tuple(c.key for c in comps if c.kind == "output" and c.head is not None)
     tails = tuple(c.key for c in comps if c.kind == "output" and c.head is None)
     rewards, flag = spec.rewards, spec.masked
+    every = PassRule("full_success", rewards.full_success, tuple(c.key for c in comps), (), flag)
     if spec.policy == "strict":
-        return (
-            PassRule("full_success", rewards.full_success, tuple(c.key for c in comps), (), flag),
-        )
+        return (every,)
+    if spec.policy == "lenient":
+        heads = tuple(zip(weights, head_outputs, strict=True))
+        partial = PassRule("partial_success", rewards.partial_success, (*pos, *tails), heads, flag)
+        return (every, partial) if len(heads) > 1 else (every,)
     return (
         PassRule(
-            "full_success", rewards.full_success, (*pos, *weights, *tails), head_outputs, flag
+            "full_success",
+            rewards.full_success,
+            (*pos, *weights, *tails),
+            tuple((k,) for k in head_outputs),
+            flag,
         ),
-        PassRule("partial_success", rewards.partial_success, pos, weights, flag),
+        PassRule(
+            "partial_success", rewards.partial_success, pos, tuple((k,) for k in weights), flag
+        ),
     )
 
 
@@ -312,9 +333,6 @@ class Grader:
             + sum(2 + c.shape[0] * (3 + c.shape[1] * (_FLOAT_TEXT + 1)) for c in self.components)
         )
         comps = self.components
-        self._weights = [c.key for c in comps if c.kind == "weights"]
-        self._head_outputs = [c.key for c in comps if c.kind == "output" and c.head is not None]
-        self._tails = [c.key for c in comps if c.kind == "output" and c.head is None]
         self._layout = [(c.key, c.shape[0], c.shape[1]) for c in comps]
         named = [("pos", "position_encoded_queries")] if spec.position_encoding else []
         named += [(f"w{c.head}", c.key) for c in comps if c.kind == "weights"]
@@ -335,6 +353,7 @@ class Grader:
             self._slices.append((c.key, offset, offset + size))
             offset += size
         self._diagnoser = Diagnoser(spec)
+        self._rules = pass_rules(spec)
 
     def grade(self, raw: Any) -> Grade:
         """The verdict; never raises."""
@@ -433,6 +452,18 @@ class Grader:
         """The seed's success line: ``pos``, each head's weights, ``final`` (and ``ln``)."""
         return self._full_template.format(*(errors[k] for k in self._full_keys))
 
+    def _partial_message(
+        self, rule: PassRule, errors: dict[str, float | None], ok: dict[str, bool], pos_text: str
+    ) -> str:
+        """The seed's partial-success line, naming the best head that meets ``rule``."""
+        met = [g for g in rule.any_of if all(ok[k] for k in g)]
+        better = min(e for g in met if (e := errors[g[0]]) is not None)
+        what = "one head working" if self.spec.policy == "seed-doc" else "outputs and one head"
+        return (
+            f"SUCCESS: Core concepts correct, {what}. Errors: pos={pos_text}, "
+            f"better_head={better:.3f}"
+        )
+
     def _decide(
         self, errors: dict[str, float | None], ok: dict[str, bool], flag: bool
     ) -> tuple[Outcome, str]:
@@ -443,26 +474,11 @@ class Grader:
         pos_key = "position_encoded_queries"
         pos_ok = ok.get(pos_key, True)
         pos_text = f"{errors[pos_key]:.3f}" if pos_key in errors else "n/a"
-        weights, head_outputs, tails = self._weights, self._head_outputs, self._tails
-        if self.spec.policy == "strict":
-            full = all(ok.values()) and flag
-        else:
-            full = (
-                pos_ok
-                and all(ok[k] for k in weights)
-                and flag
-                and any(ok[k] for k in head_outputs)
-                and all(ok[k] for k in tails)
-            )
-        if full:
-            return "full_success", self._full_success_message(errors)
-        if self.spec.policy == "seed" and pos_ok and flag and any(ok[k] for k in weights):
-            better = min(e for k in weights if (e := errors[k]) is not None)
-            return (
-                "partial_success",
-                f"SUCCESS: Core concepts correct, one head working. Errors: pos={pos_text}, "
-                f"better_head={better:.3f}",
-            )
+        for rule in self._rules:
+            if rule.met(ok, flag):
+                if rule.outcome == "full_success":
+                    return "full_success", self._full_success_message(errors)
+                return "partial_success", self._partial_message(rule, errors, ok, pos_text)
         if pos_ok and not flag:
             return (
                 "partial",

@@ -42,8 +42,12 @@ Mutation adequacy
     redrawn from (seed, attempt + 1); after :data:`MAX_ATTEMPTS` a :class:`ProceduralError`
     says which bugs stayed hidden.
 
-The grading policy defaults to ``strict``: under the seed policy a wrong value source
-keeps correct weights and earns ``partial_success``, by design of that policy.
+Cheap answers (uniform, identity or argmax weights, zeros, weights without outputs...) are
+entries of the same catalogue (kind ``cheap``), so every accepted instance gives each of them
+zero reward too. Margins are measured against the policy's pass rules
+(:func:`attnrl.task.grading.pass_rules`): under ``lenient`` an entry must miss every passing
+rule, including "one head's weights and output". The grading policy defaults to ``strict``;
+``seed-doc`` (partial credit for weights alone) is refused here.
 """
 
 from __future__ import annotations
@@ -57,7 +61,14 @@ from typing import get_args
 import numpy as np
 import numpy.typing as npt
 
+from attnrl.task.answer_size import (
+    ANSWER_TOKEN_BUDGET,
+    decimals_for,
+    numbers_for,
+    size_estimate,
+)
 from attnrl.task.bugs import Bug, applicable_bugs
+from attnrl.task.grading import pass_rules
 from attnrl.task.reference import Trace, Variant, forward
 from attnrl.task.spec import HeadLayout, MaskSpec, Matrix, Policy, TaskSpec, Tolerances
 
@@ -190,7 +201,15 @@ class ProceduralConfig:
                     f"ProceduralConfig.{name} must be a bool, got {getattr(self, name)!r}"
                 )
         if self.policy not in get_args(Policy):
-            raise ValueError(f"ProceduralConfig.policy must be seed or strict, got {self.policy!r}")
+            raise ValueError(
+                f"ProceduralConfig.policy must be strict or lenient, got {self.policy!r}"
+            )
+        if self.policy == "seed-doc":
+            raise ValueError(
+                "ProceduralConfig.policy seed-doc (the seed document's grader) pays partial "
+                "credit for one head's weights with no output computed; it grades only the "
+                "seed-doc presets: use strict or lenient"
+            )
         scale = self.tolerance_scale
         if isinstance(scale, bool) or not isinstance(scale, int | float):
             raise ValueError(f"ProceduralConfig.tolerance_scale must be a number, got {scale!r}")
@@ -217,12 +236,22 @@ class ProceduralConfig:
                     f"ProceduralConfig.{name} {m!r} < 1 with decimals 0: the integer grid "
                     "would hold only 0"
                 )
+        smallest = _answer_estimate(self, _min_tokens(self), max(d_model[0], heads[0]), heads[0])
+        if smallest > ANSWER_TOKEN_BUDGET:
+            raise ValueError(
+                f"ProceduralConfig.tokens {tokens} with d_model {d_model} and heads {heads} "
+                f"makes answers of about {smallest:,} tokens at the decimals the tolerances need, "
+                f"over the budget of {ANSWER_TOKEN_BUDGET:,} (75% of a 4,096-token response): "
+                "fewer tokens, a narrower d_model, fewer heads or looser tolerances"
+            )
         g = self.margin
         if isinstance(g, bool) or not isinstance(g, int | float) or not (1.0 <= g <= 10.0):
             raise ValueError(f"ProceduralConfig.margin must be in [1, 10], got {g!r}")
 
 
-DEFAULT_CONFIG = ProceduralConfig()
+def _min_tokens(config: ProceduralConfig) -> int:
+    window = config.mask.window
+    return max(config.tokens[0], window + 1) if window is not None else config.tokens[0]
 
 
 def scaled_tolerances(factor: float, base: Tolerances = BASE_TOLERANCES) -> Tolerances:
@@ -264,7 +293,8 @@ def _flag_only(bug: Bug) -> bool:
 
 
 class _Reference:
-    """The reference's graded matrices as one flat vector, with 1/tolerance per element."""
+    """The reference's graded matrices as one flat vector, with 1/tolerance per element, and
+    the spec's pass rules as index groups (so a bug's margin is measured against the policy)."""
 
     def __init__(self, spec: TaskSpec) -> None:
         self.spec = spec
@@ -274,12 +304,30 @@ class _Reference:
         self.inv_tol = np.concatenate(
             [np.full(arrays[c.key].size, 1.0 / spec.tolerance(c)) for c in self.components]
         )
+        sizes = [arrays[c.key].size for c in self.components]
+        self.starts = np.cumsum([0, *sizes[:-1]])
+        index = {c.key: i for i, c in enumerate(self.components)}
+        self.rules = [
+            ([index[k] for k in r.all_of], [[index[k] for k in g] for g in r.any_of])
+            for r in pass_rules(spec)
+        ]
 
     def _flatten(self, arrays: dict[str, Array]) -> Array:
         return np.concatenate([np.ravel(arrays[c.key]) for c in self.components])
 
+    def _rule_margin(self, per_component: Array) -> float:
+        """How far the worst-placed passing rule is from being met (< 1: it is met)."""
+        margins = []
+        for all_of, any_of in self.rules:
+            need = [float(per_component[i]) for i in all_of]
+            if any_of:
+                need.append(min(max(float(per_component[i]) for i in g) for g in any_of))
+            margins.append(max(need, default=0.0))
+        return min(margins)
+
     def margin(self, bug: Bug) -> float:
-        """``max_c max|bug_c - ref_c| / tol_c``, or inf (malformed, non-finite, flag only)."""
+        """The bug's margin against the policy's pass rules (under ``strict``:
+        ``max_c max|bug_c - ref_c| / tol_c``), or inf (malformed, non-finite, flag only)."""
         if _flag_only(bug):
             return math.inf  # rejected by its false flag under every policy
         spec = self.spec
@@ -295,17 +343,21 @@ class _Reference:
                 flat = self._flatten(_trace_arrays(spec, forward(spec, bug.variant)))
         if not np.isfinite(flat).all():
             return math.inf  # non-finite: always a failure
-        return float(np.max(np.abs(flat - self.flat) * self.inv_tol))
+        errors = np.abs(flat - self.flat) * self.inv_tol
+        return self._rule_margin(np.maximum.reduceat(errors, self.starts))
 
 
 def adequacy_margins(spec: TaskSpec) -> dict[str, float]:
-    """For each applicable bug, how far its answer misses the tolerances.
+    """For each applicable catalogue entry (bug or cheap answer), how far its answer misses
+    the tolerances, against the spec's pass rules.
 
-    The value is the bug's largest component error in units of that component's
-    tolerance (``max_c max|bug_c - ref_c| / tol_c``): below 1 the strict grader would
-    pass it. ``inf`` when the answer is malformed (wrong shape), non-finite, or differs
-    from the reference only by a false mask flag (``mask_flag_false``), since every
-    policy rejects those outright.
+    Under ``strict`` the value is the entry's largest component error in units of that
+    component's tolerance (``max_c max|bug_c - ref_c| / tol_c``); under ``lenient`` the
+    smallest such value over the passing rules, a rule's value being its required components'
+    worst error (for "one head of", that head's best). Below 1 the grader would pay it.
+    ``inf`` when the answer is malformed (wrong shape), non-finite, or differs from the
+    reference only by a false mask flag (``mask_flag_false``), since every policy rejects
+    those outright.
     """
     reference = _Reference(spec)
     return {bug.name: reference.margin(bug) for bug in applicable_bugs(spec)}
@@ -317,7 +369,14 @@ def is_mutation_adequate(spec: TaskSpec, margin: float = 2.0) -> bool:
     return all(reference.margin(bug) >= margin for bug in _hardest_first(applicable_bugs(spec)))
 
 
-_USUALLY_HIDDEN = ("no_scaling", "wrong_dk_scaling", "symmetric_heads", "zero_filled_mask")
+_USUALLY_HIDDEN = (
+    "no_scaling",
+    "wrong_dk_scaling",
+    "symmetric_heads",
+    "zero_filled_mask",
+    "uniform_weights",
+    "unbiased_layer_norm",
+)
 """The bugs that most often sink a candidate, checked first so rejection is cheap."""
 
 
@@ -372,7 +431,17 @@ def _matrix(rng: _Rng, rows: int, cols: int, decimals: int, max_abs: float) -> M
     return tuple(tuple(rng.integer(-top, top) / scale for _ in range(cols)) for _ in range(rows))
 
 
-def _candidate(seed: int, attempt: int, config: ProceduralConfig) -> TaskSpec:
+def _answer_estimate(config: ProceduralConfig, tokens: int, d_model: int, heads: int) -> int:
+    """:func:`~attnrl.task.answer_size.size_estimate` of an instance of this structure."""
+    decimals = decimals_for(scaled_tolerances(config.tolerance_scale), config.layer_norm)
+    pos, ln = config.position_encoding, config.layer_norm
+    numbers = numbers_for(tokens, d_model, heads, position=pos, layer_norm=ln)
+    keys = int(pos) + 2 * heads + 1 + int(ln) + 1
+    return size_estimate(numbers, decimals, keys)
+
+
+def _candidate(seed: int, attempt: int, config: ProceduralConfig) -> TaskSpec | None:
+    """Candidate ``attempt`` of ``seed``; None when its answer would not fit the budget."""
     rng = _Rng(f"attnrl/procedural/{seed}/{attempt}")
     d_lo, d_hi = config.d_model
     n_heads = rng.integer(config.heads[0], min(config.heads[1], d_hi))
@@ -382,6 +451,8 @@ def _candidate(seed: int, attempt: int, config: ProceduralConfig) -> TaskSpec:
     if config.mask.window is not None:
         t_lo = max(t_lo, config.mask.window + 1)
     n = rng.integer(t_lo, t_hi)
+    if _answer_estimate(config, n, d_model, n_heads) > ANSWER_TOKEN_BUDGET:
+        return None
     layouts = _compositions(d_model, n_heads)
     v_widths = layouts[rng.index(len(layouts))]
     others = [w for w in layouts if w != v_widths] or [v_widths]
@@ -413,6 +484,9 @@ def _candidate(seed: int, attempt: int, config: ProceduralConfig) -> TaskSpec:
     )
 
 
+DEFAULT_CONFIG = ProceduralConfig()
+
+
 @dataclass(frozen=True)
 class Draw:
     """An accepted instance with how it was found."""
@@ -439,8 +513,12 @@ def draw(seed: int | None, config: ProceduralConfig = DEFAULT_CONFIG) -> Draw:
     """The first mutation-adequate candidate of ``seed``; :class:`ProceduralError` if none."""
     seed = _check_seed(seed)
     hidden: set[str] = set()
+    oversize = 0
     for attempt in range(MAX_ATTEMPTS):
         spec = _candidate(seed, attempt, config)
+        if spec is None:
+            oversize += 1
+            continue
         if not _well_conditioned(spec):
             continue
         reference = _Reference(spec)
@@ -458,7 +536,7 @@ def draw(seed: int | None, config: ProceduralConfig = DEFAULT_CONFIG) -> Draw:
     raise ProceduralError(
         f"no mutation-adequate instance for seed {seed} in {MAX_ATTEMPTS} candidates with "
         f"{config}; bugs that stayed within {config.margin:g}x the tolerances: "
-        f"{', '.join(sorted(hidden)) or 'none (layer norm conditioning failed)'}. Loosen the "
+        f"{', '.join(sorted(hidden)) or 'none'}; {oversize} over the answer budget. Loosen the "
         "config: lower tolerance_scale, raise v_max_abs, more tokens or a wider d_model"
     )
 

@@ -12,6 +12,7 @@ from typing import Any
 
 from attnrl.models.base import ToolSpec
 from attnrl.sandbox.limits import SandboxLimits
+from attnrl.task.answer_size import answer_decimals
 from attnrl.task.grading import PassRule, pass_rules
 from attnrl.task.spec import ANSWER_MASK_FLAG, Matrix, TaskSpec
 
@@ -138,10 +139,11 @@ def _rule_line(rule: PassRule) -> str:
     needs = []
     if rule.all_of:
         needs.append(_and(rule.all_of) + " within tolerance")
-    if len(rule.any_of) == 1:
-        needs.append(f"{rule.any_of[0]} within tolerance")
-    elif rule.any_of:
-        needs.append("at least one of " + " or ".join(rule.any_of) + " within tolerance")
+    groups = [g[0] if len(g) == 1 else "(" + " and ".join(g) + ")" for g in rule.any_of]
+    if len(groups) == 1:
+        needs.append(f"{groups[0]} within tolerance")
+    elif groups:
+        needs.append("at least one of " + " or ".join(groups) + " within tolerance")
     if rule.mask_flag:
         needs.append(f"{ANSWER_MASK_FLAG} true")
     name = {"full_success": "Full success", "partial_success": "Partial success"}[rule.outcome]
@@ -165,7 +167,20 @@ def _tolerance_text(spec: TaskSpec) -> str:
     tol = spec.tolerances
     parts = [f"position encoding {tol.position:g}"] if spec.position_encoding else []
     parts += [f"attention weights {tol.weights:g}", f"outputs {tol.outputs:g}"]
+    if spec.layer_norm:
+        parts.append(f"layer_normalized_output {tol.layer_norm:g}")
     return ", ".join(parts)
+
+
+def _rounding_line(spec: TaskSpec) -> str:
+    """Rounding guidance from the tolerances, so the answer fits the tool output and a response."""
+    d = answer_decimals(spec)
+    return (
+        f"Round every number to {d} decimals (this moves it by at most {0.5 * 10**-d:g}, "
+        "far inside the tolerances) and print compact JSON, e.g. "
+        f"json.dumps({{k: np.round(m, {d}).tolist(), ...}}, separators=(',', ':')), so the "
+        "answer fits the tool output and your reply."
+    )
 
 
 def render_prompt(spec: TaskSpec, limits: SandboxLimits | None = None) -> str:
@@ -201,6 +216,7 @@ def render_prompt(spec: TaskSpec, limits: SandboxLimits | None = None) -> str:
         "",
         "Each matrix is compared element-wise with the reference. Tolerances (max absolute "
         f"error, strictly less than): {_tolerance_text(spec)}.",
+        _rounding_line(spec),
         *grading_rules(spec),
     ]
     return "\n".join(parts) + "\n"

@@ -1,7 +1,8 @@
 """The forward pass, computed from a spec (numpy, float64).
 
-:func:`forward` is the reference. Every catalogued bug is the same function with one
-:class:`Variant` flag flipped, so the bugs and the reference can never drift apart.
+:func:`forward` is the reference. Every catalogued bug, and every cheap answer that skips
+part of the computation (uniform or hard weights, one head for all...), is the same function
+with one :class:`Variant` flag flipped, so they and the reference can never drift apart.
 """
 
 from __future__ import annotations
@@ -38,11 +39,23 @@ class Variant:
     softmax_axis: Literal["keys", "queries"] = "keys"
     normalize: bool = True
     """False: exponentials never divided by their row sum."""
+    weights: Literal["softmax", "uniform", "identity", "argmax", "head_mean", "running_mean"] = (
+        "softmax"
+    )
+    """How the weights are made: the softmax of the scores, or a cheap stand-in: ``uniform``
+    over the visible keys, ``identity``, a hard ``argmax`` of the masked scores, the softmax
+    weights averaged over heads (``head_mean``), or a ``running_mean`` (uniform over j <= i
+    whatever the mask)."""
+    raw_inputs: bool = False
+    """Attend over raw Q, K, V (Q_pos is still reported correctly)."""
+    one_head: bool = False
+    """One attention over every column, its weights reported for every head."""
     symmetric_heads: bool = False
     """Use each head's V columns for Q/K too (Q/K width = V width)."""
     concat_reversed: bool = False
     residual: Literal["spec", "skip"] = "spec"
-    layer_norm: Literal["spec", "skip"] = "spec"
+    layer_norm: Literal["spec", "skip", "unbiased"] = "spec"
+    """``unbiased``: variance divided by n - 1 instead of n (the prompt says population)."""
 
 
 @dataclass(frozen=True)
@@ -69,10 +82,11 @@ def softmax(scores: Array, axis: int = -1) -> Array:
     return out
 
 
-def layer_norm(x: Array, eps: float = LAYER_NORM_EPS) -> Array:
-    """Per-row ``(x - mean) / sqrt(var + eps)``, no affine, as the seed's example."""
+def layer_norm(x: Array, eps: float = LAYER_NORM_EPS, ddof: int = 0) -> Array:
+    """Per-row ``(x - mean) / sqrt(var + eps)``, no affine, as the seed's example
+    (``ddof=1``: the unbiased variance, a catalogued bug)."""
     mean = x.mean(axis=-1, keepdims=True)
-    var = x.var(axis=-1, keepdims=True)
+    var = x.var(axis=-1, keepdims=True, ddof=ddof)
     out: Array = (x - mean) / np.sqrt(var + eps)
     return out
 
@@ -101,10 +115,28 @@ def _head_weights(spec: TaskSpec, variant: Variant, q_h: Array, k_h: Array) -> A
         with np.errstate(invalid="ignore"):
             return softmax(scores * keep + (-np.inf) * (1.0 - keep), axis=axis)
     masked = np.where(visible, scores, -np.inf)
+    if variant.weights not in ("softmax", "head_mean"):
+        return _cheap_weights(variant, visible, masked)
     if not variant.normalize:
         out: Array = np.exp(masked - np.max(masked, axis=axis, keepdims=True))
         return out
     return softmax(masked, axis=axis)
+
+
+def _cheap_weights(variant: Variant, visible: npt.NDArray[np.bool_], masked: Array) -> Array:
+    """Weights that skip the QK product or the softmax, ``(n, n)``."""
+    n = len(visible)
+    if variant.weights == "uniform":
+        uniform: Array = visible / visible.sum(axis=1, keepdims=True)
+        return uniform
+    if variant.weights == "running_mean":
+        lower = np.tril(np.ones((n, n)))
+        out: Array = lower / lower.sum(axis=1, keepdims=True)
+        return out
+    if variant.weights == "identity":
+        return np.eye(n)
+    hard: Array = np.eye(n)[np.argmax(masked, axis=1)]  # argmax (head_mean: see forward)
+    return hard
 
 
 def forward(spec: TaskSpec, variant: Variant | None = None) -> Trace:
@@ -116,16 +148,23 @@ def forward(spec: TaskSpec, variant: Variant | None = None) -> Trace:
     v_pos = spec.array("v") + (pos if var.pos_on_v else 0.0)
     source = spec.value_source if var.value_source == "spec" else var.value_source
     values = v_pos if source == "v_pos" else q_pos
+    q_in, k_in = q_pos, k_pos
+    if var.raw_inputs:
+        q_in, k_in = spec.array("q"), spec.array("k")
+        values = spec.array("v") if source == "v_pos" else q_in
 
-    weights: list[Array] = []
-    outputs: list[Array] = []
-    for head in spec.heads:
-        layout = HeadLayout(qk=head.v, v=head.v) if var.symmetric_heads else head
-        q_h = q_pos[:, layout.qk[0] : layout.qk[1]]
-        k_h = k_pos[:, layout.qk[0] : layout.qk[1]]
-        w = _head_weights(spec, var, q_h, k_h)
-        weights.append(w)
-        outputs.append(w @ values[:, layout.v[0] : layout.v[1]])
+    layouts = [HeadLayout(qk=h.v, v=h.v) if var.symmetric_heads else h for h in spec.heads]
+    if var.one_head:
+        every = HeadLayout(qk=(0, spec.d_model), v=(0, spec.d_model))
+        layouts = [HeadLayout(qk=every.qk, v=h.v) for h in spec.heads]
+    weights = [
+        _head_weights(spec, var, q_in[:, h.qk[0] : h.qk[1]], k_in[:, h.qk[0] : h.qk[1]])
+        for h in layouts
+    ]
+    if var.weights == "head_mean":
+        mean = np.mean(weights, axis=0)
+        weights = [mean for _ in weights]
+    outputs = [w @ values[:, h.v[0] : h.v[1]] for w, h in zip(weights, layouts, strict=True)]
 
     ordered = outputs[::-1] if var.concat_reversed else outputs
     final = np.concatenate(ordered, axis=1)
@@ -133,7 +172,8 @@ def forward(spec: TaskSpec, variant: Variant | None = None) -> Trace:
         final = q_pos + final
     normed = None
     if spec.layer_norm:
-        normed = final if var.layer_norm == "skip" else layer_norm(final)
+        ddof = 1 if var.layer_norm == "unbiased" else 0
+        normed = final if var.layer_norm == "skip" else layer_norm(final, ddof=ddof)
     return Trace(q_pos, tuple(weights), tuple(outputs), final, normed)
 
 

@@ -19,6 +19,9 @@ import numpy.typing as npt
 
 __all__ = [
     "ANSWER_MASK_FLAG",
+    "LEGACY_POLICIES",
+    "LEGACY_PRESETS",
+    "POLICIES",
     "Component",
     "HeadLayout",
     "MaskSpec",
@@ -33,7 +36,16 @@ Matrix = tuple[tuple[float, ...], ...]
 
 ValueSource = Literal["v_pos", "q_pos"]
 MaskKind = Literal["causal", "reverse_causal", "none", "sliding_window"]
-Policy = Literal["seed", "strict"]
+Policy = Literal["seed-doc", "lenient", "strict"]
+POLICIES: tuple[Policy, ...] = ("strict", "lenient", "seed-doc")
+"""``strict``: every component. ``lenient``: partial credit needs the outputs computed (the
+final output and one head's weights and output). ``seed-doc``: the seed document's own grader,
+which pays partial credit for one head's weights with no output computed (for the seed-doc
+presets only: elsewhere it would reward stopping before the outputs)."""
+LEGACY_PRESETS: dict[str, str] = {"seed": "seed-doc", "seed-text": "seed-doc-text"}
+"""Preset names before the rename (``seed`` also named ``--seed``, a policy and a mix)."""
+LEGACY_POLICIES: dict[str, Policy] = {"seed": "seed-doc"}
+"""Policy names of saved specs (``run.json``, dataset rows) before the rename: same semantics."""
 ComponentKind = Literal["position", "weights", "output"]
 
 ANSWER_MASK_FLAG = "causal_mask_applied"
@@ -145,6 +157,13 @@ class Tolerances:
                     f"Tolerances.{name} must be a positive finite number, got {value!r}"
                 )
 
+    @property
+    def layer_norm(self) -> float:
+        """Tolerance of ``layer_normalized_output``: a tenth of ``outputs``. Its values are
+        O(1) whatever the data, and at the outputs' tolerance the unbiased variance (n - 1, a
+        catalogued bug) would pass: it moves a value by about ``|x| / 2n``."""
+        return float(f"{self.outputs / 10:.6g}")
+
     def scaled(self, factor: float) -> Tolerances:
         """All three multiplied by ``factor`` (the difficulty knob)."""
         return Tolerances(self.position * factor, self.weights * factor, self.outputs * factor)
@@ -180,7 +199,7 @@ class TaskSpec:
     """Everything that defines one task instance. Frozen; validated on construction."""
 
     preset: str
-    """Name of the preset that built it (``seed``, ``seed-text``, ``procedural``...)."""
+    """Name of the preset that built it (``seed-doc``, ``seed-doc-text``, ``procedural``...)."""
     q: Matrix
     k: Matrix
     v: Matrix
@@ -198,8 +217,8 @@ class TaskSpec:
     layer_norm: bool = False
     """Also grade ``layer_normalized_output`` = LayerNorm(final) with eps 1e-8, no affine."""
     tolerances: Tolerances = field(default_factory=Tolerances)
-    policy: Policy = "seed"
-    """``seed``: full and partial success as the seed; ``strict``: every component required."""
+    policy: Policy = "strict"
+    """Which outcomes pass (:data:`POLICIES`); see :func:`attnrl.task.grading.pass_rules`."""
     rewards: RewardWeights = field(default_factory=RewardWeights)
 
     def __post_init__(self) -> None:
@@ -219,8 +238,8 @@ class TaskSpec:
                 raise ValueError(f"head {h} reads columns beyond d_model={d}: {head}")
         if self.value_source not in ("v_pos", "q_pos"):
             raise ValueError(f"value_source must be v_pos or q_pos, got {self.value_source!r}")
-        if self.policy not in ("seed", "strict"):
-            raise ValueError(f"policy must be seed or strict, got {self.policy!r}")
+        if self.policy not in POLICIES:
+            raise ValueError(f"policy must be one of {', '.join(POLICIES)}, got {self.policy!r}")
         if (self.residual or self.layer_norm) and self.concat_width != d:
             raise ValueError(
                 f"residual/layer_norm need the heads' value widths to sum to d_model={d}, "
@@ -270,6 +289,8 @@ class TaskSpec:
         return keys + ((ANSWER_MASK_FLAG,) if self.masked else ())
 
     def tolerance(self, component: Component) -> float:
+        if component.key == "layer_normalized_output":
+            return self.tolerances.layer_norm
         return {
             "position": self.tolerances.position,
             "weights": self.tolerances.weights,
@@ -296,6 +317,9 @@ class TaskSpec:
         fields["mask"] = MaskSpec(**fields.get("mask", {}))
         fields["tolerances"] = Tolerances(**fields.get("tolerances", {}))
         fields["rewards"] = RewardWeights(**fields.get("rewards", {}))
+        policy = fields.get("policy")
+        if isinstance(policy, str) and policy in LEGACY_POLICIES:
+            fields["policy"] = LEGACY_POLICIES[policy]
         return cls(**fields)
 
     def content_hash(self) -> str:

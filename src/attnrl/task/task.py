@@ -15,7 +15,7 @@ from attnrl.models.base import ToolSpec
 from attnrl.sandbox.limits import SandboxLimits
 from attnrl.task.bugs import Bug, applicable_bugs
 from attnrl.task.grading import Grade, Grader
-from attnrl.task.presets import DEFAULT_PRESET, build_spec
+from attnrl.task.presets import DEFAULT_PRESET, DEFAULT_SEED, SEEDED_PRESETS, build_spec
 from attnrl.task.prompt import render_prompt, tool_specs
 from attnrl.task.reference import forward, submission
 from attnrl.task.spec import TaskSpec
@@ -25,7 +25,7 @@ __all__ = ["AuditEntry", "Task", "load_task"]
 
 @dataclass(frozen=True)
 class AuditEntry:
-    """How the grading treats one catalogued bug."""
+    """How the grading treats one catalogue entry (a bug or a cheap answer)."""
 
     name: str
     category: str
@@ -33,16 +33,22 @@ class AuditEntry:
     errors: dict[str, float | None]
     outcome: str
     detected: bool
-    """True when the grading does not pass the bug's answer."""
+    """True when the grading does not pass the entry's answer."""
+    kind: str = "bug"
+    """``bug`` or ``cheap`` (:data:`attnrl.task.bugs.Kind`)."""
+    reward: float = 0.0
+    """What the grading pays the entry's answer (0 when detected)."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "name": self.name,
+            "kind": self.kind,
             "category": self.category,
             "description": self.description,
             "errors": self.errors,
             "outcome": self.outcome,
             "detected": self.detected,
+            "reward": self.reward,
         }
 
 
@@ -87,7 +93,8 @@ class Task:
         return applicable_bugs(self.spec)
 
     def audit(self) -> list[AuditEntry]:
-        """Each applicable catalogued bug, its component errors, and whether grading rejects it."""
+        """Each applicable catalogue entry (bugs, then cheap answers), its component errors, and
+        whether grading rejects it."""
         entries = []
         for bug in self.bugs():
             grade = self.grade(bug.submission(self.spec))
@@ -96,7 +103,14 @@ class Task:
                 errors = {k: None for k in errors}
             entries.append(
                 AuditEntry(
-                    bug.name, bug.category, bug.description, errors, grade.outcome, not grade.passed
+                    bug.name,
+                    bug.category,
+                    bug.description,
+                    errors,
+                    grade.outcome,
+                    not grade.passed,
+                    bug.kind,
+                    grade.reward,
                 )
             )
         return entries
@@ -137,7 +151,8 @@ def load_task(
     card: str | Path | None = None,
     **knobs: Any,
 ) -> Task:
-    """The task of preset ``name`` (drawn from ``seed`` for seeded presets).
+    """The task of preset ``name`` (drawn from ``seed`` for seeded presets, seed
+    :data:`~attnrl.task.presets.DEFAULT_SEED` when None).
 
     ``knobs`` are the difficulty knobs of :data:`attnrl.task.presets.DIFFICULTY_KNOBS` (for
     ``procedural``: generation settings, every instance stays mutation-adequate) or other
@@ -151,4 +166,6 @@ def load_task(
         if knobs:
             raise ValueError(f"load_task: pass card= or knobs, not both (got {sorted(knobs)})")
         name, knobs, _ = read_card(card)
+    if seed is None and name in SEEDED_PRESETS:
+        seed = DEFAULT_SEED
     return Task(build_spec(name, seed, **knobs))
