@@ -15,7 +15,6 @@ from attnrl.cli.run_options import check_cost_limit, load_prices
 from attnrl.harness.rundir import RunDirError, write_json_atomic
 from attnrl.models.base import ModelConfigError, ModelSource
 from attnrl.models.simulated import SIMULATED_NAME, SkillModel
-from attnrl.stats.calibrate import LADDER, CalibrationConfig, calibrate
 from attnrl.task.family import TaskFamily
 
 __all__ = ["register", "simulated_skill_plans"]
@@ -73,6 +72,8 @@ def simulated_skill_plans(
 
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
+    from attnrl.stats.calibrate import CalibrationConfig, calibrate  # the runner: only here
+
     from attnrl.cli.run_command import _choose_model
     from attnrl.models.registry import ModelOptions, model_source
 
@@ -118,6 +119,8 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
 
 
 def _print(card: dict[str, Any], path: Path) -> None:
+    from attnrl.stats.calibrate import LADDER
+
     pct = "{:.1f}%".format
     print(
         f"Calibration of {card['model']} on {len(LADDER)} rungs (band "

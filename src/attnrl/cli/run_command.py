@@ -17,7 +17,7 @@ import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from attnrl.cli.common import UsageError, add_task_arguments, spec_factory
 from attnrl.cli.run_batches import (
@@ -50,7 +50,6 @@ from attnrl.harness.rundir import (
     summarize_run_dir,
     write_json_atomic,
 )
-from attnrl.harness.runner import RunConfig, run_with_models
 from attnrl.models.base import ModelConfigError, ModelSource
 from attnrl.models.deprecation import DEFAULT_MODEL
 from attnrl.models.simulated import SIMULATED_NAME
@@ -58,6 +57,9 @@ from attnrl.stats.analysis import render_analysis
 from attnrl.task import Task
 from attnrl.task.family import TaskFamily
 from attnrl.task.presets import SEEDED_PRESETS
+
+if TYPE_CHECKING:  # the runner (rich, the sandbox) is imported only when a batch runs
+    from attnrl.harness.runner import RunConfig
 
 __all__ = ["register"]
 
@@ -69,15 +71,15 @@ def _band(text: str) -> tuple[float, float]:
         lo, hi = (float(x) for x in text.split(","))
     except ValueError:
         raise argparse.ArgumentTypeError(
-            f"--target-band takes two percentages like 10,40; got {text!r}"
+            f"expected two percentages like 10,40, got {text!r}"
         ) from None
     if not 0 <= lo < hi <= 100:
         raise argparse.ArgumentTypeError(
-            f"--target-band needs 0 <= low < high <= 100; got {text!r}"
+            f"expected 0 <= low < high <= 100 (percent), got {text!r}"
         )
     if hi <= 1:
         raise argparse.ArgumentTypeError(
-            f"--target-band is in percent: did you mean {100 * lo:g},{100 * hi:g}? got {text!r}"
+            f"the band is in percent: did you mean {100 * lo:g},{100 * hi:g}? got {text!r}"
         )
     return lo / 100, hi / 100
 
@@ -291,6 +293,8 @@ def _family(args: argparse.Namespace, seed: int | None) -> TaskFamily:
 def _config(
     args: argparse.Namespace, model: str, out: Path, seed: int, prices: dict[str, Any]
 ) -> RunConfig:
+    from attnrl.harness.runner import RunConfig
+
     try:
         return RunConfig(
             model=model,
@@ -371,6 +375,8 @@ def _run_one(
 ) -> dict[str, Any]:
     """One batch in ``out``; its summary. Its instances are drawn from ``seed`` (one per run
     for a seeded preset unless ``--fixed-instance``, which keeps the instance of ``--seed``)."""
+    from attnrl.harness.runner import run_with_models
+
     config = _config(args, model_name, out, seed, prices)
     family = _family(args, args.seed if args.fixed_instance else seed)
     opener = functools.partial(_open_models, model_name, family, args, seed)

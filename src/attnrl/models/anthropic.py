@@ -20,6 +20,7 @@ from anthropic.types import (
 )
 
 from attnrl.models.base import (
+    ANTHROPIC_API_KEY_ENV,
     Message,
     ModelConfigError,
     ModelTurn,
@@ -40,8 +41,6 @@ __all__ = [
     "to_anthropic_tools",
     "turn_from_anthropic",
 ]
-
-ANTHROPIC_API_KEY_ENV = "ANTHROPIC_API_KEY"
 
 _STOP_REASONS: dict[str, StopReason] = {
     "end_turn": "end_turn",

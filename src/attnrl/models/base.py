@@ -11,6 +11,9 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 __all__ = [
+    "ANTHROPIC_API_KEY_ENV",
+    "OPENAI_API_KEY_ENV",
+    "OPENAI_BASE_URL_ENV",
     "Message",
     "Model",
     "ModelConfigError",
@@ -24,6 +27,13 @@ __all__ = [
     "ToolSpec",
     "Usage",
 ]
+
+
+ANTHROPIC_API_KEY_ENV = "ANTHROPIC_API_KEY"
+OPENAI_API_KEY_ENV = "OPENAI_API_KEY"
+OPENAI_BASE_URL_ENV = "OPENAI_BASE_URL"
+"""The providers' credential variables, here (no SDK import) so that choosing a model or
+printing help never imports a provider SDK."""
 
 
 @dataclass(frozen=True)
