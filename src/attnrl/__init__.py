@@ -40,7 +40,6 @@ def run(
 
     from attnrl.harness.runner import RunConfig, run_with_models
     from attnrl.models.registry import model_source
-
     from attnrl.task import load_task
 
     task = task or load_task()

@@ -23,10 +23,10 @@ from attnrl.harness.rundir import (
     write_json_atomic,
 )
 from attnrl.stats.analysis import summarize
-from attnrl.task import Task
 
 if TYPE_CHECKING:  # the runner (rich, the sandbox) is imported only when a batch runs
     from attnrl.harness.runner import RunConfig
+    from attnrl.task import Task
 
 __all__ = ["batch_dir", "render_batches", "summarize_batches", "write_batches_manifest"]
 

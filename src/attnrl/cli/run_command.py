@@ -14,12 +14,18 @@ import os
 import random
 import signal
 import sys
-from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from attnrl.cli.common import UsageError, add_task_arguments, spec_factory
+from attnrl.cli.common import (
+    UsageError,
+    add_task_arguments,
+    at_least,
+    percent_band,
+    seconds,
+    spec_factory,
+)
 from attnrl.cli.run_batches import (
     batch_dir,
     render_batches,
@@ -50,61 +56,19 @@ from attnrl.harness.rundir import (
     summarize_run_dir,
     write_json_atomic,
 )
-from attnrl.models.base import ModelConfigError, ModelSource
+from attnrl.models.base import SIMULATED_NAME, ModelConfigError, ModelSource
 from attnrl.models.deprecation import DEFAULT_MODEL
-from attnrl.models.simulated import SIMULATED_NAME
 from attnrl.stats.analysis import render_analysis
-from attnrl.task import Task
-from attnrl.task.family import TaskFamily
 from attnrl.task.presets import SEEDED_PRESETS
 
-if TYPE_CHECKING:  # the runner (rich, the sandbox) is imported only when a batch runs
+if TYPE_CHECKING:  # the runner (rich, the sandbox) and the task (numpy): only when used
     from attnrl.harness.runner import RunConfig
+    from attnrl.task import Task
+    from attnrl.task.family import TaskFamily
 
 __all__ = ["register"]
 
 EXIT_OK = 0
-
-
-def _band(text: str) -> tuple[float, float]:
-    try:
-        lo, hi = (float(x) for x in text.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected two percentages like 10,40, got {text!r}"
-        ) from None
-    if not 0 <= lo < hi <= 100:
-        raise argparse.ArgumentTypeError(
-            f"expected 0 <= low < high <= 100 (percent), got {text!r}"
-        )
-    if hi <= 1:
-        raise argparse.ArgumentTypeError(
-            f"the band is in percent: did you mean {100 * lo:g},{100 * hi:g}? got {text!r}"
-        )
-    return lo / 100, hi / 100
-
-
-def _count(minimum: int) -> Callable[[str], int]:
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            value = minimum - 1
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"expected an integer >= {minimum}, got {text!r}")
-        return value
-
-    return parse
-
-
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not 0 <= value < float("inf"):
-        raise argparse.ArgumentTypeError(f"expected seconds >= 0, got {text!r}")
-    return value
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -118,12 +82,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help=f"anthropic/<model>, openai/<model> or {SIMULATED_NAME} (default {DEFAULT_MODEL}; "
         f"{SIMULATED_NAME} when no API key is set)",
     )
-    run.add_argument("--runs", type=_count(1), default=15, help="attempts per batch (default 15)")
+    run.add_argument("--runs", type=at_least(1), default=15, help="attempts per batch (default 15)")
     run.add_argument(
-        "--concurrency", type=_count(1), default=15, help="runs in flight (default 15)"
+        "--concurrency", type=at_least(1), default=15, help="runs in flight (default 15)"
     )
     run.add_argument(
-        "--max-steps", type=_count(1), default=15, help="model turns per run (default 15)"
+        "--max-steps", type=at_least(1), default=15, help="model turns per run (default 15)"
     )
     run.add_argument("--out", type=Path, default=None, help="run directory (default runs/<time>)")
     run.add_argument(
@@ -135,30 +99,35 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     run.add_argument("--verbose", action="store_true", help="print each run's transcript live")
     run.add_argument(
         "--batches",
-        type=_count(1),
+        type=at_least(1),
         default=1,
         help="run B batches (seeds S, S+1, ...; drawn at random without --seed) and pool them",
     )
     run.add_argument(
-        "--target-band", type=_band, default=(0.10, 0.40), help="percent, e.g. 10,40 (default)"
+        "--target-band",
+        type=percent_band,
+        default=(0.10, 0.40),
+        help="percent, e.g. 10,40 (default)",
     )
     run.add_argument(
         "--base-url", default=None, help="provider base URL (OpenAI-compatible servers)"
     )
-    run.add_argument("--max-tokens", type=_count(1), default=4096, help="max tokens per model turn")
+    run.add_argument(
+        "--max-tokens", type=at_least(1), default=4096, help="max tokens per model turn"
+    )
     run.add_argument("--temperature", type=float, default=None, help="sampling temperature")
     run.add_argument(
         "--retries",
-        type=_count(0),
+        type=at_least(0),
         default=6,
         help="retries of a failed model request (default 6; 0 = never retry)",
     )
     run.add_argument(
-        "--retry-delay", type=_seconds, default=1.0, help="first backoff in seconds (default 1)"
+        "--retry-delay", type=seconds, default=1.0, help="first backoff in seconds (default 1)"
     )
     run.add_argument(
         "--simulated-delay",
-        type=_seconds,
+        type=seconds,
         default=0.0,
         help="seconds per simulated model turn (to watch progress or test interrupts)",
     )
@@ -174,7 +143,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     report.add_argument(
         "--target-band",
-        type=_band,
+        type=percent_band,
         default=None,
         help="percent, e.g. 10,40 (default: the band the runs were made with)",
     )
@@ -285,6 +254,8 @@ def _open_models(
 def _family(args: argparse.Namespace, seed: int | None) -> TaskFamily:
     """--seed draws the instances of a seeded preset (one per run unless --fixed-instance);
     for every preset it also seeds the simulated agents' mix."""
+    from attnrl.task.family import TaskFamily
+
     return TaskFamily(
         spec_factory(args), seed, seeded=args.preset in SEEDED_PRESETS, fixed=args.fixed_instance
     )

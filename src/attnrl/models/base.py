@@ -14,6 +14,7 @@ __all__ = [
     "ANTHROPIC_API_KEY_ENV",
     "OPENAI_API_KEY_ENV",
     "OPENAI_BASE_URL_ENV",
+    "SIMULATED_NAME",
     "Message",
     "Model",
     "ModelConfigError",
@@ -34,6 +35,10 @@ OPENAI_API_KEY_ENV = "OPENAI_API_KEY"
 OPENAI_BASE_URL_ENV = "OPENAI_BASE_URL"
 """The providers' credential variables, here (no SDK import) so that choosing a model or
 printing help never imports a provider SDK."""
+
+SIMULATED_NAME = "simulated"
+"""The model name of the offline scripted agents (:mod:`attnrl.models.simulated`), here so
+that naming it imports neither the agents nor the task."""
 
 
 @dataclass(frozen=True)
