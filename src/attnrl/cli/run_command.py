@@ -48,6 +48,7 @@ from attnrl.cli.run_options import (
 )
 from attnrl.cli.run_settings import knobs_json, options_json, restore_settings
 from attnrl.harness.rundir import (
+    MANIFEST_FILE,
     RESULTS_FILE,
     SUMMARY_FILE,
     RunDirError,
@@ -300,6 +301,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         return print_estimate(args, family.base, args.model or DEFAULT_MODEL, prices)
     out: Path = args.out or Path("runs") / datetime.now(UTC).strftime("%Y%m%d_%H%M%S")
     _config(args, SIMULATED_NAME, out, args.seed, prices)  # every flag checked before notices
+    _check_out(out, args.resume)
     model_name = _choose_model(args)
     _check_retirement(model_name, args.base_url)
     check_cost_limit(model_name, prices, args.max_cost)
@@ -339,6 +341,46 @@ def cmd_run(args: argparse.Namespace) -> int:
         )
         return EXIT_INFRASTRUCTURE
     return EXIT_OK
+
+
+def _not_writable(path: Path) -> str:
+    try:
+        read_only = bool(os.statvfs(path).f_flag & os.ST_RDONLY)
+    except OSError:
+        read_only = False
+    return "a read-only file system" if read_only else "permission denied"
+
+
+def _check_out(out: Path, resume: bool) -> None:
+    """``--out`` checked before anything is printed or started: a file, a directory this
+    process cannot write, or one that already holds runs without ``--resume`` is a one-line
+    error whose advice fits the directory (``--resume`` only when it has a run to continue)."""
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {out} is a file, not a directory; choose another --out")
+    if not out.exists():
+        parent = out.parent
+        while not parent.exists() and parent != parent.parent:
+            parent = parent.parent
+        if parent.is_dir() and not os.access(parent, os.W_OK | os.X_OK):
+            raise UsageError(
+                f"cannot create --out {out}: {parent} is not writable "
+                f"({_not_writable(parent)}); choose a writable --out"
+            )
+        return
+    if not os.access(out, os.W_OK | os.X_OK):
+        fix = (
+            "make it writable and continue with --resume"
+            if (out / MANIFEST_FILE).is_file()
+            else "make it writable"
+        )
+        raise UsageError(
+            f"cannot write to --out {out} ({_not_writable(out)}); {fix}, or choose another --out"
+        )
+    results = out / RESULTS_FILE
+    if not resume and results.is_file() and results.stat().st_size:
+        raise UsageError(
+            f"{out} already holds runs; pass --resume to continue them, or choose another --out"
+        )
 
 
 def _run_one(
@@ -392,8 +434,11 @@ def cmd_report(args: argparse.Namespace) -> int:
         return 0
     if args.compare is not None:
         raise UsageError("a second DIR is compared in the HTML report: add --html [FILE]")
+    if not args.dir.is_dir():
+        what = "is a file, not a directory" if args.dir.exists() else "does not exist"
+        raise UsageError(f"{args.dir} {what}; give a directory made by attnrl run (--out DIR)")
     try:
-        manifest = read_manifest(args.dir) if args.dir.is_dir() else {}
+        manifest = read_manifest(args.dir)
         pooled = bool(manifest.get("batches", 1) > 1)
         if pooled:
             summary = summarize_batches(args.dir, args.target_band)
