@@ -181,7 +181,7 @@ class Model(Protocol):
 
     @property
     def name(self) -> str:
-        """The model id as recorded in results, e.g. ``anthropic/claude-sonnet-4-5``."""
+        """The model id as recorded in results, e.g. ``anthropic/claude-sonnet-5-5``."""
         ...
 
     async def generate(self, messages: Sequence[Message], tools: Sequence[ToolSpec]) -> ModelTurn:

@@ -114,7 +114,7 @@ _PROVIDERS: dict[str, Provider] = {
 
 
 def split_model_name(name: str) -> tuple[str, str]:
-    """``"anthropic/claude-sonnet-4-5"`` -> ``("anthropic", "claude-sonnet-4-5")``.
+    """``"anthropic/claude-sonnet-5-5"`` -> ``("anthropic", "claude-sonnet-5-5")``.
 
     The model id may itself contain ``/`` (``openai/Qwen/Qwen3-8B``). Raises ValueError for
     an unknown provider or an empty model id, naming the accepted forms.

@@ -271,7 +271,7 @@ async def call_with_retries(
 ) -> T:
     """Await ``request()`` (a fresh request per call) until it succeeds or the policy says stop.
 
-    ``label`` (e.g. ``anthropic/claude-sonnet-4-5``) starts every message; ``key_env`` names
+    ``label`` (e.g. ``anthropic/claude-sonnet-5-5``) starts every message; ``key_env`` names
     the key's environment variable in config-error hints; ``secrets`` are scrubbed from all
     text. Raises :class:`ModelConfigError` (no retry) for operator errors and
     :class:`ModelUnavailable` for everything else the SDKs raise; other exceptions propagate
