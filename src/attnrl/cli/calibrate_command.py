@@ -13,8 +13,8 @@ from typing import Any
 from attnrl.cli.common import UsageError, at_least, percent_band, positive_number
 from attnrl.cli.run_options import check_cost_limit, load_prices
 from attnrl.harness.rundir import RunDirError, write_json_atomic
-from attnrl.models.base import ModelConfigError, ModelSource
-from attnrl.models.simulated import SIMULATED_NAME, SkillModel
+from attnrl.models.base import SIMULATED_NAME, ModelConfigError, ModelSource
+from attnrl.models.simulated import SkillModel
 from attnrl.task.family import TaskFamily
 
 __all__ = ["register", "simulated_skill_plans"]

@@ -34,8 +34,7 @@ from attnrl.harness.rundir import (
     run_log,
     summarize_run_dir,
 )
-from attnrl.models.base import Message, Model, ModelConfigError, ModelSource
-from attnrl.models.simulated import SIMULATED_NAME
+from attnrl.models.base import SIMULATED_NAME, Message, Model, ModelConfigError, ModelSource
 from attnrl.sandbox import open_sandbox
 from attnrl.sandbox.base import Sandbox
 from attnrl.stats.cost import Price, price_for, usage_cost

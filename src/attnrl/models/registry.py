@@ -15,13 +15,14 @@ from attnrl.models.base import (
     ANTHROPIC_API_KEY_ENV,
     OPENAI_API_KEY_ENV,
     OPENAI_BASE_URL_ENV,
+    SIMULATED_NAME,
     Model,
     ModelSource,
     SharedModel,
 )
 from attnrl.models.deprecation import DEFAULT_MODEL
 from attnrl.models.retry import RetryPolicy
-from attnrl.models.simulated import SIMULATED_NAME, Plan, SimulatedAgents
+from attnrl.models.simulated import Plan, SimulatedAgents
 from attnrl.task import Task
 
 __all__ = [
