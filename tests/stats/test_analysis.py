@@ -103,7 +103,7 @@ def test_summary_carries_the_sequence_and_cost() -> None:
     assert s["cost_usd"]["to_verdict"] is None
     assert s["cost_usd"]["per_run"] == pytest.approx(0.01)
     text = render_analysis(s)
-    assert "anytime-valid 95% sequence:" in text and "decided the band" not in text
+    assert "anytime-valid 95% sequence:" in text and "decided after" not in text
     assert "Cost: $0.1500 total, $0.0100 per run" in text
 
 
@@ -122,7 +122,7 @@ def test_decided_runs_report_when_and_what_it_cost() -> None:
     n = s["decided_at"]
     assert n is not None and n < 40
     assert s["cost_usd"]["to_verdict"] == pytest.approx(0.5 * n)
-    assert f"it decided the band after {n} runs" in render_analysis(s)
+    assert f"(valid at every n; decided after {n} runs)" in render_analysis(s)
 
 
 def verdict_lines(text: str) -> list[str]:

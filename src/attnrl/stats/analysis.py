@@ -328,7 +328,7 @@ def _sequence_lines(summary: dict[str, Any]) -> list[str]:
         return []
     lo, hi = summary["pass_rate_cs95"]
     decided = summary.get("decided_at")
-    when = f"; it decided the band after {decided} runs" if decided else ""
+    when = f"; decided after {decided} runs" if decided else ""
     return [f"  anytime-valid 95% sequence: {_pct(lo)} - {_pct(hi)} (valid at every n{when})"]
 
 
