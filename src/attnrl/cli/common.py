@@ -152,6 +152,17 @@ def at_least(minimum: int) -> Callable[[str], int]:
     return parse
 
 
+def temperature(text: str) -> float:
+    """An argparse type for a sampling temperature: a finite number >= 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}")
+    return value
+
+
 def seconds(text: str) -> float:
     """An argparse type for a finite number of seconds >= 0."""
     try:

@@ -25,6 +25,7 @@ from attnrl.cli.common import (
     percent_band,
     seconds,
     spec_factory,
+    temperature,
 )
 from attnrl.cli.run_batches import (
     batch_dir,
@@ -116,7 +117,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     run.add_argument(
         "--max-tokens", type=at_least(1), default=4096, help="max tokens per model turn"
     )
-    run.add_argument("--temperature", type=float, default=None, help="sampling temperature")
+    run.add_argument("--temperature", type=temperature, default=None, help="sampling temperature")
     run.add_argument(
         "--retries",
         type=at_least(0),
