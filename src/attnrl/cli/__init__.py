@@ -109,8 +109,11 @@ def _command_in(argv: Sequence[str]) -> str:
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     """The ``attnrl`` parser. Without ``command`` every module registers (the full parser, e.g.
     for generated documentation); with a key of :data:`COMMANDS` only that command's module is
-    imported and registered; with any other word (``""``: none typed) no module is imported.
-    Commands not registered are listed (and recognised) from :data:`COMMANDS`."""
+    imported and registered; with ``""`` (none typed) no module is imported; any other word
+    (a typo, or a command a module registers but :data:`COMMANDS` does not list yet) gets the
+    full parser. Commands not registered are listed (and recognised) from :data:`COMMANDS`."""
+    if command and command not in COMMANDS:
+        command = None
     parser = CLIParser(
         prog="attnrl",
         description="The Positional Multi-Head Attention RL task: spec, verifier, harness.",
