@@ -6,7 +6,7 @@ export PYTHON
 UV := ./tools/uv
 RUN := $(UV) run --locked --all-extras
 
-.PHONY: run test test-trainers test-verifiers-v1 check env env-run sandbox-deps browser-deps bench clean
+.PHONY: run test test-slow test-trainers test-verifiers-v1 check env env-run sandbox-deps browser-deps bench clean
 
 # Everything: the extras (inspect-ai, verifiers, datasets) and the dev tools, for `make test`.
 env:
@@ -36,8 +36,16 @@ browser-deps:
 run: env-run sandbox-deps
 	$(UV) run --no-sync attnrl run --html
 
+# The suite on every core (pytest-xdist, one process per worker; JOBS=1 runs it serially).
+# Tests marked slow have their own tier, `make test-slow`; trainers and verifiers v1 too.
+# Safe in the background (`make test &`) and beside another `make test`: the tests restore
+# SIGINT for the commands they stop, and share only what the sandbox locks per process.
+JOBS ?= auto
 test: env sandbox-deps browser-deps
-	$(RUN) pytest
+	$(RUN) pytest -n $(JOBS) -m "not slow"
+
+test-slow: env sandbox-deps
+	$(RUN) pytest -n $(JOBS) -m slow
 
 # The trainer tier: verl, TRL and OpenRLHF's own code running attnrl's adapters, in its own
 # environment (torch is no dependency of attnrl). Reinstalls only when a pin changes.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -19,6 +20,14 @@ if _TESTS_DIR not in sys.path:
     sys.path.insert(0, _TESTS_DIR)
 
 from fakes.llm_server import FakeLLMServer, RecordingSleep  # noqa: E402
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """A background job (`make test &`, nohup) starts with SIGINT ignored, and an ignored
+    signal stays ignored in every child: the tests that stop a command with SIGINT would see
+    it ignored. Restore Python's own handler so the commands the tests start get the default."""
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(scope="session")

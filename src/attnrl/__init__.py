@@ -8,11 +8,12 @@ as ``attnrl run`` does.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from attnrl.task import Task, load_task
-from attnrl.task.grading import Grade
-from attnrl.task.spec import TaskSpec
+if TYPE_CHECKING:
+    from attnrl.task import Task, load_task
+    from attnrl.task.grading import Grade
+    from attnrl.task.spec import TaskSpec
 
 __all__ = ["Grade", "Task", "TaskSpec", "__version__", "load_environment", "load_task", "run"]
 
@@ -39,6 +40,7 @@ def run(
 
     from attnrl.harness.runner import RunConfig, run_with_models
     from attnrl.models.registry import model_source
+    from attnrl.task import load_task
 
     task = task or load_task()
     config = RunConfig(
@@ -56,10 +58,26 @@ def run(
     )
 
 
+_LAZY = {
+    "Task": "attnrl.task",
+    "load_task": "attnrl.task",
+    "Grade": "attnrl.task.grading",
+    "TaskSpec": "attnrl.task.spec",
+}
+"""Public names resolved on first use, so ``import attnrl`` (and ``attnrl --help``) does not
+import numpy and the task package."""
+
+
 def __getattr__(name: str) -> Any:
-    """``attnrl.load_environment`` for ``vf-eval attnrl``: verifiers imports the module named
-    by the env id and calls its ``load_environment``. Resolved lazily, so ``import attnrl``
-    never imports verifiers."""
+    """The task API on first use, and ``attnrl.load_environment`` for ``vf-eval attnrl``
+    (verifiers imports the module named by the env id and calls its ``load_environment``).
+    Resolved lazily, so ``import attnrl`` never imports numpy or verifiers."""
+    if name in _LAZY:
+        import importlib
+
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
     if name == "load_environment":
         from attnrl.integrations.verifiers import load_environment
 

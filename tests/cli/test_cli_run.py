@@ -204,8 +204,8 @@ def test_out_on_a_read_only_filesystem(tmp_path: Path) -> None:
     cmd = f"{sys.executable} -m attnrl run --model simulated --runs 1 --out {ro}/D --no-progress"
     proc = _bwrap("--ro-bind", str(ro), str(ro), script=cmd)
     assert proc.returncode == 2, proc.stderr
-    assert f"cannot create the run directory {ro}/D" in one_error_line(proc.stderr)
-    assert "Read-only file system" in proc.stderr
+    line = one_error_line(proc.stderr)
+    assert f"cannot create --out {ro}/D: {ro} is not writable (a read-only file system)" in line
 
 
 @needs_bwrap
@@ -281,12 +281,14 @@ def test_unreachable_model_exits_3_with_one_line_per_retry_cause(tmp_path: Path)
 def test_report_uses_the_band_the_run_was_made_with(tmp_path: Path) -> None:
     out = tmp_path / "T"
     run = attnrl("run", "--model", "simulated", "--target-band", "1,5", "--out", str(out))
-    assert run.returncode == 0 and "TARGET RANGE (1-5%)" in run.stdout
+    assert run.returncode == 0 and "\nVerdict: OUT OF BAND (1-5%)" in run.stdout
     report = attnrl("report", str(out))
-    assert "TARGET RANGE (1-5%)" in report.stdout
-    assert "TARGET RANGE (10-40%)" in attnrl("report", str(out), "--target-band", "10,40").stdout
+    assert "\nVerdict: OUT OF BAND (1-5%)" in report.stdout
+    again = attnrl("report", str(out), "--target-band", "10,40").stdout
+    assert "\nVerdict: INCONCLUSIVE (10-40%)" in again
     bad = attnrl("run", "--target-band", "0.1,0.4")
     assert bad.returncode == 2 and "percent: did you mean 10,40?" in bad.stderr
+    assert len(bad.stderr.splitlines()) == 2  # the error and its hint, no usage block
 
 
 # ---- 8. batches -----------------------------------------------------------------------------

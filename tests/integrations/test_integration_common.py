@@ -7,13 +7,13 @@ import json
 import math
 import subprocess
 import sys
-import time
 from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from attnrl.integrations import _extract
 from attnrl.integrations._common import (
     build_rows,
     build_tasks,
@@ -103,10 +103,43 @@ def test_complete_objects_inside_a_broken_one(ref: dict[str, Any]) -> None:
         "{'a': 1} " * 20_000,
     ],
 )
-def test_degenerate_completions_take_linear_time(text: str) -> None:
-    started = time.perf_counter()
+def test_degenerate_completions_take_linear_time(
+    text: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Linear, proved by counting (never a wall time): the characters the JSON decoder and the
+    closed-object scan read stay within twice the text's length (a retry at every brace would
+    read a number quadratic in it: thousands of times the length at these sizes)."""
+    decoder = _CountingDecoder()
+    scans: list[int] = []
+    closed_objects = _extract._closed_objects
+
+    def counted(text: str, start: int, stop: int) -> list[tuple[int, Any]]:
+        scans.append(stop - start)
+        return closed_objects(text, start, stop)
+
+    monkeypatch.setattr(_extract, "_DECODER", decoder)
+    monkeypatch.setattr(_extract, "_closed_objects", counted)
     extract_submission(text)
-    assert time.perf_counter() - started < 2.0
+    assert decoder.read + sum(scans) <= 2 * len(text), (decoder.read, sum(scans))
+
+
+class _CountingDecoder(json.JSONDecoder):
+    """The extractor's decoder, counting the characters each ``raw_decode`` reads (to the
+    failure position, or, past the recursion limit, to the end of the text: an upper bound)."""
+
+    read = 0
+
+    def raw_decode(self, s: str, idx: int = 0) -> tuple[Any, int]:
+        try:
+            value, end = super().raw_decode(s, idx)
+        except json.JSONDecodeError as exc:
+            self.read += exc.pos - idx + 1
+            raise
+        except RecursionError:
+            self.read += len(s) - idx
+            raise
+        self.read += end - idx
+        return value, end
 
 
 def test_unwrap_keeps_the_answer_itself(ref: dict[str, Any]) -> None:

@@ -7,7 +7,7 @@ import asyncio
 import email.utils
 import logging
 import random
-import time
+import types
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -375,12 +375,14 @@ def test_policy_backoff_and_jitter() -> None:
         policy.backoff_delay(0)
 
 
-def test_retry_after_http_date() -> None:
+def test_retry_after_http_date(monkeypatch: pytest.MonkeyPatch) -> None:
+    from attnrl.models import retry
     from attnrl.models.retry import _parse_retry_after
 
-    future = email.utils.formatdate(time.time() + 30, usegmt=True)
-    parsed = _parse_retry_after({"retry-after": future})
-    assert parsed is not None and 25 < parsed <= 31
+    now = 1_800_000_000.0  # a fixed clock: the answer cannot depend on how busy the machine is
+    monkeypatch.setattr(retry, "time", types.SimpleNamespace(time=lambda: now))
+    future = email.utils.formatdate(now + 30, usegmt=True)
+    assert _parse_retry_after({"retry-after": future}) == 30
     assert _parse_retry_after({}) is None
 
 

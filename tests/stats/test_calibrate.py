@@ -215,4 +215,6 @@ def test_calibrate_command_writes_a_card(
     assert card["calibration"]["runs"] <= 40 and card["model"] == "simulated"
     text = capsys.readouterr().out
     assert "Card:" in text and "GRPO groups with a reward spread" in text
-    assert main(["calibrate", "--model", "simulated", "--max-cost", "-1", "--out", str(out)]) == 2
+    with pytest.raises(SystemExit) as bad:  # an argparse type: one line and exit 2
+        main(["calibrate", "--model", "simulated", "--max-cost", "-1", "--out", str(out)])
+    assert bad.value.code == 2

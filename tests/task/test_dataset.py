@@ -180,7 +180,7 @@ def test_failure_mid_write_keeps_the_old_file(
             raise OSError("disk full")
         return dataset_row(task)
 
-    monkeypatch.setattr("attnrl.cli.dataset_command.dataset_row", flaky)
+    monkeypatch.setattr("attnrl.task.dataset.dataset_row", flaky)
     code, _, err = _run(capsys, "dataset", "--preset", "procedural", "--n", "5", "--out", str(out))
     assert code == 2 and "cannot write" in err and "disk full" in err
     assert out.read_text(encoding="utf-8") == "precious\n"

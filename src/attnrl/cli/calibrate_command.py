@@ -10,23 +10,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from attnrl.cli.common import UsageError
+from attnrl.cli.common import UsageError, at_least, percent_band, positive_number
 from attnrl.cli.run_options import check_cost_limit, load_prices
 from attnrl.harness.rundir import RunDirError, write_json_atomic
-from attnrl.models.base import ModelConfigError, ModelSource
-from attnrl.models.simulated import SIMULATED_NAME, SkillModel
-from attnrl.stats.calibrate import LADDER, CalibrationConfig, calibrate
+from attnrl.models.base import SIMULATED_NAME, ModelConfigError, ModelSource
+from attnrl.models.simulated import SkillModel
 from attnrl.task.family import TaskFamily
 
 __all__ = ["register", "simulated_skill_plans"]
 
 CARD_FILE = "card.json"
-
-
-def _band(text: str) -> tuple[float, float]:
-    from attnrl.cli.run_command import _band as parse  # one parser for --band and --target-band
-
-    return parse(text)
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -35,14 +28,20 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="find the rung of the difficulty ladder in band for a model; write a preset card",
     )
     p.add_argument("--model", required=True, help=f"anthropic/<m>, openai/<m> or {SIMULATED_NAME}")
-    p.add_argument("--band", type=_band, default=(0.10, 0.40), help="percent, e.g. 10,40")
-    p.add_argument("--max-runs", type=int, default=1000, help="runs in all (default 1000)")
-    p.add_argument("--rung-runs", type=int, default=300, help="runs at most per rung (300)")
-    p.add_argument("--max-cost", type=float, default=None, metavar="USD", help="budget in USD")
+    p.add_argument("--band", type=percent_band, default=(0.10, 0.40), help="percent, e.g. 10,40")
+    p.add_argument("--max-runs", type=at_least(1), default=1000, help="runs in all (default 1000)")
+    p.add_argument("--rung-runs", type=at_least(1), default=300, help="runs at most per rung (300)")
+    p.add_argument(
+        "--max-cost",
+        type=positive_number("an amount in USD", "a positive amount in USD"),
+        default=None,
+        metavar="USD",
+        help="budget in USD",
+    )
     p.add_argument("--pricing", type=Path, default=None, metavar="FILE", help="extra prices")
-    p.add_argument("--seed", type=int, default=0, help="seeds the instances (default 0)")
-    p.add_argument("--concurrency", type=int, default=16, help="runs in flight (default 16)")
-    p.add_argument("--max-steps", type=int, default=15, help="model turns per run (15)")
+    p.add_argument("--seed", type=at_least(0), default=0, help="seeds the instances (default 0)")
+    p.add_argument("--concurrency", type=at_least(1), default=16, help="runs in flight (16)")
+    p.add_argument("--max-steps", type=at_least(1), default=15, help="model turns per run (15)")
     p.add_argument("--base-url", default=None, help="OpenAI-compatible server URL")
     p.add_argument(
         "--simulated-skill",
@@ -75,9 +74,8 @@ def simulated_skill_plans(
 def cmd_calibrate(args: argparse.Namespace) -> int:
     from attnrl.cli.run_command import _choose_model
     from attnrl.models.registry import ModelOptions, model_source
+    from attnrl.stats.calibrate import CalibrationConfig, calibrate  # the runner: only here
 
-    if args.max_cost is not None and not args.max_cost > 0:
-        raise UsageError(f"--max-cost must be > 0 USD, got {args.max_cost}")
     model = _choose_model(args)
     prices = load_prices(args)
     check_cost_limit(model, prices, args.max_cost)
@@ -118,6 +116,8 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
 
 
 def _print(card: dict[str, Any], path: Path) -> None:
+    from attnrl.stats.calibrate import LADDER
+
     pct = "{:.1f}%".format
     print(
         f"Calibration of {card['model']} on {len(LADDER)} rungs (band "

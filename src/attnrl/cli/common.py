@@ -17,15 +17,16 @@ import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from attnrl.task import Task, presets
-from attnrl.task.presets import DEFAULT_PRESET, GAMEABLE, preset_names
-from attnrl.task.procedural import (
-    MAX_TOLERANCE_SCALE,
-    PRESET_NAME,
-)
+from attnrl.task import presets
+from attnrl.task.presets import DEFAULT_PRESET, GAMEABLE, PROCEDURAL, preset_names
 from attnrl.task.spec import MaskSpec, TaskSpec
+
+if TYPE_CHECKING:
+    from attnrl.task import Task
+
+PRESET_NAME = PROCEDURAL
 
 __all__ = [
     "KNOB_DESTS",
@@ -118,6 +119,61 @@ def positive_number(what: str, positive: str) -> Callable[[str], float]:
         return value
 
     return parse
+
+
+def percent_band(text: str) -> tuple[float, float]:
+    """``LOW,HIGH`` in percent (``10,40``) as fractions; a band given as fractions is refused
+    with the percent spelling it meant."""
+    try:
+        lo, hi = (float(x) for x in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected two percentages like 10,40, got {text!r}"
+        ) from None
+    if not 0 <= lo < hi <= 100:
+        raise argparse.ArgumentTypeError(f"expected 0 <= low < high <= 100 (percent), got {text!r}")
+    if hi <= 1:
+        raise argparse.ArgumentTypeError(
+            f"the band is in percent: did you mean {100 * lo:g},{100 * hi:g}? got {text!r}"
+        )
+    return lo / 100, hi / 100
+
+
+def at_least(minimum: int) -> Callable[[str], int]:
+    """An argparse type for an integer >= ``minimum`` (``--runs``, ``--concurrency``...)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = minimum - 1
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"expected an integer >= {minimum}, got {text!r}")
+        return value
+
+    return parse
+
+
+def temperature(text: str) -> float:
+    """An argparse type for a sampling temperature: a finite number >= 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}")
+    return value
+
+
+def seconds(text: str) -> float:
+    """An argparse type for a finite number of seconds >= 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected seconds >= 0, got {text!r}")
+    return value
 
 
 _scale = positive_number("a number", "a positive finite number")
@@ -215,7 +271,7 @@ def add_task_arguments(parser: argparse.ArgumentParser) -> None:
         type=_scale,
         metavar="X",
         help=f"multiply the tolerances (0.1, 0.15, 0.2) by X: < 1 harder, > 1 easier "
-        f"({PRESET_NAME}: 0.01-{MAX_TOLERANCE_SCALE:g})",
+        f"({PRESET_NAME}: bounded; a value outside the bounds is refused naming them)",
     )
 
 
@@ -259,8 +315,9 @@ def spec_factory(args: argparse.Namespace) -> Callable[[int | None], TaskSpec]:
 def task_from_args(args: argparse.Namespace) -> Task:
     """The task of ``--preset``/``--seed`` with the knob flags applied (a seeded preset
     draws seed 0 when no ``--seed`` is given)."""
-    factory = spec_factory(args)
-    return Task(factory(instance_seed(args)))
+    from attnrl.task import Task
+
+    return Task(spec_factory(args)(instance_seed(args)))
 
 
 def read_input(path: str) -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import statistics
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from attnrl.harness.rundir import (
     MANIFEST_FILE,
@@ -22,9 +22,11 @@ from attnrl.harness.rundir import (
     summarize_run_dir,
     write_json_atomic,
 )
-from attnrl.harness.runner import RunConfig, batch_manifest
 from attnrl.stats.analysis import summarize
-from attnrl.task import Task
+
+if TYPE_CHECKING:  # the runner (rich, the sandbox) is imported only when a batch runs
+    from attnrl.harness.runner import RunConfig
+    from attnrl.task import Task
 
 __all__ = ["batch_dir", "render_batches", "summarize_batches", "write_batches_manifest"]
 
@@ -36,6 +38,8 @@ def batch_dir(out: Path, batch: int) -> Path:
 def write_batches_manifest(out: Path, config: RunConfig, task: Task, batches: int) -> None:
     """The parent's ``run.json``: the batch settings with ``seed`` the first batch's and
     ``batches`` their number (``--resume DIR`` restores them; it never shrinks)."""
+    from attnrl.harness.runner import batch_manifest
+
     have = read_manifest(out)
     manifest = batch_manifest(config, task) | {"batches": batches}
     runs = max(int(have.get("runs") or 0), config.runs)

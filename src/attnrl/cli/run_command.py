@@ -14,12 +14,19 @@ import os
 import random
 import signal
 import sys
-from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from attnrl.cli.common import UsageError, add_task_arguments, spec_factory
+from attnrl.cli.common import (
+    UsageError,
+    add_task_arguments,
+    at_least,
+    percent_band,
+    seconds,
+    spec_factory,
+    temperature,
+)
 from attnrl.cli.run_batches import (
     batch_dir,
     render_batches,
@@ -42,6 +49,7 @@ from attnrl.cli.run_options import (
 )
 from attnrl.cli.run_settings import knobs_json, options_json, restore_settings
 from attnrl.harness.rundir import (
+    MANIFEST_FILE,
     RESULTS_FILE,
     SUMMARY_FILE,
     RunDirError,
@@ -50,59 +58,19 @@ from attnrl.harness.rundir import (
     summarize_run_dir,
     write_json_atomic,
 )
-from attnrl.harness.runner import RunConfig, run_with_models
-from attnrl.models.base import ModelConfigError, ModelSource
+from attnrl.models.base import SIMULATED_NAME, ModelConfigError, ModelSource
 from attnrl.models.deprecation import DEFAULT_MODEL
-from attnrl.models.simulated import SIMULATED_NAME
 from attnrl.stats.analysis import render_analysis
-from attnrl.task import Task
-from attnrl.task.family import TaskFamily
 from attnrl.task.presets import SEEDED_PRESETS
+
+if TYPE_CHECKING:  # the runner (rich, the sandbox) and the task (numpy): only when used
+    from attnrl.harness.runner import RunConfig
+    from attnrl.task import Task
+    from attnrl.task.family import TaskFamily
 
 __all__ = ["register"]
 
 EXIT_OK = 0
-
-
-def _band(text: str) -> tuple[float, float]:
-    try:
-        lo, hi = (float(x) for x in text.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"--target-band takes two percentages like 10,40; got {text!r}"
-        ) from None
-    if not 0 <= lo < hi <= 100:
-        raise argparse.ArgumentTypeError(
-            f"--target-band needs 0 <= low < high <= 100; got {text!r}"
-        )
-    if hi <= 1:
-        raise argparse.ArgumentTypeError(
-            f"--target-band is in percent: did you mean {100 * lo:g},{100 * hi:g}? got {text!r}"
-        )
-    return lo / 100, hi / 100
-
-
-def _count(minimum: int) -> Callable[[str], int]:
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            value = minimum - 1
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"expected an integer >= {minimum}, got {text!r}")
-        return value
-
-    return parse
-
-
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not 0 <= value < float("inf"):
-        raise argparse.ArgumentTypeError(f"expected seconds >= 0, got {text!r}")
-    return value
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -116,12 +84,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help=f"anthropic/<model>, openai/<model> or {SIMULATED_NAME} (default {DEFAULT_MODEL}; "
         f"{SIMULATED_NAME} when no API key is set)",
     )
-    run.add_argument("--runs", type=_count(1), default=15, help="attempts per batch (default 15)")
+    run.add_argument("--runs", type=at_least(1), default=15, help="attempts per batch (default 15)")
     run.add_argument(
-        "--concurrency", type=_count(1), default=15, help="runs in flight (default 15)"
+        "--concurrency", type=at_least(1), default=15, help="runs in flight (default 15)"
     )
     run.add_argument(
-        "--max-steps", type=_count(1), default=15, help="model turns per run (default 15)"
+        "--max-steps", type=at_least(1), default=15, help="model turns per run (default 15)"
     )
     run.add_argument("--out", type=Path, default=None, help="run directory (default runs/<time>)")
     run.add_argument(
@@ -133,30 +101,35 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     run.add_argument("--verbose", action="store_true", help="print each run's transcript live")
     run.add_argument(
         "--batches",
-        type=_count(1),
+        type=at_least(1),
         default=1,
         help="run B batches (seeds S, S+1, ...; drawn at random without --seed) and pool them",
     )
     run.add_argument(
-        "--target-band", type=_band, default=(0.10, 0.40), help="percent, e.g. 10,40 (default)"
+        "--target-band",
+        type=percent_band,
+        default=(0.10, 0.40),
+        help="percent, e.g. 10,40 (default)",
     )
     run.add_argument(
         "--base-url", default=None, help="provider base URL (OpenAI-compatible servers)"
     )
-    run.add_argument("--max-tokens", type=_count(1), default=4096, help="max tokens per model turn")
-    run.add_argument("--temperature", type=float, default=None, help="sampling temperature")
+    run.add_argument(
+        "--max-tokens", type=at_least(1), default=4096, help="max tokens per model turn"
+    )
+    run.add_argument("--temperature", type=temperature, default=None, help="sampling temperature")
     run.add_argument(
         "--retries",
-        type=_count(0),
+        type=at_least(0),
         default=6,
         help="retries of a failed model request (default 6; 0 = never retry)",
     )
     run.add_argument(
-        "--retry-delay", type=_seconds, default=1.0, help="first backoff in seconds (default 1)"
+        "--retry-delay", type=seconds, default=1.0, help="first backoff in seconds (default 1)"
     )
     run.add_argument(
         "--simulated-delay",
-        type=_seconds,
+        type=seconds,
         default=0.0,
         help="seconds per simulated model turn (to watch progress or test interrupts)",
     )
@@ -172,7 +145,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     report.add_argument(
         "--target-band",
-        type=_band,
+        type=percent_band,
         default=None,
         help="percent, e.g. 10,40 (default: the band the runs were made with)",
     )
@@ -283,6 +256,8 @@ def _open_models(
 def _family(args: argparse.Namespace, seed: int | None) -> TaskFamily:
     """--seed draws the instances of a seeded preset (one per run unless --fixed-instance);
     for every preset it also seeds the simulated agents' mix."""
+    from attnrl.task.family import TaskFamily
+
     return TaskFamily(
         spec_factory(args), seed, seeded=args.preset in SEEDED_PRESETS, fixed=args.fixed_instance
     )
@@ -291,6 +266,8 @@ def _family(args: argparse.Namespace, seed: int | None) -> TaskFamily:
 def _config(
     args: argparse.Namespace, model: str, out: Path, seed: int, prices: dict[str, Any]
 ) -> RunConfig:
+    from attnrl.harness.runner import RunConfig
+
     try:
         return RunConfig(
             model=model,
@@ -325,6 +302,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         return print_estimate(args, family.base, args.model or DEFAULT_MODEL, prices)
     out: Path = args.out or Path("runs") / datetime.now(UTC).strftime("%Y%m%d_%H%M%S")
     _config(args, SIMULATED_NAME, out, args.seed, prices)  # every flag checked before notices
+    _check_out(out, args.resume)
     model_name = _choose_model(args)
     _check_retirement(model_name, args.base_url)
     check_cost_limit(model_name, prices, args.max_cost)
@@ -366,11 +344,53 @@ def cmd_run(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _not_writable(path: Path) -> str:
+    try:
+        read_only = bool(os.statvfs(path).f_flag & os.ST_RDONLY)
+    except OSError:
+        read_only = False
+    return "a read-only file system" if read_only else "permission denied"
+
+
+def _check_out(out: Path, resume: bool) -> None:
+    """``--out`` checked before anything is printed or started: a file, a directory this
+    process cannot write, or one that already holds runs without ``--resume`` is a one-line
+    error whose advice fits the directory (``--resume`` only when it has a run to continue)."""
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {out} is a file, not a directory; choose another --out")
+    if not out.exists():
+        parent = out.parent
+        while not parent.exists() and parent != parent.parent:
+            parent = parent.parent
+        if parent.is_dir() and not os.access(parent, os.W_OK | os.X_OK):
+            raise UsageError(
+                f"cannot create --out {out}: {parent} is not writable "
+                f"({_not_writable(parent)}); choose a writable --out"
+            )
+        return
+    if not os.access(out, os.W_OK | os.X_OK):
+        fix = (
+            "make it writable and continue with --resume"
+            if (out / MANIFEST_FILE).is_file()
+            else "make it writable"
+        )
+        raise UsageError(
+            f"cannot write to --out {out} ({_not_writable(out)}); {fix}, or choose another --out"
+        )
+    results = out / RESULTS_FILE
+    if not resume and results.is_file() and results.stat().st_size:
+        raise UsageError(
+            f"{out} already holds runs; pass --resume to continue them, or choose another --out"
+        )
+
+
 def _run_one(
     args: argparse.Namespace, model_name: str, out: Path, seed: int, prices: dict[str, Any]
 ) -> dict[str, Any]:
     """One batch in ``out``; its summary. Its instances are drawn from ``seed`` (one per run
     for a seeded preset unless ``--fixed-instance``, which keeps the instance of ``--seed``)."""
+    from attnrl.harness.runner import run_with_models
+
     config = _config(args, model_name, out, seed, prices)
     family = _family(args, args.seed if args.fixed_instance else seed)
     opener = functools.partial(_open_models, model_name, family, args, seed)
@@ -415,8 +435,11 @@ def cmd_report(args: argparse.Namespace) -> int:
         return 0
     if args.compare is not None:
         raise UsageError("a second DIR is compared in the HTML report: add --html [FILE]")
+    if not args.dir.is_dir():
+        what = "is a file, not a directory" if args.dir.exists() else "does not exist"
+        raise UsageError(f"{args.dir} {what}; give a directory made by attnrl run (--out DIR)")
     try:
-        manifest = read_manifest(args.dir) if args.dir.is_dir() else {}
+        manifest = read_manifest(args.dir)
         pooled = bool(manifest.get("batches", 1) > 1)
         if pooled:
             summary = summarize_batches(args.dir, args.target_band)

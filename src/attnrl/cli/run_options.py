@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from attnrl.cli.common import KNOB_DESTS, UsageError, positive_number
 from attnrl.stats.card import CardError, read_card
@@ -19,7 +19,9 @@ from attnrl.stats.cost import (
     price_for,
     unknown_price_note,
 )
-from attnrl.task import Task
+
+if TYPE_CHECKING:
+    from attnrl.task import Task
 
 __all__ = [
     "add_budget_arguments",

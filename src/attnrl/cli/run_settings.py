@@ -132,7 +132,9 @@ def restore_settings(args: argparse.Namespace, given: frozenset[str]) -> None:
             if (out / RESULTS_FILE).exists()
             else ""
         )
-        raise UsageError(f"cannot resume {out}: it has no run.json{hint}; is it a run directory?")
+        if not hint:
+            hint = " (no batch was started there): drop --resume to start one, or check the path"
+        raise UsageError(f"cannot resume {out}: it has no run.json{hint}")
     stored = _stored(manifest)
     for dest, value in stored.items():
         if dest in given:

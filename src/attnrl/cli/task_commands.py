@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from attnrl.cli.common import (
     UsageError,
@@ -16,10 +16,11 @@ from attnrl.cli.common import (
     spec_factory,
     task_from_args,
 )
-from attnrl.harness.tools import answer_from_submit_arguments
-from attnrl.task import Task
 from attnrl.task.ladder import LADDER
 from attnrl.task.presets import PROCEDURAL, SEEDED_PRESETS
+
+if TYPE_CHECKING:  # numpy and the grader: imported by the handlers, not by --help
+    from attnrl.task import Task
 
 __all__ = ["register"]
 
@@ -91,6 +92,8 @@ def _submission(task: Task, data: bytes) -> Any:
     """What ``verify`` grades: the bytes as given (the grader judges text, encoding and JSON,
     the same from a file or stdin), a UTF-8 byte order mark dropped, and a ``submit_answer``
     argument object (``{"answer": {...}}``) unwrapped as the harness does."""
+    from attnrl.harness.tools import answer_from_submit_arguments
+
     data = data.removeprefix(b"\xef\xbb\xbf")
     try:
         parsed = json.loads(data)

@@ -35,8 +35,7 @@ from attnrl.harness.rundir import (
     run_log,
     summarize_run_dir,
 )
-from attnrl.models.base import Message, Model, ModelConfigError, ModelSource
-from attnrl.models.simulated import SIMULATED_NAME
+from attnrl.models.base import SIMULATED_NAME, Message, Model, ModelConfigError, ModelSource
 from attnrl.sandbox import open_sandbox
 from attnrl.sandbox.base import Sandbox
 from attnrl.stats.cost import Price, price_for, usage_cost
@@ -325,7 +324,9 @@ class _Stopper:
             return
         verdict = self._cs.verdict(self.config.band) if self.config.stop_when_decided else None
         if verdict not in (None, "inconclusive"):
-            self.reason = f"the confidence sequence is {verdict} after {self._cs.n} runs"
+            # runs finish out of order: name the run that decided, not the count reached
+            at = self._cs.decided_at(self.config.band) or self._cs.n
+            self.reason = f"the confidence sequence is {verdict} after {at} runs"
         elif self.config.max_cost is not None and self._spent >= self.config.max_cost:
             self.reason = (
                 f"--max-cost {self.config.max_cost:g} USD reached (${self._spent:.4f} spent)"

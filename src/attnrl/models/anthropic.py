@@ -20,6 +20,7 @@ from anthropic.types import (
 )
 
 from attnrl.models.base import (
+    ANTHROPIC_API_KEY_ENV,
     Message,
     ModelConfigError,
     ModelTurn,
@@ -41,8 +42,6 @@ __all__ = [
     "turn_from_anthropic",
 ]
 
-ANTHROPIC_API_KEY_ENV = "ANTHROPIC_API_KEY"
-
 _STOP_REASONS: dict[str, StopReason] = {
     "end_turn": "end_turn",
     "stop_sequence": "end_turn",
@@ -52,7 +51,7 @@ _STOP_REASONS: dict[str, StopReason] = {
 
 
 class AnthropicModel(SDKModel):
-    """An Anthropic model, e.g. ``AnthropicModel("claude-sonnet-4-5")``.
+    """An Anthropic model, e.g. ``AnthropicModel("claude-sonnet-5-5")``.
 
     The key comes from ``api_key`` or ``$ANTHROPIC_API_KEY``; the base URL from ``base_url``
     or ``$ANTHROPIC_BASE_URL`` (read by the SDK). ``temperature`` is sent only when set (the

@@ -11,6 +11,10 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 __all__ = [
+    "ANTHROPIC_API_KEY_ENV",
+    "OPENAI_API_KEY_ENV",
+    "OPENAI_BASE_URL_ENV",
+    "SIMULATED_NAME",
     "Message",
     "Model",
     "ModelConfigError",
@@ -25,6 +29,17 @@ __all__ = [
     "ToolSpec",
     "Usage",
 ]
+
+
+ANTHROPIC_API_KEY_ENV = "ANTHROPIC_API_KEY"
+OPENAI_API_KEY_ENV = "OPENAI_API_KEY"
+OPENAI_BASE_URL_ENV = "OPENAI_BASE_URL"
+"""The providers' credential variables, here (no SDK import) so that choosing a model or
+printing help never imports a provider SDK."""
+
+SIMULATED_NAME = "simulated"
+"""The model name of the offline scripted agents (:mod:`attnrl.models.simulated`), here so
+that naming it imports neither the agents nor the task."""
 
 
 @dataclass(frozen=True)
@@ -174,7 +189,7 @@ class Model(Protocol):
 
     @property
     def name(self) -> str:
-        """The model id as recorded in results, e.g. ``anthropic/claude-sonnet-4-5``."""
+        """The model id as recorded in results, e.g. ``anthropic/claude-sonnet-5-5``."""
         ...
 
     async def generate(self, messages: Sequence[Message], tools: Sequence[ToolSpec]) -> ModelTurn:

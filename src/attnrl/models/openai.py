@@ -18,6 +18,8 @@ from openai.types.chat import (
 )
 
 from attnrl.models.base import (
+    OPENAI_API_KEY_ENV,
+    OPENAI_BASE_URL_ENV,
     Message,
     ModelConfigError,
     ModelTurn,
@@ -39,8 +41,6 @@ __all__ = [
     "turn_from_openai",
 ]
 
-OPENAI_API_KEY_ENV = "OPENAI_API_KEY"
-OPENAI_BASE_URL_ENV = "OPENAI_BASE_URL"
 LOCAL_SERVER_API_KEY = "EMPTY"
 """Sent when a base URL is set but no key: local servers ignore it, the SDK requires one."""
 

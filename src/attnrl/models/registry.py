@@ -1,18 +1,28 @@
-"""Model names (``<provider>/<model id>``) to :class:`~attnrl.models.base.Model` instances."""
+"""Model names (``<provider>/<model id>``) to :class:`~attnrl.models.base.Model` instances.
+
+A provider's module (and its SDK, seconds to import under load) is imported only when one of
+its models is built: choosing a model, checking credentials and ``--help`` import none."""
 
 from __future__ import annotations
 
+import importlib
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from attnrl.models.anthropic import ANTHROPIC_API_KEY_ENV, AnthropicModel
-from attnrl.models.base import Model, ModelSource, SharedModel
+from attnrl.models.base import (
+    ANTHROPIC_API_KEY_ENV,
+    OPENAI_API_KEY_ENV,
+    OPENAI_BASE_URL_ENV,
+    SIMULATED_NAME,
+    Model,
+    ModelSource,
+    SharedModel,
+)
 from attnrl.models.deprecation import DEFAULT_MODEL
-from attnrl.models.openai import OPENAI_API_KEY_ENV, OPENAI_BASE_URL_ENV, OpenAIModel
 from attnrl.models.retry import RetryPolicy
-from attnrl.models.simulated import SIMULATED_NAME, Plan, SimulatedAgents
+from attnrl.models.simulated import Plan, SimulatedAgents
 from attnrl.task import Task
 
 __all__ = [
@@ -60,12 +70,12 @@ def _env_set(var: str) -> bool:
     return bool(os.environ.get(var))
 
 
-def _sdk_factory(
-    cls: type[AnthropicModel] | type[OpenAIModel],
-) -> Callable[[str, ModelOptions], Model]:
-    """A provider factory passing the common options to an SDK-backed model class."""
+def _sdk_factory(module: str, cls_name: str) -> Callable[[str, ModelOptions], Model]:
+    """A provider factory passing the common options to the SDK-backed model class
+    ``cls_name`` of ``attnrl.models.<module>``, imported on first use."""
 
     def make(model_id: str, options: ModelOptions) -> Model:
+        cls = getattr(importlib.import_module(f"attnrl.models.{module}"), cls_name)
         common: dict[str, Any] = {
             "base_url": options.base_url,
             "max_tokens": options.max_tokens,
@@ -73,22 +83,23 @@ def _sdk_factory(
             "timeout_s": options.timeout_s,
             "retry": options.retry,
         }
-        if cls is AnthropicModel:
+        if module == "anthropic":
             common["cache_prompt"] = options.cache_prompt
-        return cls(model_id, **common)
+        model: Model = cls(model_id, **common)
+        return model
 
     return make
 
 
 _PROVIDERS: dict[str, Provider] = {
     "anthropic": Provider(
-        factory=_sdk_factory(AnthropicModel),
+        factory=_sdk_factory("anthropic", "AnthropicModel"),
         key_available=lambda _base_url: _env_set(ANTHROPIC_API_KEY_ENV),
         usage=f"anthropic/<model> (e.g. {DEFAULT_MODEL}; needs {ANTHROPIC_API_KEY_ENV})",
         credentials=f"set {ANTHROPIC_API_KEY_ENV}",
     ),
     "openai": Provider(
-        factory=_sdk_factory(OpenAIModel),
+        factory=_sdk_factory("openai", "OpenAIModel"),
         key_available=lambda base_url: (
             base_url is not None or _env_set(OPENAI_BASE_URL_ENV) or _env_set(OPENAI_API_KEY_ENV)
         ),
@@ -104,7 +115,7 @@ _PROVIDERS: dict[str, Provider] = {
 
 
 def split_model_name(name: str) -> tuple[str, str]:
-    """``"anthropic/claude-sonnet-4-5"`` -> ``("anthropic", "claude-sonnet-4-5")``.
+    """``"anthropic/claude-sonnet-5-5"`` -> ``("anthropic", "claude-sonnet-5-5")``.
 
     The model id may itself contain ``/`` (``openai/Qwen/Qwen3-8B``). Raises ValueError for
     an unknown provider or an empty model id, naming the accepted forms.

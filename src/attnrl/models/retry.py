@@ -31,13 +31,11 @@ import logging
 import math
 import random
 import re
+import sys
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Literal, TypeVar
-
-import anthropic
-import openai
+from typing import Any, Literal, TypeVar
 
 from attnrl.models.base import ModelConfigError, ModelRequestRejected, ModelUnavailable
 
@@ -215,11 +213,28 @@ def _config_hint(status: int, key_env: str | None) -> str:
     return "check the model id and the base URL (the server does not know this model or path)"
 
 
+_SDK_BASE_ERRORS = {"anthropic": "AnthropicError", "openai": "OpenAIError"}
+"""Each provider SDK's root exception; its other classes share their names across SDKs."""
+
+
+def _sdk_errors(name: str) -> tuple[type[BaseException], ...]:
+    """The class ``name`` (``APIStatusError``..., or ``base`` for the root) of every provider
+    SDK already imported. An SDK that was never imported raised nothing, so the SDKs stay
+    unimported until a provider model is built (importing one takes seconds under load)."""
+    found = []
+    for sdk, base in _SDK_BASE_ERRORS.items():
+        module = sys.modules.get(sdk)
+        if module is not None:
+            found.append(getattr(module, base if name == "base" else name))
+    return tuple(found)
+
+
 def _classify(exc: Exception, *, key_env: str | None, secrets: tuple[str, ...]) -> _Failure | None:
     """What to do about ``exc``; None for exceptions that are not the SDKs' (bugs: re-raise)."""
-    if isinstance(exc, anthropic.APIStatusError | openai.APIStatusError):
-        status = exc.response.status_code
-        err_type, err_message = _error_fields(exc.body)
+    if isinstance(exc, _sdk_errors("APIStatusError")):
+        api: Any = exc  # an SDK's APIStatusError: .response, .body
+        status = api.response.status_code
+        err_type, err_message = _error_fields(api.body)
         description = f"HTTP {status}" + (f" {err_type}" if err_type else "")
         if status in _CONFIG_STATUSES:
             if status != 401 and err_message:  # a 401 message may echo part of the key
@@ -228,15 +243,15 @@ def _classify(exc: Exception, *, key_env: str | None, secrets: tuple[str, ...]) 
         if err_message:
             description += f": {_short(err_message, secrets)}"
         if status in RETRYABLE_STATUSES or status >= 500 or err_type == "overloaded_error":
-            return _Failure("retry", description, _parse_retry_after(exc.response.headers))
+            return _Failure("retry", description, _parse_retry_after(api.response.headers))
         return _Failure("fatal", description, rejected=400 <= status < 500)
-    if isinstance(exc, anthropic.APITimeoutError | openai.APITimeoutError):
+    if isinstance(exc, _sdk_errors("APITimeoutError")):
         return _Failure("retry", "request timed out")
-    if isinstance(exc, anthropic.APIConnectionError | openai.APIConnectionError):
+    if isinstance(exc, _sdk_errors("APIConnectionError")):
         cause = exc.__cause__
         detail = f" ({type(cause).__name__}: {_short(str(cause), secrets)})" if cause else ""
         return _Failure("retry", f"connection error{detail}")
-    if isinstance(exc, anthropic.AnthropicError | openai.OpenAIError):
+    if isinstance(exc, _sdk_errors("base")):
         # e.g. a 200 whose body does not parse, or credentials the SDK cannot load
         return _Failure("fatal", f"{type(exc).__name__}: {_short(str(exc), secrets)}")
     return None
@@ -258,7 +273,7 @@ async def call_with_retries(
 ) -> T:
     """Await ``request()`` (a fresh request per call) until it succeeds or the policy says stop.
 
-    ``label`` (e.g. ``anthropic/claude-sonnet-4-5``) starts every message; ``key_env`` names
+    ``label`` (e.g. ``anthropic/claude-sonnet-5-5``) starts every message; ``key_env`` names
     the key's environment variable in config-error hints; ``secrets`` are scrubbed from all
     text. Raises :class:`ModelConfigError` (no retry) for operator errors and
     :class:`ModelUnavailable` for everything else the SDKs raise; other exceptions propagate

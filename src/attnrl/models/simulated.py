@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from attnrl.models.base import Message, ModelTurn, ToolCall, ToolSpec
+from attnrl.models.base import SIMULATED_NAME, Message, ModelTurn, ToolCall, ToolSpec
 from attnrl.task import Task
 from attnrl.task.bugs import Bug, Category, bug_by_name
 from attnrl.task.prompt import PYTHON_TOOL, SUBMIT_TOOL
@@ -34,7 +34,6 @@ __all__ = [
     "solution_code",
 ]
 
-SIMULATED_NAME = "simulated"
 
 PlanKind = Literal["reference", "bug", "no_submission", "malformed"]
 

@@ -17,6 +17,7 @@ __all__ = [
     "Verdict",
     "band_verdict",
     "cost_fields",
+    "decision",
     "percentile",
     "render_analysis",
     "sequence_fields",
@@ -59,6 +60,44 @@ def band_verdict(ci: tuple[float, float], band: tuple[float, float]) -> Verdict:
     if hi < band[0] or lo > band[1]:
         return "out of band"
     return "inconclusive"
+
+
+def decision(summary: dict[str, Any]) -> tuple[Verdict, str, tuple[float, float]]:
+    """The one band verdict of a summary, the interval that decides it and its name.
+
+    A batch that ran to its fixed size is decided by the Wilson 95% interval (the seed's
+    fixed-n statistic); one that stopped as soon as the anytime-valid confidence sequence was
+    decided (``--stop-when-decided``) by that sequence, the only interval still valid after
+    optional stopping."""
+    if summary.get("stopped_early") and "pass_rate_cs95" in summary:
+        lo, hi = summary["pass_rate_cs95"]
+        return summary["sequence_verdict"], "anytime-valid 95% sequence", (lo, hi)
+    lo, hi = summary["pass_rate_ci95"]
+    return summary["verdict"], "Wilson 95% interval", (lo, hi)
+
+
+def _verdict_line(summary: dict[str, Any], band_text: str) -> str:
+    """``Verdict: ...`` with the deciding interval, why, and, for the simulated agents, that
+    the rate is their scripted mix's by construction."""
+    band = summary["target_band"]
+    verdict, name, (lo, hi) = decision(summary)
+    interval = f"{name} {_pct(lo)} - {_pct(hi)}"
+    if verdict == "in band":
+        why = f"IN BAND ({band_text}): the {interval} lies wholly inside the band"
+    elif verdict == "out of band":
+        side = ("too easy", "above") if lo > band[1] else ("too hard", "below")
+        why = f"OUT OF BAND ({band_text}), {side[0]}: the {interval} lies wholly {side[1]} it"
+    else:
+        edges = [f"{100 * e:g}%" for e in band if lo < e < hi] or [band_text]
+        why = (
+            f"INCONCLUSIVE ({band_text}): the {interval} straddles {' and '.join(edges)}; "
+            "more runs narrow it"
+        )
+    if summary.get("stopped_early") and name.startswith("anytime"):
+        why += f" (the batch stopped once it was decided, after {summary['runs']} runs)"
+    if summary.get("simulated"):
+        why += " [simulated: the scripted mix's rate by construction, not a model's]"
+    return f"Verdict: {why}"
 
 
 def percentile(values: Sequence[float], q: float) -> float:
@@ -238,6 +277,7 @@ def render_analysis(summary: dict[str, Any]) -> str:
             f"  full successes: {summary['full_success']}, partial successes: "
             f"{summary['partial_success']}",
             f"  Wilson 95% interval: {_pct(lo)} - {_pct(hi)}",
+            *_sequence_lines(summary),
         ]
     else:
         lines.append("Pass Rate: n/a (no graded runs)")
@@ -255,21 +295,17 @@ def render_analysis(summary: dict[str, Any]) -> str:
     recovery = summary.get("diagnosis_recovery")
     if recovery:
         lines.append(
-            f"  (simulated: diagnosis recovered {recovery['recovered']}/{recovery['intended']} "
-            "intended categories)"
+            f"  (simulated, by construction: the grader's diagnosis recovered "
+            f"{recovery['recovered']}/{recovery['intended']} intended categories)"
         )
     lines.append("")
     if n:
-        if summary["in_band_point_estimate"]:
-            lines.append(f"✓ PASS RATE IN TARGET RANGE ({band_text})")
-        else:
-            side = "too easy" if summary["pass_rate"] > band[1] else "too hard"
-            lines.append(f"✗ PASS RATE OUTSIDE TARGET RANGE ({band_text}): {side}")
-        lines.append(
-            f"Band verdict from the 95% interval: {summary['verdict'].upper()}"
-            + (" (more runs needed)" if summary["verdict"] == "inconclusive" else "")
-        )
-    lines += _sequence_lines(summary, band_text)
+        lines.append(_verdict_line(summary, band_text))
+    else:
+        lines.append(f"Verdict: none ({band_text}): no graded runs")
+    stopped = summary.get("stopped_early")
+    if stopped:
+        lines.append(f"Stopped scheduling runs: {stopped['reason']}")
     t = summary["timing_s"]
     if t["mean"] is not None:
         lines.append(
@@ -285,20 +321,15 @@ def render_analysis(summary: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _sequence_lines(summary: dict[str, Any], band_text: str) -> list[str]:
-    """The anytime-valid line next to the seed's fixed-n one."""
-    if not summary["runs"] or "pass_rate_cs95" not in summary:
+def _sequence_lines(summary: dict[str, Any]) -> list[str]:
+    """The anytime-valid interval under the seed's fixed-n one (the verdict is stated once,
+    in the ``Verdict`` line)."""
+    if "pass_rate_cs95" not in summary:
         return []
     lo, hi = summary["pass_rate_cs95"]
-    verdict = str(summary["sequence_verdict"]).upper()
     decided = summary.get("decided_at")
-    when = f", decided after {decided} runs" if decided else " (more runs needed)"
-    line = f"Anytime-valid 95% sequence: {_pct(lo)} - {_pct(hi)}: {verdict} ({band_text}){when}"
-    stopped = summary.get("stopped_early")
-    out = [line]
-    if stopped:
-        out.append(f"Stopped scheduling runs: {stopped['reason']}")
-    return out
+    when = f"; decided after {decided} runs" if decided else ""
+    return [f"  anytime-valid 95% sequence: {_pct(lo)} - {_pct(hi)} (valid at every n{when})"]
 
 
 def _cost_lines(summary: dict[str, Any]) -> list[str]:

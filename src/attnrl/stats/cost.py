@@ -30,6 +30,13 @@ __all__ = [
 
 _ANTHROPIC = "https://platform.claude.com/docs/en/about-claude/pricing (read 2026-12-01)"
 _OPENAI = "https://openai.com/api/pricing (read 2026-12-01)"
+_ASSUMED_SONNET = (
+    "ASSUMED: the Sonnet tier's published rate (as anthropic/claude-sonnet-4-6, "
+    f"{_ANTHROPIC}); that page gave no price for this id; --pricing FILE overrides"
+)
+"""The one assumption in the table: the default model (:data:`~attnrl.models.deprecation.
+DEFAULT_MODEL`) is priced like the Sonnet models before it, so a default run can be priced
+and capped; every estimate and summary prints this source beside the figure."""
 
 
 @dataclass(frozen=True)
@@ -55,6 +62,7 @@ PRICES: dict[str, Price] = {
     "anthropic/claude-opus-4-6": Price(5.0, 25.0, 6.25, 0.50, _ANTHROPIC),
     "anthropic/claude-opus-4-5": Price(5.0, 25.0, 6.25, 0.50, _ANTHROPIC),
     "anthropic/claude-opus-4-1": Price(15.0, 75.0, 18.75, 1.50, _ANTHROPIC),
+    "anthropic/claude-sonnet-5-5": Price(3.0, 15.0, 3.75, 0.30, _ASSUMED_SONNET),
     "anthropic/claude-sonnet-4-6": Price(3.0, 15.0, 3.75, 0.30, _ANTHROPIC),
     "anthropic/claude-sonnet-4-5": Price(3.0, 15.0, 3.75, 0.30, _ANTHROPIC),
     "anthropic/claude-sonnet-4-0": Price(3.0, 15.0, 3.75, 0.30, _ANTHROPIC),
@@ -67,8 +75,9 @@ PRICES: dict[str, Price] = {
     # The offline agents call no API.
     "simulated": Price(0.0, 0.0, 0.0, 0.0, "offline simulated agents: no API, no cost"),
 }
-"""Published prices (source and date in each entry). Models not listed (local servers,
-newer models) need ``--pricing FILE``."""
+"""Published prices (source and date in each entry; the default model's is an assumption,
+said so in its source). Models not listed (local servers, newer models) need
+``--pricing FILE``."""
 
 
 class PricingError(ValueError):

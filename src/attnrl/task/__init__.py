@@ -7,8 +7,30 @@ catalogue cannot disagree.
 
 from __future__ import annotations
 
-from attnrl.task.grading import Grade
-from attnrl.task.spec import TaskSpec
-from attnrl.task.task import Task, load_task
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from attnrl.task.grading import Grade
+    from attnrl.task.spec import TaskSpec
+    from attnrl.task.task import Task, load_task
 
 __all__ = ["Grade", "Task", "TaskSpec", "load_task"]
+
+_LAZY = {
+    "Grade": "attnrl.task.grading",
+    "TaskSpec": "attnrl.task.spec",
+    "Task": "attnrl.task.task",
+    "load_task": "attnrl.task.task",
+}
+"""Resolved on first use, so that importing a light module of the package (``presets`` for
+the CLI's help) does not import numpy and the grader."""
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -12,10 +12,11 @@ import hashlib
 import json
 import math
 from dataclasses import asdict, dataclass, field, replace
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import numpy as np
-import numpy.typing as npt
+if TYPE_CHECKING:  # numpy is imported where arrays are made: `attnrl --help` needs a spec's
+    import numpy as np  # names, not numpy
+    import numpy.typing as npt
 
 __all__ = [
     "ANSWER_MASK_FLAG",
@@ -119,6 +120,8 @@ class MaskSpec:
 
     def visible(self, n: int) -> npt.NDArray[np.bool_]:
         """``(n, n)`` boolean matrix: True where query i may attend to key j."""
+        import numpy as np
+
         i = np.arange(n)[:, None]
         j = np.arange(n)[None, :]
         if self.kind == "causal":
@@ -266,6 +269,8 @@ class TaskSpec:
 
     def array(self, name: Literal["q", "k", "v", "pos_emb"]) -> npt.NDArray[np.float64]:
         """A fresh float64 copy of one input matrix, shape ``(n, d_model)``."""
+        import numpy as np
+
         return np.array(getattr(self, name), dtype=np.float64)
 
     def components(self) -> tuple[Component, ...]:
