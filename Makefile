@@ -104,7 +104,8 @@ test-verifiers-v1: sandbox-deps $(V1_VENV)/.installed
 # fails. The docs group (mkdocs, mkdocs-material, pinned in uv.lock) is installed into .venv.
 docs:
 	@test -x .venv/bin/mkdocs || $(call say,installing the docs tools into .venv (mkdocs 1.6.1$(comma) \
-	  mkdocs-material 9.8.1 and their dependencies) to build the site; du -sm .venv grows by 116)
+	  mkdocs-material 9.8.1 and their dependencies$(comma) beside the main environment) to build \
+	  the site; du -sm .venv grows by 116 over the main environment's)
 	@$(UV) sync --locked --inexact --no-dev --group docs
 	NO_MKDOCS_2_WARNING=1 $(UV) run --no-sync mkdocs build --strict
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -72,6 +73,23 @@ def test_defaults_are_the_parsers_own(reference: str) -> None:
             assert f"(default `{action.default}`)" in line, line
             checked += 1
     assert checked >= 5  # --runs, --concurrency, --max-steps, --max-tokens, --retries, ...
+
+
+def test_help_text_states_the_parsers_numeric_default() -> None:
+    """Where a help text quotes a number as the default ("default 15", "... (300)"), it is
+    the value argparse really uses: the reference shows both, and they must agree."""
+    checked = 0
+    for name, sub in _subparsers(build_parser()).items():
+        for action in sub._actions:
+            value = action.default
+            if isinstance(value, bool) or not isinstance(value, int | float) or not action.help:
+                continue
+            quoted = re.search(r"\(default:? (-?[0-9.]+)\b|\((-?[0-9.]+)\)$", action.help)
+            if quoted:
+                number = float(quoted.group(1) or quoted.group(2))
+                assert number == value, f"{name} {action.option_strings}: help {number}, {value}"
+                checked += 1
+    assert checked >= 8
 
 
 def test_the_hook_fills_the_cli_page_and_leaves_others_alone(reference: str) -> None:

@@ -32,7 +32,7 @@ def _env() -> dict[str, str]:
     env = {
         k: v
         for k, v in os.environ.items()
-        if not k.endswith(("_API_KEY", "_BASE_URL")) and k not in ("CI", "VIRTUAL_ENV")
+        if not k.endswith(("_API_KEY", "_BASE_URL")) and k != "VIRTUAL_ENV"
     }
     env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
     env["COLUMNS"] = "100"
