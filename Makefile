@@ -78,8 +78,8 @@ test-trainers: $(TRAINERS_VENV)/.installed
 	$(TRAINERS_PY) -m pytest -c tests/trainers/pytest.ini tests/trainers
 
 check: env
-	$(RUN) ruff check src tests benchmarks
-	$(RUN) ruff format --check src tests benchmarks
+	$(RUN) ruff check src tests benchmarks docs/gen_cli.py
+	$(RUN) ruff format --check src tests benchmarks docs/gen_cli.py
 	$(RUN) mypy
 
 # verifiers v1 (prime-rl's tasksets) is verifiers 0.4, which cannot share the main lock with
