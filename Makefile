@@ -6,32 +6,52 @@ export PYTHON
 UV := ./tools/uv
 RUN := $(UV) run --locked --all-extras
 
-.PHONY: run test test-slow test-trainers test-verifiers-v1 check env env-run sandbox-deps browser-deps bench clean
+.PHONY: run test test-slow test-trainers test-verifiers-v1 check docs env env-run sandbox-deps browser-deps bench clean
+
+# Every large install says what and why before it starts. Sizes: `du -sh` of the result on a
+# fresh clone, 2026-12-03 (docs/getting-started.md lists them with their commands).
+comma := ,
+say = echo "make: $(strip $(1))" >&2
 
 # Everything: the extras (inspect-ai, verifiers, datasets) and the dev tools, for `make test`.
 env:
+	@test -x .venv/bin/pytest || $(call say,installing the test environment into .venv: the extras \
+	  (inspect-ai$(comma) verifiers$(comma) datasets$(comma) tokenizers) and the dev tools (pytest$(comma) \
+	  ruff$(comma) mypy$(comma) playwright); du -sh .venv afterwards: 953M)
 	@$(UV) sync --locked --all-extras
 
-# Only what the main job needs (~110 MB, not ~600 MB: no extras, no dev tools), with uv's
-# progress; --inexact keeps whatever `make env` installed before.
+# Only what the main job needs (no extras, no dev tools), with uv's progress; --inexact keeps
+# whatever `make env` installed before.
 env-run:
+	@test -x .venv/bin/python || $(call say,installing the main job's environment into .venv \
+	  (numpy$(comma) the anthropic and openai SDKs$(comma) rich$(comma) pydantic$(comma) matplotlib); \
+	  du -sh .venv afterwards: 188M)
 	@$(UV) sync --locked --inexact --no-dev
 
 # bubblewrap jails the model's python tool; install it where we can (root, Debian).
 sandbox-deps:
 	@command -v bwrap >/dev/null 2>&1 || { \
+	  lost="the sandbox falls back to plain process isolation (calls see the host's files)"; \
 	  if [ "$$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then \
+	    $(call say,installing Debian's bubblewrap with apt-get (127 KiB): it jails the model's python tool); \
 	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap >/dev/null) \
-	      || echo "warning: could not install bubblewrap; the sandbox falls back to plain process isolation"; \
-	  else echo "warning: bwrap missing and not root; the sandbox falls back to plain process isolation"; fi; }
+	      || echo "warning: could not install bubblewrap; $$lost"; \
+	  else echo "warning: bwrap missing and not root; $$lost"; fi; }
 
 # Debian's chromium: the report tests open each page in it headless (only when missing).
+# SKIP_BROWSER=1 skips the install (about 480 MB with its libraries, as apt reports it).
 browser-deps:
 	@command -v chromium >/dev/null 2>&1 || { \
-	  if [ "$$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then \
-	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
-	      || echo "warning: could not install chromium; the report's browser tests will be skipped"; \
-	  else echo "warning: chromium missing and not root; the report's browser tests will be skipped"; fi; }
+	  lost="the report's browser tests will be skipped (and fail under CI=true)"; \
+	  if [ -n "$(SKIP_BROWSER)" ]; then echo "warning: SKIP_BROWSER set, chromium not installed; $$lost"; \
+	  elif [ "$$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then \
+	    $(call say,installing Debian's chromium with apt-get: the report's browser tests open each \
+	      page in it headless (SKIP_BROWSER=1 skips it: $$lost)); \
+	    (apt-get update -qq \
+	      && { apt-get install --assume-no chromium 2>/dev/null | grep -i 'disk space' >&2 || true; } \
+	      && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+	      || echo "warning: could not install chromium; $$lost"; \
+	  else echo "warning: chromium missing and not root; $$lost"; fi; }
 
 run: env-run sandbox-deps
 	$(UV) run --no-sync attnrl run --html
@@ -53,6 +73,9 @@ TRAINERS_VENV := .venv-trainers
 TRAINERS_PY := $(TRAINERS_VENV)/bin/python
 
 $(TRAINERS_VENV)/.installed: requirements/trainers.txt requirements/trainers-agentic.txt requirements/trainers-nodeps.txt pyproject.toml
+	@$(call say,installing the trainer tier into $(TRAINERS_VENV) with pip: torch (CPU)$(comma) \
+	  transformers$(comma) TRL$(comma) verl and OpenRLHF (requirements/trainers*.txt)$(comma) to run the \
+	  trainers' own code against attnrl's adapters; du -sh $(TRAINERS_VENV) afterwards: 2.0G; minutes)
 	@test -x $(TRAINERS_PY) || $(PYTHON) -m venv $(TRAINERS_VENV)
 	$(TRAINERS_PY) -m pip install --quiet -r requirements/trainers.txt -r requirements/trainers-agentic.txt
 	$(TRAINERS_PY) -m pip install --quiet --no-deps -r requirements/trainers-nodeps.txt
@@ -63,8 +86,8 @@ test-trainers: $(TRAINERS_VENV)/.installed
 	$(TRAINERS_PY) -m pytest -c tests/trainers/pytest.ini tests/trainers
 
 check: env
-	$(RUN) ruff check src tests benchmarks
-	$(RUN) ruff format --check src tests benchmarks
+	$(RUN) ruff check src tests benchmarks docs/gen_cli.py
+	$(RUN) ruff format --check src tests benchmarks docs/gen_cli.py
 	$(RUN) mypy
 
 # verifiers v1 (prime-rl's tasksets) is verifiers 0.4, which cannot share the main lock with
@@ -73,6 +96,9 @@ V1_VENV := .venv-verifiers-v1
 V1_PY := $(V1_VENV)/bin/python
 
 $(V1_VENV)/.installed: requirements/verifiers-v1.txt pyproject.toml
+	@$(call say,installing verifiers 0.4.0 and its pins (requirements/verifiers-v1.txt) into \
+	  $(V1_VENV) with pip: the v1 taskset's tests need it and it cannot share the main lock; \
+	  du -sh $(V1_VENV) afterwards: 575M)
 	rm -rf $(V1_VENV)
 	$(PYTHON) -m venv $(V1_VENV)
 	$(V1_PY) -m pip install -q -r requirements/verifiers-v1.txt
@@ -82,8 +108,17 @@ $(V1_VENV)/.installed: requirements/verifiers-v1.txt pyproject.toml
 test-verifiers-v1: sandbox-deps $(V1_VENV)/.installed
 	$(V1_PY) -m pytest tests/verifiers_v1
 
+# The documentation site (mkdocs.yml, docs/) into site/, strictly: a broken link or a warning
+# fails. The docs group (mkdocs, mkdocs-material, pinned in uv.lock) is installed into .venv.
+docs:
+	@test -x .venv/bin/mkdocs || $(call say,installing the docs tools into .venv (mkdocs 1.6.1$(comma) \
+	  mkdocs-material 9.8.1 and their dependencies$(comma) beside the main environment) to build \
+	  the site; du -sm .venv grows by 116 over the main environment's)
+	@$(UV) sync --locked --inexact --no-dev --group docs
+	NO_MKDOCS_2_WARNING=1 $(UV) run --no-sync mkdocs build --strict
+
 bench: env sandbox-deps
 	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(RUN) python $$b || exit 1; done
 
 clean:
-	rm -rf .venv .venv-trainers .venv-verifiers-v1 .tools runs .pytest_cache .mypy_cache .ruff_cache
+	rm -rf .venv .venv-trainers .venv-verifiers-v1 .tools runs site .pytest_cache .mypy_cache .ruff_cache

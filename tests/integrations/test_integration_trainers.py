@@ -1,5 +1,6 @@
 """The trainer reward functions (verl, TRL, OpenRLHF), called as each trainer calls them, and
-the README's trainer commands, which must be exactly those of ``attnrl.integrations._commands``.
+the documented trainer commands (docs/training.md), which must be exactly those of
+``attnrl.integrations._commands``.
 
 This suite stays torch-free: the same functions run inside verl's, TRL's and OpenRLHF's own
 code in the trainer tier (``make test-trainers``, ``tests/trainers``).
@@ -168,18 +169,17 @@ def test_openrlhf_bad_labels() -> None:
         openrlhf.reward_func(["q"], [], [])
 
 
-# -- the README's commands -------------------------------------------------------------------
+# -- the documented commands (docs/training.md) ----------------------------------------------
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+TRAINING_PAGE = Path(__file__).resolve().parents[2] / "docs" / "training.md"
 
 
 def _training_blocks() -> list[str]:
-    text = README.read_text(encoding="utf-8")
-    section = text.split("## Train and evaluate with it", 1)[1].split("\n## ", 1)[0]
-    return re.findall(r"```(?:bash|python)\n(.*?)\n```", section, flags=re.S)
+    text = TRAINING_PAGE.read_text(encoding="utf-8")
+    return re.findall(r"```(?:bash|python)\n(.*?)\n```", text, flags=re.S)
 
 
-def test_readme_prints_exactly_the_defined_commands() -> None:
+def test_the_docs_print_exactly_the_defined_commands() -> None:
     blocks = _training_blocks()
     defined = [
         commands.verl_shell(),
@@ -194,7 +194,7 @@ def test_readme_prints_exactly_the_defined_commands() -> None:
         b for b in blocks if re.search(r"verl\.trainer|openrlhf\.cli|GRPOConfig\(", b)
     ]
     assert sorted(trainer_blocks) == sorted(defined), (
-        "a trainer command in the README is not one of attnrl.integrations._commands"
+        "a trainer command in docs/training.md is not one of attnrl.integrations._commands"
     )
 
 
@@ -207,14 +207,14 @@ def test_commands_use_the_current_flag_names() -> None:
 
 
 def test_lengths_hold_the_measured_rows(capsys: pytest.CaptureFixture[str]) -> None:
-    """The README's length table is this command's output, and the budgets in the commands
-    hold every row it measured."""
+    """The length table of docs/training.md is this command's output, and the budgets in the
+    commands hold every row it measured."""
     from attnrl.cli import main
 
     argv = ["dataset", "--preset", "procedural", "--n", "500", "--seed", "0", "--stats"]
     assert main(argv) == 0
     table = capsys.readouterr().out
-    assert f"$ attnrl {' '.join(argv)}\n{table}```" in README.read_text(encoding="utf-8")
+    assert f"$ attnrl {' '.join(argv)}\n{table}```" in TRAINING_PAGE.read_text(encoding="utf-8")
     maxima = {line.split()[0]: int(line.split()[-1]) for line in table.splitlines()[2:5]}
     assert commands.MAX_PROMPT_TOKENS >= maxima["prompt"] + 256
     assert commands.MAX_RESPONSE_TOKENS >= maxima["answer_4dp"] + 1024

@@ -92,9 +92,9 @@ def test_vf_eval_refuses_an_unknown_preset_naming_the_presets(tmp_path: Path) ->
 
 
 @pytest.mark.slow
-def test_the_readmes_env_block_resolves_in_vf_evals_own_parser(tmp_path: Path) -> None:
-    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
-    section = readme.split("**prime-rl / verifiers v1**", 1)[1]
+def test_the_documented_env_block_resolves_in_vf_evals_own_parser(tmp_path: Path) -> None:
+    page = Path(__file__).resolve().parents[2] / "docs" / "training.md"
+    section = page.read_text(encoding="utf-8").split("**prime-rl / verifiers v1**", 1)[1]
     block = section.split("```toml\n", 1)[1].split("```", 1)[0]
     (tmp_path / "attnrl-v1.toml").write_text('model = "m"\n\n' + block)
     done = run(

@@ -1,9 +1,10 @@
-"""The trainer command lines of the README, defined once.
+"""The trainer command lines of the docs, defined once.
 
-The README's training section prints exactly what these functions render (a test of the main
-suite says so), and the trainer tier (``make test-trainers``) hands the same arguments to the
-trainers' own code: verl's Hydra config composition, TRL's ``GRPOConfig``, OpenRLHF's
-argument parser. A trainer renaming a flag breaks that tier instead of the README silently.
+The training page (docs/training.md) prints exactly what these functions render (a test of
+the main suite says so), and the trainer tier (``make test-trainers``) hands the same
+arguments to the trainers' own code: verl's Hydra config composition, TRL's ``GRPOConfig``,
+OpenRLHF's argument parser. A trainer renaming a flag breaks that tier instead of the docs
+silently. Shell commands start with ``set -euo pipefail`` (:data:`STRICT`).
 
 The length limits come from ``attnrl dataset --preset procedural --n 500 --seed 0 --stats``
 (default knobs): prompts are at most 6,411 characters and answers written at 4 decimals at most
@@ -22,6 +23,7 @@ __all__ = [
     "MAX_RESPONSE_TOKENS",
     "OPENRLHF_ARGS",
     "REWARD_FILE",
+    "STRICT",
     "TOOL_CONFIG",
     "TRL_CONFIG",
     "TRL_TOOLS_CONFIG",
@@ -135,10 +137,16 @@ def reward_file_shell(module: str) -> str:
     return f'REWARD_FILE=$(python -c "import attnrl.integrations.{module} as m; print(m.__file__)")'
 
 
-def _shell(module: str, command: str, args: list[str]) -> str:
-    """Set REWARD_FILE, then ``command`` with one argument per continued line."""
+STRICT = "set -euo pipefail"
+"""The first line of every shell command: a ``VAR=$(python -c ...)`` whose import fails (no
+verl, another venv) stops the script instead of passing an empty path to the trainer."""
+
+
+def _shell(module: str, command: str, args: list[str], setup: tuple[str, ...] = ()) -> str:
+    """Strict mode, ``setup`` lines, REWARD_FILE, then ``command`` one argument per line."""
     continued = " \\\n  ".join([command, *args])
-    return f"{reward_file_shell(module)}\n# + your model and trainer arguments\n{continued}"
+    head = "\n".join([STRICT, *setup, reward_file_shell(module)])
+    return f"{head}\n# + your model and trainer arguments\n{continued}"
 
 
 def verl_shell() -> str:
@@ -173,8 +181,12 @@ def trl_python() -> str:
 
 def verl_tools_shell() -> str:
     """The README's verl multi-turn command."""
-    command = _shell("verl_tools", "python -m verl.trainer.main_ppo", list(VERL_TOOL_OVERRIDES))
-    return f"{tool_config_shell()}\n{command}"
+    return _shell(
+        "verl_tools",
+        "python -m verl.trainer.main_ppo",
+        list(VERL_TOOL_OVERRIDES),
+        setup=(tool_config_shell(),),
+    )
 
 
 def trl_tools_python() -> str:

@@ -1,16 +1,17 @@
-"""The README's Architecture map matches the tree, so a reader finds behaviour by its name."""
+"""The Architecture map of docs/development.md matches the tree, so a reader finds behaviour by
+its name."""
 
 from __future__ import annotations
 
 import re
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 PKG = ROOT / "src" / "attnrl"
 
 
 def _architecture_block() -> str:
-    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    text = (ROOT / "docs" / "development.md").read_text(encoding="utf-8")
     section = text.split("## Architecture", 1)[1]
     return section.split("```", 2)[1]
 
@@ -27,8 +28,8 @@ def test_every_stage_module_is_in_the_map() -> None:
 def test_every_module_in_the_map_exists() -> None:
     block = _architecture_block()
     for package in re.findall(r"^  (\w+)/", block, flags=re.M):
-        assert (PKG / package).is_dir(), f"README names {package}/, which does not exist"
+        assert (PKG / package).is_dir(), f"the map names {package}/, which does not exist"
     names = set(re.findall(r"\b(\w+)\.py\b", block)) - {"__init__", "llm_server"}
     names -= {n for n in names if n.startswith("bench_")}
     existing = {p.stem for p in PKG.rglob("*.py")}
-    assert names <= existing, f"README names modules that do not exist: {names - existing}"
+    assert names <= existing, f"the map names modules that do not exist: {names - existing}"
