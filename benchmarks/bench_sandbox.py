@@ -5,12 +5,13 @@
     a change: the package at a git revision (``--before REV``, default the commit issue 19's
     work started from: calls without their own PID namespace, /proc, devpts and memory
     cgroup) against the working tree, each in its own worker process, alternated twice in
-    the same run so that a change in the machine's load hits both alike;
+    the same run, in short rounds whose order alternates, so that a change in the machine's
+    load hits both alike;
 (c) in-process ``exec``: the seed's unsafe baseline (no isolation at all).
 
 Each at 1 and 16 calls in flight, on the same small numpy snippet. Issue 19's bound: the
-sandbox's calls/s and p50 may lose at most 15% (printed at the end, from the best of the
-two rounds of each side).
+sandbox's calls/s and p50 may lose at most 15% (printed at the end: the median over the
+rounds of after/before within a round, so that load drifting between rounds cancels).
 
 Measured: latency is wall-clock per call as the caller sees it; calls/s is completed calls
 over the whole batch; CPU ms/call is user+system time of the caller process and every
@@ -19,7 +20,7 @@ interpreters), reaped children included; peak PSS is the largest sum of proporti
 size (shared pages split between the processes sharing them) over the caller and all
 its descendant processes, sampled every 100 ms
 (the sampler's own CPU time is subtracted). The machine may be shared: numbers vary.
-Run: python benchmarks/bench_sandbox.py [--before REV]   (about 90 s on a quiet machine)
+Run: python benchmarks/bench_sandbox.py [--before REV]   (about 2 min on a quiet machine)
 """
 
 from __future__ import annotations
@@ -159,7 +160,7 @@ def row(name: str, in_flight: int, st: dict[str, float]) -> str:
     )
 
 
-async def worker() -> None:
+async def worker(n1: int, n16: int) -> None:
     """One side of the sandbox comparison: whatever ``attnrl`` PYTHONPATH gives this
     process; prints one JSON object (isolation and the two rows)."""
     from attnrl.sandbox import LocalSandbox, open_sandbox
@@ -173,16 +174,15 @@ async def worker() -> None:
             return result.result
 
         await measure(sandboxed, 50, 16)  # warm-up
-        one = stats(*await measure(sandboxed, 400, 1))
-        many = stats(*await measure(sandboxed, 1600, 16))
+        one = stats(*await measure(sandboxed, n1, 1))
+        many = stats(*await measure(sandboxed, n16, 16))
         print(json.dumps({"isolation": sb.isolation, "1": one, "16": many}))
 
 
-def run_side(src: Path) -> dict[str, object]:
+def run_side(src: Path, n1: int, n16: int) -> dict[str, object]:
     env = {**os.environ, "PYTHONPATH": str(src)}
-    out = subprocess.run(
-        [sys.executable, __file__, "--worker"], env=env, capture_output=True, text=True, check=True
-    ).stdout
+    argv = [sys.executable, __file__, "--worker", "--n1", str(n1), "--n16", str(n16)]
+    out = subprocess.run(argv, env=env, capture_output=True, text=True, check=True).stdout
     result: dict[str, object] = json.loads(out.strip().splitlines()[-1])
     return result
 
@@ -213,7 +213,7 @@ def _loadavg() -> str:
     return " ".join(_read("/proc/loadavg").split()[:3])
 
 
-async def main(before: str) -> None:
+async def main(before: str, rounds: int) -> None:
     print(__doc__.split("\n\n")[0])
     load_before = _loadavg()
     header = (
@@ -222,7 +222,7 @@ async def main(before: str) -> None:
     )
     rows: list[str] = []
 
-    # (b) the sandbox, before and after, alternated twice.
+    # (b) the sandbox, before and after, in rounds of alternating order.
     sides: dict[str, list[dict[str, object]]] = {"before": [], "after": []}
     with tempfile.TemporaryDirectory() as tmp:
         archive = subprocess.run(
@@ -232,9 +232,10 @@ async def main(before: str) -> None:
         ).stdout
         subprocess.run(["tar", "-x", "-C", tmp], input=archive, check=True)
         srcs = {"before": Path(tmp) / "src", "after": REPO / "src"}
-        for _round in range(2):
-            for side, src in srcs.items():
-                result = run_side(src)
+        for index in range(rounds):
+            order = list(srcs.items())
+            for side, src in order if index % 2 == 0 else order[::-1]:
+                result = run_side(src, 200, 800)
                 sides[side].append(result)
                 name = f"sandbox {side} ({before})" if side == "before" else "sandbox after"
                 for flight in ("1", "16"):
@@ -266,28 +267,33 @@ async def main(before: str) -> None:
     for line in rows:
         print(line)
     print()
-    print("issue 19 bound (best round of each side; loss <= 15%):")
+    print("issue 19 bound (median over rounds of after vs before in the same round; <= 15%):")
     for flight in ("1", "16"):
 
-        def best(side: str, key: str, low: bool, flight: str = flight) -> float:
-            values = [float(r[flight][key]) for r in sides[side]]  # type: ignore[index]
-            return min(values) if low else max(values)
+        def per_round(side: str, key: str, flight: str = flight) -> list[float]:
+            return [float(r[flight][key]) for r in sides[side]]  # type: ignore[index]
 
-        rate_loss = 1 - best("after", "rate", False) / best("before", "rate", False)
-        p50_loss = best("after", "p50_ms", True) / best("before", "p50_ms", True) - 1
+        pairs = zip(per_round("before", "rate"), per_round("after", "rate"), strict=True)
+        rate_loss = statistics.median(1 - a / b for b, a in pairs)
+        pairs = zip(per_round("before", "p50_ms"), per_round("after", "p50_ms"), strict=True)
+        p50_loss = statistics.median(a / b - 1 for b, a in pairs)
         ok = "ok" if max(rate_loss, p50_loss) <= 0.15 else "OVER"
         print(
-            f"  {flight:>2} in flight: calls/s {best('before', 'rate', False):.0f} -> "
-            f"{best('after', 'rate', False):.0f} (loss {rate_loss:+.1%}); p50 "
-            f"{best('before', 'p50_ms', True):.2f} -> {best('after', 'p50_ms', True):.2f} ms "
-            f"(loss {p50_loss:+.1%}): {ok}"
+            f"  {flight:>2} in flight: calls/s loss {rate_loss:+.1%} (median "
+            f"{statistics.median(per_round('before', 'rate')):.0f} -> "
+            f"{statistics.median(per_round('after', 'rate')):.0f}); p50 loss {p50_loss:+.1%} "
+            f"(median {statistics.median(per_round('before', 'p50_ms')):.2f} -> "
+            f"{statistics.median(per_round('after', 'p50_ms')):.2f} ms): {ok}"
         )
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--before", default=BEFORE, help=f"git revision (default {BEFORE})")
+    parser.add_argument("--rounds", type=int, default=4, help="rounds of before/after (4)")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--n1", type=int, default=200, help=argparse.SUPPRESS)
+    parser.add_argument("--n16", type=int, default=800, help=argparse.SUPPRESS)
     cli = parser.parse_args()
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(worker() if cli.worker else main(cli.before))
+        asyncio.run(worker(cli.n1, cli.n16) if cli.worker else main(cli.before, cli.rounds))
