@@ -357,6 +357,12 @@ async def test_the_zygote_refuses_bad_limits_without_looping(sb: LocalSandbox) -
 SRC = Path(__file__).resolve().parents[2] / "src" / "attnrl"
 
 
+def _numpy_dir() -> str:
+    import numpy
+
+    return str(Path(numpy.__file__).parent)
+
+
 async def test_a_copy_of_the_package_elsewhere_on_the_host_is_invisible() -> None:
     planted: list[Path] = []
     tag = uuid.uuid4().hex[:8]
@@ -397,7 +403,11 @@ async def test_a_copy_of_the_package_elsewhere_on_the_host_is_invisible() -> Non
             assert seen.pop("import") == "ModuleNotFoundError", seen
             assert seen.pop("zone") == "Europe/Paris"
             listing = seen.pop("ls")
-            assert "srv" not in listing and "opt" not in listing and "work" not in listing
+            # A top-level directory shows only where the interpreter or numpy must be bound
+            # (a clone under /work keeps its venv there): never one of those otherwise.
+            needed = {Path(p).parts[1] for p in (sys.prefix, sys.base_prefix, _numpy_dir())}
+            for top in {"srv", "opt", "work", "mnt"} - needed:
+                assert top not in listing, (top, listing)
             assert not any(seen.values()), seen
     finally:
         for copy in planted:
