@@ -41,9 +41,10 @@ DISTINCT_TASKS = 64
 MAX_IN_FLIGHT = 16
 
 
-@dataclass
+@dataclass(eq=False)
 class AgentData:
-    """The two attributes of verl's ``AgentData`` the tools use."""
+    """The two attributes of verl's ``AgentData`` the tools use; one object per episode,
+    hashed by identity like verl's (the tools key an episode on it)."""
 
     request_id: str
     extra_fields: dict[str, Any] = field(default_factory=dict)

@@ -196,6 +196,41 @@ async def test_verifiers_v0_grades_the_first_submission_only(
     assert innocent["reward"] == 1.0 and fake_sandbox.codes == ["print(3)"]
 
 
+MARKUP = "[/x] [bold [link=https://example.invalid]x \x1b[2J \x00"
+
+
+@pytest.mark.parametrize(
+    "arguments",
+    [
+        pytest.param('{"answer": ' + "[" * 100_000 + "]" * 100_000 + "}", id="too deep to parse"),
+        pytest.param({"answer": json.loads("[" * 600 + "1" + "]" * 600)}, id="600 deep"),
+        pytest.param({"answer": MARKUP}, id="markup as the answer"),
+        pytest.param([MARKUP], id="a list"),
+    ],
+)
+async def test_verifiers_v0_model_output_is_graded_never_a_crash(
+    seed_task: Task, fake_sandbox: RecordingSandbox, arguments: Any
+) -> None:
+    import verifiers as vf
+    from openai import AsyncOpenAI
+
+    from attnrl.integrations.verifiers import load_environment
+
+    env = load_environment(sandbox_factory=fake_sandbox.factory())
+    row = env.get_eval_dataset().to_list()[0]
+    with FakeLLMServer() as server:
+        client = vf.OpenAIChatCompletionsClient(
+            AsyncOpenAI(base_url=server.openai_base_url, api_key="sk-test", max_retries=0)
+        )
+        server.enqueue_openai(_calls(("submit_answer", arguments)), openai_completion(MARKUP))
+        out = await env.run_rollout(row, client, "scripted", {})
+        assert out["reward"] == 0.0 and not out.get("error"), out.get("error")
+        server.clear()
+        server.enqueue_openai(_calls(("submit_answer", {"answer": seed_task.reference()})))
+        innocent = await env.run_rollout(row, client, "scripted", {})
+    assert innocent["reward"] == 1.0
+
+
 def test_inspect_grades_the_first_submission_only(tmp_path: Path, seed_task: Task) -> None:
     from inspect_ai.model import ModelOutput, ModelUsage
     from inspect_ai.tool import ToolCall

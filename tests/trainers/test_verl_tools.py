@@ -490,3 +490,28 @@ def test_release_and_create_cannot_reopen_a_closed_episode(
         await worker_sandbox().aclose()
 
     asyncio.run(attack())
+
+
+def test_an_open_episode_pushed_out_of_the_id_table_keeps_its_counters(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from verl.tools.tool_registry import initialize_tools_from_config
+
+    monkeypatch.setattr(verl_tools, "MAX_EPISODES", 2)
+    tools = {t.name: t for t in initialize_tools_from_config(str(verl_tools.tool_config_path()))}
+    task = load_task("procedural", 9)
+    row = verl_tools.verl_tool_row(task)
+
+    async def run() -> None:
+        data = _PlainData("open-1")
+        await _call(tools, row, "python_expression", {"expression": PROBE}, data)
+        for i in range(3):  # push it out of the table
+            await _call(tools, row, "python_expression", {"expression": "1"}, _PlainData(f"o{i}"))
+        await _call(tools, row, "python_expression", {"expression": "print(1)"}, data)
+        counts = data.extra_fields[verl_tools.TAMPER_KEY]
+        assert counts["probe/network"] == 1 and counts["probe/environment"] == 1
+        _, step, _ = await _call(tools, row, "submit_answer", {"answer": task.reference()}, data)
+        assert step == 1.0
+        await worker_sandbox().aclose()
+
+    asyncio.run(run())

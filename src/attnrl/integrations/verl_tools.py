@@ -143,7 +143,9 @@ class _Episodes:
             self._by_id[key] = session.closed()
 
     def __len__(self) -> int:
-        return len(self._by_data) + len(self._by_id)
+        """Open episodes (not yet submitted) this process still holds."""
+        episodes = [*self._by_data.values(), *self._by_id.values()]
+        return sum(1 for e in episodes if not e.submitted)
 
 
 EPISODES = _Episodes()
