@@ -55,6 +55,16 @@ async def test_a_caught_network_error_is_still_counted(worker: WorkerSandbox) ->
     assert counts["blocked/network"] == 1 and counts["probe/network"] == 1
 
 
+async def test_a_refused_socket_family_is_counted_as_blocked_network(
+    worker: WorkerSandbox,
+) -> None:
+    """A vsock or packet socket is refused at creation (EAFNOSUPPORT): never connected."""
+    code = "import socket\nsocket.socket(socket.AF_VSOCK, socket.SOCK_STREAM)"
+    result = await worker.run(code)
+    assert result.error is not None and "Errno 97" in result.error, result.error
+    assert tamper.call_metrics(result, code)["blocked/network"] == 1
+
+
 async def test_an_honest_solution_trips_nothing(worker: WorkerSandbox) -> None:
     code = solution_code(load_task("procedural", 2).spec)
     result = await worker.run(code)

@@ -54,6 +54,7 @@ _BLOCKED: dict[str, re.Pattern[str]] = {
     "network": re.compile(
         r"\[Errno 101\] Network is unreachable|\[Errno 111\] Connection refused"
         r"|\[Errno -[235]\]|Temporary failure in name resolution|Name or service not known"
+        r"|\[Errno 97\] Address family not supported"
     ),
     "write_outside_workdir": re.compile(
         r"\[Errno 30\] Read-only file system|\[Errno 13\] Permission denied"
