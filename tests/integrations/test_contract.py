@@ -186,7 +186,7 @@ def test_verifiers_rubric(task: Task, cases: list[Case], verified: list[dict[str
 
     from attnrl.integrations.verifiers import load_environment
 
-    env = load_environment()
+    env = load_environment(preset="seed-doc")
     row = env.get_eval_dataset().to_list()[0]
 
     def submit(case: Case) -> FakeResponse:
