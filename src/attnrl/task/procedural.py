@@ -241,7 +241,8 @@ class ProceduralConfig:
             raise ValueError(
                 f"ProceduralConfig.tokens {tokens} with d_model {d_model} and heads {heads} "
                 f"makes answers of about {smallest:,} tokens at the decimals the tolerances need, "
-                f"over the budget of {ANSWER_TOKEN_BUDGET:,} (under 75% of a 4,096-token response): "
+                f"over the budget of {ANSWER_TOKEN_BUDGET:,} (under 75% of a 4,096-token "
+                "response): "
                 "fewer tokens, a narrower d_model, fewer heads or looser tolerances"
             )
         g = self.margin
