@@ -77,15 +77,16 @@ out = []
 for text in json.load(sys.stdin):
     sys.stdin, buf = io.StringIO(text), io.StringIO()
     with contextlib.redirect_stdout(buf):
-        code = main(["verify", "--json", "-"])
+        code = main(["verify", "--preset", "seed-doc", "--json", "-"])
     out.append(json.loads(buf.getvalue()) | {"exit_code": code})
 sys.__stdout__.write(json.dumps(out))
 """
 
 
 def verify_all(cases: list[Case]) -> list[dict[str, Any]]:
-    """``attnrl verify --json -`` of every case: the CLI's own entry point, in one child
-    process for all cases (the CLI takes seconds to start)."""
+    """``attnrl verify --preset seed-doc --json -`` of every case (the seed-doc instance: its
+    policy pays 0.5 too, so the cases span every reward): the CLI's own entry point, in one
+    child process for all cases (the CLI takes seconds to start)."""
     proc = subprocess.run(
         [sys.executable, "-c", _VERIFY_MANY],
         input=json.dumps([c.text for c in cases]),

@@ -221,6 +221,8 @@ def test_provider_run_counts_infrastructure_apart_and_never_writes_the_key(
             "--out",
             str(out),
             "--no-progress",
+            "--preset",
+            "seed-doc",  # the instance whose reference is submitted
             *retry,
         ],
         env=env,

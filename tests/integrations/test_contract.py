@@ -57,7 +57,7 @@ def test_verify_command_as_a_process(cases: list[Case], verified: list[dict[str,
     picked = [0, next(i for i, v in enumerate(verified) if v["reward"] == 0.5), len(cases) - 1]
     procs = [
         subprocess.Popen(
-            [sys.executable, "-m", "attnrl", "verify", "--json", "-"],
+            [sys.executable, "-m", "attnrl", "verify", "--preset", "seed-doc", "--json", "-"],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
@@ -187,7 +187,7 @@ def test_verifiers_rubric(task: Task, cases: list[Case], verified: list[dict[str
 
     from attnrl.integrations.verifiers import load_environment
 
-    env = load_environment()
+    env = load_environment(preset="seed-doc")
     row = env.get_eval_dataset().to_list()[0]
 
     def submit(case: Case) -> FakeResponse:

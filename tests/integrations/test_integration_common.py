@@ -74,7 +74,7 @@ def test_answer_wrapper_and_tool_calls(ref: dict[str, Any]) -> None:
     assert extract_submission(json.dumps({"answer": ref})) == ref
     as_string = json.dumps({"answer": json.dumps(ref)})
     assert extract_submission(as_string) == json.dumps(ref)  # parsed by the grader
-    assert reward_for(as_string) == 1.0
+    assert reward_for(as_string, info=dataset_row(load_task("seed-doc"))["info"]) == 1.0
     hermes = {"name": "submit_answer", "arguments": {"answer": ref}}
     python = {"name": "python_expression", "arguments": {"expression": "print({1: 2})"}}
     text = f"<tool_call>\n{json.dumps(hermes)}\n</tool_call>\n<tool_call>{json.dumps(python)}"
@@ -215,12 +215,13 @@ def test_info_routes_to_its_own_instance(ref: dict[str, Any]) -> None:
     assert expected.outcome != "full_success"
 
 
-def test_without_info_only_the_default_preset(ref: dict[str, Any]) -> None:
-    seed_row = dataset_row(load_task("seed-doc"))
-    assert reward_for(json.dumps(ref), seed_row["answer"]) == 1.0
+def test_without_info_only_the_default_preset() -> None:
+    default = load_task()  # procedural, seed 0: never the gameable seed-doc
+    ref = default.reference()
+    assert reward_for(json.dumps(ref), dataset_row(default)["answer"]) == 1.0
     assert reward_for(json.dumps(ref), ref) == 1.0
     assert reward_for(json.dumps(ref)) == 1.0
-    other = dataset_row(load_task("seed-doc-text"))["answer"]
+    other = dataset_row(load_task("seed-doc"))["answer"]
     with pytest.raises(ValueError, match="pass the row's info"):
         reward_for(json.dumps(ref), other)
 
@@ -240,14 +241,15 @@ def test_bad_info_is_an_operator_error(seed_task: Task) -> None:
     assert task_for(no_hash).content_hash == seed_task.content_hash
 
 
-def test_nan_in_a_completion_is_a_failure(ref: dict[str, Any]) -> None:
-    bad = ref | {"final_output": [[math.nan] * 3] * 4}
+def test_nan_in_a_completion_is_a_failure() -> None:
+    ref = load_task().reference()  # graded without info: the default task
+    bad = ref | {"final_output": [[math.nan] * len(row) for row in ref["final_output"]]}
     grade = grade_completion(json.dumps(bad))
     assert (grade.outcome, grade.reward) == ("failure", 0.0)
 
 
 def test_build_tasks_and_rows() -> None:
-    assert [t.name for t in build_tasks("seed-doc")] == ["seed"]
+    assert [t.name for t in build_tasks("seed-doc")] == ["seed-doc"]
     with pytest.raises(ValueError, match="fixed preset"):
         build_tasks("seed-doc", n=2)
     with pytest.raises(ValueError, match="n must be"):

@@ -103,7 +103,7 @@ def test_partial_credit_and_no_submission(tmp_path: Path, seed_task: Task) -> No
         ]
     )
     (log,) = run_inspect_eval(
-        attention_task(),
+        attention_task(preset="seed-doc"),
         model=MODEL,
         model_args={"custom_outputs": outputs},
         epochs=2,

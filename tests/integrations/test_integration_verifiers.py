@@ -28,7 +28,7 @@ vf = pytest.importorskip("verifiers")
 from openai import AsyncOpenAI  # noqa: E402
 
 from attnrl.integrations.verifiers import AttentionEnv, load_environment  # noqa: E402
-from attnrl.task import Task  # noqa: E402
+from attnrl.task import Task, load_task  # noqa: E402
 
 PYTHON_CODE = (
     "Q = np.array([[1.0, 0.5, -0.2]])\n"
@@ -75,7 +75,7 @@ async def test_rollout_runs_python_in_attnrl_sandbox_then_submits(
         call("python_expression", {"expression": PYTHON_CODE}),
         call("submit_answer", {"answer": seed_task.reference()}),
     )
-    env = load_environment(max_turns=5)  # attnrl's own sandbox
+    env = load_environment(preset="seed-doc", max_turns=5)  # attnrl's own sandbox
     out = await env.run_rollout(the_input(env), client_for(server), "scripted", {})
 
     assert out["reward"] == 1.0
@@ -104,7 +104,7 @@ async def test_episode_rules_follow_the_harness(
         call("bash", {"cmd": "ls"}),  # unknown tool
         call("submit_answer", ref),  # the answer keys at the top level: accepted
     )
-    env = load_environment(sandbox_factory=fake_sandbox.factory())
+    env = load_environment(preset="seed-doc", sandbox_factory=fake_sandbox.factory())
     out = await env.run_rollout(the_input(env), client_for(server), "scripted", {})
     errors = [json.loads(m["content"]) for m in out["completion"] if m["role"] == "tool"]
     assert "needs an 'answer' argument" in errors[0]["error"]
@@ -130,7 +130,7 @@ async def test_evaluate_with_concurrent_rollouts(
         return call("submit_answer", {"answer": ref})
 
     server.set_default("openai", scripted)
-    env = load_environment(sandbox_factory=fake_sandbox.factory())
+    env = load_environment(preset="seed-doc", sandbox_factory=fake_sandbox.factory())
     results = await env.evaluate(
         client_for(server),
         "scripted",
@@ -150,7 +150,7 @@ def test_vf_eval_command(server: FakeLLMServer, seed_task: Task) -> None:
     vf_eval = shutil.which("vf-eval", path=str(Path(sys.executable).parent))
     if vf_eval is None:
         pytest.skip("the vf-eval command is not installed")
-    ref = seed_task.reference()
+    ref = load_task().reference()  # the env's default instance: procedural, seed 0
 
     def scripted(request: RecordedRequest) -> FakeResponse:
         if request.body["messages"][-1]["role"] == "user":

@@ -51,6 +51,8 @@ def test_reference_code_prints_the_reference(name: str) -> None:
 def test_bug_code_prints_the_bug_answer(name: str) -> None:
     task = SPECS[name]
     for bug in task.bugs():
+        if bug.kind == "cheap":  # simulated agents make honest mistakes, never cheap answers
+            continue
         answer = run_code(solution_code(task.spec, bug))
         expected = bug.submission(task.spec)
         assert set(answer) == set(expected), bug.name
@@ -83,6 +85,7 @@ def test_plans_follow_the_seed_mix_and_are_reproducible(seed_task: Task) -> None
     for plan in plans:
         if plan.kind == "bug":
             assert plan.bug is not None and audit[plan.bug].detected
+            assert audit[plan.bug].kind == "bug"  # an honest mistake, never a cheap answer
 
 
 def test_plan_counts_scale_with_runs(seed_task: Task) -> None:

@@ -38,9 +38,12 @@ def attnrl(*args: str) -> str:
 
 
 def simulated(out: Path, *flags: str, runs: int = 30, seed: int = 5) -> str:
+    """A simulated batch; on the seed document's one instance unless ``flags`` name a preset
+    (the report's single-instance views need one instance)."""
+    preset = () if "--preset" in flags else ("--preset", "seed-doc")
     return attnrl(
         "run", "--model", "simulated", "--runs", str(runs), "--seed", str(seed),
-        "--out", str(out), "--no-progress", *flags,
+        "--out", str(out), "--no-progress", *preset, *flags,
     )  # fmt: skip
 
 

@@ -134,3 +134,36 @@ def test_old_names_keep_working_with_a_deprecation_warning() -> None:
     # a spec saved before the rename (policy "seed") loads with its meaning: the seed grader
     saved = build_spec("seed-doc").to_dict() | {"policy": "seed"}
     assert Task(type(old).from_dict(saved)).spec.policy == "seed-doc"
+
+
+def test_no_default_is_the_gameable_seed_doc() -> None:
+    """The CLI, the library, the calibration ladder and every adapter that takes a preset
+    default to procedural; seed-doc is only ever an explicit choice."""
+    import importlib
+    import inspect
+
+    from attnrl.cli import build_parser
+    from attnrl.stats import calibrate
+    from attnrl.task.presets import DEFAULT_PRESET, SEED_DOC_PRESETS
+
+    assert DEFAULT_PRESET == "procedural" and calibrate.PRESET == "procedural"
+    assert load_task().spec.preset == "procedural"
+    parser = build_parser()
+    for argv in (
+        ["run"],
+        ["dataset", "--n", "1", "--out", "x"],
+        ["verify", "-"],
+        ["audit"],
+        ["prompt"],
+    ):
+        assert parser.parse_args(argv).preset == "procedural", argv
+    checked = 0
+    for name in ("trl", "verl", "openrlhf", "inspect", "verifiers", "_common"):
+        module = importlib.import_module(f"attnrl.integrations.{name}")
+        for function in vars(module).values():
+            if inspect.isfunction(function) and function.__module__ == module.__name__:
+                preset = inspect.signature(function).parameters.get("preset")
+                if preset is not None:
+                    assert preset.default not in SEED_DOC_PRESETS, function
+                    checked += 1
+    assert checked >= 8

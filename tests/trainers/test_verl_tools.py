@@ -263,7 +263,7 @@ out = []
 for text in json.load(sys.stdin):
     sys.stdin, buf = io.StringIO(text), io.StringIO()
     with contextlib.redirect_stdout(buf):
-        main(["verify", "--json", "-"])
+        main(["verify", "--preset", "seed-doc", "--json", "-"])
     out.append(json.loads(buf.getvalue())["reward"])
 sys.__stdout__.write(json.dumps(out))
 """

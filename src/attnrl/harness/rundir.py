@@ -18,6 +18,7 @@ import json
 import logging
 import math
 import os
+import sys
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -424,12 +425,22 @@ def finish_run_dir(
     return summary
 
 
+class _RunLogHandler(logging.FileHandler):
+    """The run log. A write that fails (a full disk) is dropped silently: logging's default
+    prints a traceback to stderr, and the batch's own next write (``results.jsonl``) reports
+    the disk in one line."""
+
+    def handleError(self, record: logging.LogRecord) -> None:  # noqa: N802 - logging's name
+        if not isinstance(sys.exc_info()[1], OSError):
+            super().handleError(record)
+
+
 @contextlib.contextmanager
 def run_log(out: Path) -> Iterator[None]:
     """A timestamped log file in the run directory for the duration of the batch."""
     stamp = datetime.now(UTC).strftime("%Y%m%d_%H%M%S")
     try:
-        handler = logging.FileHandler(out / f"attnrl_run_{stamp}.log", encoding="utf-8")
+        handler = _RunLogHandler(out / f"attnrl_run_{stamp}.log", encoding="utf-8")
     except OSError as exc:
         raise _write_fix(out / f"attnrl_run_{stamp}.log", exc) from None
     handler.setFormatter(logging.Formatter("%(asctime)s - %(levelname)s - %(name)s - %(message)s"))

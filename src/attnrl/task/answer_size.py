@@ -9,9 +9,10 @@ unreachable whatever the solver computed. So:
   error (at most ``0.5 * 10**-d``) is at most a quarter of the smallest tolerance; the prompt
   tells the solver to round to them and shows the compact form of :func:`answer_text`.
 - :func:`answer_numbers` and :func:`size_estimate`: the count of numbers, and a token estimate
-  (``numbers * (decimals + 2)`` + the keys: a rounded number such as ``-1.23,`` costs at most
-  about 4 tokens in cl100k/o200k at 2 or 3 decimals, measured in
-  ``tests/task/test_answer_size.py``).
+  (4 tokens a number up to 3 decimals, one more per 3 further decimals, plus the keys: both
+  BPEs group digits by three, so ``-1.23,`` and ``-12.345,`` cost about 4 tokens; measured
+  with cl100k and o200k in ``tests/task/test_answer_size.py``, which also checks that the
+  estimate bounds the real count).
 - :data:`ANSWER_TOKEN_BUDGET`: ``procedural`` redraws a candidate whose estimate exceeds it,
   and refuses a config whose smallest instance does. The test measures the real answers with a
   real tokenizer (cl100k and o200k) and checks they stay within :data:`RESPONSE_SHARE` of
@@ -84,7 +85,8 @@ def answer_numbers(spec: TaskSpec) -> int:
 
 def size_estimate(numbers: int, decimals: int, keys: int) -> int:
     """Estimated tokens of the compact answer (see the module docstring)."""
-    return numbers * (decimals + 2) + keys * _KEY_TOKENS
+    per_number = 4 + max(0, math.ceil(decimals / 3) - 1)
+    return numbers * per_number + keys * _KEY_TOKENS
 
 
 def _rounded(value: Any, decimals: int) -> Any:

@@ -7,9 +7,10 @@ figures say what the budget must hold:
 
 - ``prompt``: the text of the row's chat messages (a chat template adds its own few tokens);
 - ``answer``: the row's ``answer`` column, the reference as stored (float64 ``repr``);
-- ``answer_4dp``: the same submission with every number rounded to 4 decimals, the shortest
-  form a model would write that still passes every tolerance (rounding moves a value by at
-  most 5e-5; the smallest tolerance, 0.1 x the lowest scale 0.01, is 20x that).
+- ``answer_4dp``: the same submission with every number rounded to 4 decimals, a form that
+  still passes every tolerance (rounding moves a value by at most 5e-5; the smallest
+  tolerance, the layer-normalized output's 0.02 x the lowest scale 0.01, is 4x that). The
+  prompt asks for fewer decimals where the tolerances allow (:mod:`attnrl.task.answer_size`).
 
 Characters bound tokens from above for this ASCII text under any BPE tokenizer (every token is
 at least one byte). Tokens are counted with a tokenizer the user names by path: a
