@@ -508,6 +508,7 @@ def test_attnrl_run_verbose_counts_every_attack_and_exits_0(
     out = tmp_path / "cli"
     env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
     args = ["run", "--model", "openai/scripted", "--base-url", llm_server.openai_base_url]
+    args += ["--preset", "seed-doc"]
     args += ["--runs", "5", "--concurrency", "1", "--verbose", "--no-progress", "--out", str(out)]
     proc = subprocess.run(
         [sys.executable, "-m", "attnrl", *args],

@@ -166,7 +166,7 @@ async def test_verifiers_v0_grades_the_first_submission_only(
 
     from attnrl.integrations.verifiers import load_environment
 
-    env = load_environment(sandbox_factory=fake_sandbox.factory())
+    env = load_environment(preset="seed-doc", sandbox_factory=fake_sandbox.factory())
     row = env.get_eval_dataset().to_list()[0]
     with FakeLLMServer() as server:
         client = vf.OpenAIChatCompletionsClient(
@@ -216,7 +216,7 @@ async def test_verifiers_v0_model_output_is_graded_never_a_crash(
 
     from attnrl.integrations.verifiers import load_environment
 
-    env = load_environment(sandbox_factory=fake_sandbox.factory())
+    env = load_environment(preset="seed-doc", sandbox_factory=fake_sandbox.factory())
     row = env.get_eval_dataset().to_list()[0]
     with FakeLLMServer() as server:
         client = vf.OpenAIChatCompletionsClient(
@@ -258,7 +258,7 @@ def test_inspect_grades_the_first_submission_only(tmp_path: Path, seed_task: Tas
     logs = []
     for outputs in (attack, innocent):
         (log,) = run_inspect_eval(
-            attention_task(preset="seed", max_steps=4),
+            attention_task(preset="seed-doc", max_steps=4),
             model="mockllm/model",
             model_args={"custom_outputs": iter(outputs)},
             log_dir=str(tmp_path),

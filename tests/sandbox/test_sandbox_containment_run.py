@@ -57,7 +57,8 @@ def test_a_leftover_of_one_rollout_never_reaches_the_next(
     env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
     env |= {"ANTHROPIC_API_KEY": "sk-ant-test", "ANTHROPIC_BASE_URL": llm_server.url}
     out = tmp_path / "run"
-    args = ["run", "--model", "anthropic/claude-test", "--runs", "2", "--concurrency", "1"]
+    args = ["run", "--model", "anthropic/claude-test", "--preset", "seed-doc", "--runs", "2"]
+    args += ["--concurrency", "1"]
     proc = subprocess.run(
         [sys.executable, "-m", "attnrl", *args, "--out", str(out), "--no-progress"],
         env=env,

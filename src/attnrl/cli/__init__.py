@@ -34,7 +34,11 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "prompt": ("task_commands", "print the exact prompt the model gets"),
     "audit": (
         "task_commands",
-        "grade every catalogued bug: which ones the tolerances let through",
+        "grade every catalogue entry (bugs and cheap answers): which ones earn reward",
+    ),
+    "presets": (
+        "task_commands",
+        "the presets and ladder rungs: policy, answer size in tokens, what is gameable",
     ),
     "exec": ("exec_command", "run code in the python tool sandbox and print the tool result JSON"),
     "run": ("run_command", "the main job: N attempts by a model, graded, with the TASK ANALYSIS"),
