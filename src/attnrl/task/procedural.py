@@ -138,8 +138,9 @@ class ProceduralConfig:
     instances (few tokens, d_model close to the number of heads) and loose tolerances
     make adequacy harder, so they cost more redraws: at worst (3 tokens, d_model =
     heads + 1, window 2, tolerance_scale 1.5) 58 candidates per seed on average were
-    measured (227 at most over seeds 0-59), against 1.18 for the defaults (seeds 0-299). :class:`ProceduralError` remains the answer for a
-    config that still finds nothing in :data:`MAX_ATTEMPTS` candidates.
+    measured (227 at most over seeds 0-59), against 1.18 for the defaults (seeds 0-299).
+    :class:`ProceduralError` remains the answer for a config that still finds nothing in
+    :data:`MAX_ATTEMPTS` candidates.
     """
 
     heads: tuple[int, int] = (2, 4)
