@@ -39,9 +39,9 @@ def main() -> None:
         f"{'input-only ratio':>17}"
     )
     for label, task in (
-        ("seed", load_task("seed-doc")),
+        ("seed-doc", load_task("seed-doc")),
         ("procedural seed 0 (defaults)", load_task("procedural", 0)),
-        ("procedural 12 tokens, 4 heads", load_task("procedural", 0, heads=4, tokens=12)),
+        ("procedural 11 tokens, 4 heads", load_task("procedural", 0, heads=4, tokens=11)),
     ):
         prompt = prompt_tokens(task)
         plain = usage_cost(scripted_run_usage(TURNS, prompt, OUTPUT, RESULT, cache=False), price)
