@@ -226,6 +226,21 @@ class FakeLLMServer:
     def requests_to(self, endpoint: Endpoint) -> list[RecordedRequest]:
         return [r for r in self.requests if r.endpoint == endpoint]
 
+    def anthropic_tool_results(self) -> list[dict[str, Any]]:
+        """Every tool result the model was shown over the Anthropic API, in order (each
+        parsed from its JSON text, counted once though later requests repeat it)."""
+        out: list[dict[str, Any]] = []
+        seen: set[str] = set()
+        for request in self.requests_to("anthropic"):
+            for message in request.body["messages"]:
+                if message["role"] != "user" or isinstance(message["content"], str):
+                    continue
+                for block in message["content"]:
+                    if block.get("type") == "tool_result" and block["tool_use_id"] not in seen:
+                        seen.add(block["tool_use_id"])
+                        out.append(json.loads(block["content"]))
+        return out
+
     def clear(self) -> None:
         """Forget recorded requests and queued answers."""
         with self._lock:

@@ -12,7 +12,6 @@ import subprocess
 import sys
 import uuid
 from pathlib import Path
-from typing import Any
 
 import pytest
 from test_sandbox_containment import INNOCENT, assert_innocent, attack_code, host_processes_named
@@ -23,21 +22,6 @@ from attnrl.task import Task
 from fakes.llm_server import FakeLLMServer, anthropic_tool_use
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="per-call namespaces need root")
-
-
-def _tool_results(server: FakeLLMServer) -> list[dict[str, Any]]:
-    """Every ``python_expression`` result the model was shown, in order."""
-    out: list[dict[str, Any]] = []
-    seen: set[str] = set()
-    for request in server.requests_to("anthropic"):
-        for message in request.body["messages"]:
-            if message["role"] != "user" or isinstance(message["content"], str):
-                continue
-            for block in message["content"]:
-                if block.get("type") == "tool_result" and block["tool_use_id"] not in seen:
-                    seen.add(block["tool_use_id"])
-                    out.append(json.loads(block["content"]))
-    return out
 
 
 def test_a_leftover_of_one_rollout_never_reaches_the_next(
@@ -69,7 +53,7 @@ def test_a_leftover_of_one_rollout_never_reaches_the_next(
     assert proc.returncode == 0, proc.stderr
     records = load_records(out / "results.jsonl")
     assert [r["outcome"] for r in records] == ["full_success", "full_success"], records
-    attack, *probes = _tool_results(llm_server)
+    attack, *probes = llm_server.anthropic_tool_results()
     assert attack["error"] is None and attack["result"].startswith("UID "), attack
     assert len(probes) == 3
     for probe in probes:

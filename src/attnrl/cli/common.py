@@ -154,26 +154,25 @@ def at_least(minimum: int) -> Callable[[str], int]:
     return parse
 
 
-def temperature(text: str) -> float:
-    """An argparse type for a sampling temperature: a finite number >= 0."""
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not 0 <= value < float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}")
-    return value
+def nonnegative_number(what: str) -> Callable[[str], float]:
+    """An argparse type for a finite number >= 0; ``what`` names it in the error."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = -1.0
+        if not 0 <= value < float("inf"):
+            raise argparse.ArgumentTypeError(f"expected {what} >= 0, got {text!r}")
+        return value
+
+    return parse
 
 
-def seconds(text: str) -> float:
-    """An argparse type for a finite number of seconds >= 0."""
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not 0 <= value < float("inf"):
-        raise argparse.ArgumentTypeError(f"expected seconds >= 0, got {text!r}")
-    return value
+temperature = nonnegative_number("a number")
+"""A sampling temperature."""
+seconds = nonnegative_number("seconds")
+"""A finite number of seconds."""
 
 
 _scale = positive_number("a number", "a positive finite number")
