@@ -79,6 +79,8 @@ def test_prompt_and_presets_import_nothing_heavy(args: tuple[str, ...]) -> None:
     modules, out = imported(*args)
     assert out.strip()
     assert not top_level(modules) & HEAVY, top_level(modules) & HEAVY
+    # The prompt renders the sandbox's limits, not the sandbox: no zygote manager, no asyncio.
+    assert not modules & {"attnrl.sandbox.local", "asyncio"}, modules & {"attnrl.sandbox.local"}
 
 
 def _closed_port() -> int:

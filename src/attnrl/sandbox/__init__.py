@@ -5,14 +5,19 @@
 in a plain process when bubblewrap is unavailable); see :class:`LocalSandbox`.
 """
 
-from attnrl.sandbox.base import ExecResult, Sandbox
-from attnrl.sandbox.local import (
-    DEFAULT_MAX_CONCURRENCY,
-    LocalSandbox,
-    SandboxError,
-    format_output,
-    open_sandbox,
-)
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from attnrl.sandbox.base import ExecResult, Sandbox
+    from attnrl.sandbox.local import (
+        DEFAULT_MAX_CONCURRENCY,
+        LocalSandbox,
+        SandboxError,
+        format_output,
+        open_sandbox,
+    )
 
 __all__ = [
     "DEFAULT_MAX_CONCURRENCY",
@@ -23,3 +28,25 @@ __all__ = [
     "format_output",
     "open_sandbox",
 ]
+
+_LAZY = {
+    "ExecResult": "attnrl.sandbox.base",
+    "Sandbox": "attnrl.sandbox.base",
+    "DEFAULT_MAX_CONCURRENCY": "attnrl.sandbox.local",
+    "LocalSandbox": "attnrl.sandbox.local",
+    "SandboxError": "attnrl.sandbox.local",
+    "format_output": "attnrl.sandbox.local",
+    "open_sandbox": "attnrl.sandbox.local",
+}
+"""Resolved on first use, so that a light module of the package (``limits``, which the
+prompt renders from) does not import the zygote manager and asyncio."""
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -22,11 +22,12 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import secrets
 import shlex
 from dataclasses import dataclass, field
 
-__all__ = ["JailCgroup", "default_jail_memory_bytes"]
+__all__ = ["JailCgroup", "default_jail_memory_bytes", "remove_stale_cgroups"]
 
 
 def default_jail_memory_bytes(max_concurrency: int, memory_bytes: int) -> int:
@@ -116,6 +117,7 @@ class JailCgroup:
                 base = _own_dir(mount[0], mount[1], v1[ctrl]) if mount else None
                 if base is None or not os.path.isdir(base):
                     continue
+                remove_stale_cgroups(base)
                 path = os.path.join(base, tag)
                 os.mkdir(path, 0o755)
                 cg.dirs.append(path)
@@ -134,6 +136,7 @@ class JailCgroup:
                 if base is None:
                     return None, "the harness's cgroup is outside the mounted hierarchy"
                 _write(os.path.join(base, "cgroup.subtree_control"), "+memory +pids")
+                remove_stale_cgroups(base)
                 path = os.path.join(base, tag)
                 os.mkdir(path, 0o755)
                 cg.dirs.append(path)
@@ -206,6 +209,43 @@ class JailCgroup:
             with contextlib.suppress(OSError):
                 os.rmdir(path)
         self.dirs = [p for p in self.dirs if os.path.isdir(p)]
+
+
+STALE_NAME = re.compile(r"attnrl-sandbox-(\d+)-[0-9a-f]+")
+"""Name of a jail cgroup: the harness's pid, then a random tag."""
+
+
+def remove_stale_cgroups(base: str) -> list[str]:
+    """Remove the jail cgroups under ``base`` whose harness is dead (killed before its
+    ``remove``): their slot cgroups first, then them. A cgroup that still holds a process,
+    or whose pid is alive again, is left alone; returns what was removed."""
+    removed: list[str] = []
+    try:
+        names = os.listdir(base)
+    except OSError:
+        return removed
+    for name in names:
+        match = STALE_NAME.fullmatch(name)
+        if match is None or _alive(int(match.group(1))):
+            continue
+        path = os.path.join(base, name)
+        with contextlib.suppress(OSError):
+            for child in os.listdir(path):
+                if os.path.isdir(os.path.join(path, child)):
+                    os.rmdir(os.path.join(path, child))
+            os.rmdir(path)
+            removed.append(path)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True
+    return True
 
 
 def _oom_count(path: str) -> int:
