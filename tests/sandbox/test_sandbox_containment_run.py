@@ -8,15 +8,13 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 import uuid
 from pathlib import Path
 
 import pytest
 from test_sandbox_containment import INNOCENT, assert_innocent, attack_code, host_processes_named
+from test_sandbox_escape_run import run_two_scripted_rollouts
 
-from attnrl.harness.rundir import load_records
 from attnrl.sandbox.limits import SandboxLimits
 from attnrl.task import Task
 from fakes.llm_server import FakeLLMServer, anthropic_tool_use
@@ -38,21 +36,7 @@ def test_a_leftover_of_one_rollout_never_reaches_the_next(
         anthropic_tool_use(py, {"expression": INNOCENT}, id="probe-3"),
         anthropic_tool_use("submit_answer", submit, id="submit-2"),
     )
-    env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
-    env |= {"ANTHROPIC_API_KEY": "sk-ant-test", "ANTHROPIC_BASE_URL": llm_server.url}
-    out = tmp_path / "run"
-    args = ["run", "--model", "anthropic/claude-test", "--preset", "seed-doc", "--runs", "2"]
-    args += ["--concurrency", "1"]
-    proc = subprocess.run(
-        [sys.executable, "-m", "attnrl", *args, "--out", str(out), "--no-progress"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert proc.returncode == 0, proc.stderr
-    records = load_records(out / "results.jsonl")
-    assert [r["outcome"] for r in records] == ["full_success", "full_success"], records
+    run_two_scripted_rollouts(tmp_path / "run", llm_server)
     attack, *probes = llm_server.anthropic_tool_results()
     assert attack["error"] is None and attack["result"].startswith("UID "), attack
     assert len(probes) == 3

@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from test_sandbox_escape import DEEP_TREE, IPC_PLANT, PROBE, assert_clean
@@ -27,21 +28,11 @@ ATTACK = (
 )
 
 
-def test_attacks_sent_by_a_model_leave_nothing_for_later_calls(
-    tmp_path: Path, llm_server: FakeLLMServer, seed_task: Task
-) -> None:
-    submit = {"answer": seed_task.reference()}
-    py = "python_expression"
-    llm_server.enqueue_anthropic(
-        anthropic_tool_use(py, {"expression": ATTACK}, id="attack"),
-        anthropic_tool_use(py, {"expression": PROBE}, id="probe-1"),
-        anthropic_tool_use("submit_answer", submit, id="submit-1"),
-        anthropic_tool_use(py, {"expression": PROBE}, id="probe-2"),
-        anthropic_tool_use("submit_answer", submit, id="submit-2"),
-    )
+def run_two_scripted_rollouts(out: Path, llm_server: FakeLLMServer) -> list[dict[str, Any]]:
+    """``attnrl run`` of two seed-doc rollouts, one at a time, by the scripted model queued
+    on ``llm_server``; both must end in full success. Returns their records."""
     env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
     env |= {"ANTHROPIC_API_KEY": "sk-ant-test", "ANTHROPIC_BASE_URL": llm_server.url}
-    out = tmp_path / "run"
     args = ["run", "--model", "anthropic/claude-test", "--preset", "seed-doc", "--runs", "2"]
     args += ["--concurrency", "1"]
     proc = subprocess.run(
@@ -54,6 +45,22 @@ def test_attacks_sent_by_a_model_leave_nothing_for_later_calls(
     assert proc.returncode == 0, proc.stderr
     records = load_records(out / "results.jsonl")
     assert [r["outcome"] for r in records] == ["full_success", "full_success"], records
+    return records
+
+
+def test_attacks_sent_by_a_model_leave_nothing_for_later_calls(
+    tmp_path: Path, llm_server: FakeLLMServer, seed_task: Task
+) -> None:
+    submit = {"answer": seed_task.reference()}
+    py = "python_expression"
+    llm_server.enqueue_anthropic(
+        anthropic_tool_use(py, {"expression": ATTACK}, id="attack"),
+        anthropic_tool_use(py, {"expression": PROBE}, id="probe-1"),
+        anthropic_tool_use("submit_answer", submit, id="submit-1"),
+        anthropic_tool_use(py, {"expression": PROBE}, id="probe-2"),
+        anthropic_tool_use("submit_answer", submit, id="submit-2"),
+    )
+    records = run_two_scripted_rollouts(tmp_path / "run", llm_server)
     assert all(r["sandbox"].startswith(("bwrap", "process")) for r in records)
     attack, probe_1, probe_2 = llm_server.anthropic_tool_results()
     assert attack["error"].startswith("StatusForgeryError"), attack
