@@ -113,6 +113,29 @@ async def _assert_no_leftovers(sb: LocalSandbox) -> None:
         await asyncio.sleep(0.05)
 
 
+def memory_hog_code(mib: int, linger_s: float) -> str:
+    """Code that touches ``mib`` MiB in itself and in each of 4 forked children (which
+    linger ``linger_s`` before exiting), then prints the children's exit codes."""
+    return f"""
+import os, time
+def hog():
+    block = bytearray({mib} << 20)
+    for i in range(0, len(block), 4096):
+        block[i] = 1
+    return block
+children = []
+for _ in range(4):
+    pid = os.fork()
+    if pid == 0:
+        hog()
+        time.sleep({linger_s})
+        os._exit(0)
+    children.append(pid)
+keep = hog()
+print(sorted(os.waitstatus_to_exitcode(os.waitpid(p, 0)[1]) for p in children))
+"""
+
+
 async def run_hostile(sb: LocalSandbox, code: str) -> ExecResult:
     """Run ``code``; assert the harness was responsive throughout and is unharmed after."""
     cwd = os.getcwd()
@@ -579,24 +602,7 @@ async def test_memory_of_all_processes_together_is_bounded() -> None:
         await own.run("pass")
         await asyncio.sleep(0.5)
         own.test_baseline = _descendants(own.server_pid)  # type: ignore[attr-defined]
-        code = """
-import os, time
-def hog():
-    block = bytearray(256 << 20)
-    for i in range(0, len(block), 4096):
-        block[i] = 1
-    return block
-children = []
-for _ in range(4):
-    pid = os.fork()
-    if pid == 0:
-        hog()
-        time.sleep(2)
-        os._exit(0)
-    children.append(pid)
-keep = hog()
-print(sorted(os.waitstatus_to_exitcode(os.waitpid(p, 0)[1]) for p in children))
-"""
+        code = memory_hog_code(256, linger_s=2)
         server = own.server_pid
         result = await own.run(code)
         # 5 x 256 MiB against a 512 MiB budget: the OOM killer took the call's main

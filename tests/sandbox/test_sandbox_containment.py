@@ -26,6 +26,7 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
+from test_sandbox_abuse import memory_hog_code
 
 from attnrl.sandbox import LocalSandbox, open_sandbox
 from attnrl.sandbox.limits import SandboxLimits
@@ -434,24 +435,7 @@ async def test_one_calls_memory_never_gets_a_neighbour_killed() -> None:
         zygote = own.info["zygote"] or {}
         if not zygote.get("slot_cgroups"):
             pytest.skip(f"no per-slot cgroups here ({own.info['cgroup']})")
-        greedy = """
-import os, time
-def hog():
-    block = bytearray(250 << 20)
-    for i in range(0, len(block), 4096):
-        block[i] = 1
-    return block
-children = []
-for _ in range(4):
-    pid = os.fork()
-    if pid == 0:
-        hog()
-        time.sleep(3)
-        os._exit(0)
-    children.append(pid)
-keep = hog()
-print(sorted(os.waitstatus_to_exitcode(os.waitpid(p, 0)[1]) for p in children))
-"""
+        greedy = memory_hog_code(250, linger_s=3)
         modest = """
 import time
 block = bytearray(300 << 20)
