@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from attnrl.task import load_task
-from attnrl.task.bugs import bug_by_name
+from attnrl.tasks.attention.bugs import bug_by_name
 
 
 def rate(fn: Callable[[], Any], seconds: float = 1.5) -> float:

@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from attnrl.task import Task, load_task
-    from attnrl.task.grading import Grade
-    from attnrl.task.spec import TaskSpec
+    from attnrl.tasks.attention.grading import Grade
+    from attnrl.tasks.attention.spec import TaskSpec
 
 __all__ = ["Grade", "Task", "TaskSpec", "__version__", "load_environment", "load_task", "run"]
 
@@ -61,8 +61,8 @@ def run(
 _LAZY = {
     "Task": "attnrl.task",
     "load_task": "attnrl.task",
-    "Grade": "attnrl.task.grading",
-    "TaskSpec": "attnrl.task.spec",
+    "Grade": "attnrl.tasks.attention.grading",
+    "TaskSpec": "attnrl.tasks.attention.spec",
 }
 """Public names resolved on first use, so ``import attnrl`` (and ``attnrl --help``) does not
 import numpy and the task package."""

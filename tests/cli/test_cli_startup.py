@@ -63,7 +63,7 @@ def test_command_help_imports_only_its_module_and_nothing_heavy(command: str) ->
     assert not top_level(modules) & HEAVY, top_level(modules) & HEAVY
     if command not in HELP_NEEDS_NUMPY:
         assert "numpy" not in top_level(modules)
-        assert "attnrl.task.grading" not in modules
+        assert "attnrl.tasks.attention.grading" not in modules
     own = COMMANDS[command][0]
     others = {f"attnrl.cli.{m}" for m, _ in COMMANDS.values()} - {f"attnrl.cli.{own}"}
     # a command module may use a helper of another (run_options), never register it

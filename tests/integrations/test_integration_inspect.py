@@ -16,7 +16,7 @@ from inspect_ai.tool import ToolInfo  # noqa: E402
 
 from attnrl.integrations.inspect import attention_task, samples  # noqa: E402
 from attnrl.task import Task  # noqa: E402
-from attnrl.task.bugs import bug_by_name  # noqa: E402
+from attnrl.tasks.attention.bugs import bug_by_name  # noqa: E402
 
 MODEL = "mockllm/model"
 

@@ -20,8 +20,8 @@ from adapter_helpers import as_text
 from attnrl.integrations import _commands as commands
 from attnrl.integrations import openrlhf, trl, verl
 from attnrl.task import Task, load_task
-from attnrl.task.bugs import bug_by_name
 from attnrl.task.dataset import dataset_row
+from attnrl.tasks.attention.bugs import bug_by_name
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,7 @@ import pytest
 
 from attnrl.models.simulated import DOC_MIX, assign_plans, solution_code
 from attnrl.task import Task, load_task
-from attnrl.task.spec import MaskSpec
+from attnrl.tasks.attention.spec import MaskSpec
 
 SPECS = {
     "seed": load_task("seed-doc"),

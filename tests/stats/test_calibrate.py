@@ -20,10 +20,10 @@ from attnrl.models.simulated import SkillModel
 from attnrl.stats.calibrate import LADDER, CalibrationConfig, calibrate
 from attnrl.stats.card import CARD_FORMAT, grpo_informative_share, read_card
 from attnrl.task import load_task
-from attnrl.task.answer_size import ANSWER_TOKEN_BUDGET
 from attnrl.task.family import TaskFamily
-from attnrl.task.ladder import MEASURE_NAMES, rung_measures
-from attnrl.task.presets import spec_factory
+from attnrl.tasks.attention.answer_size import ANSWER_TOKEN_BUDGET
+from attnrl.tasks.attention.ladder import MEASURE_NAMES, rung_measures
+from attnrl.tasks.attention.presets import spec_factory
 
 # Small instances keep the runs cheap; the skill puts the middle rung at p = 0.25 exactly.
 RUNGS: tuple[dict[str, Any], ...] = (

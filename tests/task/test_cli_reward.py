@@ -11,7 +11,7 @@ import re
 import pytest
 
 from attnrl.cli import main
-from attnrl.task.ladder import LADDER
+from attnrl.tasks.attention.ladder import LADDER
 
 
 def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:

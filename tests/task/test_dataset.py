@@ -12,8 +12,8 @@ import pytest
 
 from attnrl.cli import main
 from attnrl.task.dataset import dataset_row, task_from_info
-from attnrl.task.procedural import ProceduralConfig, procedural_spec
-from attnrl.task.spec import MaskSpec
+from attnrl.tasks.attention.procedural import ProceduralConfig, procedural_spec
+from attnrl.tasks.attention.spec import MaskSpec
 
 
 def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:

@@ -20,9 +20,9 @@ from tiny_models import PLAIN_CHATML, build_tiny_model, build_tokenizer
 
 from attnrl.integrations._common import build_rows
 from attnrl.task import load_task
-from attnrl.task.bugs import bug_by_name
 from attnrl.task.dataset import dataset_row
 from attnrl.task.lengths import row_texts
+from attnrl.tasks.attention.bugs import bug_by_name
 
 ROOT = Path(__file__).resolve().parents[2]
 

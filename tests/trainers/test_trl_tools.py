@@ -141,7 +141,7 @@ def _replay_then_innocent(tokenizer: Any, contexts: list[str]) -> Any:
     model sees prompts without any tool response."""
     import torch
 
-    from attnrl.task.bugs import bug_by_name
+    from attnrl.tasks.attention.bugs import bug_by_name
 
     task = load_task("procedural", SEED)
     innocent = _forced_generate(tokenizer, None, contexts)

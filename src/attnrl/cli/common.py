@@ -2,7 +2,8 @@
 
 Every command that works on a task takes ``--preset``/``--seed`` and the difficulty knobs
 (:func:`add_task_arguments`). For the generated preset ``procedural`` (the default) the knobs
-are its :class:`~attnrl.task.procedural.ProceduralConfig`; for a fixed preset (``seed-doc``,
+are its :class:`~attnrl.tasks.attention.procedural.ProceduralConfig`;
+for a fixed preset (``seed-doc``,
 ``seed-doc-text``)
 only the knobs that keep its data are accepted: ``--policy``, ``--tolerance-scale``,
 ``--mask``, ``--[no-]position-encoding``, ``--[no-]residual``, ``--[no-]layer-norm`` and
@@ -19,9 +20,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from attnrl.task import presets
-from attnrl.task.presets import DEFAULT_PRESET, GAMEABLE, PROCEDURAL, preset_names
-from attnrl.task.spec import MaskSpec, TaskSpec
+from attnrl.tasks.attention import presets
+from attnrl.tasks.attention.presets import DEFAULT_PRESET, GAMEABLE, PROCEDURAL, preset_names
+from attnrl.tasks.attention.spec import MaskSpec, TaskSpec
 
 if TYPE_CHECKING:
     from attnrl.task import Task
@@ -292,8 +293,8 @@ def _flag_names(message: str) -> str:
 
 def spec_factory(args: argparse.Namespace) -> Callable[[int | None], TaskSpec]:
     """Seed -> spec for the preset and knob flags of ``args``, validated once up front
-    (:func:`attnrl.task.presets.spec_factory`); every error is a :class:`UsageError` that names
-    the flag, not the field."""
+    (:func:`attnrl.tasks.attention.presets.spec_factory`); every error is a
+    :class:`UsageError` that names the flag, not the field."""
     check_seed(args)
     try:
         factory = presets.spec_factory(args.preset, **_knobs(args))

@@ -38,7 +38,7 @@ from attnrl.cli.common import (
 )
 from attnrl.cli.run_options import add_card_argument, apply_card
 from attnrl.task.lengths import LengthSummary, count_tokens_with, length_stats, load_tokenizer
-from attnrl.task.spec import TaskSpec
+from attnrl.tasks.attention.spec import TaskSpec
 
 __all__ = ["MAX_ROWS", "register"]
 

@@ -61,7 +61,7 @@ from attnrl.harness.rundir import (
 from attnrl.models.base import SIMULATED_NAME, ModelConfigError, ModelSource
 from attnrl.models.deprecation import DEFAULT_MODEL
 from attnrl.stats.analysis import render_analysis
-from attnrl.task.presets import SEEDED_PRESETS
+from attnrl.tasks.attention.presets import SEEDED_PRESETS
 
 if TYPE_CHECKING:  # the runner (rich, the sandbox) and the task (numpy): only when used
     from attnrl.harness.runner import RunConfig

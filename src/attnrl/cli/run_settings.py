@@ -15,7 +15,7 @@ from typing import Any
 
 from attnrl.cli.common import KNOB_DESTS, UsageError
 from attnrl.harness.rundir import RESULTS_FILE, RunDirError, read_manifest
-from attnrl.task.spec import MaskSpec
+from attnrl.tasks.attention.spec import MaskSpec
 
 __all__ = ["OPTION_DESTS", "knobs_json", "options_json", "restore_settings"]
 

@@ -16,8 +16,8 @@ from attnrl.cli.common import (
     spec_factory,
     task_from_args,
 )
-from attnrl.task.ladder import LADDER
-from attnrl.task.presets import PROCEDURAL, SEEDED_PRESETS
+from attnrl.tasks.attention.ladder import LADDER
+from attnrl.tasks.attention.presets import PROCEDURAL, SEEDED_PRESETS
 
 if TYPE_CHECKING:  # numpy and the grader: imported by the handlers, not by --help
     from attnrl.task import Task
@@ -217,8 +217,8 @@ def _audit_rates(args: argparse.Namespace) -> int:
 
 def _ladder_rows(args: argparse.Namespace) -> list[dict[str, Any]]:
     from attnrl.task.audit import audit_rates
-    from attnrl.task.presets import FIXED_PRESETS
-    from attnrl.task.presets import spec_factory as preset_factory
+    from attnrl.tasks.attention.presets import FIXED_PRESETS
+    from attnrl.tasks.attention.presets import spec_factory as preset_factory
 
     count = args.seeds or 50
     rows: list[dict[str, Any]] = []
@@ -294,10 +294,14 @@ def _audit_one(args: argparse.Namespace) -> int:
 def _preset_rows(args: argparse.Namespace) -> list[dict[str, Any]]:
     from attnrl.sandbox.limits import SandboxLimits
     from attnrl.stats.card import knobs_to_json
-    from attnrl.task.answer_size import RESPONSE_TOKENS, answer_tokens, openai_token_counter
-    from attnrl.task.ladder import rung_measures
-    from attnrl.task.presets import GAMEABLE, PRESETS
-    from attnrl.task.presets import spec_factory as preset_factory
+    from attnrl.tasks.attention.answer_size import (
+        RESPONSE_TOKENS,
+        answer_tokens,
+        openai_token_counter,
+    )
+    from attnrl.tasks.attention.ladder import rung_measures
+    from attnrl.tasks.attention.presets import GAMEABLE, PRESETS
+    from attnrl.tasks.attention.presets import spec_factory as preset_factory
 
     counter = openai_token_counter() if args.exact else None
     if args.exact and counter is None:
@@ -332,7 +336,7 @@ def _preset_rows(args: argparse.Namespace) -> list[dict[str, Any]]:
 
 
 def _decimals(spec: Any) -> int:
-    from attnrl.task.answer_size import answer_decimals
+    from attnrl.tasks.attention.answer_size import answer_decimals
 
     return answer_decimals(spec)
 

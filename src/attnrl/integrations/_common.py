@@ -26,9 +26,9 @@ from attnrl.integrations._extract import (
 )
 from attnrl.task import Task, load_task
 from attnrl.task.dataset import dataset_row, task_from_info
-from attnrl.task.grading import Grade
-from attnrl.task.presets import DEFAULT_PRESET
-from attnrl.task.spec import TaskSpec
+from attnrl.tasks.attention.grading import Grade
+from attnrl.tasks.attention.presets import DEFAULT_PRESET
+from attnrl.tasks.attention.spec import TaskSpec
 
 __all__ = [
     "build_rows",

@@ -43,8 +43,8 @@ from attnrl.models.base import ToolSpec
 from attnrl.sandbox.base import Sandbox
 from attnrl.task import Task
 from attnrl.task.dataset import dataset_row
-from attnrl.task.presets import DEFAULT_PRESET
-from attnrl.task.prompt import PYTHON_TOOL, SUBMIT_TOOL
+from attnrl.tasks.attention.presets import DEFAULT_PRESET
+from attnrl.tasks.attention.prompt import PYTHON_TOOL, SUBMIT_TOOL
 
 try:
     from inspect_ai import Task as EvalTask

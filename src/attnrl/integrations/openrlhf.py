@@ -28,7 +28,7 @@ from typing import Any
 from attnrl.integrations._common import build_tasks, grade_completion
 from attnrl.task import Task
 from attnrl.task.dataset import dataset_row
-from attnrl.task.presets import DEFAULT_PRESET
+from attnrl.tasks.attention.presets import DEFAULT_PRESET
 
 __all__ = ["openrlhf_row", "openrlhf_rows", "reward_func"]
 

@@ -26,7 +26,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from attnrl.integrations._common import build_rows, install_hint, reward_for
-from attnrl.task.presets import DEFAULT_PRESET
+from attnrl.tasks.attention.presets import DEFAULT_PRESET
 
 __all__ = ["load_dataset", "reward_func"]
 

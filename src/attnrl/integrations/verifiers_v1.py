@@ -43,8 +43,8 @@ from attnrl.integrations._v1_harness import (
 )
 from attnrl.task import Task, load_task
 from attnrl.task.dataset import dataset_row
-from attnrl.task.grading import Grade
-from attnrl.task.presets import PRESETS, PROCEDURAL, SEEDED_PRESETS, canonical_preset
+from attnrl.tasks.attention.grading import Grade
+from attnrl.tasks.attention.presets import PRESETS, PROCEDURAL, SEEDED_PRESETS, canonical_preset
 
 try:
     import verifiers.v1 as vf

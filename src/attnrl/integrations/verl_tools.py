@@ -41,7 +41,7 @@ from attnrl.integrations._common import build_tasks, grade_submission, resolve_i
 from attnrl.integrations._tool_session import ClosedEpisode, ToolSession
 from attnrl.integrations.verl import verl_row
 from attnrl.sandbox.base import Sandbox
-from attnrl.task.presets import DEFAULT_PRESET
+from attnrl.tasks.attention.presets import DEFAULT_PRESET
 
 __all__ = [
     "AGENT_NAME",

@@ -18,10 +18,10 @@ from typing import Any, Literal
 
 from attnrl.models.base import SIMULATED_NAME, Message, ModelTurn, ToolCall, ToolSpec
 from attnrl.task import Task
-from attnrl.task.bugs import Bug, Category, bug_by_name
-from attnrl.task.prompt import PYTHON_TOOL, SUBMIT_TOOL
-from attnrl.task.reference import Variant
-from attnrl.task.spec import TaskSpec
+from attnrl.tasks.attention.bugs import Bug, Category, bug_by_name
+from attnrl.tasks.attention.prompt import PYTHON_TOOL, SUBMIT_TOOL
+from attnrl.tasks.attention.reference import Variant
+from attnrl.tasks.attention.spec import TaskSpec
 
 __all__ = [
     "DOC_MIX",

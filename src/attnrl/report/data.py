@@ -24,7 +24,7 @@ from attnrl.harness.rundir import (
     summarize_run_dir,
 )
 from attnrl.task import Task
-from attnrl.task.spec import TaskSpec
+from attnrl.tasks.attention.spec import TaskSpec
 
 __all__ = ["Batch", "Collection", "ReportError", "RunRow", "load_input", "number", "task_for"]
 
@@ -117,7 +117,7 @@ def _rebuild_from_preset(manifest: dict[str, Any]) -> Task | None:
     """Directories written before the manifest carried the spec: rebuild the preset's task
     and keep it only if its hash is the one recorded (a knob changed -> no expected answer)."""
     from attnrl.task import load_task
-    from attnrl.task.presets import SEEDED_PRESETS
+    from attnrl.tasks.attention.presets import SEEDED_PRESETS
 
     preset, seed = manifest.get("preset"), manifest.get("seed")
     if not isinstance(preset, str):

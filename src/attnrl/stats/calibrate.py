@@ -1,8 +1,9 @@
 """Calibration: find the rung of a difficulty ladder whose pass rate is in band for a model.
 
-The ladder (:data:`attnrl.task.ladder.LADDER`) orders knob settings of the ``procedural``
+The ladder (:data:`attnrl.tasks.attention.ladder.LADDER`) orders knob settings of the ``procedural``
 preset from easy to hard; what a solver must compute on each rung is measured there
-(:func:`attnrl.task.ladder.rung_measures`) and a test checks the order over those measures.
+(:func:`attnrl.tasks.attention.ladder.rung_measures`)
+and a test checks the order over those measures.
 Each visited rung is a real batch (:func:`run_batch`, one instance per run,
 ``--stop-when-decided``), so it stops as soon as the confidence sequence
 says "in band" or "out of band"; a binary search moves harder when a rung is too easy and
@@ -24,8 +25,8 @@ from attnrl.models.base import ModelSource
 from attnrl.stats.card import CARD_FORMAT, grpo_informative_share, knobs_to_json
 from attnrl.stats.cost import Price
 from attnrl.task.family import TaskFamily
-from attnrl.task.ladder import LADDER, rung_measures
-from attnrl.task.presets import PROCEDURAL, spec_factory
+from attnrl.tasks.attention.ladder import LADDER, rung_measures
+from attnrl.tasks.attention.presets import PROCEDURAL, spec_factory
 
 __all__ = ["LADDER", "CalibrationConfig", "ModelsFor", "calibrate"]
 
@@ -141,7 +142,7 @@ WORKLOAD_PROBES = 20
 
 def _workload(knobs: dict[str, Any]) -> dict[str, Any]:
     """What a solver must compute on a rung, and the answer's size (estimated tokens at the
-    decimals its tolerances need): :func:`attnrl.task.ladder.rung_measures`."""
+    decimals its tolerances need): :func:`attnrl.tasks.attention.ladder.rung_measures`."""
     factory = spec_factory(PRESET, **knobs)
     return rung_measures(factory(s) for s in range(WORKLOAD_PROBES)).to_dict()
 

@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from attnrl.task.spec import MaskSpec
+from attnrl.tasks.attention.spec import MaskSpec
 
 __all__ = [
     "CARD_FORMAT",

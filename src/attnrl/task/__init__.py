@@ -10,17 +10,17 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from attnrl.task.grading import Grade
-    from attnrl.task.spec import TaskSpec
-    from attnrl.task.task import Task, load_task
+    from attnrl.tasks.attention.grading import Grade
+    from attnrl.tasks.attention.spec import TaskSpec
+    from attnrl.tasks.attention.task import Task, load_task
 
 __all__ = ["Grade", "Task", "TaskSpec", "load_task"]
 
 _LAZY = {
-    "Grade": "attnrl.task.grading",
-    "TaskSpec": "attnrl.task.spec",
-    "Task": "attnrl.task.task",
-    "load_task": "attnrl.task.task",
+    "Grade": "attnrl.tasks.attention.grading",
+    "TaskSpec": "attnrl.tasks.attention.spec",
+    "Task": "attnrl.tasks.attention.task",
+    "load_task": "attnrl.tasks.attention.task",
 }
 """Resolved on first use, so that importing a light module of the package (``presets`` for
 the CLI's help) does not import numpy and the grader."""

@@ -12,9 +12,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from attnrl.task.bugs import CATALOGUE
-from attnrl.task.spec import TaskSpec
-from attnrl.task.task import Task
+from attnrl.tasks.attention.bugs import CATALOGUE
+from attnrl.tasks.attention.spec import TaskSpec
+from attnrl.tasks.attention.task import Task
 
 __all__ = ["EntryRate", "audit_rates"]
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from attnrl.task.spec import TaskSpec
-from attnrl.task.task import Task
+from attnrl.tasks.attention.spec import TaskSpec
+from attnrl.tasks.attention.task import Task
 
 __all__ = ["dataset_row", "task_from_info"]
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 
-from attnrl.task.spec import TaskSpec
-from attnrl.task.task import Task
+from attnrl.tasks.attention.spec import TaskSpec
+from attnrl.tasks.attention.task import Task
 
 __all__ = ["FAMILY_PROBE_SEEDS", "TaskFamily", "instance_seed"]
 

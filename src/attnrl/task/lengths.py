@@ -10,7 +10,8 @@ figures say what the budget must hold:
 - ``answer_4dp``: the same submission with every number rounded to 4 decimals, a form that
   still passes every tolerance (rounding moves a value by at most 5e-5; the smallest
   tolerance, the layer-normalized output's 0.02 x the lowest scale 0.01, is 4x that). The
-  prompt asks for fewer decimals where the tolerances allow (:mod:`attnrl.task.answer_size`).
+  prompt asks for fewer decimals where the tolerances allow
+   (:mod:`attnrl.tasks.attention.answer_size`).
 
 Characters bound tokens from above for this ASCII text under any BPE tokenizer (every token is
 at least one byte). Tokens are counted with a tokenizer the user names by path: a

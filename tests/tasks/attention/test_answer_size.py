@@ -10,7 +10,7 @@ import pytest
 
 from attnrl.sandbox.limits import SandboxLimits
 from attnrl.task import Task
-from attnrl.task.answer_size import (
+from attnrl.tasks.attention.answer_size import (
     RESPONSE_SHARE,
     RESPONSE_TOKENS,
     answer_decimals,
@@ -19,9 +19,9 @@ from attnrl.task.answer_size import (
     openai_token_counter,
     size_estimate,
 )
-from attnrl.task.ladder import LADDER
-from attnrl.task.presets import FIXED_PRESETS, spec_factory
-from attnrl.task.procedural import ProceduralConfig
+from attnrl.tasks.attention.ladder import LADDER
+from attnrl.tasks.attention.presets import FIXED_PRESETS, spec_factory
+from attnrl.tasks.attention.procedural import ProceduralConfig
 
 SEEDS = range(40)
 TARGETS = {

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from attnrl.task import Task, load_task
-from attnrl.task.bugs import CATALOGUE, applicable_bugs, bug_by_name
+from attnrl.tasks.attention.bugs import CATALOGUE, applicable_bugs, bug_by_name
 
 # (outcome, category) under the seed-doc preset (its own seed-doc policy): the seed
 # tolerances' known weaknesses included.
@@ -92,7 +92,7 @@ def test_audit_shows_the_missing_scaling_pass(seed_task: Task) -> None:
 
 
 def test_bugs_meaningless_for_a_spec_are_dropped() -> None:
-    from attnrl.task.spec import MaskSpec
+    from attnrl.tasks.attention.spec import MaskSpec
 
     unmasked = load_task("seed-doc", mask=MaskSpec("none"))
     names = {b.name for b in applicable_bugs(unmasked.spec)}

@@ -15,10 +15,10 @@ import pytest
 
 from attnrl.task import Task, load_task
 from attnrl.task.audit import audit_rates
-from attnrl.task.bugs import CATALOGUE, bug_by_name
-from attnrl.task.ladder import LADDER
-from attnrl.task.presets import GAMEABLE, build_spec, spec_factory
-from attnrl.task.spec import MaskSpec
+from attnrl.tasks.attention.bugs import CATALOGUE, bug_by_name
+from attnrl.tasks.attention.ladder import LADDER
+from attnrl.tasks.attention.presets import GAMEABLE, build_spec, spec_factory
+from attnrl.tasks.attention.spec import MaskSpec
 
 SEEDS_PER_RUNG = 40
 """Instances per rung or knob setting (x ~30 entries each: over 1,000 pairs per setting)."""
@@ -144,7 +144,7 @@ def test_no_default_is_the_gameable_seed_doc() -> None:
 
     from attnrl.cli import build_parser
     from attnrl.stats import calibrate
-    from attnrl.task.presets import DEFAULT_PRESET, SEED_DOC_PRESETS
+    from attnrl.tasks.attention.presets import DEFAULT_PRESET, SEED_DOC_PRESETS
 
     assert DEFAULT_PRESET == "procedural" and calibrate.PRESET == "procedural"
     assert load_task().spec.preset == "procedural"

@@ -8,7 +8,7 @@ import subprocess
 import sys
 
 from attnrl.task import Task
-from attnrl.task.bugs import bug_by_name
+from attnrl.tasks.attention.bugs import bug_by_name
 
 
 def test_combined_bugs_are_named_per_component(seed_task: Task) -> None:
@@ -44,7 +44,7 @@ def test_consistency_checks_are_reported(seed_task: Task) -> None:
 _TIES = """
 import json
 from attnrl.task import Task, load_task
-from attnrl.task.bugs import applicable_bugs
+from attnrl.tasks.attention.bugs import applicable_bugs
 
 out = []
 for seed in range(6):

@@ -15,9 +15,9 @@ from hypothesis import strategies as st
 
 from attnrl.cli import main
 from attnrl.task import Task, load_task
-from attnrl.task.bugs import applicable_bugs, bug_by_name
-from attnrl.task.presets import DEFAULT_PRESET, build_spec
-from attnrl.task.procedural import (
+from attnrl.tasks.attention.bugs import applicable_bugs, bug_by_name
+from attnrl.tasks.attention.presets import DEFAULT_PRESET, build_spec
+from attnrl.tasks.attention.procedural import (
     DEFAULT_CONFIG,
     MAX_ATTEMPTS,
     ProceduralConfig,
@@ -28,7 +28,7 @@ from attnrl.task.procedural import (
     procedural_spec,
     scaled_tolerances,
 )
-from attnrl.task.spec import ANSWER_MASK_FLAG, MaskSpec, TaskSpec, Tolerances
+from attnrl.tasks.attention.spec import ANSWER_MASK_FLAG, MaskSpec, TaskSpec, Tolerances
 
 SEEDS = range(500)
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from attnrl.task import load_task
-from attnrl.task.prompt import render_prompt, tool_specs
-from attnrl.task.spec import MaskSpec, TaskSpec, Tolerances
+from attnrl.tasks.attention.prompt import render_prompt, tool_specs
+from attnrl.tasks.attention.spec import MaskSpec, TaskSpec, Tolerances
 
 GOLDEN = Path(__file__).parent / "golden" / "seed_prompt.txt"
 

@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 
 from attnrl.task import Task, load_task
-from attnrl.task.grading import PassRule, pass_rules
-from attnrl.task.prompt import grading_rules
-from attnrl.task.spec import ANSWER_MASK_FLAG, MaskSpec
+from attnrl.tasks.attention.grading import PassRule, pass_rules
+from attnrl.tasks.attention.prompt import grading_rules
+from attnrl.tasks.attention.spec import ANSWER_MASK_FLAG, MaskSpec
 
 RANK = {"full_success": 2, "partial_success": 1}
 

@@ -7,9 +7,9 @@ import math
 import numpy as np
 import pytest
 
-from attnrl.task.presets import build_spec
-from attnrl.task.reference import forward, layer_norm, softmax, submission
-from attnrl.task.spec import HeadLayout, MaskSpec, TaskSpec
+from attnrl.tasks.attention.presets import build_spec
+from attnrl.tasks.attention.reference import forward, layer_norm, softmax, submission
+from attnrl.tasks.attention.spec import HeadLayout, MaskSpec, TaskSpec
 
 
 def loop_attention(spec: TaskSpec) -> dict[str, list[list[float]]]:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from attnrl.task import load_task
-from attnrl.task.presets import build_spec
-from attnrl.task.spec import HeadLayout, MaskSpec, RewardWeights, TaskSpec, Tolerances
+from attnrl.tasks.attention.presets import build_spec
+from attnrl.tasks.attention.spec import HeadLayout, MaskSpec, RewardWeights, TaskSpec, Tolerances
 
 Q = ((1.0, 0.0), (0.0, 1.0))
 

@@ -11,7 +11,7 @@ unreachable whatever the solver computed. So:
 - :func:`answer_numbers` and :func:`size_estimate`: the count of numbers, and a token estimate
   (4 tokens a number up to 3 decimals, one more per 3 further decimals, plus the keys: both
   BPEs group digits by three, so ``-1.23,`` and ``-12.345,`` cost about 4 tokens; measured
-  with cl100k and o200k in ``tests/task/test_answer_size.py``, which also checks that the
+  with cl100k and o200k in ``tests/tasks/attention/test_answer_size.py``, which also checks that the
   estimate bounds the real count).
 - :data:`ANSWER_TOKEN_BUDGET`: ``procedural`` redraws a candidate whose estimate exceeds it,
   and refuses a config whose smallest instance does. The test measures the real answers with a
@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from attnrl.task.spec import TaskSpec, Tolerances
+from attnrl.tasks.attention.spec import TaskSpec, Tolerances
 
 __all__ = [
     "ANSWER_TOKEN_BUDGET",
@@ -128,7 +128,7 @@ def answer_tokens(
 ) -> tuple[float, int, str]:
     """``(median, max, unit)`` of the reference answers' sizes as :func:`answer_text` writes
     them: real tokens with ``count_tokens``, else :func:`size_estimate` (unit ``~tokens``)."""
-    from attnrl.task.reference import forward, submission
+    from attnrl.tasks.attention.reference import forward, submission
 
     sizes = []
     for spec in specs:

@@ -17,8 +17,8 @@ from typing import Any, Literal
 
 import numpy as np
 
-from attnrl.task.reference import Variant, forward, layer_norm, submission
-from attnrl.task.spec import TaskSpec
+from attnrl.tasks.attention.reference import Variant, forward, layer_norm, submission
+from attnrl.tasks.attention.spec import TaskSpec
 
 __all__ = ["CATALOGUE", "Bug", "Category", "Kind", "applicable_bugs", "bug_by_name"]
 

@@ -18,9 +18,9 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from attnrl.task.bugs import Bug, Category, applicable_bugs
-from attnrl.task.reference import layer_norm
-from attnrl.task.spec import Component, TaskSpec
+from attnrl.tasks.attention.bugs import Bug, Category, applicable_bugs
+from attnrl.tasks.attention.reference import layer_norm
+from attnrl.tasks.attention.spec import Component, TaskSpec
 
 __all__ = ["Diagnoser", "Diagnosis"]
 

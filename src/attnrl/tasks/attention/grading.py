@@ -17,10 +17,10 @@ from typing import Any, Literal
 
 import numpy as np
 
-from attnrl.task.bugs import Category
-from attnrl.task.diagnosis import Diagnoser, Diagnosis
-from attnrl.task.reference import forward, submission
-from attnrl.task.spec import ANSWER_MASK_FLAG, Component, TaskSpec
+from attnrl.tasks.attention.bugs import Category
+from attnrl.tasks.attention.diagnosis import Diagnoser, Diagnosis
+from attnrl.tasks.attention.reference import forward, submission
+from attnrl.tasks.attention.spec import ANSWER_MASK_FLAG, Component, TaskSpec
 
 __all__ = [
     "MAX_SUBMISSION_BYTES",
@@ -83,7 +83,8 @@ class Grade:
 @dataclass(frozen=True)
 class PassRule:
     """One passing outcome of a spec's policy, as :meth:`Grader._decide` applies it and the
-    prompt states it (``tests/task/test_prompt_rules.py`` checks one against the other)."""
+    prompt states it (``tests/tasks/attention/test_prompt_rules.py`` checks one against the
+    other)."""
 
     outcome: Outcome
     reward: float

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from attnrl.task.spec import MaskSpec, TaskSpec
+from attnrl.tasks.attention.spec import MaskSpec, TaskSpec
 
 __all__ = [
     "LADDER",
@@ -56,7 +56,7 @@ LADDER: tuple[dict[str, Any], ...] = (
 """Easy to hard, built from the knobs (unset: the ``procedural`` defaults, strict policy,
 2-4 heads, 4-12 tokens, d_model 3-12, causal mask). Rungs 0-1 use the ``lenient`` policy
 (partial credit needs the outputs computed). Every rung's instances keep their answer within
-the budget of :mod:`attnrl.task.answer_size` (on rung 9 that trims the largest draws)."""
+the budget of :mod:`attnrl.tasks.attention.answer_size` (on rung 9 that trims the largest draws)."""
 
 
 @dataclass(frozen=True)
@@ -70,7 +70,7 @@ class Workload:
     numbers: int
     """Numbers in the answer."""
     answer_tokens: int
-    """:func:`~attnrl.task.answer_size.size_estimate` of the answer."""
+    """:func:`~attnrl.tasks.attention.answer_size.size_estimate` of the answer."""
     rules: int
     """Rules beyond plain attention the prompt states: position encoding, several heads, a mask,
     a window, a residual, a layer norm."""
@@ -82,7 +82,7 @@ class Workload:
 
 def workload(spec: TaskSpec) -> Workload:
     """The :class:`Workload` of ``spec``."""
-    from attnrl.task.answer_size import answer_decimals, answer_numbers, size_estimate
+    from attnrl.tasks.attention.answer_size import answer_decimals, answer_numbers, size_estimate
 
     n, d, h = spec.n_tokens, spec.d_model, len(spec.heads)
     ops = (

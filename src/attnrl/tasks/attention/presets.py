@@ -1,7 +1,7 @@
-"""Named presets: how a task name (and seed) becomes a :class:`~attnrl.task.spec.TaskSpec`.
+"""Named presets: how a task name (and seed) becomes a :class:`~.spec.TaskSpec`.
 
 ``procedural`` (the default) draws seeded, mutation-adequate instances (see
-:mod:`attnrl.task.procedural`). ``seed-doc`` is the seed document's one instance with the
+:mod:`attnrl.tasks.attention.procedural`). ``seed-doc`` is the seed document's one instance with the
 semantics of its author's reference implementation; ``seed-doc-text`` reproduces the
 document's own wording (values from Q_pos, mask ``if i > j``) so the errata stay checkable.
 The seed-doc instance is gameable (:data:`GAMEABLE`): it is never a default, only an explicit
@@ -14,7 +14,7 @@ import warnings
 from collections.abc import Callable
 from typing import Any
 
-from attnrl.task.spec import LEGACY_PRESETS, HeadLayout, MaskSpec, Policy, TaskSpec
+from attnrl.tasks.attention.spec import LEGACY_PRESETS, HeadLayout, MaskSpec, Policy, TaskSpec
 
 __all__ = [
     "DEFAULT_PRESET",
@@ -50,7 +50,7 @@ GAMEABLE: dict[str, str] = {
     "weights earn full success, reward 1, under every policy",
 }
 """The fixed presets' instances pay cheap answers (``attnrl audit --preset NAME`` lists each);
-the headline of each, checked by ``tests/task/test_cheap_answers.py``."""
+the headline of each, checked by ``tests/tasks/attention/test_cheap_answers.py``."""
 DEPRECATED_POLICIES: dict[str, Policy] = {"seed": "lenient"}
 """Old policy names typed by a user: ``seed`` paid partial credit for one head's weights alone
 on every preset; ``lenient`` pays partial credit only with the outputs computed. (The seed
@@ -140,7 +140,7 @@ DIFFICULTY_KNOBS = (
     "tolerance_scale",
 )
 """The knobs of the seed's "Modifying Difficulty": generation settings for ``procedural``
-(:class:`~attnrl.task.procedural.ProceduralConfig`, every draw stays mutation-adequate), and
+(:class:`~.procedural.ProceduralConfig`, every draw stays mutation-adequate), and
 for a fixed preset the ones that keep its data. The CLI flags are these names."""
 
 
@@ -155,7 +155,7 @@ def _flag(knob: str) -> str:
 def with_fixed_knobs(spec: TaskSpec, knobs: dict[str, Any]) -> TaskSpec:
     """A fixed preset's spec with the difficulty knobs that keep its data; ValueError (naming
     the knob as its flag) for the others."""
-    from attnrl.task.procedural import scaled_tolerances
+    from attnrl.tasks.attention.procedural import scaled_tolerances
 
     for knob in ("tokens", "d_model"):
         if knob in knobs:
@@ -218,7 +218,7 @@ def spec_factory(name: str, **knobs: Any) -> Callable[[int | None], TaskSpec]:
         return spec.with_knobs(**knobs) if knobs else spec
 
     if name == PROCEDURAL:
-        from attnrl.task.procedural import ProceduralConfig, procedural_spec
+        from attnrl.tasks.attention.procedural import ProceduralConfig, procedural_spec
 
         config = ProceduralConfig(**difficulty)
         return lambda seed: overridden(procedural_spec(seed, config))

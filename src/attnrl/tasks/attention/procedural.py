@@ -4,7 +4,7 @@ One fixed instance is not an RL environment (a policy memorises its answer), and
 seed's data the verifier cannot see several catalogued bugs (head 1 has d_k = 1, so
 1/sqrt(d_k) is a no-op; head 2's missing scaling moves weights by 0.044 < 0.15). This
 module draws many instances, and keeps one only if it *provably* tells the reference
-from every applicable bug of :data:`attnrl.task.bugs.CATALOGUE`.
+from every applicable bug of :data:`attnrl.tasks.attention.bugs.CATALOGUE`.
 
 Drawing
     :func:`procedural_spec` is pure and deterministic: candidate ``a`` of seed ``s`` is
@@ -45,7 +45,7 @@ Mutation adequacy
 Cheap answers (uniform, identity or argmax weights, zeros, weights without outputs...) are
 entries of the same catalogue (kind ``cheap``), so every accepted instance gives each of them
 zero reward too. Margins are measured against the policy's pass rules
-(:func:`attnrl.task.grading.pass_rules`): under ``lenient`` an entry must miss every passing
+(:func:`.grading.pass_rules`): under ``lenient`` an entry must miss every passing
 rule, including "one head's weights and output". The grading policy defaults to ``strict``;
 ``seed-doc`` (partial credit for weights alone) is refused here.
 """
@@ -61,16 +61,16 @@ from typing import get_args
 import numpy as np
 import numpy.typing as npt
 
-from attnrl.task.answer_size import (
+from attnrl.tasks.attention.answer_size import (
     ANSWER_TOKEN_BUDGET,
     decimals_for,
     numbers_for,
     size_estimate,
 )
-from attnrl.task.bugs import Bug, applicable_bugs
-from attnrl.task.grading import pass_rules
-from attnrl.task.reference import Trace, Variant, forward
-from attnrl.task.spec import HeadLayout, MaskSpec, Matrix, Policy, TaskSpec, Tolerances
+from attnrl.tasks.attention.bugs import Bug, applicable_bugs
+from attnrl.tasks.attention.grading import pass_rules
+from attnrl.tasks.attention.reference import Trace, Variant, forward
+from attnrl.tasks.attention.spec import HeadLayout, MaskSpec, Matrix, Policy, TaskSpec, Tolerances
 
 __all__ = [
     "DEFAULT_CONFIG",
@@ -434,7 +434,7 @@ def _matrix(rng: _Rng, rows: int, cols: int, decimals: int, max_abs: float) -> M
 
 
 def _answer_estimate(config: ProceduralConfig, tokens: int, d_model: int, heads: int) -> int:
-    """:func:`~attnrl.task.answer_size.size_estimate` of an instance of this structure."""
+    """:func:`~.answer_size.size_estimate` of an instance of this structure."""
     decimals = decimals_for(scaled_tolerances(config.tolerance_scale), config.layer_norm)
     pos, ln = config.position_encoding, config.layer_norm
     numbers = numbers_for(tokens, d_model, heads, position=pos, layer_norm=ln)

@@ -1,7 +1,7 @@
 """Renders a spec into the model's prompt and the two tool descriptions.
 
 Every sentence about the computation is generated from the spec's knobs, in the same
-order and with the same conventions as :func:`attnrl.task.reference.forward`, so the prompt
+order and with the same conventions as :func:`.reference.forward`, so the prompt
 cannot contradict the grader (the seed's prompt did, four times).
 """
 
@@ -12,9 +12,9 @@ from typing import Any
 
 from attnrl.models.base import ToolSpec
 from attnrl.sandbox.limits import SandboxLimits
-from attnrl.task.answer_size import answer_decimals
-from attnrl.task.grading import PassRule, pass_rules
-from attnrl.task.spec import ANSWER_MASK_FLAG, Matrix, TaskSpec
+from attnrl.tasks.attention.answer_size import answer_decimals
+from attnrl.tasks.attention.grading import PassRule, pass_rules
+from attnrl.tasks.attention.spec import ANSWER_MASK_FLAG, Matrix, TaskSpec
 
 __all__ = ["PYTHON_TOOL", "SUBMIT_TOOL", "grading_rules", "render_prompt", "tool_specs"]
 
@@ -152,7 +152,7 @@ def _rule_line(rule: PassRule) -> str:
 
 
 def grading_rules(spec: TaskSpec) -> list[str]:
-    """The policy's rules, rendered from :func:`~attnrl.task.grading.pass_rules`."""
+    """The policy's rules, rendered from :func:`~attnrl.tasks.attention.grading.pass_rules`."""
     rules = pass_rules(spec)
     strict = ["Every listed component must be within tolerance to pass."]
     return [

@@ -14,7 +14,7 @@ from typing import Any, Literal
 import numpy as np
 import numpy.typing as npt
 
-from attnrl.task.spec import ANSWER_MASK_FLAG, HeadLayout, TaskSpec
+from attnrl.tasks.attention.spec import ANSWER_MASK_FLAG, HeadLayout, TaskSpec
 
 __all__ = ["LAYER_NORM_EPS", "Trace", "Variant", "forward", "layer_norm", "softmax", "submission"]
 

@@ -221,7 +221,7 @@ class TaskSpec:
     """Also grade ``layer_normalized_output`` = LayerNorm(final) with eps 1e-8, no affine."""
     tolerances: Tolerances = field(default_factory=Tolerances)
     policy: Policy = "strict"
-    """Which outcomes pass (:data:`POLICIES`); see :func:`attnrl.task.grading.pass_rules`."""
+    """Which outcomes pass (:data:`POLICIES`); see :func:`.grading.pass_rules`."""
     rewards: RewardWeights = field(default_factory=RewardWeights)
 
     def __post_init__(self) -> None:

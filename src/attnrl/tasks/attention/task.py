@@ -13,12 +13,12 @@ from typing import Any
 
 from attnrl.models.base import ToolSpec
 from attnrl.sandbox.limits import SandboxLimits
-from attnrl.task.bugs import Bug, applicable_bugs
-from attnrl.task.grading import Grade, Grader
-from attnrl.task.presets import DEFAULT_PRESET, DEFAULT_SEED, SEEDED_PRESETS, build_spec
-from attnrl.task.prompt import render_prompt, tool_specs
-from attnrl.task.reference import forward, submission
-from attnrl.task.spec import TaskSpec
+from attnrl.tasks.attention.bugs import Bug, applicable_bugs
+from attnrl.tasks.attention.grading import Grade, Grader
+from attnrl.tasks.attention.presets import DEFAULT_PRESET, DEFAULT_SEED, SEEDED_PRESETS, build_spec
+from attnrl.tasks.attention.prompt import render_prompt, tool_specs
+from attnrl.tasks.attention.reference import forward, submission
+from attnrl.tasks.attention.spec import TaskSpec
 
 __all__ = ["AuditEntry", "Task", "load_task"]
 
@@ -35,7 +35,7 @@ class AuditEntry:
     detected: bool
     """True when the grading does not pass the entry's answer."""
     kind: str = "bug"
-    """``bug`` or ``cheap`` (:data:`attnrl.task.bugs.Kind`)."""
+    """``bug`` or ``cheap`` (:data:`attnrl.tasks.attention.bugs.Kind`)."""
     reward: float = 0.0
     """What the grading pays the entry's answer (0 when detected)."""
 
@@ -152,9 +152,9 @@ def load_task(
     **knobs: Any,
 ) -> Task:
     """The task of preset ``name`` (drawn from ``seed`` for seeded presets, seed
-    :data:`~attnrl.task.presets.DEFAULT_SEED` when None).
+    :data:`~attnrl.tasks.attention.presets.DEFAULT_SEED` when None).
 
-    ``knobs`` are the difficulty knobs of :data:`attnrl.task.presets.DIFFICULTY_KNOBS` (for
+    ``knobs`` are the difficulty knobs of :data:`.presets.DIFFICULTY_KNOBS` (for
     ``procedural``: generation settings, every instance stays mutation-adequate) or other
     spec fields set as given (e.g. ``tolerances=Tolerances(...)``), validated again.
     ``card`` is a preset card written by ``attnrl calibrate``: its preset and knobs are used
