@@ -1,8 +1,9 @@
-"""attnrl: the Positional Multi-Head Attention RL task for LLM agents.
+"""attnrl: tolerance-graded RL tasks for LLM agents, starting with positional multi-head
+attention.
 
 The public API is small: :func:`load_task` gives a :class:`Task` (prompt, tools,
-reference, :meth:`Task.grade` → :class:`Grade`); :func:`run` runs a batch of attempts
-as ``attnrl run`` does.
+reference, :meth:`Task.grade` → :class:`Grade`) of any registered task; :func:`run` runs a
+batch of attempts as ``attnrl run`` does.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from attnrl.task import Task, load_task
-    from attnrl.tasks.attention.grading import Grade
+    from attnrl.task.grade import Grade
     from attnrl.tasks.attention.spec import TaskSpec
 
 __all__ = ["Grade", "Task", "TaskSpec", "__version__", "load_environment", "load_task", "run"]
@@ -61,7 +62,7 @@ def run(
 _LAZY = {
     "Task": "attnrl.task",
     "load_task": "attnrl.task",
-    "Grade": "attnrl.tasks.attention.grading",
+    "Grade": "attnrl.task.grade",
     "TaskSpec": "attnrl.tasks.attention.spec",
 }
 """Public names resolved on first use, so ``import attnrl`` (and ``attnrl --help``) does not

@@ -113,7 +113,7 @@ def test_calibrated_card_measures_in_band_on_a_fresh_batch(
     assert (
         card["family_hash"]
         == TaskFamily(
-            lambda s: load_task("procedural", s, **RUNGS[1]).spec, 101, seeded=True
+            lambda s: load_task("procedural", s, **RUNGS[1]), 101, seeded=True
         ).family_hash
     )
     assert card["workload"]["max_answer_tokens"] <= ANSWER_TOKEN_BUDGET  # the card says the size

@@ -10,14 +10,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from attnrl.cli.common import UsageError, at_least, percent_band, positive_number
+from attnrl.cli.common import UsageError, add_task_flag, at_least, percent_band, positive_number
+from attnrl.cli.model_choice import choose_model, simulated_skill_plans
 from attnrl.cli.run_options import check_cost_limit, load_prices
 from attnrl.harness.rundir import RunDirError, write_json_atomic
 from attnrl.models.base import SIMULATED_NAME, ModelConfigError, ModelSource
 from attnrl.models.simulated import SkillModel
 from attnrl.task.family import TaskFamily
 
-__all__ = ["register", "simulated_skill_plans"]
+__all__ = ["register"]
 
 CARD_FILE = "card.json"
 
@@ -50,33 +51,15 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help=f"{SIMULATED_NAME}: the skill of the offline agents (default {SkillModel.skill:g})",
     )
     p.add_argument("--out", type=Path, default=None, help="directory (default runs/calibrate_<t>)")
+    add_task_flag(p)
     p.set_defaults(handler=cmd_calibrate)
 
 
-def simulated_skill_plans(
-    family: TaskFamily, knobs: dict[str, Any], runs: int, seed: int | None, skill: float
-) -> ModelSource:
-    """The offline agents of a rung (or a card's batch): :class:`SkillModel` plans, each
-    run on its own instance."""
-    from attnrl.models.registry import model_source
-
-    plans = SkillModel(skill).plans(family.base, knobs, runs, seed)
-    return model_source(
-        SIMULATED_NAME,
-        family.base,
-        runs=runs,
-        seed=seed,
-        task_for_run=family.task,
-        simulated_plans=plans,
-    )
-
-
 def cmd_calibrate(args: argparse.Namespace) -> int:
-    from attnrl.cli.run_command import _choose_model
     from attnrl.models.registry import ModelOptions, model_source
     from attnrl.stats.calibrate import CalibrationConfig, calibrate  # the runner: only here
 
-    model = _choose_model(args)
+    model = choose_model(args)
     prices = load_prices(args)
     check_cost_limit(model, prices, args.max_cost)
     out: Path = args.out or Path("runs") / datetime.now(UTC).strftime("calibrate_%Y%m%d_%H%M%S")
@@ -92,6 +75,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
             concurrency=args.concurrency,
             max_steps=args.max_steps,
             prices=prices,
+            task=args.task,
             extra={"simulated_skill": args.simulated_skill} if model == SIMULATED_NAME else {},
         )
     except ValueError as exc:
@@ -111,16 +95,14 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     except ModelConfigError as exc:
         raise UsageError(f"model configuration error: {exc}") from None
     write_json_atomic(out / CARD_FILE, card)
-    _print(card, out / CARD_FILE)
+    _print(card, out / CARD_FILE, len(config.ladder))
     return 0
 
 
-def _print(card: dict[str, Any], path: Path) -> None:
-    from attnrl.stats.calibrate import LADDER
-
+def _print(card: dict[str, Any], path: Path, rungs: int) -> None:
     pct = "{:.1f}%".format
     print(
-        f"Calibration of {card['model']} on {len(LADDER)} rungs (band "
+        f"Calibration of {card['model']} on {rungs} rungs (band "
         f"{100 * card['target_band'][0]:g}-{100 * card['target_band'][1]:g}%):"
     )
     for r in card["calibration"]["rungs_visited"]:

@@ -1,7 +1,9 @@
 """Arguments and helpers shared by subcommands: choosing a task, reading input, failing clearly.
 
-Every command that works on a task takes ``--preset``/``--seed`` and the difficulty knobs
-(:func:`add_task_arguments`). For the generated preset ``procedural`` (the default) the knobs
+Every command that works on a task takes ``--task`` (a registered task, default
+``attention``), ``--preset``/``--seed`` and the difficulty knobs (:func:`add_task_arguments`):
+any task's knobs as ``--knob NAME=VALUE``, and the attention task's as flags. For the
+attention task's generated preset ``procedural`` (the default) the knobs
 are its :class:`~attnrl.tasks.attention.procedural.ProceduralConfig`;
 for a fixed preset (``seed-doc``,
 ``seed-doc-text``)
@@ -20,12 +22,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from attnrl.task.registry import DEFAULT_TASK, TaskPlugin, UnknownTask, get_plugin, task_names
 from attnrl.tasks.attention import presets
 from attnrl.tasks.attention.presets import DEFAULT_PRESET, GAMEABLE, PROCEDURAL, preset_names
-from attnrl.tasks.attention.spec import MaskSpec, TaskSpec
+from attnrl.tasks.attention.spec import MaskSpec
 
 if TYPE_CHECKING:
-    from attnrl.task import Task
+    from attnrl.task.base import Spec, Task
 
 PRESET_NAME = PROCEDURAL
 
@@ -33,6 +36,9 @@ __all__ = [
     "KNOB_DESTS",
     "UsageError",
     "add_task_arguments",
+    "add_task_flag",
+    "plugin_from_args",
+    "task_maker",
     "dump_json",
     "fail",
     "instance_seed",
@@ -101,8 +107,9 @@ def check_seed(args: argparse.Namespace) -> None:
 def instance_seed(args: argparse.Namespace) -> int | None:
     """The instance seed of ``--preset``/``--seed``: a seeded preset draws seed 0 when none is
     given (as ``attnrl dataset`` does); a fixed preset takes none."""
-    if args.preset in presets.SEEDED_PRESETS:
-        return 0 if args.seed is None else int(args.seed)
+    plugin = plugin_from_args(args)
+    if args.preset in plugin.seeded_presets:
+        return plugin.default_seed if args.seed is None else int(args.seed)
     return args.seed  # type: ignore[no-any-return]
 
 
@@ -213,8 +220,44 @@ def print_notes(args: argparse.Namespace) -> None:
     args.notes = []
 
 
+def add_task_flag(parser: argparse.ArgumentParser) -> None:
+    """``--task NAME``: which registered task (:mod:`attnrl.task.registry`)."""
+    parser.add_argument(
+        "--task",
+        default=DEFAULT_TASK,
+        metavar="NAME",
+        help=f"a registered task: {', '.join(task_names())} (default {DEFAULT_TASK}; "
+        "attnrl tasks lists them)",
+    )
+
+
+def _knob_pair(text: str) -> tuple[str, Any]:
+    """``NAME=VALUE``, the value read as JSON (a bare word as a string)."""
+    name, sep, value = text.partition("=")
+    if not sep or not name.strip():
+        raise argparse.ArgumentTypeError(f"expected NAME=VALUE, got {text!r}")
+    try:
+        parsed = json.loads(value)
+    except ValueError:
+        parsed = value
+    if isinstance(parsed, list):
+        parsed = tuple(parsed)
+    return name.strip().replace("-", "_"), parsed
+
+
 def add_task_arguments(parser: argparse.ArgumentParser) -> None:
-    """``--preset``, ``--seed`` and the difficulty knobs: which task instance a command uses."""
+    """``--task``, ``--preset``, ``--seed`` and the difficulty knobs: which task instance a
+    command uses."""
+    add_task_flag(parser)
+    parser.add_argument(
+        "--knob",
+        type=_knob_pair,
+        action="append",
+        default=None,
+        metavar="NAME=VALUE",
+        help="a difficulty knob of --task by name, the value as JSON (e.g. --knob dim=8, "
+        "--knob 'positions=[2,6]'); repeatable",
+    )
     parser.add_argument(
         "--preset",
         default=DEFAULT_PRESET,
@@ -276,8 +319,17 @@ def add_task_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _knobs(args: argparse.Namespace) -> dict[str, Any]:
-    """The knob flags that were given (robust to parsers without them)."""
-    return {k: v for k in KNOB_DESTS if (v := getattr(args, k, None)) is not None}
+    """The knob flags and ``--knob`` pairs that were given (robust to parsers without them)."""
+    flags = {k: v for k in KNOB_DESTS if (v := getattr(args, k, None)) is not None}
+    return flags | dict(getattr(args, "knob", None) or ())
+
+
+def plugin_from_args(args: argparse.Namespace) -> TaskPlugin:
+    """The registered task of ``--task``; a :class:`UsageError` naming the choices otherwise."""
+    try:
+        return get_plugin(getattr(args, "task", DEFAULT_TASK))
+    except UnknownTask as exc:
+        raise UsageError(str(exc)) from None
 
 
 def _flag(dest: str) -> str:
@@ -291,17 +343,18 @@ def _flag_names(message: str) -> str:
     return message
 
 
-def spec_factory(args: argparse.Namespace) -> Callable[[int | None], TaskSpec]:
-    """Seed -> spec for the preset and knob flags of ``args``, validated once up front
-    (:func:`attnrl.tasks.attention.presets.spec_factory`); every error is a
+def spec_factory(args: argparse.Namespace) -> Callable[[int | None], Spec]:
+    """Seed -> spec for the task, preset and knob flags of ``args``, validated once up front
+    (the task's :attr:`~attnrl.task.registry.TaskPlugin.spec_factory`); every error is a
     :class:`UsageError` that names the flag, not the field."""
     check_seed(args)
+    plugin = plugin_from_args(args)
     try:
-        factory = presets.spec_factory(args.preset, **_knobs(args))
-    except ValueError as exc:
-        raise UsageError(_flag_names(str(exc))) from None
+        factory = plugin.spec_maker(args.preset, **_knobs(args))
+    except (ValueError, TypeError) as exc:
+        raise UsageError(f"task {plugin.name}: {_flag_names(str(exc))}") from None
 
-    def spec(seed: int | None) -> TaskSpec:
+    def spec(seed: int | None) -> Spec:
         try:
             made = factory(seed)
         except ValueError as exc:
@@ -312,12 +365,16 @@ def spec_factory(args: argparse.Namespace) -> Callable[[int | None], TaskSpec]:
     return spec
 
 
-def task_from_args(args: argparse.Namespace) -> Task:
-    """The task of ``--preset``/``--seed`` with the knob flags applied (a seeded preset
-    draws seed 0 when no ``--seed`` is given)."""
-    from attnrl.task import Task
+def task_maker(args: argparse.Namespace) -> Callable[[int | None], Task]:
+    """Seed -> task of ``--task``/``--preset`` with the knob flags applied."""
+    specs, cls = spec_factory(args), plugin_from_args(args).task_type()
+    return lambda seed: cls(specs(seed))
 
-    return Task(spec_factory(args)(instance_seed(args)))
+
+def task_from_args(args: argparse.Namespace) -> Task:
+    """The task of ``--task``/``--preset``/``--seed`` with the knob flags applied (a seeded
+    preset draws seed 0 when no ``--seed`` is given)."""
+    return task_maker(args)(instance_seed(args))
 
 
 def read_input(path: str) -> str:

@@ -23,8 +23,9 @@ from attnrl.cli.common import (
     add_task_arguments,
     at_least,
     percent_band,
+    plugin_from_args,
     seconds,
-    spec_factory,
+    task_maker,
     temperature,
 )
 from attnrl.cli.run_batches import (
@@ -61,7 +62,6 @@ from attnrl.harness.rundir import (
 from attnrl.models.base import SIMULATED_NAME, ModelConfigError, ModelSource
 from attnrl.models.deprecation import DEFAULT_MODEL
 from attnrl.stats.analysis import render_analysis
-from attnrl.tasks.attention.presets import SEEDED_PRESETS
 
 if TYPE_CHECKING:  # the runner (rich, the sandbox) and the task (numpy): only when used
     from attnrl.harness.runner import RunConfig
@@ -169,32 +169,6 @@ def _write_html(dirs: list[Path], html: str) -> None:
     print(f"Report: {path}")
 
 
-def _choose_model(args: argparse.Namespace) -> str:
-    from attnrl.models.registry import api_key_available, credentials_hint
-
-    if args.model is None:
-        if api_key_available(DEFAULT_MODEL):
-            return DEFAULT_MODEL
-        print(
-            f"attnrl: no ANTHROPIC_API_KEY set: running the offline {SIMULATED_NAME} agents "
-            "(scripted, not a real model). Set the key or pass --model to use a real model.",
-            file=sys.stderr,
-        )
-        return SIMULATED_NAME
-    if args.model == SIMULATED_NAME:
-        return SIMULATED_NAME
-    try:
-        available = api_key_available(args.model, base_url=args.base_url)
-    except ValueError as exc:
-        raise UsageError(str(exc)) from None
-    if not available:
-        raise UsageError(
-            f"no credentials for {args.model}: {credentials_hint(args.model)}, "
-            f"or use --model {SIMULATED_NAME}"
-        )
-    return str(args.model)
-
-
 def _check_retirement(model_name: str, base_url: str | None) -> None:
     """Before any API call: warn about a deprecated Anthropic model, refuse a retired one."""
     from attnrl.models.deprecation import retirement_notice
@@ -221,7 +195,7 @@ def _open_models(
 
     if name == SIMULATED_NAME and getattr(args, "card_knobs", None) is not None:
         # a card's difficulty: the offline agents follow the skill model it was made with
-        from attnrl.cli.calibrate_command import simulated_skill_plans
+        from attnrl.cli.model_choice import simulated_skill_plans
         from attnrl.models.simulated import SkillModel
 
         skill = args.card_skill if args.card_skill is not None else SkillModel.skill
@@ -259,7 +233,10 @@ def _family(args: argparse.Namespace, seed: int | None) -> TaskFamily:
     from attnrl.task.family import TaskFamily
 
     return TaskFamily(
-        spec_factory(args), seed, seeded=args.preset in SEEDED_PRESETS, fixed=args.fixed_instance
+        task_maker(args),
+        seed,
+        seeded=args.preset in plugin_from_args(args).seeded_presets,
+        fixed=args.fixed_instance,
     )
 
 
@@ -303,7 +280,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     out: Path = args.out or Path("runs") / datetime.now(UTC).strftime("%Y%m%d_%H%M%S")
     _config(args, SIMULATED_NAME, out, args.seed, prices)  # every flag checked before notices
     _check_out(out, args.resume)
-    model_name = _choose_model(args)
+    from attnrl.cli.model_choice import choose_model
+
+    model_name = choose_model(args)
     _check_retirement(model_name, args.base_url)
     check_cost_limit(model_name, prices, args.max_cost)
     if model_name != SIMULATED_NAME:  # fail fast on a bad name or a missing key

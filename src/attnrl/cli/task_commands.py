@@ -8,13 +8,15 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from attnrl.cli.common import (
+    KNOB_DESTS,
     UsageError,
     add_task_arguments,
     dump_json,
     instance_seed,
+    plugin_from_args,
     read_bytes,
-    spec_factory,
     task_from_args,
+    task_maker,
 )
 from attnrl.tasks.attention.ladder import LADDER
 from attnrl.tasks.attention.presets import PROCEDURAL, SEEDED_PRESETS
@@ -162,13 +164,21 @@ def _apply_rung(args: argparse.Namespace) -> None:
     """``--rung R``: the ladder's knobs, for the knob flags not given."""
     if args.rung is None:
         return
-    if not 0 <= args.rung < len(LADDER):
-        raise UsageError(f"--rung must be 0-{len(LADDER) - 1}, got {args.rung}")
-    if args.preset != PROCEDURAL:
-        raise UsageError(f"--rung needs --preset {PROCEDURAL} (the ladder is of its knobs)")
-    for knob, value in LADDER[args.rung].items():
-        if getattr(args, knob, None) is None:
+    plugin = plugin_from_args(args)
+    ladder = plugin.rungs()
+    if not 0 <= args.rung < len(ladder):
+        raise UsageError(f"--rung must be 0-{len(ladder) - 1}, got {args.rung}")
+    if args.preset != plugin.default_preset:
+        raise UsageError(
+            f"--rung needs --preset {plugin.default_preset} (the ladder is of its knobs)"
+        )
+    given = dict(args.knob or ())
+    for knob, value in ladder[args.rung].items():
+        if knob in KNOB_DESTS and getattr(args, knob, None) is None:
             setattr(args, knob, value)
+        elif knob not in KNOB_DESTS and knob not in given:
+            given[knob] = value
+    args.knob = list(given.items())
 
 
 def _check_seeds(seeds: int | None) -> None:
@@ -187,7 +197,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
 
 
 def _audit_seeds(args: argparse.Namespace, count: int) -> list[int | None]:
-    if args.preset not in SEEDED_PRESETS:
+    if args.preset not in plugin_from_args(args).seeded_presets:
         return [None]  # a fixed preset has one instance
     start = instance_seed(args)
     assert start is not None
@@ -198,7 +208,7 @@ def _audit_rates(args: argparse.Namespace) -> int:
     from attnrl.task.audit import audit_rates
 
     seeds = _audit_seeds(args, args.seeds)
-    rates = audit_rates(spec_factory(args), seeds)
+    rates = audit_rates(task_maker(args), seeds)
     if args.json:
         print(dump_json([r.to_dict() for r in rates], compact=True))
         return 0
@@ -217,17 +227,18 @@ def _audit_rates(args: argparse.Namespace) -> int:
 
 def _ladder_rows(args: argparse.Namespace) -> list[dict[str, Any]]:
     from attnrl.task.audit import audit_rates
-    from attnrl.tasks.attention.presets import FIXED_PRESETS
-    from attnrl.tasks.attention.presets import spec_factory as preset_factory
 
+    plugin = plugin_from_args(args)
     count = args.seeds or 50
     rows: list[dict[str, Any]] = []
     targets: list[tuple[str, str, dict[str, Any], list[int | None]]] = [
-        (f"rung {i}", PROCEDURAL, dict(knobs), list(range(count))) for i, knobs in enumerate(LADDER)
+        (f"rung {i}", plugin.default_preset, dict(knobs), list(range(count)))
+        for i, knobs in enumerate(plugin.rungs())
     ]
-    targets += [(name, name, {}, [None]) for name in FIXED_PRESETS]
+    fixed = [name for name in plugin.presets if name not in plugin.seeded_presets]
+    targets += [(name, name, {}, [None]) for name in fixed]
     for label, preset, knobs, seeds in targets:
-        rates = audit_rates(preset_factory(preset, **knobs), seeds)
+        rates = audit_rates(plugin.task_maker(preset, **knobs), seeds)
         pairs = sum(r.instances for r in rates)
         rows.append(
             {

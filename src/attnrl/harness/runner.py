@@ -40,9 +40,9 @@ from attnrl.sandbox import open_sandbox
 from attnrl.sandbox.base import Sandbox
 from attnrl.stats.cost import Price, price_for, usage_cost
 from attnrl.stats.sequential import ConfidenceSequence
+from attnrl.task.base import Task
 from attnrl.task.family import TaskFamily
 from attnrl.tasks.attention.spec import ANSWER_MASK_FLAG
-from attnrl.tasks.attention.task import Task
 
 __all__ = [
     "RESULTS_FILE",

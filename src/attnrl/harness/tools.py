@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from attnrl.sandbox.base import ExecResult
-from attnrl.tasks.attention.prompt import PYTHON_TOOL, SUBMIT_TOOL
+from attnrl.task.tools import PYTHON_TOOL, SUBMIT_TOOL
 
 __all__ = [
     "ALREADY_SUBMITTED",

@@ -12,7 +12,7 @@ import re
 from typing import Any
 
 from attnrl.harness.tools import NO_SUBMISSION  # one sentinel for the harness and the adapters
-from attnrl.tasks.attention.prompt import SUBMIT_TOOL
+from attnrl.task.tools import SUBMIT_TOOL
 
 __all__ = [
     "NO_SUBMISSION",

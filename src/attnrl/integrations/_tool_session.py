@@ -36,8 +36,8 @@ from attnrl.sandbox import LocalSandbox
 from attnrl.sandbox.base import ExecResult, Sandbox
 from attnrl.sandbox.limits import SandboxLimits
 from attnrl.task import Task
+from attnrl.task.tools import PYTHON_TOOL, SUBMIT_TOOL
 from attnrl.tasks.attention.grading import Grade
-from attnrl.tasks.attention.prompt import PYTHON_TOOL, SUBMIT_TOOL
 
 __all__ = ["ClosedEpisode", "ToolSession", "WorkerSandbox", "refuse_python", "worker_sandbox"]
 
@@ -201,7 +201,7 @@ class ToolSession:
         return ClosedEpisode(self.calls, dict(self.tamper))
 
     def _keys(self) -> tuple[str, ...]:
-        return self.task.spec.answer_keys()
+        return self.task.answer_keys()
 
 
 @dataclass

@@ -39,12 +39,11 @@ from attnrl.integrations._common import (
     task_for,
 )
 from attnrl.integrations._sandbox import SandboxFactory, SandboxLease, SharedSandbox
-from attnrl.models.base import ToolSpec
 from attnrl.sandbox.base import Sandbox
 from attnrl.task import Task
 from attnrl.task.dataset import dataset_row
+from attnrl.task.tools import PYTHON_TOOL, SUBMIT_TOOL, ToolSpec
 from attnrl.tasks.attention.presets import DEFAULT_PRESET
-from attnrl.tasks.attention.prompt import PYTHON_TOOL, SUBMIT_TOOL
 
 try:
     from inspect_ai import Task as EvalTask

@@ -10,6 +10,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
+from attnrl.task.tools import ToolSpec  # the task owns its tools; re-exported for providers
+
 __all__ = [
     "ANTHROPIC_API_KEY_ENV",
     "OPENAI_API_KEY_ENV",
@@ -40,15 +42,6 @@ printing help never imports a provider SDK."""
 SIMULATED_NAME = "simulated"
 """The model name of the offline scripted agents (:mod:`attnrl.models.simulated`), here so
 that naming it imports neither the agents nor the task."""
-
-
-@dataclass(frozen=True)
-class ToolSpec:
-    """A tool offered to the model; ``parameters`` is a JSON Schema object."""
-
-    name: str
-    description: str
-    parameters: dict[str, Any]
 
 
 @dataclass(frozen=True)

@@ -17,11 +17,9 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from attnrl.models.base import SIMULATED_NAME, Message, ModelTurn, ToolCall, ToolSpec
-from attnrl.task import Task
-from attnrl.tasks.attention.bugs import Bug, Category, bug_by_name
-from attnrl.tasks.attention.prompt import PYTHON_TOOL, SUBMIT_TOOL
-from attnrl.tasks.attention.reference import Variant
-from attnrl.tasks.attention.spec import TaskSpec
+from attnrl.task.base import CatalogueEntry, Task
+from attnrl.task.tools import PYTHON_TOOL, SUBMIT_TOOL
+from attnrl.tasks.attention.solution import solution_code
 
 __all__ = [
     "DOC_MIX",
@@ -47,9 +45,11 @@ class Plan:
     """The catalogued bug, for ``kind == "bug"``."""
     stumble: bool = False
     """Make a first tool call that raises, then recover (exercises error tool results)."""
+    category: str | None = None
+    """The bug's failure category, for ``kind == "bug"`` (from the task's catalogue)."""
 
     @property
-    def intended_category(self) -> Category | None:
+    def intended_category(self) -> str | None:
         """The failure category this agent is meant to produce (None: meant to pass)."""
         if self.kind == "reference":
             return None
@@ -57,8 +57,7 @@ class Plan:
             return "no_submission"
         if self.kind == "malformed":
             return "format"
-        assert self.bug is not None
-        return bug_by_name(self.bug).category
+        return self.category
 
     def label(self) -> str:
         return self.bug if self.kind == "bug" and self.bug else self.kind
@@ -89,12 +88,16 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-def _detectable(task: Task) -> list[Bug]:
+def _detectable(task: Task) -> list[CatalogueEntry]:
     """The honest bugs (not the cheap answers) that ``task``'s grading rejects: what a
     simulated agent may make (a bug that passes cannot show its category)."""
     return [
         b for b, e in zip(task.bugs(), task.audit(), strict=True) if e.detected and b.kind == "bug"
     ]
+
+
+def _bug_plan(bug: CatalogueEntry, *, stumble: bool) -> Plan:
+    return Plan("bug", bug=bug.name, stumble=stumble, category=bug.category)
 
 
 def _counts(mix: dict[str, float], runs: int) -> dict[str, int]:
@@ -130,131 +133,9 @@ def assign_plans(
                 plans.append(Plan("malformed"))
             else:
                 pool = [b for b in detectable if b.category == kind] or detectable
-                plans.append(Plan("bug", bug=rng.choice(pool).name, stumble=rng.random() < 0.2))
+                plans.append(_bug_plan(rng.choice(pool), stumble=rng.random() < 0.2))
     rng.shuffle(plans)
     return plans
-
-
-def _literal(matrix: Sequence[Sequence[float]]) -> str:
-    return json.dumps([list(r) for r in matrix])
-
-
-def solution_code(spec: TaskSpec, bug: Bug | None = None) -> str:
-    """The numpy program an agent with ``bug`` (None: no bug) would write; prints the answer."""
-    v = bug.variant if bug else Variant()
-    layout = bug.reshape.__name__ if bug and bug.reshape else ""
-    heads = [
-        (list(h.v), list(h.v)) if v.symmetric_heads else (list(h.qk), list(h.v)) for h in spec.heads
-    ]
-    pos = spec.position_encoding
-    source = spec.value_source if v.value_source == "spec" else v.value_source
-    mask = spec.mask
-    lines = [
-        "import json",
-        f"Q = np.array({_literal(spec.q)})",
-        f"K = np.array({_literal(spec.k)})",
-        f"V = np.array({_literal(spec.v)})",
-        f"P = np.array({_literal(spec.pos_emb)})" if pos else "P = np.zeros_like(Q)",
-        f"Q_pos = Q{' + P' if v.pos_on_q else ''}",
-        f"K_pos = K{' + P' if v.pos_on_k else ''}",
-        f"V_pos = V{' + P' if v.pos_on_v else ''}",
-        f"values = {'V_pos' if source == 'v_pos' else 'Q_pos'}",
-        f"heads = {heads}",
-        "n = Q.shape[0]",
-        "i_idx, j_idx = np.arange(n)[:, None], np.arange(n)[None, :]",
-    ]
-    if v.mask == "none" or mask.kind == "none":
-        lines.append("visible = np.ones((n, n), dtype=bool)")
-    elif v.mask == "causal" or (mask.kind == "causal" and v.mask != "reversed"):
-        lines.append("visible = j_idx <= i_idx")
-    elif mask.kind == "causal":  # reversed
-        lines.append("visible = j_idx >= i_idx")
-    elif mask.kind == "reverse_causal":
-        lines.append(f"visible = j_idx {'<=' if v.mask == 'reversed' else '>='} i_idx")
-    else:
-        window = mask.window
-        lines.append(f"visible = (j_idx <= i_idx) & (j_idx > i_idx - {window})")
-        if v.mask == "reversed":
-            lines.append("visible = visible.T")
-    scale = {"d_k": "np.sqrt(q.shape[1])", "none": "1.0", "d_model": "np.sqrt(Q.shape[1])"}[v.scale]
-    axis = 1 if v.softmax_axis == "keys" else 0
-    lines += [
-        "def softmax(a, axis):",
-        "    e = np.exp(a - np.max(a, axis=axis, keepdims=True))",
-        "    return e / e.sum(axis=axis, keepdims=True)" if v.normalize else "    return e",
-        "W, O = [], []",
-        "for qk, vr in heads:",
-        "    q, k = Q_pos[:, qk[0]:qk[1]], K_pos[:, qk[0]:qk[1]]",
-        f"    A = q @ k.T / {scale}",
-    ]
-    if v.mask == "zero_fill":
-        lines.append(f"    w = softmax(np.where(visible, A, 0.0), {axis})")
-    elif v.mask == "after_softmax":
-        lines.append(f"    w = np.where(visible, softmax(A, {axis}), 0.0)")
-    elif v.mask == "multiply_inf":
-        lines += [
-            "    keep = visible.astype(float)",
-            "    with np.errstate(invalid='ignore'):",
-            f"        w = softmax(A * keep + (-np.inf) * (1 - keep), {axis})",
-        ]
-    else:
-        lines.append(f"    w = softmax(np.where(visible, A, -np.inf), {axis})")
-    lines += [
-        "    W.append(w)",
-        "    O.append(w @ values[:, vr[0]:vr[1]])",
-        f"final = np.concatenate(O{'[::-1]' if v.concat_reversed else ''}, axis=1)",
-    ]
-    if spec.residual and v.residual == "spec":
-        lines.append("final = Q_pos + final")
-    lines.append("answer = {}")
-    if pos:
-        lines.append("answer['position_encoded_queries'] = Q_pos.tolist()")
-    lines += [
-        "for h, w in enumerate(W, start=1):",
-        "    answer[f'head{h}_attention_weights'] = w.tolist()",
-        "for h, o in enumerate(O, start=1):",
-        "    answer[f'head{h}_output'] = o.tolist()",
-        "answer['final_output'] = final.tolist()",
-    ]
-    if spec.layer_norm:
-        if v.layer_norm == "skip":
-            lines.append("answer['layer_normalized_output'] = final.tolist()")
-        else:
-            lines += [
-                "mu = final.mean(axis=1, keepdims=True)",
-                f"var = final.var(axis=1, keepdims=True, ddof={int(v.layer_norm == 'unbiased')})",
-                "answer['layer_normalized_output'] = ((final - mu) / np.sqrt(var + 1e-8)).tolist()",
-            ]
-    if layout == "_flatten_single_columns":
-        lines += [
-            "for h, (qk, vr) in enumerate(heads, start=1):",
-            "    if vr[1] - vr[0] == 1:",
-            "        answer[f'head{h}_output'] = O[h - 1][:, 0].tolist()",
-        ]
-    elif layout == "_pad_narrow_heads":
-        lines += [
-            "width = max(o.shape[1] for o in O)",
-            "O = [np.pad(o, ((0, 0), (0, width - o.shape[1]))) for o in O]",
-            "for h, o in enumerate(O, start=1):",
-            "    answer[f'head{h}_output'] = o.tolist()",
-            "answer['final_output'] = np.concatenate(O, axis=1).tolist()",
-        ]
-    if spec.masked:
-        flag = bug.mask_flag if bug else True
-        lines.append(f"answer['causal_mask_applied'] = {flag}")
-    # Like a careful model, round only when the full answer would not fit the tool's
-    # 10,000-character output (the small seed answers are printed exactly as computed).
-    lines += [
-        "text = json.dumps(answer)",
-        "for digits in (6, 4, 3):",
-        "    if len(text) <= 9000:",
-        "        break",
-        "    r = lambda x: round(x, digits) if isinstance(x, float) else [r(y) for y in x] "
-        "if isinstance(x, list) else x",
-        "    text = json.dumps({k: r(v) for k, v in answer.items()}, separators=(',', ':'))",
-        "print(text)",
-    ]
-    return "\n".join(lines) + "\n"
 
 
 def _call(turn: int, name: str, arguments: dict[str, Any]) -> ToolCall:
@@ -268,8 +149,7 @@ class SimulatedModel:
         self.task = task
         self.plan = plan
         self.delay_s = delay_s
-        bug = bug_by_name(plan.bug) if plan.kind == "bug" and plan.bug else None
-        self._code = solution_code(task.spec, bug)
+        self._code = task.solution_code(plan.bug if plan.kind == "bug" else None)
 
     @property
     def name(self) -> str:
@@ -378,9 +258,8 @@ def fit_plan(plan: Plan, task: Task, rng: random.Random) -> Plan:
     detectable = _detectable(task)
     if any(b.name == plan.bug for b in detectable) or not detectable:
         return plan
-    category = bug_by_name(plan.bug).category if plan.bug else None
-    pool = [b for b in detectable if b.category == category] or detectable
-    return Plan("bug", bug=rng.choice(pool).name, stumble=plan.stumble)
+    pool = [b for b in detectable if b.category == plan.category] or detectable
+    return _bug_plan(rng.choice(pool), stumble=plan.stumble)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -482,5 +361,5 @@ class SkillModel:
                 plans.append(Plan("no_submission"))
                 continue
             pool = [b for b in detectable if b.category == kind] or detectable
-            plans.append(Plan("bug", bug=rng.choice(pool).name, stumble=rng.random() < 0.2))
+            plans.append(_bug_plan(rng.choice(pool), stumble=rng.random() < 0.2))
         return plans

@@ -23,8 +23,8 @@ from attnrl.harness.rundir import (
     load_records,
     summarize_run_dir,
 )
-from attnrl.task import Task
-from attnrl.tasks.attention.spec import TaskSpec
+from attnrl.task.base import Task
+from attnrl.task.registry import DEFAULT_TASK, get_plugin
 
 __all__ = ["Batch", "Collection", "ReportError", "RunRow", "load_input", "number", "task_for"]
 
@@ -105,10 +105,13 @@ def _read_json(path: Path) -> dict[str, Any]:
     return data
 
 
-def _recover_task(spec_data: Any, want_hash: str | None) -> Task | None:
+def _recover_task(spec_data: Any, want_hash: str | None, task_name: Any = None) -> Task | None:
+    """The task of a manifest's or record's spec (``task_name``: the manifest's ``task``, absent
+    in directories written before tasks were plug-ins: the attention task)."""
     try:
-        task = Task(TaskSpec.from_dict(spec_data))
-    except (TypeError, ValueError, KeyError):
+        plugin = get_plugin(task_name if isinstance(task_name, str) else DEFAULT_TASK)
+        task = plugin.from_dict(spec_data)
+    except (TypeError, ValueError, KeyError, AttributeError):
         return None
     return task if want_hash is None or task.content_hash == want_hash else None
 
@@ -116,14 +119,12 @@ def _recover_task(spec_data: Any, want_hash: str | None) -> Task | None:
 def _rebuild_from_preset(manifest: dict[str, Any]) -> Task | None:
     """Directories written before the manifest carried the spec: rebuild the preset's task
     and keep it only if its hash is the one recorded (a knob changed -> no expected answer)."""
-    from attnrl.task import load_task
-    from attnrl.tasks.attention.presets import SEEDED_PRESETS
-
     preset, seed = manifest.get("preset"), manifest.get("seed")
     if not isinstance(preset, str):
         return None
     try:
-        task = load_task(preset, seed if preset in SEEDED_PRESETS else None)
+        plugin = get_plugin(str(manifest.get("task", DEFAULT_TASK)))
+        task = plugin.load(preset, seed if preset in plugin.seeded_presets else None)
     except (ValueError, TypeError):
         return None
     return task if task.content_hash == manifest.get("task_hash") else None
@@ -131,7 +132,8 @@ def _rebuild_from_preset(manifest: dict[str, Any]) -> Task | None:
 
 def _tasks(manifest: dict[str, Any], records: list[dict[str, Any]]) -> dict[str, Task]:
     tasks: dict[str, Task] = {}
-    task = _recover_task(manifest["spec"], None) if "spec" in manifest else None
+    name = manifest.get("task")
+    task = _recover_task(manifest["spec"], None, name) if "spec" in manifest else None
     task = task or _rebuild_from_preset(manifest)
     if task:
         tasks[task.content_hash] = task
@@ -139,7 +141,7 @@ def _tasks(manifest: dict[str, Any], records: list[dict[str, Any]]) -> dict[str,
         instance = record.get("instance")
         if isinstance(instance, dict) and isinstance(instance.get("spec"), dict):
             want = record.get("task_hash") or instance.get("hash")
-            if want not in tasks and (t := _recover_task(instance["spec"], want)):
+            if want not in tasks and (t := _recover_task(instance["spec"], want, name)):
                 tasks[t.content_hash] = t
     return tasks
 

@@ -25,13 +25,13 @@ from attnrl.models.base import ModelSource
 from attnrl.stats.card import CARD_FORMAT, grpo_informative_share, knobs_to_json
 from attnrl.stats.cost import Price
 from attnrl.task.family import TaskFamily
-from attnrl.tasks.attention.ladder import LADDER, rung_measures
-from attnrl.tasks.attention.presets import PROCEDURAL, spec_factory
+from attnrl.task.registry import DEFAULT_TASK, TaskPlugin, get_plugin
 
-__all__ = ["LADDER", "CalibrationConfig", "ModelsFor", "calibrate"]
+__all__ = ["CalibrationConfig", "ModelsFor", "calibrate"]
 
-PRESET = PROCEDURAL
-"""Calibration walks the ``procedural`` ladder; the gameable seed-doc preset is never used."""
+PRESET = "procedural"
+"""The attention task's ladder preset (each task's ladder is of its default preset: the
+gameable seed-doc preset is never used)."""
 
 ModelsFor = Callable[[TaskFamily, dict[str, Any], int, int], ModelSource]
 """``(family, knobs, runs, seed) -> models`` of one rung's batch (called inside its loop)."""
@@ -50,7 +50,10 @@ class CalibrationConfig:
     seed: int = 0
     concurrency: int = 16
     max_steps: int = 15
-    ladder: tuple[dict[str, Any], ...] = LADDER
+    ladder: tuple[dict[str, Any], ...] = ()
+    """Easy to hard; empty: the task's own ladder (:meth:`TaskPlugin.rungs`)."""
+    task: str = DEFAULT_TASK
+    """The registered task calibrated (``--task``)."""
     prices: dict[str, Price] = field(default_factory=dict)
     """``--pricing`` entries."""
     extra: dict[str, Any] = field(default_factory=dict)
@@ -60,7 +63,13 @@ class CalibrationConfig:
         if self.max_runs < 1 or self.rung_runs < 1:
             raise ValueError(f"--max-runs must be >= 1, got {self.max_runs}")
         if not self.ladder:
-            raise ValueError("the ladder is empty")
+            object.__setattr__(self, "ladder", self.plugin.rungs())
+        if not self.ladder:
+            raise ValueError(f"task {self.task!r} has no difficulty ladder to calibrate on")
+
+    @property
+    def plugin(self) -> TaskPlugin:
+        return get_plugin(self.task)
 
 
 def _rung_summary(index: int, knobs: dict[str, Any], summary: dict[str, Any]) -> dict[str, Any]:
@@ -95,7 +104,7 @@ async def calibrate(config: CalibrationConfig, models_for: ModelsFor) -> dict[st
         index = (lo + hi) // 2
         knobs = config.ladder[index]
         seed = config.seed * 100 + index
-        family = TaskFamily(spec_factory(PRESET, **knobs), seed, seeded=True)
+        family = TaskFamily(config.plugin.task_maker(None, **knobs), seed, seeded=True)
         families[index] = family
         runs = min(config.rung_runs, runs_left)
         run_config = RunConfig(
@@ -116,7 +125,7 @@ async def calibrate(config: CalibrationConfig, models_for: ModelsFor) -> dict[st
         )
         rung = _rung_summary(index, knobs, summary) | {
             "family_hash": family.family_hash,
-            "workload": _workload(knobs),
+            "workload": _workload(config.plugin, knobs),
         }
         visited.append(rung)
         runs_left -= summary["runs"] + summary["infrastructure_errors"]
@@ -140,11 +149,10 @@ WORKLOAD_PROBES = 20
 """Instances (seeds 0..N-1) over which a rung's workload is measured for the card."""
 
 
-def _workload(knobs: dict[str, Any]) -> dict[str, Any]:
-    """What a solver must compute on a rung, and the answer's size (estimated tokens at the
-    decimals its tolerances need): :func:`attnrl.tasks.attention.ladder.rung_measures`."""
-    factory = spec_factory(PRESET, **knobs)
-    return rung_measures(factory(s) for s in range(WORKLOAD_PROBES)).to_dict()
+def _workload(plugin: TaskPlugin, knobs: dict[str, Any]) -> dict[str, Any] | None:
+    """What a solver must compute on a rung, and the answer's size (the task's
+    :attr:`TaskPlugin.workload` over a few instances; None when the task measures none)."""
+    return plugin.measure(knobs, range(WORKLOAD_PROBES))
 
 
 def _card(
@@ -158,7 +166,8 @@ def _card(
     costs = [r["cost_usd"] for r in visited]
     return {
         "format": CARD_FORMAT,
-        "preset": PRESET,
+        "task": config.task,
+        "preset": config.plugin.default_preset,
         "knobs": chosen["knobs"],
         "rung": chosen["rung"],
         "model": config.model,

@@ -12,9 +12,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from attnrl.tasks.attention.bugs import CATALOGUE
-from attnrl.tasks.attention.spec import TaskSpec
-from attnrl.tasks.attention.task import Task
+from attnrl.task.base import Task
 
 __all__ = ["EntryRate", "audit_rates"]
 
@@ -50,18 +48,17 @@ class EntryRate:
 
 
 def audit_rates(
-    factory: Callable[[int | None], TaskSpec], seeds: Iterable[int | None]
+    factory: Callable[[int | None], Task], seeds: Iterable[int | None]
 ) -> list[EntryRate]:
-    """Every catalogue entry (catalogue order) graded on the instance of each seed."""
-    counts = {b.name: [0, 0, 0] for b in CATALOGUE}
+    """Every catalogue entry that applies somewhere (catalogue order, as first met) graded on
+    the instance of each seed."""
+    counts: dict[str, list[int]] = {}
+    meta: dict[str, tuple[str, str]] = {}
     for seed in seeds:
-        for entry in Task(factory(seed)).audit():
-            c = counts[entry.name]
+        for entry in factory(seed).audit():
+            c = counts.setdefault(entry.name, [0, 0, 0])
+            meta.setdefault(entry.name, (entry.kind, entry.category))
             c[0] += 1
             c[1] += entry.reward > 0
             c[2] += entry.outcome == "full_success"
-    return [
-        EntryRate(b.name, b.kind, b.category, *counts[b.name])
-        for b in CATALOGUE
-        if counts[b.name][0]
-    ]
+    return [EntryRate(name, *meta[name], *c) for name, c in counts.items()]

@@ -1,8 +1,10 @@
 """Dataset rows in the column convention of verifiers and TRL, and the way back to a task.
 
 A row is ``{"prompt": [chat messages], "answer": "<expected submission JSON>",
-"info": "<JSON: preset, seed, spec, spec_hash>"}``. ``info`` carries the whole spec, so
-:func:`task_from_info` rebuilds the exact task on any machine, and checks the hash.
+"info": "<JSON: task, preset, seed, spec, spec_hash>"}``. ``info`` carries the task's name and
+its whole spec, so :func:`task_from_info` rebuilds the exact task on any machine (a row
+without ``task`` is an attention row, as written before tasks were plug-ins), and checks the
+hash.
 """
 
 from __future__ import annotations
@@ -10,8 +12,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from attnrl.tasks.attention.spec import TaskSpec
-from attnrl.tasks.attention.task import Task
+from attnrl.task.base import Task
+from attnrl.task.registry import DEFAULT_TASK, UnknownTask, get_plugin
 
 __all__ = ["dataset_row", "task_from_info"]
 
@@ -20,6 +22,7 @@ def dataset_row(task: Task) -> dict[str, Any]:
     """One row for ``task``: chat-format prompt, JSON answer, JSON info."""
     spec = task.spec
     info = {
+        "task": task.task_name,
         "preset": spec.preset,
         "seed": spec.seed,
         "spec_hash": task.content_hash,
@@ -41,14 +44,19 @@ def task_from_info(info: dict[str, Any] | str) -> Task:
             raise ValueError(f"info is not valid JSON: {exc}") from None
     if not isinstance(info, dict) or not isinstance(info.get("spec"), dict):
         raise ValueError("info must be an object with a 'spec' object (an attnrl dataset row)")
+    name = info.get("task", DEFAULT_TASK)
     try:
-        spec = TaskSpec.from_dict(info["spec"])
+        plugin = get_plugin(str(name))
+    except UnknownTask as exc:
+        raise ValueError(f"info['task']: {exc}") from None
+    try:
+        task = plugin.from_dict(info["spec"])
     except (TypeError, KeyError, ValueError) as exc:
-        raise ValueError(f"info['spec'] is not a valid attnrl spec: {exc}") from None
+        raise ValueError(f"info['spec'] is not a valid attnrl {name} spec: {exc}") from None
     expected = info.get("spec_hash")
-    if expected is not None and spec.content_hash() != expected:
+    if expected is not None and task.content_hash != expected:
         raise ValueError(
-            f"info['spec'] hashes to {spec.content_hash()[:12]}, not {str(expected)[:12]}: "
+            f"info['spec'] hashes to {task.content_hash[:12]}, not {str(expected)[:12]}: "
             "the row was edited or made by an incompatible attnrl version"
         )
-    return Task(spec)
+    return task

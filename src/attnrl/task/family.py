@@ -11,8 +11,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 
-from attnrl.tasks.attention.spec import TaskSpec
-from attnrl.tasks.attention.task import Task
+from attnrl.task.base import Task
 
 __all__ = ["FAMILY_PROBE_SEEDS", "TaskFamily", "instance_seed"]
 
@@ -32,14 +31,14 @@ class TaskFamily:
 
     def __init__(
         self,
-        factory: Callable[[int | None], TaskSpec],
+        factory: Callable[[int | None], Task],
         seed: int | None,
         *,
         seeded: bool,
         fixed: bool = False,
     ) -> None:
-        """``factory`` maps an instance seed to a spec; ``seeded``: the preset draws instances
-        (otherwise it is fixed whatever ``fixed`` says)."""
+        """``factory`` maps an instance seed to a task (:meth:`TaskPlugin.task_maker`);
+        ``seeded``: the preset draws instances (otherwise it is fixed whatever ``fixed`` says)."""
         self.per_run = seeded and not fixed
         self.seed = seed
         self._factory = factory
@@ -50,20 +49,21 @@ class TaskFamily:
     @classmethod
     def of(cls, task: Task) -> TaskFamily:
         """The family of one fixed task (every run gets ``task``)."""
-        family = cls(lambda _seed: task.spec, task.spec.seed, seeded=False)
+        family = cls(lambda _seed: task, task.spec.seed, seeded=False)
         family.base = task
         family._tasks = {task.spec.seed: task}
         return family
 
     def _task_for_seed(self, seed: int | None) -> Task:
         if seed not in self._tasks:
-            self._tasks[seed] = Task(self._factory(seed))
+            self._tasks[seed] = self._factory(seed)
         return self._tasks[seed]
 
     def seed_of(self, run_id: int) -> int | None:
         """The instance seed of ``run_id`` (the batch seed when instances are fixed)."""
         if not self.per_run:
-            return self.base.spec.seed
+            seed: int | None = self.base.spec.seed
+            return seed
         return instance_seed(0 if self.seed is None else self.seed, run_id)
 
     def task(self, run_id: int) -> Task:

@@ -9,7 +9,6 @@ import json
 import pytest
 
 from attnrl.sandbox.limits import SandboxLimits
-from attnrl.task import Task
 from attnrl.tasks.attention.answer_size import (
     RESPONSE_SHARE,
     RESPONSE_TOKENS,
@@ -22,6 +21,7 @@ from attnrl.tasks.attention.answer_size import (
 from attnrl.tasks.attention.ladder import LADDER
 from attnrl.tasks.attention.presets import FIXED_PRESETS, spec_factory
 from attnrl.tasks.attention.procedural import ProceduralConfig
+from attnrl.tasks.attention.task import AttentionTask
 
 SEEDS = range(40)
 TARGETS = {
@@ -46,7 +46,7 @@ def test_the_rounded_answer_passes_and_fits(name: str, count_tokens) -> None:  #
     seeds = SEEDS if preset == "procedural" else [None]
     cut = SandboxLimits().max_output_chars
     for seed in seeds:
-        task = Task(factory(seed))
+        task = AttentionTask(factory(seed))
         text = answer_text(task.spec, task.reference())
         d = answer_decimals(task.spec)
         assert f"Round every number to {d} decimals" in task.prompt

@@ -13,12 +13,13 @@ from typing import Any
 
 import pytest
 
-from attnrl.task import Task, load_task
+from attnrl.task import load_task
 from attnrl.task.audit import audit_rates
 from attnrl.tasks.attention.bugs import CATALOGUE, bug_by_name
 from attnrl.tasks.attention.ladder import LADDER
 from attnrl.tasks.attention.presets import GAMEABLE, build_spec, spec_factory
 from attnrl.tasks.attention.spec import MaskSpec
+from attnrl.tasks.attention.task import AttentionTask
 
 SEEDS_PER_RUNG = 40
 """Instances per rung or knob setting (x ~30 entries each: over 1,000 pairs per setting)."""
@@ -133,7 +134,7 @@ def test_old_names_keep_working_with_a_deprecation_warning() -> None:
         build_spec("seed-doc")  # the current names warn nothing
     # a spec saved before the rename (policy "seed") loads with its meaning: the seed grader
     saved = build_spec("seed-doc").to_dict() | {"policy": "seed"}
-    assert Task(type(old).from_dict(saved)).spec.policy == "seed-doc"
+    assert AttentionTask(type(old).from_dict(saved)).spec.policy == "seed-doc"
 
 
 def test_no_default_is_the_gameable_seed_doc() -> None:

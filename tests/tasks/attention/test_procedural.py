@@ -29,6 +29,7 @@ from attnrl.tasks.attention.procedural import (
     scaled_tolerances,
 )
 from attnrl.tasks.attention.spec import ANSWER_MASK_FLAG, MaskSpec, TaskSpec, Tolerances
+from attnrl.tasks.attention.task import AttentionTask
 
 SEEDS = range(500)
 
@@ -95,7 +96,7 @@ def _check_constraints(spec: TaskSpec, config: ProceduralConfig) -> None:
 
 def test_same_seed_same_instance_prompt_and_hash() -> None:
     for seed in (0, 1, 3, 499, 123456789):
-        a, b = Task(procedural_spec(seed)), Task(procedural_spec(seed))
+        a, b = AttentionTask(procedural_spec(seed)), AttentionTask(procedural_spec(seed))
         assert a.spec == b.spec
         assert a.prompt == b.prompt
         assert a.content_hash == b.content_hash
@@ -110,7 +111,7 @@ def test_golden_hashes_pin_the_drawing() -> None:
 
 def test_different_seeds_differ() -> None:
     hashes = {procedural_spec(seed).content_hash() for seed in range(100)}
-    prompts = {Task(procedural_spec(seed)).prompt for seed in range(20)}
+    prompts = {AttentionTask(procedural_spec(seed)).prompt for seed in range(20)}
     assert len(hashes) == 100
     assert len(prompts) == 20
 
@@ -186,7 +187,7 @@ def test_500_seeds_are_mutation_adequate(draws: list[Any]) -> None:
 
 def test_500_seeds_reference_passes_and_audit_rejects_every_bug(draws: list[Any]) -> None:
     for d in draws:
-        task = Task(d.spec)
+        task = AttentionTask(d.spec)
         grade = task.grade(task.reference())
         assert grade.outcome == "full_success" and grade.reward == 1.0
         entries = task.audit()
@@ -194,7 +195,7 @@ def test_500_seeds_reference_passes_and_audit_rejects_every_bug(draws: list[Any]
         assert all(e.detected for e in entries), [e.name for e in entries if not e.detected]
     # The same holds for the reference sent as JSON text, as a model's tool call carries it.
     for d in draws[::50]:
-        task = Task(d.spec)
+        task = AttentionTask(d.spec)
         assert task.grade(json.dumps(task.reference())).outcome == "full_success"
 
 
@@ -264,7 +265,7 @@ def test_any_seed_and_config_gives_a_valid_adequate_instance(
     _check_constraints(spec, config)
     assert spec == procedural_spec(seed, config)
     assert all(m >= config.margin for m in adequacy_margins(spec).values())
-    task = Task(spec)
+    task = AttentionTask(spec)
     assert task.grade(task.reference()).outcome == "full_success"
     # strict and lenient alike: no bug and no cheap answer earns any reward
     assert all(e.detected and e.reward == 0.0 for e in task.audit())
@@ -282,7 +283,7 @@ def test_property_default_config(seed: int) -> None:
 
 
 def _knob_task(**fields: Any) -> Task:
-    return Task(procedural_spec(5, ProceduralConfig(**fields)))
+    return AttentionTask(procedural_spec(5, ProceduralConfig(**fields)))
 
 
 def _passes(task: Task) -> None:
@@ -522,7 +523,7 @@ def test_cli_instance_json_shape(capsys: pytest.CaptureFixture[str]) -> None:
     assert data["mask"] == {"kind": "causal", "window": None}
     assert data["tolerances"] == {"position": 0.1, "weights": 0.15, "outputs": 0.2}
     assert data["policy"] == "strict"
-    assert data["expected"] == Task(spec).reference()
+    assert data["expected"] == AttentionTask(spec).reference()
     assert data["content_hash"] == spec.content_hash()
 
 
@@ -674,7 +675,7 @@ def test_cli_malformed_flags_exit_2(
 
 def test_cli_verify_procedural_reference(capsys: pytest.CaptureFixture[str], tmp_path: Any) -> None:
     answer = tmp_path / "answer.json"
-    answer.write_text(json.dumps(Task(procedural_spec(9)).reference()))
+    answer.write_text(json.dumps(AttentionTask(procedural_spec(9)).reference()))
     code, out, _ = _run(
         capsys, "verify", "--preset", "procedural", "--seed", "9", "--json", str(answer)
     )

@@ -13,20 +13,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 
+from attnrl.task.grade import Category, Kind
 from attnrl.tasks.attention.reference import Variant, forward, layer_norm, submission
 from attnrl.tasks.attention.spec import TaskSpec
 
 __all__ = ["CATALOGUE", "Bug", "Category", "Kind", "applicable_bugs", "bug_by_name"]
-
-Category = Literal[
-    "dimension", "causal_mask", "numerical", "logic", "format", "no_submission", "infrastructure"
-]
-Kind = Literal["bug", "cheap"]
-"""``bug``: an honest mistake; ``cheap``: an answer that skips the computation."""
 
 
 def _always(_: TaskSpec) -> bool:

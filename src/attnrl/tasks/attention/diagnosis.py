@@ -12,13 +12,14 @@ reported but never changes the pass rule.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-from attnrl.tasks.attention.bugs import Bug, Category, applicable_bugs
+from attnrl.task.grade import Category, Diagnosis
+from attnrl.tasks.attention.bugs import Bug, applicable_bugs
 from attnrl.tasks.attention.reference import layer_norm
 from attnrl.tasks.attention.spec import Component, TaskSpec
 
@@ -41,27 +42,6 @@ def _to_array(value: Any) -> Array:
         return np.asarray(value, dtype=np.float64)
     except OverflowError:
         return np.array([[_safe_float(x) for x in row] for row in value], dtype=np.float64)
-
-
-@dataclass(frozen=True)
-class Diagnosis:
-    """Why a submission failed."""
-
-    category: Category
-    closest_bug: str | None = None
-    """The catalogued bug the whole submission matches, if any."""
-    component_bugs: dict[str, str] = field(default_factory=dict)
-    """Per wrong component: the catalogued bug whose value it matches."""
-    inconsistencies: tuple[str, ...] = ()
-    """Where the submission disagrees with itself."""
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "category": self.category,
-            "closest_bug": self.closest_bug,
-            "component_bugs": dict(self.component_bugs),
-            "inconsistencies": list(self.inconsistencies),
-        }
 
 
 @dataclass(frozen=True)

@@ -10,15 +10,15 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from operator import lt as _lt
 from operator import sub
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 
-from attnrl.tasks.attention.bugs import Category
-from attnrl.tasks.attention.diagnosis import Diagnoser, Diagnosis
+from attnrl.task.grade import Category, Grade, Outcome
+from attnrl.tasks.attention.diagnosis import Diagnoser
 from attnrl.tasks.attention.reference import forward, submission
 from attnrl.tasks.attention.spec import ANSWER_MASK_FLAG, Component, TaskSpec
 
@@ -46,38 +46,9 @@ An answer within the limit exceeds it only when padded 16-fold with whitespace."
 _FLOAT_TEXT = 24
 """The longest ``repr`` of a float (``-1.2345678901234567e-308``); NaN/Infinity are shorter."""
 
-Outcome = Literal["full_success", "partial_success", "partial", "failure", "invalid"]
-
 _INF = math.inf
 _FLOAT_ONLY = frozenset({float})
 _SHORT_NAMES = {"position": "position_encoding"}
-
-
-@dataclass(frozen=True)
-class Grade:
-    """The verdict on one submission."""
-
-    passed: bool
-    outcome: Outcome
-    message: str
-    category: Category | None
-    """DESIGN.md section 3 category; None when passed."""
-    errors: dict[str, float | None]
-    """Max absolute error per graded key; None when absent, malformed or non-finite."""
-    reward: float
-    diagnosis: Diagnosis | None = field(default=None)
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON form (``attnrl verify --json``, ``results.jsonl``)."""
-        return {
-            "passed": self.passed,
-            "outcome": self.outcome,
-            "message": self.message,
-            "category": self.category,
-            "errors": dict(self.errors),
-            "reward": self.reward,
-            "diagnosis": self.diagnosis.to_dict() if self.diagnosis else None,
-        }
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ __all__ = [
     "RungMeasures",
     "Workload",
     "rung_measures",
+    "workload_card",
     "workload",
 ]
 
@@ -168,3 +169,8 @@ def rung_measures(specs: Iterable[TaskSpec]) -> RungMeasures:
         precision=median(w.precision for w in loads),
         all_required=median(float(w.all_required) for w in loads),
     )
+
+
+def workload_card(specs: Iterable[TaskSpec]) -> dict[str, Any]:
+    """:func:`rung_measures` as the calibration card records it."""
+    return rung_measures(specs).to_dict()

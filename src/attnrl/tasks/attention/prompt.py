@@ -10,16 +10,20 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from attnrl.models.base import ToolSpec
 from attnrl.sandbox.limits import SandboxLimits
+from attnrl.task.tools import (
+    PYTHON_TOOL,
+    SUBMIT_TOOL,
+    ToolSpec,
+    python_tool,
+    submit_tool,
+    tool_lines,
+)
 from attnrl.tasks.attention.answer_size import answer_decimals
 from attnrl.tasks.attention.grading import PassRule, pass_rules
 from attnrl.tasks.attention.spec import ANSWER_MASK_FLAG, Matrix, TaskSpec
 
 __all__ = ["PYTHON_TOOL", "SUBMIT_TOOL", "grading_rules", "render_prompt", "tool_specs"]
-
-PYTHON_TOOL = "python_expression"
-SUBMIT_TOOL = "submit_answer"
 
 
 def _fmt_number(x: float) -> str:
@@ -202,12 +206,7 @@ def render_prompt(spec: TaskSpec, limits: SandboxLimits | None = None) -> str:
         "## Algorithm (follow it exactly)",
         *_steps(spec),
         "",
-        "## Tools",
-        f"- {PYTHON_TOOL}: runs Python code in a fresh, isolated interpreter with numpy "
-        "imported as np and returns what it prints. Nothing persists between calls, so "
-        f"define every variable you need in each call. Limit: {lim.timeout_s:g} s, output cut "
-        f"at {lim.max_output_chars:,} characters.",
-        f"- {SUBMIT_TOOL}: submits your final answer; call it exactly once, at the end.",
+        *tool_lines(lim),
         "",
         "## Answer",
         f"Call {SUBMIT_TOOL} with `answer` set to a JSON object with exactly these keys; "
@@ -234,34 +233,4 @@ def _answer_schema(spec: TaskSpec) -> dict[str, Any]:
 
 def tool_specs(spec: TaskSpec, limits: SandboxLimits | None = None) -> tuple[ToolSpec, ToolSpec]:
     """The two tools, described from the spec and the sandbox limits."""
-    lim = limits or SandboxLimits()
-    python = ToolSpec(
-        name=PYTHON_TOOL,
-        description=(
-            "Run Python code in a fresh, isolated interpreter and return what it prints "
-            "(stdout, then stderr) and any error. numpy is already imported as np. Each call "
-            "is stateless: variables, imports and files do not persist between calls, so "
-            "define everything you need in the same call and print() what you want to see. "
-            f"Limits: {lim.timeout_s:g} s wall clock, output cut at {lim.max_output_chars:,} "
-            "characters, no network."
-        ),
-        parameters={
-            "type": "object",
-            "properties": {"expression": {"type": "string", "description": "Python code to run."}},
-            "required": ["expression"],
-        },
-    )
-    submit = ToolSpec(
-        name=SUBMIT_TOOL,
-        description=(
-            "Submit the final answer: a JSON object with the keys "
-            + ", ".join(spec.answer_keys())
-            + ". Matrices are lists of rows of numbers. Call once; this ends the task."
-        ),
-        parameters={
-            "type": "object",
-            "properties": {"answer": _answer_schema(spec)},
-            "required": ["answer"],
-        },
-    )
-    return python, submit
+    return python_tool(limits), submit_tool(spec.answer_keys(), _answer_schema(spec))
