@@ -40,6 +40,11 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "task_commands",
         "the presets and ladder rungs: policy, answer size in tokens, what is gameable",
     ),
+    "tasks": ("check_command", "list the registered tasks (the attnrl.tasks plug-ins)"),
+    "check-task": (
+        "check_command",
+        "check a registered task against the plug-in contract (exit 0 all pass, 1 not)",
+    ),
     "exec": ("exec_command", "run code in the python tool sandbox and print the tool result JSON"),
     "run": ("run_command", "the main job: N attempts by a model, graded, with the TASK ANALYSIS"),
     "report": ("run_command", "print the TASK ANALYSIS of a run directory"),

@@ -10,6 +10,7 @@ needs no edit to attnrl.
 
 from __future__ import annotations
 
+import json
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -127,6 +128,16 @@ class Task(ABC):
     @abstractmethod
     def grade(self, answer: Any) -> Grade:
         """Grade a submission (dict or JSON string); never raises."""
+
+    @abstractmethod
+    def tolerances(self) -> dict[str, float]:
+        """Each graded numeric component's tolerance (max absolute error, strictly less than),
+        as the prompt states it."""
+
+    def answer_text(self) -> str:
+        """The reference as the prompt asks the solver to print it (compact JSON; override to
+        round as the prompt says): ``check-task`` holds it to the tool output and a response."""
+        return json.dumps(self.reference(), separators=(",", ":"))
 
     @abstractmethod
     def bugs(self) -> Sequence[CatalogueEntry]:

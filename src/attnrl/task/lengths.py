@@ -138,3 +138,23 @@ def count_tokens_with(tokenizer: Any) -> Callable[[str], int]:
         return len(tokenizer.encode(text, add_special_tokens=False).ids)
 
     return count
+
+
+def openai_token_counter() -> Callable[[str], int] | None:
+    """Tokens of a text, the larger of cl100k and o200k (``bpe-openai`` ships both, nothing
+    is downloaded); None when the package is not installed."""
+    import warnings
+
+    with warnings.catch_warnings():
+        # bpe-openai 0.1.4 loads its tables with importlib.resources.open_binary (deprecated)
+        warnings.simplefilter("ignore", DeprecationWarning)
+        try:
+            import bpe_openai
+        except ImportError:
+            return None
+        encodings = [bpe_openai.get_encoding(name) for name in ("cl100k_base", "o200k_base")]
+
+    def count(text: str) -> int:
+        return max(len(e.encode(text)) for e in encodings)
+
+    return count

@@ -13,10 +13,24 @@ from typing import Any
 
 from attnrl.sandbox.limits import SandboxLimits
 
-__all__ = ["PYTHON_TOOL", "SUBMIT_TOOL", "ToolSpec", "python_tool", "submit_tool", "tool_lines"]
+__all__ = [
+    "PYTHON_TOOL",
+    "RESPONSE_SHARE",
+    "RESPONSE_TOKENS",
+    "SUBMIT_TOOL",
+    "ToolSpec",
+    "python_tool",
+    "submit_tool",
+    "tool_lines",
+]
 
 PYTHON_TOOL = "python_expression"
 SUBMIT_TOOL = "submit_answer"
+RESPONSE_TOKENS = 4096
+"""The default response budget (``attnrl run --max-tokens``)."""
+RESPONSE_SHARE = 0.75
+"""The answer may take at most this share of the response and of the tool output cut: it
+travels out of ``python_expression`` and into ``submit_answer``."""
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,8 @@ from typing import Any
 
 import numpy as np
 
+from attnrl.task.lengths import openai_token_counter
+from attnrl.task.tools import RESPONSE_SHARE, RESPONSE_TOKENS
 from attnrl.tasks.attention.spec import TaskSpec, Tolerances
 
 __all__ = [
@@ -45,10 +47,6 @@ __all__ = [
     "size_estimate",
 ]
 
-RESPONSE_TOKENS = 4096
-"""The default response budget (``attnrl run --max-tokens``)."""
-RESPONSE_SHARE = 0.75
-"""The answer may take at most this share of the response and of the tool output cut."""
 ANSWER_TOKEN_BUDGET = 2900
 """Largest :func:`size_estimate` of a drawn instance (a little under 75% of 4,096, since the
 estimate is an estimate: the test holds the real count to :data:`RESPONSE_SHARE`)."""
@@ -101,26 +99,6 @@ def answer_text(spec: TaskSpec, answer: dict[str, Any]) -> str:
     decimals = answer_decimals(spec)
     rounded = {k: _rounded(v, decimals) for k, v in answer.items()}
     return json.dumps(rounded, separators=(",", ":"))
-
-
-def openai_token_counter() -> Callable[[str], int] | None:
-    """Tokens of a text, the larger of cl100k and o200k (``bpe-openai`` ships both, nothing
-    is downloaded); None when the package is not installed."""
-    import warnings
-
-    with warnings.catch_warnings():
-        # bpe-openai 0.1.4 loads its tables with importlib.resources.open_binary (deprecated)
-        warnings.simplefilter("ignore", DeprecationWarning)
-        try:
-            import bpe_openai
-        except ImportError:
-            return None
-        encodings = [bpe_openai.get_encoding(name) for name in ("cl100k_base", "o200k_base")]
-
-    def count(text: str) -> int:
-        return max(len(e.encode(text)) for e in encodings)
-
-    return count
 
 
 def answer_tokens(

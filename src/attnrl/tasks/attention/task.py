@@ -58,6 +58,14 @@ class AttentionTask(Task):
     def bugs(self) -> tuple[Bug, ...]:
         return applicable_bugs(self.spec)
 
+    def tolerances(self) -> dict[str, float]:
+        return {c.key: self.spec.tolerance(c) for c in self.spec.components()}
+
+    def answer_text(self) -> str:
+        from attnrl.tasks.attention.answer_size import answer_text
+
+        return answer_text(self.spec, self.reference())
+
     def entry_answer(self, entry: CatalogueEntry) -> dict[str, Any]:
         assert isinstance(entry, Bug), "an attention catalogue entry"
         return entry.submission(self.spec)
