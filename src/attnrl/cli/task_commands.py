@@ -273,16 +273,17 @@ def _audit_one(args: argparse.Namespace) -> int:
     if args.json:
         print(dump_json([e.to_dict() for e in entries], compact=True))
         return 0
-    keys = [c.key for c in task.spec.components()]
+    tolerances = task.tolerances()
+    keys = list(tolerances)
     short = [
         k.replace("_attention_weights", "_w").replace("position_encoded_queries", "pos")
         for k in keys
     ]
-    tol = task.spec.tolerances
-    print(
-        f"Audit of preset {task.name!r} (tolerances: position {tol.position:g}, "
-        f"weights {tol.weights:g}, outputs {tol.outputs:g})"
-    )
+    by_value: dict[float, list[str]] = {}
+    for key, short_key in zip(keys, short, strict=True):
+        by_value.setdefault(tolerances[key], []).append(short_key)
+    shown = "; ".join(f"{', '.join(ks)} {tol:g}" for tol, ks in by_value.items())
+    print(f"Audit of task {task.task_name!r}, preset {task.name!r} (tolerances: {shown})")
     print(
         f"{'entry':24} {'kind':6} {'category':12} {'outcome':16} {'caught':7} "
         + " ".join(f"{s:>9}" for s in short)

@@ -124,7 +124,7 @@ async def run_agent(
         except Exception as exc:
             raise _SandboxFailed(exc) from exc
 
-    keys = task.spec.answer_keys()
+    keys = task.answer_keys()
     record(Message(role="user", text=task.prompt))
     try:
         for step in range(1, max_steps + 1):

@@ -367,6 +367,8 @@ def manifest_fields(manifest: dict[str, Any]) -> dict[str, Any]:
     return {
         "model": manifest.get("model"),
         "simulated": manifest.get("simulated"),
+        "task": manifest.get("task", "attention"),
+        "title": manifest.get("title"),
         "preset": manifest.get("preset"),
         "seed": manifest.get("seed"),
         "knobs": manifest.get("knobs", {}),

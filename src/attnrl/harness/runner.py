@@ -42,7 +42,6 @@ from attnrl.stats.cost import Price, price_for, usage_cost
 from attnrl.stats.sequential import ConfidenceSequence
 from attnrl.task.base import Task
 from attnrl.task.family import TaskFamily
-from attnrl.tasks.attention.spec import ANSWER_MASK_FLAG
 
 __all__ = [
     "RESULTS_FILE",
@@ -110,6 +109,8 @@ def batch_manifest(config: RunConfig, task: Task | TaskFamily) -> dict[str, Any]
     return {
         "model": config.model,
         "simulated": config.simulated,
+        "task": family.base.task_name,
+        "title": family.base.title,
         "preset": family.base.spec.preset,
         "seed": config.seed,
         "task_hash": family.family_hash,
@@ -195,8 +196,8 @@ def _record(
             if isinstance(result.answer, dict)
             else type(result.answer).__name__
         )
-        if isinstance(result.answer, dict) and ANSWER_MASK_FLAG in result.answer:
-            base["mask_flag"] = json_safe(result.answer[ANSWER_MASK_FLAG])
+        if isinstance(result.answer, dict):
+            base |= {k: json_safe(v) for k, v in task.answer_flags(result.answer).items()}
     base["transcript"] = [m.to_dict() for m in result.transcript]
     return base
 
@@ -214,10 +215,9 @@ def _log_record(record: dict[str, Any]) -> None:
     )
     if "submitted_keys" in record:
         logger.info(
-            "run %d submitted keys: %s; %s=%r; shapes %s",
+            "run %d submitted keys: %s; mask flag %r; shapes %s",
             record["run_id"],
             record["submitted_keys"],
-            ANSWER_MASK_FLAG,
             record.get("mask_flag"),
             "invalid" if record["outcome"] == "invalid" else "as expected",
         )

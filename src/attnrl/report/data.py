@@ -164,10 +164,8 @@ def number(value: Any) -> float | None:
 
 def _row(record: dict[str, Any], batch: Batch) -> RunRow:
     task = task_for(record, batch)
-    tolerances = {c.key: task.spec.tolerance(c) for c in task.spec.components()} if task else {}
-    size: tuple[int, int, int] | None = None
-    if task:
-        size = (task.spec.n_tokens, task.spec.d_model, len(task.spec.heads))
+    tolerances = task.tolerances() if task else {}
+    size = task.instance_size() if task else None
     usage = record.get("usage") or {}
     diagnosis = record.get("diagnosis") or {}
     raw_errors = record.get("errors") or {}

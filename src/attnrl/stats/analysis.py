@@ -241,20 +241,28 @@ def _pct(x: float) -> str:
     return f"{100 * x:.1f}%"
 
 
+def _task_label(head: dict[str, Any]) -> str:
+    """``rope, `` for a task other than attention (whose analysis reads as it always has)."""
+    task = head.get("task")
+    return f"{task}, " if task and task != "attention" else ""
+
+
 def render_analysis(summary: dict[str, Any]) -> str:
     """The seed's TASK ANALYSIS block, plus the interval, verdict, timing and tokens."""
     head = summary  # model, preset, hash and sandbox, when the summary carries them
     n = summary["runs"]
     band = summary["target_band"]
     band_text = f"{100 * band[0]:g}-{100 * band[1]:g}%"
-    lines = [RULE, "TASK ANALYSIS - Positional Multi-Head Attention Implementation", RULE]
+    title = head.get("title") or "Positional Multi-Head Attention Implementation"
+    lines = [RULE, f"TASK ANALYSIS - {title}", RULE]
     if head.get("model"):
         note = " (SIMULATED offline agents, not a real model)" if head.get("simulated") else ""
         lines.append(f"Model: {head['model']}{note}")
     if head.get("preset"):
         seed = f", seed {head['seed']}" if head.get("seed") is not None else ""
         lines.append(
-            f"Task: preset {head['preset']}{seed}, content hash {str(head.get('task_hash'))[:12]}"
+            f"Task: {_task_label(head)}preset {head['preset']}{seed}, content hash "
+            f"{str(head.get('task_hash'))[:12]}"
         )
     if head.get("knobs"):
         lines.append("Knobs: " + ", ".join(_knob(k, v) for k, v in head["knobs"].items()))

@@ -153,6 +153,16 @@ class Task(ABC):
         as JSON: the reference, or with catalogued bug ``bug``. The oracle of an export and
         the code the offline simulated agents run."""
 
+    def instance_size(self) -> tuple[int, int, int] | None:
+        """``(tokens, width, heads)`` for the report's size plots; None when not meaningful."""
+        return None
+
+    def answer_flags(self, answer: dict[str, Any]) -> dict[str, Any]:
+        """Record fields read from a submitted answer (``mask_flag`` for attention): the
+        runner adds them to the run's record. None by default."""
+        del answer
+        return {}
+
     def instance(self) -> dict[str, Any]:
         """The instance as data (``attnrl instance --json``)."""
         return {

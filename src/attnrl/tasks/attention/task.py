@@ -18,7 +18,7 @@ from attnrl.tasks.attention.presets import DEFAULT_PRESET, DEFAULT_SEED, SEEDED_
 from attnrl.tasks.attention.prompt import render_prompt, tool_specs
 from attnrl.tasks.attention.reference import forward, submission
 from attnrl.tasks.attention.solution import solution_code
-from attnrl.tasks.attention.spec import TaskSpec
+from attnrl.tasks.attention.spec import ANSWER_MASK_FLAG, TaskSpec
 
 __all__ = ["AttentionTask", "AuditEntry", "load_attention"]
 
@@ -65,6 +65,12 @@ class AttentionTask(Task):
         from attnrl.tasks.attention.answer_size import answer_text
 
         return answer_text(self.spec, self.reference())
+
+    def instance_size(self) -> tuple[int, int, int] | None:
+        return (self.spec.n_tokens, self.spec.d_model, len(self.spec.heads))
+
+    def answer_flags(self, answer: dict[str, Any]) -> dict[str, Any]:
+        return {"mask_flag": answer[ANSWER_MASK_FLAG]} if ANSWER_MASK_FLAG in answer else {}
 
     def entry_answer(self, entry: CatalogueEntry) -> dict[str, Any]:
         assert isinstance(entry, Bug), "an attention catalogue entry"

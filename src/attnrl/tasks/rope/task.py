@@ -185,6 +185,9 @@ class RopeTask(Task):
         }
         return json.dumps(rounded, separators=(",", ":"))
 
+    def instance_size(self) -> tuple[int, int, int] | None:
+        return (self.spec.n, self.spec.d, 1)
+
     def bugs(self) -> tuple[RopeBug, ...]:
         return applicable(self.spec)
 
