@@ -120,3 +120,24 @@ async def test_no_submission_scores_zero_as_no_submission() -> None:
     # a submitted null is an answer (graded invalid), not the absence of one
     trace = await scored(task, v1.AttentionState(submitted=True, submission=None))
     assert trace.info["attnrl"]["category"] == "format"
+
+
+async def test_the_rope_task_loads_validates_and_scores_by_its_grade() -> None:
+    config = vf.resolve_env_config(
+        {"taskset": {"id": v1.TASKSET_ID, "task_name": "rope", "seed": 5}}
+    )
+    assert config.taskset.task_name == "rope"
+    ts = taskset(task_name="rope", seed=5)
+    tasks = list(ts.take(2))
+    for idx, v1_task in enumerate(tasks):
+        expected = load_task(task="rope", seed=5 + idx)
+        assert v1_task.key == expected.content_hash and v1_task.data.prompt == expected.prompt
+        assert await v1_task.validate() is True
+    rope = load_task(task="rope", seed=5)
+    for answer in [rope.reference(), *(rope.entry_answer(b) for b in rope.bugs()), "x"]:
+        trace = await scored(tasks[0], v1.AttentionState(submitted=True, submission=answer))
+        assert trace.rewards["attnrl_reward"].score == rope.grade(answer).reward
+    with pytest.raises(ValidationError, match="unknown task 'nope'"):
+        v1.AttentionTasksetConfig(id=v1.TASKSET_ID, task_name="nope")
+    with pytest.raises(ValidationError, match="unknown attnrl preset 'seed-doc'"):
+        v1.AttentionTasksetConfig(id=v1.TASKSET_ID, task_name="rope", preset="seed-doc")

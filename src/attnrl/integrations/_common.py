@@ -26,9 +26,9 @@ from attnrl.integrations._extract import (
 )
 from attnrl.task import Task, load_task
 from attnrl.task.dataset import dataset_row, task_from_info
+from attnrl.task.registry import DEFAULT_TASK, UnknownTask, get_plugin
 from attnrl.tasks.attention.grading import Grade
 from attnrl.tasks.attention.presets import DEFAULT_PRESET
-from attnrl.tasks.attention.spec import TaskSpec
 
 __all__ = [
     "build_rows",
@@ -94,10 +94,13 @@ def _key_for_dict(info: dict[str, Any]) -> _SpecKey:
     spec = info.get("spec")
     if not isinstance(spec, dict):
         raise ValueError("info must be an object with a 'spec' object (an attnrl dataset row)")
+    name = str(info.get("task", DEFAULT_TASK))  # rows made before plug-ins: attention
     try:
-        spec_hash = TaskSpec.from_dict(spec).content_hash()
-    except (TypeError, KeyError, ValueError) as exc:
-        raise ValueError(f"info['spec'] is not a valid attnrl spec: {exc}") from None
+        spec_hash = get_plugin(name).from_dict(spec).content_hash
+    except UnknownTask as exc:
+        raise ValueError(f"info['task']: {exc}") from None
+    except (TypeError, KeyError, ValueError, AttributeError) as exc:
+        raise ValueError(f"info['spec'] is not a valid attnrl {name} spec: {exc}") from None
     claimed = info.get("spec_hash")
     if claimed is not None and claimed != spec_hash:
         task_from_info(info)  # raises its ValueError naming both hashes
@@ -225,16 +228,19 @@ def reward_for(completion: Any, answer: Any = None, info: Any = None) -> float:
 # -- dataset rows ----------------------------------------------------------------------------
 
 
-def build_tasks(preset: str = DEFAULT_PRESET, n: int = 1, seed: int | None = None) -> list[Task]:
-    """``n`` tasks of ``preset``: the fixed instance for n=1 without a seed, else the
-    instances of seeds ``seed, seed+1, ...`` (from 0 when no seed is given)."""
+def build_tasks(
+    preset: str = DEFAULT_PRESET, n: int = 1, seed: int | None = None, *, task: str = DEFAULT_TASK
+) -> list[Task]:
+    """``n`` instances of ``preset`` of registered task ``task``: the fixed instance for n=1
+    without a seed, else the instances of seeds ``seed, seed+1, ...`` (from 0 when no seed is
+    given)."""
     if n < 1:
         raise ValueError(f"n must be >= 1, got {n}")
     if n == 1:
-        return [load_task(preset, seed)]
+        return [load_task(preset, seed, task=task)]
     first = 0 if seed is None else seed
     try:
-        return [load_task(preset, first + i) for i in range(n)]
+        return [load_task(preset, first + i, task=task) for i in range(n)]
     except ValueError as exc:
         raise ValueError(
             f"cannot draw {n} instances of preset {preset!r} ({exc}); a fixed preset has one "
@@ -243,7 +249,7 @@ def build_tasks(preset: str = DEFAULT_PRESET, n: int = 1, seed: int | None = Non
 
 
 def build_rows(
-    preset: str = DEFAULT_PRESET, n: int = 1, seed: int | None = None
+    preset: str = DEFAULT_PRESET, n: int = 1, seed: int | None = None, *, task: str = DEFAULT_TASK
 ) -> list[dict[str, Any]]:
     """:func:`attnrl.task.dataset.dataset_row` of each task of :func:`build_tasks`."""
-    return [dataset_row(task) for task in build_tasks(preset, n, seed)]
+    return [dataset_row(t) for t in build_tasks(preset, n, seed, task=task)]

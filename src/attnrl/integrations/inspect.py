@@ -193,11 +193,13 @@ def attention_scorer() -> Scorer:
     return score
 
 
-def samples(preset: str = DEFAULT_PRESET, n: int = 1, seed: int | None = None) -> list[Sample]:
+def samples(
+    preset: str = DEFAULT_PRESET, n: int = 1, seed: int | None = None, task_name: str = "attention"
+) -> list[Sample]:
     """One Sample per instance: prompt as input, expected submission as target, the row's
     ``info`` (plus preset, seed and spec hash) as metadata."""
     out = []
-    for task_ in build_tasks(preset, n, seed):
+    for task_ in build_tasks(preset, n, seed, task=task_name):
         row = dataset_row(task_)
         spec = task_.spec
         out.append(
@@ -223,10 +225,12 @@ def attention_task(
     seed: int | None = None,
     max_steps: int = DEFAULT_MAX_STEPS,
     sandbox_factory: SandboxFactory | None = None,
+    task_name: str = "attention",
 ) -> EvalTask:
-    """The Positional Multi-Head Attention task: ``n`` instances of ``preset``."""
+    """``n`` instances of ``preset`` of registered task ``task_name`` (default the Positional
+    Multi-Head Attention task)."""
     return EvalTask(
-        dataset=samples(preset, n, seed),
+        dataset=samples(preset, n, seed, task_name),
         solver=attention_agent(max_steps=max_steps, sandbox_factory=sandbox_factory),
         scorer=attention_scorer(),
     )

@@ -97,7 +97,7 @@ def openrlhf_row(task: Task) -> dict[str, Any]:
 
 
 def openrlhf_rows(
-    preset: str = DEFAULT_PRESET, n: int = 1, seed: int | None = None
+    preset: str = DEFAULT_PRESET, n: int = 1, seed: int | None = None, *, task: str = "attention"
 ) -> list[dict[str, Any]]:
-    """:func:`openrlhf_row` for ``n`` instances of ``preset``."""
-    return [openrlhf_row(t) for t in build_tasks(preset, n, seed)]
+    """:func:`openrlhf_row` for ``n`` instances of ``preset`` of task ``task``."""
+    return [openrlhf_row(t) for t in build_tasks(preset, n, seed, task=task)]

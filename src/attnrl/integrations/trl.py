@@ -60,10 +60,12 @@ def _column(values: Sequence[Any] | None, n: int, name: str) -> Sequence[Any]:
     return values
 
 
-def load_dataset(preset: str = DEFAULT_PRESET, n: int = 1, seed: int | None = None) -> Any:
+def load_dataset(
+    preset: str = DEFAULT_PRESET, n: int = 1, seed: int | None = None, *, task: str = "attention"
+) -> Any:
     """A ``datasets.Dataset`` of ``n`` rows (``prompt``, ``answer``, ``info``) of ``preset``."""
     try:
         from datasets import Dataset
     except ImportError as exc:
         raise ImportError(install_hint("trl", "hf", "the datasets library")) from exc
-    return Dataset.from_list(build_rows(preset, n, seed))
+    return Dataset.from_list(build_rows(preset, n, seed, task=task))

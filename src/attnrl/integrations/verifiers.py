@@ -175,11 +175,13 @@ def load_environment(
     seed: int | None = None,
     max_turns: int = DEFAULT_MAX_TURNS,
     sandbox_factory: SandboxFactory | None = None,
+    task: str = "attention",
     **kwargs: Any,
 ) -> AttentionEnv:
-    """The environment over ``n`` instances of ``preset`` (seeds ``seed, seed+1, ...`` for a
-    seeded preset). ``kwargs`` go to :class:`AttentionEnv` (e.g. ``system_prompt``)."""
-    tasks = build_tasks(preset, n, seed)
+    """The environment over ``n`` instances of ``preset`` of registered task ``task`` (seeds
+    ``seed, seed+1, ...`` for a seeded preset). ``kwargs`` go to :class:`AttentionEnv` (e.g.
+    ``system_prompt``)."""
+    tasks = build_tasks(preset, n, seed, task=task)
     rows = [env_row(task) for task in tasks]
     dataset = Dataset.from_list(rows)
     tool_defs = json.loads(rows[0]["info"])["tool_defs"]

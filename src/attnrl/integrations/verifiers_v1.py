@@ -32,7 +32,7 @@ import warnings
 from collections.abc import Iterator
 from typing import Any
 
-from pydantic import field_validator
+from pydantic import field_validator, model_validator
 
 from attnrl.harness.tools import NO_SUBMISSION
 from attnrl.integrations._common import grade_submission, install_hint, task_for
@@ -43,8 +43,9 @@ from attnrl.integrations._v1_harness import (
 )
 from attnrl.task import Task, load_task
 from attnrl.task.dataset import dataset_row
+from attnrl.task.registry import DEFAULT_TASK, UnknownTask, get_plugin
 from attnrl.tasks.attention.grading import Grade
-from attnrl.tasks.attention.presets import PRESETS, PROCEDURAL, SEEDED_PRESETS, canonical_preset
+from attnrl.tasks.attention.presets import PROCEDURAL, canonical_preset
 
 try:
     import verifiers.v1 as vf
@@ -150,6 +151,9 @@ def attention_task(task: Task, config: Any = None) -> AttentionTask:
 class AttentionTasksetConfig(vf.TasksetConfig):  # type: ignore[misc]
     """``--env.taskset.*``: which instances load."""
 
+    task_name: str = DEFAULT_TASK
+    """The registered attnrl task (``attention``, ``rope``, or a plug-in's); ``task`` is v1's
+    own task configuration."""
     preset: str = PROCEDURAL
     """``procedural`` (infinite, one instance per seed) or a fixed preset (one instance)."""
     seed: int = 0
@@ -158,13 +162,29 @@ class AttentionTasksetConfig(vf.TasksetConfig):  # type: ignore[misc]
 
     @field_validator("preset")
     @classmethod
-    def _known_preset(cls, value: str) -> str:
+    def _current_preset_name(cls, value: str) -> str:
         value, note = canonical_preset(value)  # an old name (seed, seed-text) still works
         if note is not None:
             warnings.warn(note, DeprecationWarning, stacklevel=2)
-        if value not in PRESETS:
-            raise ValueError(f"unknown attnrl preset {value!r}; the presets are {list(PRESETS)}")
         return value
+
+    @field_validator("task_name")
+    @classmethod
+    def _known_task(cls, value: str) -> str:
+        try:
+            get_plugin(value)
+        except UnknownTask as exc:
+            raise ValueError(str(exc)) from None
+        return value
+
+    @model_validator(mode="after")
+    def _known_preset(self) -> AttentionTasksetConfig:
+        presets = get_plugin(self.task_name).presets
+        if self.preset not in presets:
+            raise ValueError(
+                f"unknown attnrl preset {self.preset!r}; the presets are {list(presets)}"
+            )
+        return self
 
 
 class AttentionTaskset(vf.Taskset[AttentionTask, AttentionTasksetConfig]):  # type: ignore[misc]
@@ -174,16 +194,16 @@ class AttentionTaskset(vf.Taskset[AttentionTask, AttentionTasksetConfig]):  # ty
 
     def __init__(self, config: AttentionTasksetConfig) -> None:
         super().__init__(config)
-        if config.preset not in SEEDED_PRESETS:
+        if config.preset not in get_plugin(config.task_name).seeded_presets:
             self.INFINITE = False  # a fixed preset is one instance
 
     def load(self) -> Iterator[AttentionTask]:
-        preset, config = self.config.preset, self.config.task
-        if preset not in SEEDED_PRESETS:
-            yield attention_task(load_task(preset), config)
+        preset, config, name = self.config.preset, self.config.task, self.config.task_name
+        if preset not in get_plugin(name).seeded_presets:
+            yield attention_task(load_task(preset, task=name), config)
             return
         for seed in itertools.count(self.config.seed):
-            yield attention_task(load_task(preset, seed), config)
+            yield attention_task(load_task(preset, seed, task=name), config)
 
 
 class AttentionEnvConfig(vf.EnvConfig):  # type: ignore[misc]

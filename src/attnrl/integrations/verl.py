@@ -78,7 +78,13 @@ def verl_row(task: Task, index: int = 0, split: str = "train") -> dict[str, Any]
 
 
 def verl_rows(
-    preset: str = DEFAULT_PRESET, n: int = 1, seed: int | None = None, split: str = "train"
+    preset: str = DEFAULT_PRESET,
+    n: int = 1,
+    seed: int | None = None,
+    split: str = "train",
+    *,
+    task: str = "attention",
 ) -> list[dict[str, Any]]:
-    """:func:`verl_row` for ``n`` instances of ``preset`` (see ``build_tasks``)."""
-    return [verl_row(t, i, split) for i, t in enumerate(build_tasks(preset, n, seed))]
+    """:func:`verl_row` for ``n`` instances of ``preset`` of ``task`` (see ``build_tasks``)."""
+    tasks = build_tasks(preset, n, seed, task=task)
+    return [verl_row(t, i, split) for i, t in enumerate(tasks)]

@@ -268,7 +268,14 @@ def verl_tool_row(task: Any, index: int = 0, split: str = "train") -> dict[str, 
 
 
 def verl_tool_rows(
-    preset: str = DEFAULT_PRESET, n: int = 1, seed: int | None = None, split: str = "train"
+    preset: str = DEFAULT_PRESET,
+    n: int = 1,
+    seed: int | None = None,
+    split: str = "train",
+    *,
+    task: str = "attention",
 ) -> list[dict[str, Any]]:
-    """:func:`verl_tool_row` for ``n`` instances of ``preset`` (see ``build_tasks``)."""
-    return [verl_tool_row(t, i, split) for i, t in enumerate(build_tasks(preset, n, seed))]
+    """:func:`verl_tool_row` for ``n`` instances of ``preset`` of ``task`` (see
+    ``build_tasks``)."""
+    tasks = build_tasks(preset, n, seed, task=task)
+    return [verl_tool_row(t, i, split) for i, t in enumerate(tasks)]
