@@ -17,12 +17,12 @@ from attnrl.cli.calibrate_command import simulated_skill_plans
 from attnrl.harness.rundir import load_records
 from attnrl.models.base import ModelSource
 from attnrl.models.simulated import SkillModel
-from attnrl.stats.calibrate import LADDER, CalibrationConfig, calibrate
+from attnrl.stats.calibrate import CalibrationConfig, calibrate
 from attnrl.stats.card import CARD_FORMAT, grpo_informative_share, read_card
 from attnrl.task import load_task
 from attnrl.task.family import TaskFamily
 from attnrl.tasks.attention.answer_size import ANSWER_TOKEN_BUDGET
-from attnrl.tasks.attention.ladder import MEASURE_NAMES, rung_measures
+from attnrl.tasks.attention.ladder import LADDER, MEASURE_NAMES, rung_measures
 from attnrl.tasks.attention.presets import spec_factory
 
 # Small instances keep the runs cheap; the skill puts the middle rung at p = 0.25 exactly.

@@ -51,7 +51,7 @@ def test_trl_grpo_trains_on_rope_rows_and_grades_them(
         return rewards
 
     dataset = attnrl_trl.load_dataset("procedural", n=2, seed=0, task="rope")
-    assert all(json.loads(r["info"])["task"] == "rope" for r in dataset)
+    assert all(json.loads(r["info"])["attnrl_task"] == "rope" for r in dataset)
     config = dict(
         TRL_CONFIG,
         output_dir=str(tmp_path),

@@ -279,11 +279,10 @@ def _audit_one(args: argparse.Namespace) -> int:
         k.replace("_attention_weights", "_w").replace("position_encoded_queries", "pos")
         for k in keys
     ]
-    by_value: dict[float, list[str]] = {}
-    for key, short_key in zip(keys, short, strict=True):
-        by_value.setdefault(tolerances[key], []).append(short_key)
-    shown = "; ".join(f"{', '.join(ks)} {tol:g}" for tol, ks in by_value.items())
-    print(f"Audit of task {task.task_name!r}, preset {task.name!r} (tolerances: {shown})")
+    print(
+        f"Audit of task {task.task_name!r}, preset {task.name!r} "
+        f"(tolerances: {task.tolerance_summary()})"
+    )
     print(
         f"{'entry':24} {'kind':6} {'category':12} {'outcome':16} {'caught':7} "
         + " ".join(f"{s:>9}" for s in short)

@@ -94,11 +94,11 @@ def _key_for_dict(info: dict[str, Any]) -> _SpecKey:
     spec = info.get("spec")
     if not isinstance(spec, dict):
         raise ValueError("info must be an object with a 'spec' object (an attnrl dataset row)")
-    name = str(info.get("task", DEFAULT_TASK))  # rows made before plug-ins: attention
+    name = str(info.get("attnrl_task", DEFAULT_TASK))  # rows made before plug-ins: attention
     try:
         spec_hash = get_plugin(name).from_dict(spec).content_hash
     except UnknownTask as exc:
-        raise ValueError(f"info['task']: {exc}") from None
+        raise ValueError(f"info['attnrl_task']: {exc}") from None
     except (TypeError, KeyError, ValueError, AttributeError) as exc:
         raise ValueError(f"info['spec'] is not a valid attnrl {name} spec: {exc}") from None
     claimed = info.get("spec_hash")

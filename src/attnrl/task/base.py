@@ -134,6 +134,14 @@ class Task(ABC):
         """Each graded numeric component's tolerance (max absolute error, strictly less than),
         as the prompt states it."""
 
+    def tolerance_summary(self) -> str:
+        """The tolerances in words, for headings (``attnrl audit``): each distinct value with
+        the components it applies to."""
+        by_value: dict[float, list[str]] = {}
+        for key, tol in self.tolerances().items():
+            by_value.setdefault(tol, []).append(key)
+        return "; ".join(f"{', '.join(keys)} {tol:g}" for tol, keys in by_value.items())
+
     def answer_text(self) -> str:
         """The reference as the prompt asks the solver to print it (compact JSON; override to
         round as the prompt says): ``check-task`` holds it to the tool output and a response."""

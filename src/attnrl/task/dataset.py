@@ -1,10 +1,10 @@
 """Dataset rows in the column convention of verifiers and TRL, and the way back to a task.
 
 A row is ``{"prompt": [chat messages], "answer": "<expected submission JSON>",
-"info": "<JSON: task, preset, seed, spec, spec_hash>"}``. ``info`` carries the task's name and
-its whole spec, so :func:`task_from_info` rebuilds the exact task on any machine (a row
-without ``task`` is an attention row, as written before tasks were plug-ins), and checks the
-hash.
+"info": "<JSON: attnrl_task, preset, seed, spec, spec_hash>"}``. ``info`` carries the task's
+name and its whole spec, so :func:`task_from_info` rebuilds the exact task on any machine (a
+row without ``attnrl_task`` is an attention row, as written before tasks were plug-ins), and
+checks the hash. Not ``task``: verifiers reserves ``info["task"]`` for its own payloads.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ def dataset_row(task: Task) -> dict[str, Any]:
     """One row for ``task``: chat-format prompt, JSON answer, JSON info."""
     spec = task.spec
     info = {
-        "task": task.task_name,
+        "attnrl_task": task.task_name,
         "preset": spec.preset,
         "seed": spec.seed,
         "spec_hash": task.content_hash,
@@ -44,11 +44,11 @@ def task_from_info(info: dict[str, Any] | str) -> Task:
             raise ValueError(f"info is not valid JSON: {exc}") from None
     if not isinstance(info, dict) or not isinstance(info.get("spec"), dict):
         raise ValueError("info must be an object with a 'spec' object (an attnrl dataset row)")
-    name = info.get("task", DEFAULT_TASK)
+    name = info.get("attnrl_task", DEFAULT_TASK)
     try:
         plugin = get_plugin(str(name))
     except UnknownTask as exc:
-        raise ValueError(f"info['task']: {exc}") from None
+        raise ValueError(f"info['attnrl_task']: {exc}") from None
     try:
         task = plugin.from_dict(info["spec"])
     except (TypeError, KeyError, ValueError) as exc:

@@ -60,7 +60,8 @@ def test_the_catalogue_holds_the_cheap_answers_beside_the_bugs() -> None:
 
 @pytest.mark.parametrize("name", sorted(SETTINGS))
 def test_no_entry_earns_reward_on_any_instance(name: str) -> None:
-    rates = audit_rates(spec_factory("procedural", **SETTINGS[name]), range(SEEDS_PER_RUNG))
+    factory = spec_factory("procedural", **SETTINGS[name])
+    rates = audit_rates(lambda seed: AttentionTask(factory(seed)), range(SEEDS_PER_RUNG))
     assert {r.kind for r in rates} == {"bug", "cheap"}
     assert sum(r.instances for r in rates) >= 20 * SEEDS_PER_RUNG
     paid = {r.name: f"{r.paid}/{r.instances}" for r in rates if r.paid}
@@ -71,7 +72,10 @@ def test_unbiased_layer_norm_is_caught_at_the_default_tolerance() -> None:
     """The issue's case: --layer-norm at the default tolerance passed it on 177 of 200."""
     (rate,) = [
         r
-        for r in audit_rates(spec_factory("procedural", layer_norm=True), range(200))
+        for r in audit_rates(
+            lambda seed: AttentionTask(spec_factory("procedural", layer_norm=True)(seed)),
+            range(200),
+        )
         if r.name == "unbiased_layer_norm"
     ]
     assert rate.instances == 200 and rate.paid == 0

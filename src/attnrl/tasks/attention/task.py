@@ -61,6 +61,10 @@ class AttentionTask(Task):
     def tolerances(self) -> dict[str, float]:
         return {c.key: self.spec.tolerance(c) for c in self.spec.components()}
 
+    def tolerance_summary(self) -> str:
+        tol = self.spec.tolerances
+        return f"position {tol.position:g}, weights {tol.weights:g}, outputs {tol.outputs:g}"
+
     def answer_text(self) -> str:
         from attnrl.tasks.attention.answer_size import answer_text
 
