@@ -10,7 +10,10 @@ import math
 import statistics
 from collections import Counter
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import Any
+
+from attnrl.stats.band import Verdict, band_verdict
+from attnrl.stats.sequential import DEFAULT_PRIOR, ConfidenceSequence
 
 __all__ = [
     "CATEGORY_LABELS",
@@ -25,7 +28,6 @@ __all__ = [
     "wilson_interval",
 ]
 
-Verdict = Literal["in band", "out of band", "inconclusive"]
 
 CATEGORY_LABELS = {
     "dimension": "Dimension errors",
@@ -49,17 +51,6 @@ def wilson_interval(successes: int, n: int, z: float = 1.959963984540054) -> tup
     centre = (p + z * z / (2 * n)) / denom
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
     return max(0.0, centre - half), min(1.0, centre + half)
-
-
-def band_verdict(ci: tuple[float, float], band: tuple[float, float]) -> Verdict:
-    """``in band`` if the whole interval is inside the band, ``out of band`` if it is
-    wholly outside, else ``inconclusive``."""
-    lo, hi = ci
-    if band[0] <= lo and hi <= band[1]:
-        return "in band"
-    if hi < band[0] or lo > band[1]:
-        return "out of band"
-    return "inconclusive"
 
 
 def decision(summary: dict[str, Any]) -> tuple[Verdict, str, tuple[float, float]]:
@@ -164,8 +155,6 @@ def sequence_fields(
     """The anytime-valid confidence sequence over graded runs in run-id order
     (:mod:`attnrl.stats.sequential`): its interval, its verdict, and after how many runs
     that verdict came."""
-    from attnrl.stats.sequential import DEFAULT_PRIOR, ConfidenceSequence  # it imports us
-
     ordered = sorted(graded, key=lambda r: int(r["run_id"]))
     cs = ConfidenceSequence.of((bool(r["passed"]) for r in ordered), alpha=alpha)
     return {

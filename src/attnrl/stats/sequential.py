@@ -21,7 +21,7 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from attnrl.stats.analysis import Verdict, band_verdict
+from attnrl.stats.band import Verdict, band_verdict
 
 __all__ = [
     "DEFAULT_ALPHA",
