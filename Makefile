@@ -6,7 +6,7 @@ export PYTHON
 UV := ./tools/uv
 RUN := $(UV) run --locked --all-extras
 
-.PHONY: run test test-slow test-trainers test-verifiers-v1 check docs env env-run sandbox-deps browser-deps bench clean
+.PHONY: run test test-slow test-trainers test-verifiers-v1 test-harbor check docs env env-run sandbox-deps browser-deps bench clean
 
 # Every large install says what and why before it starts. Sizes: `du -sh` of the result on a
 # fresh clone, 2026-12-03 (docs/getting-started.md lists them with their commands).
@@ -108,6 +108,25 @@ $(V1_VENV)/.installed: requirements/verifiers-v1.txt pyproject.toml
 test-verifiers-v1: sandbox-deps $(V1_VENV)/.installed
 	$(V1_PY) -m pytest tests/verifiers_v1
 
+# Harbor 0.25 (the target of `attnrl export --format harbor`) needs Python >= 3.12; the main
+# environment is 3.11, so it gets its own venv from a pinned requirements file. HARBOR_PYTHON
+# names the interpreter (e.g. a pyenv path); uv does not download one.
+HARBOR_VENV := .venv-harbor
+HARBOR_PY := $(HARBOR_VENV)/bin/python
+HARBOR_PYTHON ?= python3.12
+
+$(HARBOR_VENV)/.installed: requirements/harbor.txt
+	@$(call say,installing harbor 0.25.0 and pytest (requirements/harbor.txt) into $(HARBOR_VENV) \
+	  with uv on $(HARBOR_PYTHON) (Harbor needs Python >= 3.12): the export's tests load the tasks \
+	  with Harbor's own loader and linter; du -sh $(HARBOR_VENV) afterwards: 300M)
+	rm -rf $(HARBOR_VENV)
+	$(UV) venv -q --python $(HARBOR_PYTHON) $(HARBOR_VENV)
+	$(UV) pip install -q --python $(HARBOR_PY) -r requirements/harbor.txt
+	touch $@
+
+test-harbor: env $(HARBOR_VENV)/.installed
+	ATTNRL_BIN=$(CURDIR)/.venv/bin/attnrl $(HARBOR_PY) -m pytest -c tests/harbor/pytest.ini tests/harbor
+
 # The documentation site (mkdocs.yml, docs/) into site/, strictly: a broken link or a warning
 # fails. The docs group (mkdocs, mkdocs-material, pinned in uv.lock) is installed into .venv.
 docs:
@@ -121,4 +140,4 @@ bench: env sandbox-deps
 	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(RUN) python $$b || exit 1; done
 
 clean:
-	rm -rf .venv .venv-trainers .venv-verifiers-v1 .tools runs site .pytest_cache .mypy_cache .ruff_cache
+	rm -rf .venv .venv-trainers .venv-verifiers-v1 .venv-harbor .tools runs site .pytest_cache .mypy_cache .ruff_cache

@@ -52,6 +52,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "dataset_command",
         "write N instances as dataset rows (prompt, answer, info): JSONL or Hugging Face",
     ),
+    "export": (
+        "export_command",
+        "write N instances as Harbor tasks (instruction, config, grader, oracle)",
+    ),
     "calibrate": (
         "calibrate_command",
         "find the rung of the difficulty ladder in band for a model; write a preset card",
