@@ -118,7 +118,7 @@ HARBOR_PYTHON ?= python3.12
 $(HARBOR_VENV)/.installed: requirements/harbor.txt
 	@$(call say,installing harbor 0.25.0 and pytest (requirements/harbor.txt) into $(HARBOR_VENV) \
 	  with uv on $(HARBOR_PYTHON) (Harbor needs Python >= 3.12): the export's tests load the tasks \
-	  with Harbor's own loader and linter; du -sh $(HARBOR_VENV) afterwards: 300M)
+	  with Harbor's own loader and linter; du -sh $(HARBOR_VENV) afterwards: 298M)
 	rm -rf $(HARBOR_VENV)
 	$(UV) venv -q --python $(HARBOR_PYTHON) $(HARBOR_VENV)
 	$(UV) pip install -q --python $(HARBOR_PY) -r requirements/harbor.txt
