@@ -14,10 +14,10 @@ import pytest
 
 from attnrl.cli import main
 from attnrl.cli.calibrate_command import simulated_skill_plans
+from attnrl.harness.calibrate import CalibrationConfig, calibrate
 from attnrl.harness.rundir import load_records
 from attnrl.models.base import ModelSource
 from attnrl.models.simulated import SkillModel
-from attnrl.stats.calibrate import CalibrationConfig, calibrate
 from attnrl.stats.card import CARD_FORMAT, grpo_informative_share, read_card
 from attnrl.task import load_task
 from attnrl.task.family import TaskFamily

@@ -56,8 +56,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
+    from attnrl.harness.calibrate import CalibrationConfig, calibrate  # the runner: only here
     from attnrl.models.registry import ModelOptions, model_source
-    from attnrl.stats.calibrate import CalibrationConfig, calibrate  # the runner: only here
 
     model = choose_model(args)
     prices = load_prices(args)

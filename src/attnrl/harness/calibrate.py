@@ -29,16 +29,15 @@ from attnrl.task.registry import DEFAULT_TASK, TaskPlugin, get_plugin
 
 __all__ = ["CalibrationConfig", "ModelsFor", "calibrate"]
 
-PRESET = "procedural"
-"""The attention task's ladder preset (each task's ladder is of its default preset: the
-gameable seed-doc preset is never used)."""
-
 ModelsFor = Callable[[TaskFamily, dict[str, Any], int, int], ModelSource]
 """``(family, knobs, runs, seed) -> models`` of one rung's batch (called inside its loop)."""
 
 
 @dataclass(frozen=True)
 class CalibrationConfig:
+    """One calibration: the model, the band, the budgets, and the task whose ladder (of its
+    default preset: never a gameable fixed instance) is walked."""
+
     model: str
     out: Path
     band: tuple[float, float] = (0.10, 0.40)

@@ -9,6 +9,7 @@ rungs, and unbiased layer norm on 177 of 200 instances, are now 0).
 from __future__ import annotations
 
 import warnings
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -148,10 +149,11 @@ def test_no_default_is_the_gameable_seed_doc() -> None:
     import inspect
 
     from attnrl.cli import build_parser
-    from attnrl.stats import calibrate
+    from attnrl.harness.calibrate import CalibrationConfig
     from attnrl.tasks.attention.presets import DEFAULT_PRESET, SEED_DOC_PRESETS
 
-    assert DEFAULT_PRESET == "procedural" and calibrate.PRESET == "procedural"
+    calibration = CalibrationConfig(model="simulated", out=Path("x"))
+    assert DEFAULT_PRESET == "procedural" == calibration.plugin.default_preset
     assert load_task().spec.preset == "procedural"
     parser = build_parser()
     for argv in (

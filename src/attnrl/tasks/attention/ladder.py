@@ -1,7 +1,7 @@
 """The difficulty ladder, and what a solver must compute on each rung.
 
 :data:`LADDER` orders knob settings of the ``procedural`` preset from easy to hard; calibration
-(:mod:`attnrl.stats.calibrate`) walks it. Its order is not assumed: :func:`rung_measures`
+(:mod:`attnrl.harness.calibrate`) walks it. Its order is not assumed: :func:`rung_measures`
 measures, over drawn instances, what a solver must compute on a rung (arithmetic operations,
 the numbers in the answer, the rules it follows, the decimals the tolerances need), and a test
 checks that no rung asks for less than the one below it.
