@@ -127,3 +127,26 @@ def test_writer_and_atomic_write_errors_name_the_path(tmp_path: Path) -> None:
     with pytest.raises(RunDirError, match="cannot write .*missing/summary.json"):
         write_json_atomic(tmp_path / "missing" / "summary.json", {})
     assert not os.listdir(tmp_path)
+
+
+def test_a_batch_dir_holds_the_lock_until_it_finishes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from attnrl.harness import rundir
+
+    out = tmp_path / "batch"
+    held = rundir.open_batch_dir(out, {"runs": 1}, resume=False)
+    with pytest.raises(rundir.RunDirError):
+        rundir.lock_run_dir(out)  # a second batch cannot enter
+    assert held.previous == []
+    summary = held.finish((0.1, 0.4), None, failing=False)
+    assert summary is not None and summary["runs"] == 0
+    rundir.lock_run_dir(out).release()  # released by finish
+
+    def broken(*_: object, **__: object) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(rundir, "ResultsWriter", broken)
+    with pytest.raises(OSError, match="disk full"):
+        rundir.open_batch_dir(tmp_path / "other", {"runs": 1}, resume=False)
+    rundir.lock_run_dir(tmp_path / "other").release()  # released though opening failed

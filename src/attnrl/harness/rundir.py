@@ -28,6 +28,7 @@ from typing import Any
 from attnrl.stats.analysis import summarize
 
 __all__ = [
+    "BatchDir",
     "CORRUPT_FILE",
     "LOCK_FILE",
     "MANIFEST_FILE",
@@ -42,6 +43,7 @@ __all__ = [
     "manifest_fields",
     "lock_run_dir",
     "now",
+    "open_batch_dir",
     "prepare_run_dir",
     "read_manifest",
     "read_records",
@@ -459,3 +461,54 @@ def run_log(out: Path) -> Iterator[None]:
         root.setLevel(old_level)
         with contextlib.suppress(OSError):
             handler.close()
+
+
+class BatchDir:
+    """One batch's run directory, held for the whole batch: its lock, the runs it already
+    records, the results writer and the log. :func:`open_batch_dir` makes it; the runner asks
+    it (``previous``, ``append``, ``log``, ``finish``) and never builds a path of its own."""
+
+    def __init__(
+        self, out: Path, lock: RunDirLock, previous: list[dict[str, Any]], writer: ResultsWriter
+    ) -> None:
+        self.out = out
+        self.previous = previous
+        """The records already there (a resumed batch), corrupt lines set aside."""
+        self._lock = lock
+        self._writer = writer
+
+    def append(self, record: dict[str, Any]) -> None:
+        self._writer.append(record)
+
+    def log(self) -> contextlib.AbstractContextManager[None]:
+        """The batch's log file, for the duration of the ``with`` block."""
+        return run_log(self.out)
+
+    def finish(
+        self,
+        band: tuple[float, float],
+        isolation: str | None,
+        *,
+        failing: bool,
+        extra: dict[str, Any] | None = None,
+    ) -> dict[str, Any] | None:
+        """:func:`finish_run_dir`, then release the lock (whatever happens)."""
+        try:
+            return finish_run_dir(
+                self.out, self._writer, band, isolation, failing=failing, extra=extra
+            )
+        finally:
+            self._lock.release()
+
+
+def open_batch_dir(out: Path, manifest: dict[str, Any], resume: bool) -> BatchDir:
+    """:func:`prepare_run_dir`, the records already there and a results writer, in one call;
+    the lock is released if any of it fails."""
+    lock = prepare_run_dir(out, manifest, resume)
+    try:
+        previous = load_records(out / RESULTS_FILE)
+        writer = ResultsWriter(out / RESULTS_FILE)
+    except BaseException:
+        lock.release()
+        raise
+    return BatchDir(out, lock, previous, writer)

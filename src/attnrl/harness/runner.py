@@ -25,14 +25,12 @@ from attnrl.harness.progress import BatchProgress
 from attnrl.harness.rundir import (
     RESULTS_FILE,
     SUMMARY_FILE,
-    ResultsWriter,
+    BatchDir,
     RunDirError,
-    finish_run_dir,
     json_safe,
     load_records,
     now,
-    prepare_run_dir,
-    run_log,
+    open_batch_dir,
     summarize_run_dir,
 )
 from attnrl.models.base import SIMULATED_NAME, Message, Model, ModelConfigError, ModelSource
@@ -202,8 +200,9 @@ def _record(
     return base
 
 
-def _log_record(record: dict[str, Any]) -> None:
-    """What the seed logged per run: outcome, message, submitted keys, component errors."""
+def _log_record(record: dict[str, Any], task: Task) -> None:
+    """What the seed logged per run: outcome, message, submitted keys (and the task's answer
+    flags, by their answer keys), component errors."""
     logger.info(
         "run %d finished in %.2fs after %d steps: %s (%s) %s",
         record["run_id"],
@@ -214,11 +213,12 @@ def _log_record(record: dict[str, Any]) -> None:
         record["message"],
     )
     if "submitted_keys" in record:
+        flags = "".join(f"{key}={record.get(field)!r}; " for field, key in task.flag_keys.items())
         logger.info(
-            "run %d submitted keys: %s; mask flag %r; shapes %s",
+            "run %d submitted keys: %s; %sshapes %s",
             record["run_id"],
             record["submitted_keys"],
-            record.get("mask_flag"),
+            flags,
             "invalid" if record["outcome"] == "invalid" else "as expected",
         )
     if record.get("errors"):
@@ -242,22 +242,16 @@ async def run_batch(
     """
     family = task if isinstance(task, TaskFamily) else TaskFamily.of(task)
     task = family.base
-    lock = prepare_run_dir(config.out, batch_manifest(config, family), config.resume)
-    results_path = config.out / RESULTS_FILE
-    previous = load_records(results_path)
+    batch_dir = open_batch_dir(config.out, batch_manifest(config, family), config.resume)
+    previous = batch_dir.previous
     done = {r["run_id"] for r in previous if r.get("category") != "infrastructure"}
     todo = [i for i in range(1, config.runs + 1) if i not in done]
     stop = _Stopper(config, previous)
     console = console or Console(stderr=True)
-    try:
-        writer = ResultsWriter(results_path)
-    except BaseException:
-        lock.release()
-        raise
     isolation: str | None = None
     failing = True
     try:
-        with run_log(config.out):
+        with batch_dir.log():
             logger.info(
                 "batch: model=%s preset=%s hash=%s (instances %s) runs=%d (to do %d) "
                 "concurrency=%d",
@@ -276,7 +270,7 @@ async def run_batch(
                     )
                 isolation = sandbox.isolation
                 await _run_all(
-                    config, family, todo, models, sandbox, writer, console, isolation, stop
+                    config, family, todo, models, sandbox, batch_dir, console, isolation, stop
                 )
         failing = False
     finally:
@@ -285,12 +279,7 @@ async def run_batch(
             if stop.reason is not None
             else {}
         )
-        try:
-            summary = finish_run_dir(
-                config.out, writer, config.band, isolation, failing=failing, extra=early
-            )
-        finally:
-            lock.release()
+        summary = batch_dir.finish(config.band, isolation, failing=failing, extra=early)
     if summary is None:  # finish_run_dir returns None only when failing, i.e. never here
         raise RunDirError(f"no summary written in {config.out}")
     return summary
@@ -357,7 +346,7 @@ async def _run_all(
     todo: list[int],
     models: ModelSource,
     sandbox: Sandbox,
-    writer: ResultsWriter,
+    batch_dir: BatchDir,
     console: Console,
     isolation: str,
     stop: _Stopper,
@@ -394,9 +383,9 @@ async def _run_all(
                     stop="error", steps=result.steps, error=f"{type(exc).__name__}: {exc}"[:500]
                 )
                 record = _record(run_id, family, config, model, failed, isolation, started_at)
-            writer.append(record)
+            batch_dir.append(record)
             stop.add(record)
-            _log_record(record)
+            _log_record(record, family.task(run_id))
             progress.advance(bool(record["passed"]))
 
     with progress:

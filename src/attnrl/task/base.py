@@ -94,6 +94,8 @@ class Task(ABC):
     """The registered name (``attention``, ``rope``): how ``--task`` and manifests name it."""
     title: ClassVar[str]
     """A human title for headings (``TASK ANALYSIS - <title>``)."""
+    flag_keys: ClassVar[dict[str, str]] = {}
+    """Record field -> answer key of the fields :meth:`answer_flags` reads (for the run log)."""
 
     def __init__(self, spec: Any, limits: SandboxLimits | None = None) -> None:
         self.spec = spec

@@ -7,7 +7,7 @@ caches what is expensive (the reference, the grader, the bug answers).
 from __future__ import annotations
 
 from functools import cached_property
-from typing import Any
+from typing import Any, ClassVar
 
 from attnrl.sandbox.limits import SandboxLimits
 from attnrl.task.base import AuditEntry, CatalogueEntry, Task
@@ -28,6 +28,7 @@ class AttentionTask(Task):
 
     task_name = "attention"
     title = "Positional Multi-Head Attention Implementation"
+    flag_keys: ClassVar[dict[str, str]] = {"mask_flag": ANSWER_MASK_FLAG}
 
     def __init__(self, spec: TaskSpec, limits: SandboxLimits | None = None) -> None:
         super().__init__(spec, limits)
