@@ -117,3 +117,25 @@ def test_partial_credit_and_no_submission(tmp_path: Path, seed_task: Task) -> No
     assert scores == [0.0, 0.5]
     assert log.results is not None
     assert log.results.scores[0].metrics["accuracy"].value == 0.25
+
+
+def test_eval_of_the_rope_task_grades_with_its_own_grader(tmp_path: Path) -> None:
+    from attnrl.task import load_task
+
+    rope = load_task(task="rope", seed=0)
+    wrong = rope.entry_answer(rope.bugs()[0])
+    scores = []
+    for answer in (rope.reference(), wrong):
+        outputs = iter([tool_call("submit_answer", {"answer": answer})])
+        (log,) = run_inspect_eval(
+            attention_task(preset="procedural", seed=0, max_steps=3, task_name="rope"),
+            model=MODEL,
+            model_args={"custom_outputs": lambda *_, it=outputs: next(it)},
+            log_dir=str(tmp_path),
+            display="none",
+        )
+        assert log.status == "success", log.error
+        assert log.samples is not None and log.samples[0].input == rope.prompt
+        scores.append(log.samples[0].scores["attention_scorer"])  # type: ignore[index]
+    assert [s.value for s in scores] == [1.0, 0.0]
+    assert scores[0].answer is not None and scores[0].answer.startswith("SUCCESS: RoPE")
