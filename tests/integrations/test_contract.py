@@ -210,12 +210,35 @@ def test_verifiers_rubric(task: Task, cases: list[Case], verified: list[dict[str
     _assert_same("verifiers", rewards, cases, verified)
 
 
+def test_harbor(
+    task: Task, cases: list[Case], verified: list[dict[str, Any]], tmp_path: Path
+) -> None:
+    """The exported Harbor task's grader (attnrl vendored into its tests/) on each case's
+    text as the agent's /app/answer.json."""
+    from attnrl.integrations.harbor import export_harbor
+
+    (task_dir,) = export_harbor([task], tmp_path / "harbor")
+    rewards = []
+    for i, c in enumerate(cases):
+        answer, logs = tmp_path / f"answer{i}.json", tmp_path / f"logs{i}"
+        answer.write_text(c.text)
+        env = {"ATTNRL_ANSWER": str(answer), "ATTNRL_VERIFIER_DIR": str(logs), "PATH": ""}
+        subprocess.run(
+            [sys.executable, "-I", str(task_dir / "tests" / "grade.py")],
+            capture_output=True,
+            env=env,
+            check=True,
+        )
+        rewards.append(float((logs / "reward.txt").read_text()))
+    _assert_same("harbor", rewards, cases, verified)
+
+
 def test_every_adapter_is_covered() -> None:
     """A new adapter module must join this contract."""
     import attnrl.integrations as pkg
 
     modules = {p.stem for p in Path(pkg.__file__).parent.glob("*.py") if not p.stem.startswith("_")}
-    tested: set[str] = {"verl", "trl", "openrlhf", "inspect", "verifiers", "trl_tools"}
+    tested: set[str] = {"verl", "trl", "openrlhf", "inspect", "verifiers", "trl_tools", "harbor"}
     # verl_tools subclasses verl's BaseTool, so its contract runs in the trainer tier
     tier = Path(__file__).parents[1] / "trainers" / "test_verl_tools.py"
     assert "def test_the_contract_cases_get_verifys_reward" in tier.read_text()
