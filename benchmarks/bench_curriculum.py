@@ -1,0 +1,90 @@
+"""The difficulty controller on a learning policy: in band over a long run, or drifting out.
+
+A :class:`~attnrl.models.simulated.PracticeLearner` (skill 0.5, rising 0.0003 per informative
+group) trains for STEPS steps of GROUPS groups of G rollouts, drawing its rungs of the ladder
+either from the controller (seed band 10-40%) or always from the rung it starts on (rung 2,
+where it is in band at the start, as ``attnrl calibrate`` would pick). Printed per arm: the
+share of steps whose expected pass rate (the learner's pass probability under the step's rung
+mix) lies in the band, the mean pass rate of the last quarter, the share of zero-variance
+groups, the final skill and the controller's moves. Simulation only, seeded.
+Run: python benchmarks/bench_curriculum.py [steps] [--trace trace.json]
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import sys
+from pathlib import Path
+from typing import Any
+
+from attnrl.curriculum import ControllerConfig, DifficultyController
+from attnrl.models.simulated import PracticeLearner
+from attnrl.task.ladder import LADDER
+
+START_RUNG = 2
+GROUPS = 8
+G = 8
+BAND = (0.10, 0.40)
+
+
+def train(steps: int, controlled: bool, seed: int = 0) -> dict[str, Any]:
+    """One training run; its per-step trace and summary."""
+    rng = random.Random(seed)
+    learner = PracticeLearner(LADDER)
+    config = ControllerConfig(rungs=len(LADDER), band=BAND, start=START_RUNG, group_size=G)
+    controller = DifficultyController(config, seed=seed)
+    trace: list[dict[str, float]] = []
+    for step in range(steps):
+        mix = controller.mix() if controlled else {START_RUNG: 1.0}
+        expected = sum(w * learner.pass_probability(r) for r, w in mix.items())
+        for group in range(GROUPS):
+            rung = controller.draw() if controlled else START_RUNG
+            for reward in learner.group(rung, G, rng):
+                controller.observe(rung, reward, group=(step, group))
+        report = controller.step()
+        trace.append(
+            {
+                "step": step,
+                "expected": expected,
+                "pass_rate": report.pass_rate or 0.0,
+                "zero_variance": report.zero_variance or 0.0,
+                "rung": (report.rung + report.share) if controlled else START_RUNG,
+                "skill": learner.skill,
+            }
+        )
+    tail = trace[3 * steps // 4 :]
+    return {
+        "in_band": sum(BAND[0] <= t["expected"] <= BAND[1] for t in trace) / steps,
+        "tail_rate": sum(t["expected"] for t in tail) / len(tail),
+        "zero_variance": sum(t["zero_variance"] for t in trace) / steps,
+        "skill": learner.skill,
+        "moves": controller.moves if controlled else 0,
+        "trace": trace,
+    }
+
+
+def main() -> None:
+    args = sys.argv[1:]
+    trace_path = None
+    if "--trace" in args:
+        i = args.index("--trace")
+        trace_path = Path(args[i + 1])
+        del args[i : i + 2]
+    steps = int(args[0]) if args else 2000
+    print(f"{steps} steps x {GROUPS} groups x G={G}, band {BAND[0]:g}-{BAND[1]:g}")
+    print(f"{'arm':>12} {'in band':>8} {'last-quarter p':>15} {'zero-var':>9} {'skill':>6} moves")
+    runs = {"controller": train(steps, True), "fixed rung": train(steps, False)}
+    for name, r in runs.items():
+        print(
+            f"{name:>12} {r['in_band']:>8.1%} {r['tail_rate']:>15.2f} {r['zero_variance']:>9.1%} "
+            f"{r['skill']:>6.2f} {r['moves']}"
+        )
+    if trace_path is not None:
+        trace_path.write_text(
+            json.dumps({"band": BAND, "group_size": G} | {k: v["trace"] for k, v in runs.items()})
+        )
+
+
+if __name__ == "__main__":
+    main()
