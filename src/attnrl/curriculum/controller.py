@@ -91,6 +91,8 @@ class DifficultyController:
         self.share = 0.0
         self.steps = 0
         self.moves = 0
+        self.draws = 0
+        """Instances drawn so far (the next draw's number)."""
         self._since_move = config.min_dwell  # the start rung may be left at once
         self._rng = random.Random(f"curriculum:{seed}")
         self._seqs = [self._fresh() for _ in range(config.rungs)]
@@ -124,6 +126,7 @@ class DifficultyController:
     def draw(self) -> int:
         """The rung of the next instance, drawn from :meth:`mix` (seeded)."""
         mix = self.mix()
+        self.draws += 1
         return self._rng.choices(list(mix), weights=list(mix.values()))[0]
 
     # -- feedback --------------------------------------------------------------------------
@@ -246,6 +249,7 @@ class DifficultyController:
             "share": self.share,
             "steps": self.steps,
             "moves": self.moves,
+            "draws": self.draws,
             "since_move": self._since_move,
             "rng": [version, list(internal), gauss],
             "sequences": [s.state_dict() for s in self._seqs],
@@ -266,6 +270,7 @@ class DifficultyController:
             )
         self.rung, self.share = int(state["rung"]), float(state["share"])
         self.steps, self.moves = int(state["steps"]), int(state["moves"])
+        self.draws = int(state["draws"])
         self._since_move = int(state["since_move"])
         version, internal, gauss = state["rng"]
         self._rng.setstate((version, tuple(internal), gauss))
