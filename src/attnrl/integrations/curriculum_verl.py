@@ -38,6 +38,7 @@ import torch
 from torch.utils.data import Dataset
 
 from attnrl.curriculum import ControllerConfig, DifficultyController, RungInstances
+from attnrl.integrations._commands import VERL_CURRICULUM_OVERRIDES
 from attnrl.integrations.verl import compute_score as attnrl_score
 from attnrl.integrations.verl import verl_row
 from attnrl.task.ladder import LADDER
@@ -46,18 +47,6 @@ __all__ = ["REWARDS_FILE", "VERL_CURRICULUM_OVERRIDES", "CurriculumDataset", "co
 
 REWARDS_FILE = "rewards.jsonl"
 """The store's append-only file of scored responses."""
-
-VERL_CURRICULUM_OVERRIDES: tuple[str, ...] = (
-    "data.custom_cls.path=$REWARD_FILE",
-    "data.custom_cls.name=CurriculumDataset",
-    "data.dataloader_num_workers=0",
-    "+data.curriculum.store=$PWD/curriculum",
-    "+data.curriculum.start=2",
-    "+data.curriculum.group_size=8",
-    "reward.custom_reward_function.path=$REWARD_FILE",
-    "reward.custom_reward_function.name=compute_score",
-)
-"""The verl 0.9 Hydra overrides of docs/curriculum.md (besides the usual lengths and model)."""
 
 
 def compute_score(
