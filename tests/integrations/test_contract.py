@@ -242,6 +242,10 @@ def test_every_adapter_is_covered() -> None:
     assert "def test_the_contract_cases_get_verifys_reward" in tier.read_text()
     # verifiers v1 needs verifiers 0.4 (its own venv): tests/verifiers_v1/test_v1_contract.py
     tested.add("verifiers_v1")
+    # curriculum_v1's task is verifiers_v1's, scored the same (tests/verifiers_v1/)
+    v1_curriculum = Path(__file__).parents[1] / "verifiers_v1" / "test_v1_curriculum.py"
+    assert "def test_scores_feed_the_controller" in v1_curriculum.read_text()
+    tested.add("curriculum_v1")
     # curriculum_verl subclasses torch's Dataset: its reward is checked in the trainer tier
     curriculum = Path(__file__).parents[1] / "trainers" / "test_curriculum_verl.py"
     assert "def test_the_contract_cases_score_as_verls_adapter" in curriculum.read_text()
