@@ -8,7 +8,8 @@ calibrate`` would pick). Printed per arm: the share of steps whose expected pass
 learner's pass probability under the step's rung mix) lies in the arm's band, the mean pass
 rate of the last quarter, the share of zero-variance groups (whole run, last quarter), the
 final skill and the controller's moves. Simulation only, seeded.
-Run: python benchmarks/bench_curriculum.py [steps] [--trace trace.json]
+Run: python benchmarks/bench_curriculum.py [steps] [--trace RUN_DIR/curriculum.json]
+(``attnrl report RUN_DIR`` then shows the trace of the 10-40% arms in its Curriculum section)
 """
 
 from __future__ import annotations
@@ -92,9 +93,8 @@ def main() -> None:
             f"{r['tail_zero_variance']:>12.1%} {r['skill']:>6.2f} {r['moves']}"
         )
     if trace_path is not None:
-        trace_path.write_text(
-            json.dumps({"band": BAND, "group_size": G} | {k: v["trace"] for k, v in runs.items()})
-        )
+        arms = {k: v["trace"] for k, v in runs.items() if "30-70%" not in k}  # one band
+        trace_path.write_text(json.dumps({"band": BAND, "group_size": G, "arms": arms}))
 
 
 if __name__ == "__main__":
