@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from test_verl import _batch, _compose
+from test_verl_tools import verl_config  # noqa: F401 - the fixture
 
 from attnrl.integrations._commands import MAX_PROMPT_TOKENS, MAX_RESPONSE_TOKENS, substitute
 from attnrl.integrations.curriculum_verl import REWARDS_FILE, VERL_CURRICULUM_OVERRIDES
@@ -120,3 +121,29 @@ def test_the_contract_cases_score_as_verls_adapter(submissions: dict[str, str]) 
         assert curriculum_verl.compute_score("attnrl", text, None, {"info": info}) == (
             verl.compute_score("attnrl", text, None, {"info": info})
         )
+
+
+def test_rewards_from_verls_tool_agent_loop_reach_the_controller(
+    tmp_path: Path, verl_config: Any, tokenizer: Any  # noqa: F811 - the imported fixture
+) -> None:
+    """``+data.curriculum.tools=true``: a tool-agent row drawn by the controller runs through
+    verl's own ToolAgentLoop (sandbox, submit_answer), and its reward comes back."""
+    from agentic_helpers import python_call
+    from omegaconf import OmegaConf
+    from test_verl_tools import ScriptedServer, _episode
+
+    from attnrl.integrations import curriculum_verl
+
+    config = OmegaConf.create({"curriculum": {"store": str(tmp_path), "start": 2, "tools": True}})
+    dataset = curriculum_verl.CurriculumDataset(config=config)
+    row = dataset[0]
+    assert row["agent_name"] == "tool_agent" and row["tools_kwargs"]
+    task = task_from_info(row["extra_info"]["info"])
+    output = _episode(verl_config, tokenizer, ScriptedServer(tokenizer, python_call(task)), row)
+    extra_info = dict(row["extra_info"]) | dict(output.extra_fields.items())
+    result = curriculum_verl.compute_tool_score(
+        row["data_source"], "", row["reward_model"]["ground_truth"], extra_info
+    )
+    assert result["score"] == 1.0 and result["outcome"] == "full_success"
+    assert dataset.sync() == 1
+    assert dataset.controller.estimate(row["extra_info"]["rung"]) == 1.0

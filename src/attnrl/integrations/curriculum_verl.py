@@ -13,7 +13,10 @@ verl builds its training dataset from ``data.custom_cls.path`` / ``.name`` (a
         reward.custom_reward_function.name=compute_score
 
 (:data:`VERL_CURRICULUM_OVERRIDES`, which the trainer tier composes with verl's own Hydra
-config, with the lengths and model of the usual command.) The reward runs in verl's reward
+config, with the lengths and model of the usual command.) For verl's multi-turn tool agent loop
+(:mod:`attnrl.integrations.verl_tools`), add ``+data.curriculum.tools=true`` (rows with
+``agent_name: tool_agent``) and name ``compute_tool_score`` as the reward function, on top of
+the multi-turn command's overrides. The reward runs in verl's reward
 workers, other Ray processes than the driver that holds the dataset, so the two share state
 through a directory (``store``, on a filesystem every worker sees): the reward function appends
 one JSON line per scored response (its rung, its draw, its reward); the dataset reads the new
@@ -43,10 +46,38 @@ from attnrl.integrations.verl import compute_score as attnrl_score
 from attnrl.integrations.verl import verl_row
 from attnrl.task.ladder import LADDER
 
-__all__ = ["REWARDS_FILE", "VERL_CURRICULUM_OVERRIDES", "CurriculumDataset", "compute_score"]
+__all__ = [
+    "REWARDS_FILE",
+    "VERL_CURRICULUM_OVERRIDES",
+    "CurriculumDataset",
+    "compute_score",
+    "compute_tool_score",
+]
 
 REWARDS_FILE = "rewards.jsonl"
 """The store's append-only file of scored responses."""
+
+
+def _feed_store(extra_info: Any, score: float | dict[str, Any]) -> None:
+    """Append one scored response to its row's curriculum store (if it has one)."""
+    if not (isinstance(extra_info, dict) and "curriculum_store" in extra_info):
+        return
+    reward = score["score"] if isinstance(score, dict) else score
+    line = json.dumps(
+        {
+            "source": extra_info["curriculum_source"],
+            "rung": int(extra_info["rung"]),
+            "draw": int(extra_info["draw"]),
+            "reward": float(reward),
+        }
+    )
+    path = Path(extra_info["curriculum_store"]) / REWARDS_FILE
+    # one write of one short line in append mode: lines of concurrent workers never mix
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, (line + "\n").encode())
+    finally:
+        os.close(fd)
 
 
 def compute_score(
@@ -59,23 +90,23 @@ def compute_score(
     """attnrl's verl reward (:func:`attnrl.integrations.verl.compute_score`), also appended to
     the row's curriculum store so the dataset's controller sees it."""
     score = attnrl_score(data_source, solution_str, ground_truth, extra_info, **reward_kwargs)
-    if isinstance(extra_info, dict) and "curriculum_store" in extra_info:
-        reward = score["score"] if isinstance(score, dict) else score
-        line = json.dumps(
-            {
-                "source": extra_info["curriculum_source"],
-                "rung": int(extra_info["rung"]),
-                "draw": int(extra_info["draw"]),
-                "reward": float(reward),
-            }
-        )
-        path = Path(extra_info["curriculum_store"]) / REWARDS_FILE
-        # one write of one short line in append mode: lines of concurrent workers never mix
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-        try:
-            os.write(fd, (line + "\n").encode())
-        finally:
-            os.close(fd)
+    _feed_store(extra_info, score)
+    return score
+
+
+def compute_tool_score(
+    data_source: str | None,
+    solution_str: str,
+    ground_truth: Any = None,
+    extra_info: Any = None,
+    **reward_kwargs: Any,
+) -> dict[str, Any]:
+    """The tool agent loop's reward (:func:`attnrl.integrations.verl_tools.compute_score`, what
+    ``submit_answer`` recorded), also appended to the row's curriculum store."""
+    from attnrl.integrations.verl_tools import compute_score as tool_score
+
+    score = tool_score(data_source, solution_str, ground_truth, extra_info, **reward_kwargs)
+    _feed_store(extra_info, score)
     return score
 
 
@@ -124,6 +155,8 @@ class CurriculumDataset(Dataset):  # type: ignore[misc]
         shared file."""
         self.offset = 0
         self.last_report: dict[str, float] = {}
+        self.tools = bool(_setting(config, "tools", False))
+        """Rows for verl's tool agent loop (``agent_name: tool_agent``, attnrl's tools)."""
 
     def __len__(self) -> int:
         return self.size
@@ -152,7 +185,13 @@ class CurriculumDataset(Dataset):  # type: ignore[misc]
         self.sync()
         rung = self.controller.draw()
         draw = self.controller.draws
-        row = verl_row(self.instances.task(rung, draw), index=draw)
+        task = self.instances.task(rung, draw)
+        if self.tools:
+            from attnrl.integrations.verl_tools import verl_tool_row
+
+            row = verl_tool_row(task, index=draw)
+        else:
+            row = verl_row(task, index=draw)
         row["extra_info"] |= {
             "rung": rung,
             "draw": draw,
@@ -163,7 +202,7 @@ class CurriculumDataset(Dataset):  # type: ignore[misc]
             "raw_prompt": row["prompt"],
             "dummy_tensor": torch.tensor([0], dtype=torch.uint8),
             "index": draw,
-            "tools_kwargs": {},
+            "tools_kwargs": row["extra_info"].get("tools_kwargs", {}),
             "interaction_kwargs": {},
         }
 
