@@ -124,7 +124,9 @@ def test_the_contract_cases_score_as_verls_adapter(submissions: dict[str, str]) 
 
 
 def test_rewards_from_verls_tool_agent_loop_reach_the_controller(
-    tmp_path: Path, verl_config: Any, tokenizer: Any  # noqa: F811 - the imported fixture
+    tmp_path: Path,
+    verl_config: Any,  # noqa: F811 - the fixture imported from test_verl_tools
+    tokenizer: Any,
 ) -> None:
     """``+data.curriculum.tools=true``: a tool-agent row drawn by the controller runs through
     verl's own ToolAgentLoop (sandbox, submit_answer), and its reward comes back."""
