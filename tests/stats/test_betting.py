@@ -99,3 +99,12 @@ def test_bad_alpha_is_an_error(alpha: float) -> None:
         BettingSequence(alpha=alpha)
     with pytest.raises(ValueError, match="alpha must be in"):
         betting_interval(1, 2, alpha)
+
+
+def test_the_sequence_is_chosen_by_name() -> None:
+    from attnrl.stats.sequential import ConfidenceSequence, new_sequence
+
+    assert isinstance(new_sequence("betting", alpha=0.1), BettingSequence)
+    assert isinstance(new_sequence(), ConfidenceSequence)
+    with pytest.raises(ValueError, match="unknown sequence method 'wald'; choose one of"):
+        new_sequence("wald")
