@@ -124,6 +124,26 @@ def test_trl(task: Task, cases: list[Case], verified: list[dict[str, Any]], form
     _assert_same(f"trl ({form})", rewards, cases, verified)
 
 
+def test_curriculum_trl(task: Task, cases: list[Case], verified: list[dict[str, Any]]) -> None:
+    """The controller's TRL reward grades like verify, and feeds each reward back."""
+    from attnrl.curriculum import ControllerConfig, DifficultyController
+    from attnrl.integrations.curriculum_trl import CurriculumReward
+
+    row = dataset_row(task)
+    n = len(cases)
+    controller = DifficultyController(ControllerConfig(rungs=1))
+    rewards = CurriculumReward(controller)(
+        prompts=[row["prompt"]] * n,
+        completions=[as_text(None, raw=c.text) for c in cases],
+        answer=[row["answer"]] * n,
+        info=[row["info"]] * n,
+        rung=[0] * n,
+        draw=list(range(n)),
+    )
+    _assert_same("curriculum_trl", rewards, cases, verified)
+    assert controller.steps == 1 and controller.estimate(0) == sum(r == 1.0 for r in rewards) / n
+
+
 def test_openrlhf(task: Task, cases: list[Case], verified: list[dict[str, Any]]) -> None:
     label = openrlhf.openrlhf_row(task)["label"]
     prompt = "<|user|>" + task.prompt + "<|assistant|>"
@@ -239,12 +259,20 @@ def test_every_adapter_is_covered() -> None:
 
     modules = {p.stem for p in Path(pkg.__file__).parent.glob("*.py") if not p.stem.startswith("_")}
     tested: set[str] = {"verl", "trl", "openrlhf", "inspect", "verifiers", "trl_tools", "harbor"}
+    tested.add("curriculum_trl")
     # verl_tools subclasses verl's BaseTool, so its contract runs in the trainer tier
     tier = Path(__file__).parents[1] / "trainers" / "test_verl_tools.py"
     assert "def test_the_contract_cases_get_verifys_reward" in tier.read_text()
     # verifiers v1 needs verifiers 0.4 (its own venv): tests/verifiers_v1/test_v1_contract.py
     tested.add("verifiers_v1")
-    assert modules == tested | {"verl_tools"}
+    # curriculum_v1's task is verifiers_v1's, scored the same (tests/verifiers_v1/)
+    v1_curriculum = Path(__file__).parents[1] / "verifiers_v1" / "test_v1_curriculum.py"
+    assert "def test_scores_feed_the_controller" in v1_curriculum.read_text()
+    tested.add("curriculum_v1")
+    # curriculum_verl subclasses torch's Dataset: its reward is checked in the trainer tier
+    curriculum = Path(__file__).parents[1] / "trainers" / "test_curriculum_verl.py"
+    assert "def test_the_contract_cases_score_as_verls_adapter" in curriculum.read_text()
+    assert modules == tested | {"verl_tools", "curriculum_verl"}
 
 
 def test_trl_tools(task: Task, cases: list[Case], verified: list[dict[str, Any]]) -> None:

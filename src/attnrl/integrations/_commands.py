@@ -27,6 +27,7 @@ __all__ = [
     "TOOL_CONFIG",
     "TRL_CONFIG",
     "TRL_TOOLS_CONFIG",
+    "VERL_CURRICULUM_OVERRIDES",
     "VERL_DETAILS_OVERRIDE",
     "VERL_OVERRIDES",
     "VERL_TOOL_OVERRIDES",
@@ -84,6 +85,20 @@ TRL_CONFIG: dict[str, Any] = {
     "max_completion_length": MAX_RESPONSE_TOKENS,
 }
 """``GRPOConfig`` keyword arguments (TRL's default ``max_completion_length=512`` cuts answers)."""
+
+
+VERL_CURRICULUM_OVERRIDES: tuple[str, ...] = (
+    "data.custom_cls.path=$REWARD_FILE",
+    "data.custom_cls.name=CurriculumDataset",
+    "data.dataloader_num_workers=0",
+    "+data.curriculum.store=$PWD/curriculum",
+    "+data.curriculum.start=2",
+    "+data.curriculum.group_size=8",
+    "reward.custom_reward_function.path=$REWARD_FILE",
+    "reward.custom_reward_function.name=compute_score",
+)
+"""The verl 0.9 Hydra overrides of docs/curriculum.md, where ``$REWARD_FILE``
+is ``attnrl.integrations.curriculum_verl``'s path (besides the usual lengths and model)."""
 
 
 TOOL_CONFIG = "$TOOL_CONFIG"

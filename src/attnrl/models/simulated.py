@@ -23,6 +23,7 @@ from attnrl.tasks.attention.solution import solution_code
 
 __all__ = [
     "DOC_MIX",
+    "PracticeLearner",
     "Plan",
     "SimulatedAgents",
     "SimulatedModel",
@@ -363,3 +364,35 @@ class SkillModel:
             pool = [b for b in detectable if b.category == kind] or detectable
             plans.append(_bug_plan(rng.choice(pool), stumble=rng.random() < 0.2))
         return plans
+
+
+@dataclass
+class PracticeLearner:
+    """A :class:`SkillModel` that learns: a stand-in for a policy under RL, offline.
+
+    A run on a rung passes with the SkillModel's probability at the current ``skill`` (the
+    rung's knobs give the difficulty). Practice raises the skill by ``rate`` for each group of
+    rollouts whose rewards differ, and not at all for an all-equal group, as GRPO learns only
+    from groups with a nonzero advantage: on a rung far too easy or far too hard it stops
+    learning, on a rung near p = 0.5 it learns fastest.
+    """
+
+    ladder: tuple[dict[str, Any], ...]
+    skill: float = 0.5
+    rate: float = 0.0003
+
+    def __post_init__(self) -> None:
+        if not self.ladder:
+            raise ValueError("the learner needs a ladder of at least one rung")
+        self._difficulty = [SkillModel().difficulty(knobs) for knobs in self.ladder]
+
+    def pass_probability(self, rung: int) -> float:
+        return 1.0 / (1.0 + math.exp(self._difficulty[rung] - self.skill))
+
+    def group(self, rung: int, size: int, rng: random.Random) -> list[float]:
+        """One group of ``size`` rollouts on ``rung`` (rewards 1.0 / 0.0), then learn from it."""
+        p = self.pass_probability(rung)
+        rewards = [float(rng.random() < p) for _ in range(size)]
+        if max(rewards) != min(rewards):
+            self.skill += self.rate
+        return rewards

@@ -11,6 +11,7 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
+from attnrl.report.curriculum import curriculum_section
 from attnrl.report.data import Batch, Collection, ReportError, load_input
 from attnrl.report.page import html_page, run_payload
 from attnrl.report.views import batch_sections, collection_sections, comparison_sections
@@ -69,6 +70,8 @@ def build_report(inputs: Sequence[Path], band: tuple[float, float] | None = None
         sections = collection_sections(loaded[0])
     else:
         sections = batch_sections(loaded[0].batches[0])
+    curriculum = curriculum_section(loaded[0].path) if len(loaded) == 1 else None
+    sections += [curriculum] if curriculum else []
     batches = [b for c in loaded for b in c.batches]
     data, details = run_payload(batches)
     data["batches"] = [_label(c, b, comparing=len(loaded) == 2) for c in loaded for b in c.batches]

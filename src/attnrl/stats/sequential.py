@@ -20,15 +20,18 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 from attnrl.stats.band import Verdict, band_verdict
 
 __all__ = [
     "DEFAULT_ALPHA",
     "DEFAULT_PRIOR",
+    "SEQUENCE_METHODS",
     "ConfidenceSequence",
     "cs_interval",
     "log_mixture",
+    "new_sequence",
 ]
 
 DEFAULT_ALPHA = 0.05
@@ -143,3 +146,20 @@ class ConfidenceSequence:
             if band_verdict(interval, band) != "inconclusive":
                 return n
         return None
+
+
+SEQUENCE_METHODS = ("mixture", "betting")
+"""``mixture``: this module's sequence (the run verdict's); ``betting``:
+:class:`attnrl.stats.betting.BettingSequence` (fewer runs at most rates:
+benchmarks/bench_betting.py)."""
+
+
+def new_sequence(method: str = "mixture", alpha: float = DEFAULT_ALPHA) -> Any:
+    """An empty running confidence sequence of ``method`` (same interface either way)."""
+    if method == "mixture":
+        return ConfidenceSequence(alpha=alpha)
+    if method == "betting":
+        from attnrl.stats.betting import BettingSequence
+
+        return BettingSequence(alpha=alpha)
+    raise ValueError(f"unknown sequence method {method!r}; choose one of {SEQUENCE_METHODS}")
