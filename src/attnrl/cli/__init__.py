@@ -41,6 +41,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "the presets and ladder rungs: policy, answer size in tokens, what is gameable",
     ),
     "exec": ("exec_command", "run code in the python tool sandbox and print the tool result JSON"),
+    "serve-sandbox": (
+        "serve_command",
+        "serve the python sandbox over HTTP (SandboxFusion /run_code, sessions)",
+    ),
     "run": ("run_command", "the main job: N attempts by a model, graded, with the TASK ANALYSIS"),
     "report": ("run_command", "print the TASK ANALYSIS of a run directory"),
     "dataset": (
