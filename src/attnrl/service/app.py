@@ -14,6 +14,7 @@ client's request simply takes longer), never an error.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import logging
@@ -43,6 +44,7 @@ class Backend(Protocol):
     and :class:`~attnrl.sandbox.ray_pool.RaySandbox` both do)."""
 
     limits: SandboxLimits
+    max_concurrency: int
 
     @property
     def isolation(self) -> str: ...
@@ -72,17 +74,28 @@ class _State:
     def __init__(self, backend: Backend, settings: ServiceSettings) -> None:
         self.backend = backend
         self.sessions = Sessions(settings.max_sessions, settings.session_idle_s)
+        self.slots = asyncio.Semaphore(backend.max_concurrency)
         self.running = 0
+        self.waiting = 0
         self.peak_running = 0
+        self.peak_waiting = 0
         self.served = 0
 
     async def run(self, code: str, limits: SandboxLimits) -> dict[str, Any]:
+        """One call, when a slot is free: the wait is the backpressure a client feels."""
+        self.waiting += 1
+        self.peak_waiting = max(self.peak_waiting, self.waiting)
+        try:
+            await self.slots.acquire()
+        finally:
+            self.waiting -= 1
         self.running += 1
         self.peak_running = max(self.peak_running, self.running)
         try:
             result = await self.backend.run(code, limits)
         finally:
             self.running -= 1
+            self.slots.release()
         self.served += 1
         return run_code_response(result)
 
@@ -152,6 +165,8 @@ def create_app(backend: Backend, settings: ServiceSettings | None = None) -> ASG
                 "isolation": backend.isolation,
                 "running": state.running,
                 "peak_running": state.peak_running,
+                "waiting": state.waiting,
+                "peak_waiting": state.peak_waiting,
                 "served": state.served,
                 "sessions": len(state.sessions),
                 "rejected_tokens": guard.rejected,
