@@ -84,3 +84,53 @@ async def test_ray_is_chosen_by_configuration_only(
     monkeypatch.setenv("ATTNRL_SANDBOX", "cloud")
     with pytest.raises(ValueError, match="ATTNRL_SANDBOX='cloud' is not a sandbox backend"):
         open_sandbox()
+
+
+def test_the_harness_runs_on_the_pool_by_configuration_only(cluster: Any, tmp_path: Any) -> None:
+    """``attnrl run`` unchanged, with two environment variables: its python calls run in the
+    cluster's pools, and the run records that isolation."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    c, _ = cluster(2)
+    env = {
+        **os.environ,
+        "ATTNRL_SANDBOX": "ray",
+        "ATTNRL_RAY_ADDRESS": c.address,
+        "ANTHROPIC_API_KEY": "",
+    }
+    out = tmp_path / "run"
+    proc = subprocess.run(
+        [sys.executable, "-m", "attnrl", "run", "--model", "simulated", "--runs", "4"]
+        + ["--out", str(out)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
+    assert proc.returncode in (0, 1), proc.stderr[-3000:]
+    assert "Sandbox: ray pool of 2 node(s): bwrap" in proc.stdout, proc.stdout[-2000:]
+    records = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
+    assert len(records) == 4
+    assert all(r.get("category") != "infrastructure" for r in records)
+
+
+def test_the_trainer_tools_worker_sandbox_follows_the_configuration(
+    cluster: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from attnrl.integrations._tool_session import WorkerSandbox
+
+    cluster(1)
+    monkeypatch.setenv("ATTNRL_SANDBOX", "ray")
+    worker = WorkerSandbox(SandboxLimits(timeout_s=5.0), max_concurrency=2)
+
+    async def main() -> tuple[str, str]:
+        result = await worker.run("print(2 + 2)")
+        isolation = worker.isolation
+        await worker.aclose()
+        return result.result, isolation
+
+    text, isolation = asyncio.run(main())
+    assert text == "4\n" and isolation.startswith("ray pool of 1 node(s)")
