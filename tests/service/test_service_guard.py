@@ -200,3 +200,26 @@ def test_bad_requests_get_400_with_the_fix(server: Served) -> None:
         response = httpx.post(f"{server.url}/run_code", content=body, timeout=60)
         assert response.status_code == 400, body
         assert message in response.json()["detail"], (body, response.text)
+
+
+async def test_accepted_connections_get_tcp_nodelay() -> None:
+    """The listening socket says TCP, so asyncio sets TCP_NODELAY on each accepted one (with
+    protocol 0 it does not, and a keep-alive client waits on Nagle for every request)."""
+    import asyncio
+
+    from attnrl.service.server import bind_socket
+
+    sock = bind_socket("127.0.0.1", 0)
+    seen: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+
+    async def handle(_: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        accepted = writer.get_extra_info("socket")
+        seen.set_result(accepted.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+        writer.close()
+
+    server = await asyncio.start_server(handle, sock=sock)
+    async with server:
+        host, port = sock.getsockname()[:2]
+        _, writer = await asyncio.open_connection(host, port)
+        assert await seen != 0
+        writer.close()
