@@ -21,6 +21,7 @@ class Served:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
         out, err = self.proc.communicate(timeout=60)
+        assert self.proc.returncode == 0, (self.proc.returncode, err[-2000:])  # a clean stop
         return self.first_line + out + err
 
 

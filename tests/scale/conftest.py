@@ -17,7 +17,8 @@ SYSTEM_CONFIG = {
     "health_check_period_ms": 500,
     "health_check_failure_threshold": 4,
 }
-NODE = {"object_store_memory": 80 << 20, "include_dashboard": False}
+NODE = {"object_store_memory": 80 << 20, "include_dashboard": False, "node_ip_address": "127.0.0.1"}
+"""Every node on loopback (Ray binds the machine's own address otherwise)."""
 
 
 @pytest.fixture
@@ -34,7 +35,8 @@ def cluster() -> Iterator[Callable[[int], tuple[Cluster, list[Any]]]]:
         made.append(c)
         nodes = [c.add_node(num_cpus=1, **NODE) for _ in range(workers)]
         c.wait_for_nodes()
-        ray.init(address=c.address, include_dashboard=False, log_to_driver=False)
+        ray.init(address=c.address, log_to_driver=False, _node_ip_address="127.0.0.1")
+        assert c.address.startswith("127.0.0.1:"), c.address
         return c, nodes
 
     yield factory

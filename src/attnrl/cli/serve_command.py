@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import signal
 import sys
 
 from attnrl.cli.common import UsageError, fail
@@ -145,6 +146,9 @@ def cmd_serve_sandbox(args: argparse.Namespace) -> int:
     def announce(line: str) -> None:
         print(line, flush=True)
 
+    # uvicorn stops gracefully on SIGTERM, then hands the signal on to the handler it found:
+    # make that one a no-op, so a stop asked for is exit 0 rather than death by SIGTERM.
+    signal.signal(signal.SIGTERM, lambda *_: None)
     try:
         asyncio.run(serve(backend, sock, settings, announce))
     except SandboxError as exc:

@@ -84,6 +84,8 @@ def check_bind(host: str, token: str | None) -> None:
 def bind_socket(host: str, port: int) -> socket.socket:
     """A listening TCP socket on ``host``:``port`` (0: any free port)."""
     family = socket.AF_INET6 if ":" in host.strip("[]") else socket.AF_INET
+    if host == "localhost":
+        host = "127.0.0.1"
     # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY on accepted sockets only when the
     # protocol says TCP; with 0 a keep-alive client waits ~40 ms per request (Nagle and
     # delayed ACKs between the response's separate writes).
