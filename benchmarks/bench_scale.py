@@ -17,7 +17,8 @@ import os
 import time
 
 SNIPPET = "x = np.arange(64.0).reshape(8, 8)\nprint(float((x @ x.T).sum()))\n"
-NODE = {"object_store_memory": 80 << 20, "node_ip_address": "127.0.0.1"}
+NODE = {"object_store_memory": 80 << 20}
+os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"  # every node on 127.0.0.1
 
 
 async def rate(run: object, calls: int, in_flight: int) -> float:
@@ -55,7 +56,7 @@ async def pool_rate(nodes: int, calls: int) -> tuple[float, dict[str, int]]:
         for _ in range(nodes):
             cluster.add_node(num_cpus=1, **NODE)
         cluster.wait_for_nodes()
-        ray.init(address=cluster.address, log_to_driver=False, _node_ip_address="127.0.0.1")
+        ray.init(address=cluster.address, log_to_driver=False)
         async with RaySandbox(max_concurrency=16) as sb:
             await rate(sb.run, 50 * nodes, 16 * nodes)
             before = dict(sb.served)

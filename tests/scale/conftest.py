@@ -4,11 +4,16 @@ as dead within seconds."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 
+# Ray's single-machine mode: every node, the GCS and the driver on 127.0.0.1 (by default Ray
+# rewrites a loopback address to the machine's own, reachable from the network). Read when
+# ray is imported, and inherited by every process a test starts.
+os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
 ray = pytest.importorskip("ray")
 from ray.cluster_utils import Cluster  # noqa: E402
 
@@ -17,8 +22,7 @@ SYSTEM_CONFIG = {
     "health_check_period_ms": 500,
     "health_check_failure_threshold": 4,
 }
-NODE = {"object_store_memory": 80 << 20, "include_dashboard": False, "node_ip_address": "127.0.0.1"}
-"""Every node on loopback (Ray binds the machine's own address otherwise)."""
+NODE = {"object_store_memory": 80 << 20, "include_dashboard": False}
 
 
 @pytest.fixture
@@ -35,8 +39,9 @@ def cluster() -> Iterator[Callable[[int], tuple[Cluster, list[Any]]]]:
         made.append(c)
         nodes = [c.add_node(num_cpus=1, **NODE) for _ in range(workers)]
         c.wait_for_nodes()
-        ray.init(address=c.address, log_to_driver=False, _node_ip_address="127.0.0.1")
         assert c.address.startswith("127.0.0.1:"), c.address
+        ray.init(address=c.address, log_to_driver=False)
+        assert {n["NodeManagerAddress"] for n in ray.nodes()} == {"127.0.0.1"}
         return c, nodes
 
     yield factory

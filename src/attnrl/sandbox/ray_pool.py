@@ -100,20 +100,6 @@ def _lost_errors() -> tuple[type[BaseException], ...]:
     )
 
 
-def _loopback(address: str | None) -> dict[str, str]:
-    """For a cluster on loopback (a local test cluster), this node is on loopback too: Ray
-    would otherwise look for its raylet at the machine's own address."""
-    import ipaddress
-
-    host = (address or "").rsplit(":", 1)[0]
-    try:
-        if ipaddress.ip_address(host).is_loopback:
-            return {"_node_ip_address": host}
-    except ValueError:
-        pass
-    return {}
-
-
 class RaySandbox:
     """A :class:`~attnrl.sandbox.base.Sandbox` whose calls run in per-node pools on a Ray
     cluster. ``address``: what ``ray.init`` connects to (``"auto"``: the cluster this machine
@@ -198,7 +184,7 @@ class RaySandbox:
         import ray
 
         if not ray.is_initialized():
-            ray.init(address=self.address, log_to_driver=False, **_loopback(self.address))
+            ray.init(address=self.address, log_to_driver=False)
         await self.refresh()
         if not self.nodes:
             raise SandboxError("no node of the Ray cluster could start a sandbox pool")
