@@ -134,3 +134,41 @@ def test_the_trainer_tools_worker_sandbox_follows_the_configuration(
 
     text, isolation = asyncio.run(main())
     assert text == "4\n" and isolation.startswith("ray pool of 1 node(s)")
+
+
+def test_serve_sandbox_over_the_pool_by_configuration(cluster: Any) -> None:
+    """``attnrl serve-sandbox`` with ``ATTNRL_SANDBOX=ray``: SandboxFusion requests run on
+    the cluster's nodes."""
+    import json
+    import os
+    import subprocess
+    import sys
+    import urllib.request
+
+    c, _ = cluster(1)
+    env = {**os.environ, "ATTNRL_SANDBOX": "ray", "ATTNRL_RAY_ADDRESS": c.address}
+    env = {k: v for k, v in env.items() if "PROXY" not in k.upper()}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "attnrl", "serve-sandbox", "--port", "0", "--concurrency", "2"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        assert "isolation ray pool of 1 node(s)" in line, line
+        url = line.split("listening on ", 1)[1].split()[0]
+        body = json.dumps({"code": "print(np.arange(5).sum())", "language": "python"}).encode()
+        request = urllib.request.Request(
+            f"{url}/run_code", data=body, headers={"Content-Type": "application/json"}
+        )
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        with opener.open(request, timeout=120) as response:
+            answer = json.loads(response.read())
+        assert answer["status"] == "Success" and answer["run_result"]["stdout"] == "10\n"
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=120)
+    assert proc.returncode == 0

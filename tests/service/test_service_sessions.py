@@ -84,3 +84,32 @@ def test_many_concurrent_clients_all_served_within_the_concurrency(
     assert health["peak_running"] == 2  # never more than the concurrency at once,
     assert health["peak_waiting"] > 0  # the rest waited their turn instead of failing
     assert "bwrap" in health["isolation"] or "process" in health["isolation"]
+
+
+async def test_a_failing_backend_is_a_sandbox_error_the_clients_retry() -> None:
+    """Infrastructure (a Ray node lost for good) reaches the client as SandboxFusion's
+    ``SandboxError`` status, never as the code's own failure."""
+    from attnrl.sandbox import SandboxError
+    from attnrl.sandbox.limits import SandboxLimits
+    from attnrl.service import create_app
+
+    class Lost:
+        limits = SandboxLimits()
+        max_concurrency = 2
+        isolation = "ray pool (no live node)"
+
+        async def start(self) -> None:
+            return None
+
+        async def run(self, code: str, limits: SandboxLimits | None = None) -> None:
+            raise SandboxError("infrastructure: no node was left")
+
+        async def aclose(self) -> None:
+            return None
+
+    app = create_app(Lost())  # type: ignore[arg-type]
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://service") as client:
+        answer = (await client.post("/run_code", json=_cell("print(1)"))).json()
+    assert answer["status"] == "SandboxError"
+    assert "no node was left" in answer["message"] and answer["run_result"] is None

@@ -1,7 +1,8 @@
 """``serve-sandbox``: the python tool's sandbox as a SandboxFusion-compatible HTTP service.
 
 Binds loopback by default; any other address needs a bearer token (``--token-file`` or
-``ATTNRL_SANDBOX_TOKEN``). Prints one line saying where it listens, then serves until
+``ATTNRL_SANDBOX_TOKEN``). The sandbox behind it is the configured one (``ATTNRL_SANDBOX``:
+the local jail, or the Ray pool). Prints one line saying where it listens, then serves until
 SIGINT/SIGTERM. Exit 2 for a usage error (bad flag, address, token), 1 if the sandbox
 could not start.
 """
@@ -49,7 +50,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--concurrency",
         type=int,
         default=16,
-        help="calls run at once; more wait their turn (16)",
+        help="calls run at once (per node with ATTNRL_SANDBOX=ray); more wait their turn (16)",
     )
     parser.add_argument(
         "--timeout",
@@ -111,7 +112,8 @@ def _limits(args: argparse.Namespace) -> SandboxLimits:
 
 
 def cmd_serve_sandbox(args: argparse.Namespace) -> int:
-    from attnrl.sandbox.local import PREFORK, SPARE_SLOTS, UID_BLOCK, LocalSandbox, SandboxError
+    from attnrl.sandbox.local import PREFORK, SPARE_SLOTS, UID_BLOCK, SandboxError
+    from attnrl.sandbox.select import open_sandbox
     from attnrl.service.app import ServiceSettings
     from attnrl.service.server import BindError, bind_socket, check_bind, read_token, serve
 
@@ -132,8 +134,9 @@ def cmd_serve_sandbox(args: argparse.Namespace) -> int:
             raise UsageError(f"--port must be in 0..65535, got {args.port}")
         token = read_token(args.token_file)
         check_bind(args.host, token)
+        backend = open_sandbox(limits, max_concurrency=args.concurrency)  # ATTNRL_SANDBOX
         sock = bind_socket(args.host, args.port)
-    except (UsageError, BindError) as exc:
+    except (UsageError, BindError, ValueError) as exc:
         return fail(str(exc))
     settings = ServiceSettings(
         token=token,
@@ -141,7 +144,6 @@ def cmd_serve_sandbox(args: argparse.Namespace) -> int:
         body_timeout_s=args.body_timeout,
         max_sessions=args.max_sessions,
     )
-    backend = LocalSandbox(limits, max_concurrency=args.concurrency)
 
     def announce(line: str) -> None:
         print(line, flush=True)

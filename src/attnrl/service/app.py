@@ -30,7 +30,8 @@ from starlette.routing import Route
 
 from attnrl.sandbox.base import ExecResult
 from attnrl.sandbox.limits import SandboxLimits
-from attnrl.service.fusion import RequestError, parse_run_code, run_code_response
+from attnrl.sandbox.local import SandboxError
+from attnrl.service.fusion import RequestError, error_response, parse_run_code, run_code_response
 from attnrl.service.guard import ASGIApp, Guard
 from attnrl.service.sessions import Session, SessionError, Sessions
 
@@ -43,8 +44,13 @@ class Backend(Protocol):
     """A sandbox that takes per-call limits (:class:`~attnrl.sandbox.local.LocalSandbox`
     and :class:`~attnrl.sandbox.ray_pool.RaySandbox` both do)."""
 
-    limits: SandboxLimits
-    max_concurrency: int
+    @property
+    def limits(self) -> SandboxLimits:
+        """The sandbox's own limits: a request may ask for less, never more."""
+        ...
+
+    @property
+    def max_concurrency(self) -> int: ...
 
     @property
     def isolation(self) -> str: ...
@@ -93,6 +99,9 @@ class _State:
         self.peak_running = max(self.peak_running, self.running)
         try:
             result = await self.backend.run(code, limits)
+        except SandboxError as exc:  # the backend failed (a lost node): the clients retry
+            log.warning("sandbox service: %s", exc)
+            return error_response(f"the sandbox failed: {exc}")
         finally:
             self.running -= 1
             self.slots.release()
