@@ -114,12 +114,12 @@ SCALE_VENV := .venv-scale
 SCALE_PY := $(SCALE_VENV)/bin/python
 
 $(SCALE_VENV)/.installed: requirements/scale.txt pyproject.toml
-	@$(call say,installing Ray 2.60.0 and pytest (requirements/scale.txt) with attnrl editable into \
+	@$(call say,installing Ray 2.60.0 and pytest (requirements/scale.txt) with attnrl[serve] editable into \
 	  $(SCALE_VENV) with uv: the Ray sandbox pool's tests need a real multi-node Ray cluster; \
 	  du -sh $(SCALE_VENV) afterwards: 406M)
 	rm -rf $(SCALE_VENV)
 	$(UV) venv -q $(SCALE_VENV) --python $(PYTHON)
-	$(UV) pip install -q --python $(SCALE_PY) -r requirements/scale.txt -e .
+	$(UV) pip install -q --python $(SCALE_PY) -r requirements/scale.txt -e '.[serve]'
 	touch $@
 
 test-scale: sandbox-deps $(SCALE_VENV)/.installed

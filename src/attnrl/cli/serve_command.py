@@ -114,7 +114,14 @@ def _limits(args: argparse.Namespace) -> SandboxLimits:
 def cmd_serve_sandbox(args: argparse.Namespace) -> int:
     from attnrl.sandbox.local import PREFORK, SPARE_SLOTS, UID_BLOCK, SandboxError
     from attnrl.sandbox.select import open_sandbox
-    from attnrl.service.app import ServiceSettings
+
+    try:
+        from attnrl.service.app import ServiceSettings
+    except ImportError as exc:
+        return fail(
+            f"serve-sandbox needs the serve extra ({exc.name} is missing): "
+            "pip install 'attnrl[serve]' (make env installs it)"
+        )
     from attnrl.service.server import BindError, bind_socket, check_bind, read_token, serve
 
     try:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 import os
+import signal
 import socket
 from collections.abc import Callable
 from pathlib import Path
@@ -111,7 +112,10 @@ async def serve(
     SIGINT/SIGTERM, then stop the backend."""
     import uvicorn
 
+    previous = signal.getsignal(signal.SIGTERM)
     await backend.start()
+    if previous is not None:  # Ray's driver installs its own (sys.exit(15)): undo it
+        signal.signal(signal.SIGTERM, previous)
     host, port = sock.getsockname()[:2]
     shown = f"[{host}]" if ":" in host else host
     announce(
