@@ -6,7 +6,7 @@ export PYTHON
 UV := ./tools/uv
 RUN := $(UV) run --locked --all-extras
 
-.PHONY: run test test-slow test-trainers test-verifiers-v1 test-harbor check docs env env-run sandbox-deps browser-deps bench clean
+.PHONY: run test test-slow test-trainers test-verifiers-v1 test-harbor test-scale check docs env env-run sandbox-deps browser-deps bench clean
 
 # Every large install says what and why before it starts. Sizes: `du -sh` of the result on a
 # fresh clone, 2026-12-03 (docs/getting-started.md lists them with their commands).
@@ -127,6 +127,23 @@ $(HARBOR_VENV)/.installed: requirements/harbor.txt
 test-harbor: env $(HARBOR_VENV)/.installed
 	ATTNRL_BIN=$(CURDIR)/.venv/bin/attnrl $(HARBOR_PY) -m pytest -c tests/harbor/pytest.ini tests/harbor
 
+# The scale tier: the Ray sandbox pool on a local multi-node ray.cluster_utils.Cluster, with
+# Ray 2.60 in its own environment (Ray is no dependency of attnrl). Reinstalls when a pin changes.
+SCALE_VENV := .venv-scale
+SCALE_PY := $(SCALE_VENV)/bin/python
+
+$(SCALE_VENV)/.installed: requirements/scale.txt pyproject.toml
+	@$(call say,installing Ray 2.60.0 and pytest (requirements/scale.txt) with attnrl[serve] editable into \
+	  $(SCALE_VENV) with uv: the Ray sandbox pool's tests need a real multi-node Ray cluster; \
+	  du -sh $(SCALE_VENV) afterwards: 406M)
+	rm -rf $(SCALE_VENV)
+	$(UV) venv -q $(SCALE_VENV) --python $(PYTHON)
+	$(UV) pip install -q --python $(SCALE_PY) -r requirements/scale.txt -e '.[serve]'
+	touch $@
+
+test-scale: sandbox-deps $(SCALE_VENV)/.installed
+	$(SCALE_PY) -m pytest -c tests/scale/pytest.ini tests/scale
+
 # The documentation site (mkdocs.yml, docs/) into site/, strictly: a broken link or a warning
 # fails. The docs group (mkdocs, mkdocs-material, pinned in uv.lock) is installed into .venv.
 docs:
@@ -140,4 +157,4 @@ bench: env sandbox-deps
 	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(RUN) python $$b || exit 1; done
 
 clean:
-	rm -rf .venv .venv-trainers .venv-verifiers-v1 .venv-harbor .tools runs site .pytest_cache .mypy_cache .ruff_cache
+	rm -rf .venv .venv-trainers .venv-verifiers-v1 .venv-harbor .venv-scale .tools runs site .pytest_cache .mypy_cache .ruff_cache

@@ -242,8 +242,12 @@ async def main(before: str, rounds: int) -> None:
                     rows.append(row(name, int(flight), result[flight]))  # type: ignore[arg-type]
 
     # (a) cold interpreter per call
-    rows.append(row("cold `python -c`", 1, stats(*await measure(cold_call, 12, 1))))
-    rows.append(row("cold `python -c`", 16, stats(*await measure(cold_call, 48, 16))))
+    cold = {
+        "1": stats(*await measure(cold_call, 12, 1)),
+        "16": stats(*await measure(cold_call, 48, 16)),
+    }
+    rows.append(row("cold `python -c`", 1, cold["1"]))
+    rows.append(row("cold `python -c`", 16, cold["16"]))
 
     # (c) in-process exec, the unsafe baseline (threads for 16 in flight)
     loop = asyncio.get_running_loop()
@@ -266,6 +270,16 @@ async def main(before: str, rounds: int) -> None:
     print("-" * len(header))
     for line in rows:
         print(line)
+    print()
+    print("issue 25: the sandbox against a cold `python -c` per call, in this run (medians):")
+    for flight in ("1", "16"):
+        after = [r[flight] for r in sides["after"]]
+        rate = statistics.median(float(a["rate"]) for a in after)  # type: ignore[index]
+        cpu = statistics.median(float(a["cpu_ms"]) for a in after)  # type: ignore[index]
+        print(
+            f"  {flight:>2} in flight: calls/s x{rate / cold[flight]['rate']:.1f}, CPU per call "
+            f"x{cpu / cold[flight]['cpu_ms']:.3f} ({rate:.0f}/s, {cpu:.2f} ms)"
+        )
     print()
     print("issue 19 bound (median over rounds of after vs before in the same round; <= 15%):")
     for flight in ("1", "16"):

@@ -46,6 +46,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "check a registered task against the plug-in contract (exit 0 all pass, 1 not)",
     ),
     "exec": ("exec_command", "run code in the python tool sandbox and print the tool result JSON"),
+    "serve-sandbox": (
+        "serve_command",
+        "serve the python sandbox over HTTP (SandboxFusion /run_code, sessions)",
+    ),
     "run": ("run_command", "the main job: N attempts by a model, graded, with the TASK ANALYSIS"),
     "report": ("run_command", "print the TASK ANALYSIS of a run directory"),
     "dataset": (

@@ -264,10 +264,10 @@ async def run_batch(
                 config.concurrency,
             )
             async with contextlib.AsyncExitStack() as stack:
-                if sandbox is None:
-                    sandbox = await stack.enter_async_context(
-                        open_sandbox(max_concurrency=min(config.concurrency, 16))
-                    )
+                if sandbox is None:  # the configured backend (ATTNRL_SANDBOX)
+                    opened = open_sandbox(max_concurrency=min(config.concurrency, 16))
+                    await stack.enter_async_context(opened)
+                    sandbox = opened
                 isolation = sandbox.isolation
                 await _run_all(
                     config, family, todo, models, sandbox, batch_dir, console, isolation, stop

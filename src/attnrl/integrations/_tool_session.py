@@ -32,9 +32,10 @@ from attnrl.harness.tools import (
     tool_error_json,
 )
 from attnrl.integrations._common import grade_submission, task_for
-from attnrl.sandbox import LocalSandbox
+from attnrl.sandbox import LocalSandbox, open_sandbox
 from attnrl.sandbox.base import ExecResult, Sandbox
 from attnrl.sandbox.limits import SandboxLimits
+from attnrl.sandbox.ray_pool import RaySandbox
 from attnrl.task import Task
 from attnrl.task.tools import PYTHON_TOOL, SUBMIT_TOOL
 from attnrl.tasks.attention.grading import Grade
@@ -59,10 +60,10 @@ class WorkerSandbox:
         self.limits = limits
         self.max_concurrency = max_concurrency
         self._lock = threading.Lock()
-        self._boxes: dict[asyncio.AbstractEventLoop, LocalSandbox] = {}
+        self._boxes: dict[asyncio.AbstractEventLoop, LocalSandbox | RaySandbox] = {}
         self._atexit = False
 
-    def _box(self) -> LocalSandbox:
+    def _box(self) -> LocalSandbox | RaySandbox:
         loop = asyncio.get_running_loop()
         with self._lock:
             box = self._boxes.get(loop)
@@ -70,7 +71,7 @@ class WorkerSandbox:
                 kwargs: dict[str, Any] = {}
                 if self.max_concurrency is not None:
                     kwargs["max_concurrency"] = self.max_concurrency
-                box = self._boxes[loop] = LocalSandbox(self.limits, **kwargs)
+                box = self._boxes[loop] = open_sandbox(self.limits, **kwargs)  # ATTNRL_SANDBOX
                 if not self._atexit:
                     atexit.register(self.close_all)
                     self._atexit = True

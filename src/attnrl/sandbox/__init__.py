@@ -2,7 +2,9 @@
 
 ``async with open_sandbox() as sb: result = await sb.run(code)`` runs one
 ``python_expression`` call in a fork of a warm zygote jailed by bubblewrap (or, loudly,
-in a plain process when bubblewrap is unavailable); see :class:`LocalSandbox`.
+in a plain process when bubblewrap is unavailable); see :class:`LocalSandbox`. With
+``ATTNRL_SANDBOX=ray`` the same calls run in per-node pools on a Ray cluster
+(:mod:`attnrl.sandbox.select`, :mod:`attnrl.sandbox.ray_pool`).
 """
 
 from __future__ import annotations
@@ -16,8 +18,8 @@ if TYPE_CHECKING:
         LocalSandbox,
         SandboxError,
         format_output,
-        open_sandbox,
     )
+    from attnrl.sandbox.select import open_sandbox
 
 __all__ = [
     "DEFAULT_MAX_CONCURRENCY",
@@ -36,7 +38,7 @@ _LAZY = {
     "LocalSandbox": "attnrl.sandbox.local",
     "SandboxError": "attnrl.sandbox.local",
     "format_output": "attnrl.sandbox.local",
-    "open_sandbox": "attnrl.sandbox.local",
+    "open_sandbox": "attnrl.sandbox.select",
 }
 """Resolved on first use, so that a light module of the package (``limits``, which the
 prompt renders from) does not import the zygote manager and asyncio."""

@@ -7,7 +7,7 @@ implement :class:`Sandbox`; the agent loop and ``attnrl exec`` only see this mod
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 __all__ = ["ExecResult", "Sandbox", "safe_text"]
@@ -40,12 +40,18 @@ class ExecResult:
     """True when output was cut at the output limit."""
     duration_s: float = 0.0
     """Wall-clock seconds the call took (not shown to the model)."""
+    stdout: str | None = field(default=None, compare=False)
+    """stdout alone, cut at the output limit, for clients that keep the two streams apart
+    (the HTTP service); None when the backend does not tell them apart."""
+    stderr: str | None = field(default=None, compare=False)
+    """stderr alone, likewise (both are views of ``result``: equality ignores them)."""
 
     def __post_init__(self) -> None:
         # One place for every backend: each string is made safe as the result is made.
-        object.__setattr__(self, "result", safe_text(self.result))
-        if self.error is not None:
-            object.__setattr__(self, "error", safe_text(self.error))
+        for name in ("result", "error", "stdout", "stderr"):
+            value = getattr(self, name)
+            if value is not None:
+                object.__setattr__(self, name, safe_text(value))
 
     def to_tool_json(self) -> dict[str, Any]:
         """The JSON object returned to the model as the tool result."""

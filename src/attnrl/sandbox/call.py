@@ -226,7 +226,9 @@ class Call:
             self.discarded_chars,
             self.flooded,
         )
-        return ExecResult(text, self._error(), truncated, duration_s)
+        stdout, _ = format_output(bytes(self.out), b"", lim.max_output_chars)
+        stderr, _ = format_output(b"", bytes(self.err), lim.max_output_chars)
+        return ExecResult(text, self._error(), truncated, duration_s, stdout, stderr)
 
     def _error(self) -> str | None:
         lim = self.limits

@@ -322,9 +322,14 @@ class LocalSandbox:
                     extra,
                 )
 
-    async def run(self, code: str) -> ExecResult:
-        """Run one ``python_expression`` call; see the class docstring for the semantics."""
+    async def run(self, code: str, limits: SandboxLimits | None = None) -> ExecResult:
+        """Run one ``python_expression`` call; see the class docstring for the semantics.
+
+        ``limits``: tighter limits for this call only (the HTTP service maps a request's
+        timeout and memory onto them); each must be at most the sandbox's own, and
+        ``disk_bytes`` is the sandbox's (ValueError otherwise)."""
         started = time.perf_counter()
+        limits = self._call_limits(limits)
         data = code.encode("utf-8", "surrogatepass")
         if len(data) > MAX_CODE_BYTES:
             return ExecResult(
@@ -337,13 +342,13 @@ class LocalSandbox:
             await self.start()
             zygote = self._zygote
             assert zygote is not None
-            call = Call(next(self._ids), self.limits, self)
+            call = Call(next(self._ids), limits, self)
             self._calls[call.id] = call
             try:
                 await self._launch(zygote, call, data)
                 try:
                     await asyncio.wait_for(
-                        asyncio.shield(call.settled), self.limits.timeout_s + BACKSTOP_S
+                        asyncio.shield(call.settled), limits.timeout_s + BACKSTOP_S
                     )
                 except TimeoutError:
                     self._lose(zygote, "the sandbox server stopped answering; it was restarted")
@@ -652,14 +657,28 @@ class LocalSandbox:
             except (TimeoutError, asyncio.CancelledError):
                 zygote.stderr_task.cancel()
 
-    def _limits_dict(self) -> dict[str, Any]:
+    def _limits_dict(self, limits: SandboxLimits | None = None) -> dict[str, Any]:
+        lim = limits or self.limits
         return {
-            "timeout_s": self.limits.timeout_s,
-            "cpu_s": self.limits.cpu_s,
-            "memory_bytes": self.limits.memory_bytes,
-            "max_processes": self.limits.max_processes,
-            "max_file_bytes": self.limits.max_file_bytes,
+            "timeout_s": lim.timeout_s,
+            "cpu_s": lim.cpu_s,
+            "memory_bytes": lim.memory_bytes,
+            "max_processes": lim.max_processes,
+            "max_file_bytes": lim.max_file_bytes,
         }
+
+    def _call_limits(self, limits: SandboxLimits | None) -> SandboxLimits:
+        """``limits`` if no looser than the sandbox's own (the jail, its cgroups and the
+        harness's backstop are sized by those), else ValueError naming the field."""
+        if limits is None or limits == self.limits:
+            return self.limits
+        for f in dataclasses.fields(SandboxLimits):
+            mine, theirs = getattr(self.limits, f.name), getattr(limits, f.name)
+            if f.name == "disk_bytes" and theirs != mine:
+                raise ValueError(f"a call's disk_bytes is the sandbox's ({mine}), got {theirs}")
+            if theirs > mine:
+                raise ValueError(f"a call's {f.name} may not exceed the sandbox's {mine}: {theirs}")
+        return limits
 
     def _slot_oom_kills(self, slot: int) -> int:
         """OOM kills in ``slot``'s memory cgroup since its last call was reported: the
@@ -726,7 +745,7 @@ class LocalSandbox:
                 theirs.append(w)
                 os.set_blocking(r, False)
                 call.watch(r, which)
-            limits = self._limits_dict()
+            limits = self._limits_dict(call.limits)
             msg = json.dumps({"op": "run", "id": call.id, "limits": limits}).encode()
             if not zygote.alive:
                 raise OSError("the sandbox server is not running")

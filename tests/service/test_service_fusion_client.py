@@ -1,0 +1,98 @@
+"""SandboxFusion's own client package (``sandbox-fusion`` 0.3.7, sync and async) against
+``attnrl serve-sandbox``, unchanged: its request models, its response parsing, its summary."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+import sandbox_fusion
+from sandbox_fusion import (
+    CommandRunStatus,
+    RunCodeRequest,
+    RunStatus,
+    SummaryMapping,
+    run_code,
+    run_code_async,
+    summary_run_code_result,
+)
+
+from fakes.sandbox_server import Served
+
+
+def test_the_client_package_is_the_pinned_one() -> None:
+    from importlib.metadata import version
+
+    assert version("sandbox-fusion") == "0.3.7"
+    assert sandbox_fusion.run_code is run_code
+
+
+def test_sync_client_runs_python_with_numpy(server: Served) -> None:
+    request = RunCodeRequest(code="print(int(np.arange(5).sum()))", language="python")
+    response = run_code(request, endpoint=server.url, max_attempts=1)
+    assert response.status == RunStatus.Success
+    assert response.run_result is not None
+    assert response.run_result.status == CommandRunStatus.Finished
+    assert response.run_result.return_code == 0
+    assert response.run_result.stdout == "10\n"
+    assert summary_run_code_result(response, SummaryMapping()) == "Success"
+
+
+def test_sync_client_sees_an_exception_as_a_failed_run(server: Served) -> None:
+    request = RunCodeRequest(
+        code="import sys\nprint('out')\nprint('warn', file=sys.stderr)\nraise KeyError('k')",
+        language="python",
+    )
+    response = run_code(request, endpoint=server.url, max_attempts=1)
+    assert response.status == RunStatus.Failed
+    assert response.run_result is not None
+    assert response.run_result.return_code == 1
+    assert response.run_result.stdout == "out\n"  # stderr kept apart, as the API has it
+    assert response.run_result.stderr is not None
+    assert response.run_result.stderr.startswith("warn\nKeyError: 'k'")
+    mapping = SummaryMapping(RunFailed="runtime error")
+    assert summary_run_code_result(response, mapping) == "runtime error"
+
+
+def test_run_timeout_maps_to_the_jails_wall_clock_limit(server: Served) -> None:
+    request = RunCodeRequest(code="while True: pass", language="python", run_timeout=1)
+    response = run_code(request, endpoint=server.url, max_attempts=1)
+    assert response.status == RunStatus.Failed
+    assert response.run_result is not None
+    assert response.run_result.status == CommandRunStatus.TimeLimitExceeded
+    assert "1.0 s wall-clock limit" in (response.run_result.stderr or "")
+    assert summary_run_code_result(response, SummaryMapping(RunTimeout="timeout")) == "timeout"
+
+
+def test_stdin_is_the_programs_input(server: Served) -> None:
+    request = RunCodeRequest(
+        code="a, b = map(int, input().split())\nprint(a * b)", language="python", stdin="6 7\n"
+    )
+    response = run_code(request, endpoint=server.url, max_attempts=1)
+    assert response.run_result is not None and response.run_result.stdout == "42\n"
+
+
+def test_output_is_capped_at_the_servers_limit(server: Served) -> None:
+    request = RunCodeRequest(code="print('x' * 5000)", language="python")
+    response = run_code(request, endpoint=server.url, max_attempts=1)
+    assert response.run_result is not None
+    stdout = response.run_result.stdout or ""
+    assert stdout.startswith("x" * 200) and "[output truncated:" in stdout
+    assert len(stdout) < 400
+
+
+def test_an_unserved_language_is_refused_by_name(server: Served) -> None:
+    request = RunCodeRequest(code="int main(){}", language="cpp")
+    with pytest.raises(Exception, match="language 'cpp' is not served"):
+        run_code(request, endpoint=server.url, max_attempts=1)
+
+
+def test_async_client_many_at_once(server: Served) -> None:
+    async def main() -> list[str]:
+        requests = [RunCodeRequest(code=f"print({i} * 2)", language="python") for i in range(24)]
+        responses = await asyncio.gather(
+            *(run_code_async(r, endpoint=server.url, max_attempts=1) for r in requests)
+        )
+        return [r.run_result.stdout if r.run_result else "" for r in responses]
+
+    assert asyncio.run(main()) == [f"{i * 2}\n" for i in range(24)]
