@@ -238,8 +238,13 @@ def turn_from_openai(response: Any) -> ModelTurn:
     stop_reason = _FINISH_REASONS.get(str(choice.finish_reason), "other")
     if calls and stop_reason == "end_turn":
         stop_reason = "tool_use"
+    finish = choice.finish_reason
     return ModelTurn(
-        text=text, tool_calls=tuple(calls), stop_reason=stop_reason, usage=_usage(response)
+        text=text,
+        tool_calls=tuple(calls),
+        stop_reason=stop_reason,
+        usage=_usage(response),
+        finish_reason=None if finish is None else str(finish),
     )
 
 
