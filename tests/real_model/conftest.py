@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -117,11 +118,29 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         yield Server(base_url, log, proc.pid)
     finally:
         stop_server(proc)
+        print(server_speed(log))  # noqa: T201 - the tier's figures, for its report
+
+
+_PERF = re.compile(r"(prompt eval|\s+eval) time =\s+([\d.]+) ms /\s+(\d+) (?:tokens|runs)")
+
+
+def server_speed(log: Path) -> str:
+    """The server's own timings summed over the session (llama.cpp's perf lines): prompt
+    processing and decoding speed in tokens per second."""
+    totals = {"prompt eval": [0.0, 0], "eval": [0.0, 0]}
+    for kind, ms, tokens in _PERF.findall(log.read_text(errors="replace")):
+        entry = totals[kind.strip()]
+        entry[0] += float(ms)
+        entry[1] += int(tokens)
+    parts = [
+        f"{name}: {int(n)} tokens in {ms / 1000:.1f} s = {1000 * n / ms:.1f} tokens/s"
+        for name, (ms, n) in (("prompt", totals["prompt eval"]), ("decode", totals["eval"]))
+        if ms > 0
+    ]
+    return "\n[server] " + ("; ".join(parts) or "no timings in the log")
 
 
 def attnrl(*args: str, timeout: float = 1800) -> subprocess.CompletedProcess[str]:
     """``attnrl ARGS`` from the main environment, with the local server's placeholder key."""
     env = {**os.environ, "OPENAI_API_KEY": "EMPTY", "NO_PROXY": "127.0.0.1,localhost"}
-    return subprocess.run(
-        [ATTNRL, *args], capture_output=True, text=True, timeout=timeout, env=env
-    )
+    return subprocess.run([ATTNRL, *args], capture_output=True, text=True, timeout=timeout, env=env)

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from conftest import ATTNRL, N_CTX, Server, attnrl
 
 MODEL = "openai/local"
@@ -43,7 +44,7 @@ def show_figures(label: str, out: Path) -> None:
     """Print the batch's per-turn figures (tokens/s, latency) for the tier's report."""
     summary = json.loads((out / "summary.json").read_text())
     t = summary["turns"]
-    print(
+    print(  # noqa: T201 - the tier prints its figures for the report
         f"\n[{label}] runs {summary['runs']}, passed {summary['passed']}, categories "
         f"{summary['categories']}, infrastructure {summary['infrastructure_errors']}; turns "
         f"{t['count']}, latency p50 {t['latency_s']['p50']}, p95 {t['latency_s']['p95']}, max "

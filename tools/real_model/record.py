@@ -11,12 +11,15 @@ with what was asked. Only loopback servers are expected here.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sys
 import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any
+
+import httpx
 
 from attnrl.models.base import Message
 from attnrl.models.openai import to_openai_messages, to_openai_tools
@@ -40,12 +43,53 @@ def ask(base_url: str, prompt: str, tools: list[Any], **sampling: Any) -> dict[s
     body = {
         "model": "local",
         "messages": to_openai_messages([Message(role="user", text=prompt)]),
-        "tools": tools,
+        **({"tools": tools} if tools else {}),
         **sampling,
     }
     status, answer = post(base_url, body)
     asked = {"prompt_chars": len(prompt), "tools": [t["function"]["name"] for t in tools]}
     return {"request": asked | sampling, "status": status, "body": answer}
+
+
+class _Recording(httpx.AsyncHTTPTransport):
+    """Keeps each chat completion's status and body exactly as the server sent them."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: list[dict[str, Any]] = []
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        response = await super().handle_async_request(request)
+        body = await response.aread()
+        sent = json.loads(request.content)
+        asked = {k: sent[k] for k in ("max_tokens", "temperature", "tool_choice") if k in sent}
+        self.seen.append(
+            {
+                "request": asked | {"messages": len(sent["messages"])},
+                "status": response.status_code,
+                "body": json.loads(body),
+            }
+        )
+        return httpx.Response(response.status_code, headers=response.headers, content=body)
+
+
+async def _agent_turns(base_url: str, steps: int) -> list[dict[str, Any]]:
+    """Every response of one real run of the agent loop (seed-doc, temperature 0)."""
+    from openai import AsyncOpenAI
+
+    from attnrl.harness.agent import run_agent
+    from attnrl.models.openai import OpenAIModel
+    from attnrl.sandbox import open_sandbox
+
+    transport = _Recording()
+    model = OpenAIModel("local", base_url=base_url, max_tokens=192, temperature=0)
+    model._client = AsyncOpenAI(
+        api_key="EMPTY", base_url=base_url, max_retries=0,
+        http_client=httpx.AsyncClient(transport=transport, timeout=900),
+    )  # fmt: skip
+    async with open_sandbox() as sandbox:
+        await run_agent(load_task("seed-doc"), model, sandbox, max_steps=steps)
+    return transport.seen
 
 
 def main() -> int:
@@ -56,26 +100,25 @@ def main() -> int:
     out.mkdir(parents=True, exist_ok=True)
     seed = load_task("seed-doc")
     tools = [dict(t) for t in to_openai_tools(seed.tools)]
-    big = load_task("procedural", 0, tokens=12, d_model=11, heads=2)
-    scenarios: dict[str, dict[str, Any]] = {
-        "context_overflow": ask(tool_url, big.prompt, tools, max_tokens=192, temperature=0),
-        "first_turn_tool_format": ask(tool_url, seed.prompt, tools, max_tokens=192, temperature=0),
-        "text_only_chat_template": ask(
-            text_url, seed.prompt, tools, max_tokens=192, temperature=0
-        ),
-        "truncated_turn": ask(text_url, seed.prompt, tools, max_tokens=8, temperature=0),
-    }
-    for n in range(8):  # sampled tool turns: keep the first with calls and the first malformed
-        got = ask(tool_url, seed.prompt, tools, max_tokens=192, temperature=1.0, seed=n)
+    scenarios: dict[str, dict[str, Any]] = {}
+    for got in asyncio.run(_agent_turns(tool_url, 3)):
         message = got["body"]["choices"][0]["message"] if got["status"] == 200 else {}
         calls = message.get("tool_calls") or []
         bad = [c for c in calls if not _is_object(c["function"]["arguments"])]
-        if bad and "malformed_arguments" not in scenarios:
-            scenarios["malformed_arguments"] = got
-        elif calls and "tool_call" not in scenarios:
-            scenarios["tool_call"] = got
-        elif not calls and got["status"] == 200 and "empty_or_text_turn" not in scenarios:
-            scenarios["empty_or_text_turn"] = got
+        name = "malformed_arguments" if bad else "tool_call" if calls else "empty_turn"
+        scenarios.setdefault(name, got)
+    for seed_n in range(10):  # the first instance of the largest knobs over the context
+        big = load_task("procedural", seed_n, tokens=12, d_model=11, heads=2)
+        got = ask(tool_url, big.prompt, tools, max_tokens=192, temperature=0, tool_choice="auto")
+        if got["status"] == 400:
+            scenarios["context_overflow"] = got
+            break
+    scenarios["no_tool_choice"] = ask(tool_url, seed.prompt, tools, max_tokens=192, temperature=0)
+    scenarios["text_only_chat_template"] = ask(
+        text_url, seed.prompt, tools, max_tokens=192, temperature=0, tool_choice="auto"
+    )
+    long = "Write a long story about a dragon."
+    scenarios["truncated_turn"] = ask(tool_url, long, [], max_tokens=6, temperature=1.0, seed=3)
     meta = {"server": "llama-cpp-python[server] 0.3.36", "model": "gemma-3-270m Q4_K_M"}
     for name, scenario in scenarios.items():
         path = out / f"{name}.json"

@@ -28,8 +28,8 @@ def classify_turn(turn: ModelTurn) -> tuple[TurnIssue | None, str | None]:
         return None, None
     if turn.usage.output_tokens == 0:
         return "empty", (
-            "the server generated no token (0 out): typically a full context, where the "
-            "prompt leaves no room to write"
+            "the server generated no token (0 out): a full context that leaves no room to "
+            "write, or a chat format that ends the turn at once"
         )
     if turn.stop_reason == "tool_use":
         return "empty", (
