@@ -3,8 +3,9 @@
 # The wheel is built once with GGML_NATIVE=OFF (a native build uses AMX on this CPU and crashes on
 # the first completion) and cached outside the clone, keyed by version and Python tag, so a second
 # clone (or CI) reuses it. Usage: tools/real_model/server_env.sh VENV_DIR
+# `server_env.sh --cached` only says whether the wheel is cached (exit 0) or not (exit 1).
 set -euo pipefail
-VENV=${1:?usage: server_env.sh VENV_DIR}
+VENV=${1:?usage: server_env.sh VENV_DIR | --cached}
 VERSION=${LLAMA_CPP_PYTHON_VERSION:-0.3.36}
 PY=${PYTHON:-python3}
 PYTAG=$("$PY" -c 'import sys; print(f"cp{sys.version_info[0]}{sys.version_info[1]}")')
@@ -12,6 +13,11 @@ CACHE=${ATTNRL_WHEEL_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/attnrl/wheels}/llama
 say() { echo "make: $*" >&2; }
 
 wheel() { ls "$CACHE"/llama_cpp_python-"$VERSION"-*.whl 2>/dev/null | head -n 1; }
+
+if [ "$VENV" = "--cached" ]; then
+  test -n "$(wheel)" && echo "$(wheel)" && exit 0
+  echo "no cached llama-cpp-python $VERSION wheel in $CACHE" && exit 1
+fi
 
 test -x "$VENV/bin/python" || "$PY" -m venv "$VENV"
 if [ -z "$(wheel)" ]; then
