@@ -36,6 +36,7 @@ def _first(lines: list[str], pattern: str) -> int:
         ("docs", r"uv sync"),
         (".venv-trainers/.installed", r"pip install"),
         (".venv-verifiers-v1/.installed", r"pip install"),
+        (".venv-real-model/.installed", r"server_env.sh|pip install"),
         ("sandbox-deps", r"apt-get install -y"),
         ("browser-deps", r"apt-get install -y"),
     ],
@@ -63,7 +64,12 @@ def test_announced_sizes_are_the_documented_ones() -> None:
         for target in ("env-run", "env", "docs", ".venv-trainers/.installed", "sandbox-deps")
         for line in _recipe(target)
         if "make: installing" in line
-    ] + [line for line in _recipe(".venv-verifiers-v1/.installed") if "make: installing" in line]
+    ] + [
+        line
+        for target in (".venv-verifiers-v1/.installed", ".venv-real-model/.installed")
+        for line in _recipe(target)
+        if "make: installing" in line
+    ]
     sizes = [next(g for g in m.groups() if g) for line in announced for m in SIZE.finditer(line)]
     assert len(sizes) >= 6, announced
     for size in sizes:

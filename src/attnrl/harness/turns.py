@@ -40,10 +40,10 @@ def classify_turn(turn: ModelTurn) -> tuple[TurnIssue | None, str | None]:
 
 
 def turn_stats(turn: ModelTurn) -> TurnStats:
-    """The record of one turn (its latency is 0 when the model did not time it)."""
+    """The record of one turn (no latency when the model did not time it)."""
     issue, cause = classify_turn(turn)
     return TurnStats(
-        latency_s=round(turn.latency_s or 0.0, 4),
+        latency_s=None if turn.latency_s is None else round(turn.latency_s, 4),
         input_tokens=turn.usage.prompt_tokens,
         output_tokens=turn.usage.output_tokens,
         finish_reason=turn.finish_reason,

@@ -90,8 +90,9 @@ class TurnStats:
     ``truncated`` (cut at the output limit); ``cause`` says why, in words
     (:func:`attnrl.harness.turns.classify_turn`)."""
 
-    latency_s: float
-    """Wall time of the turn's request, retries and their waits included."""
+    latency_s: float | None
+    """Wall time of the turn's request, retries and their waits included; None for a model
+    that makes no request (the simulated agents)."""
     input_tokens: int
     """Every prompt token of the request (cached or not)."""
     output_tokens: int

@@ -43,7 +43,7 @@ def turns_svg(turns: Sequence[dict[str, Any]]) -> str:
         (axes[0], "latency_s", "latency per turn (s)"),
         (axes[1], "output_tokens", "output tokens per turn"),
     ):
-        ax.bar(xs, [float(t.get(key, 0)) for t in turns], color=color, width=0.8)
+        ax.bar(xs, [float(t.get(key) or 0) for t in turns], color=color, width=0.8)
         ax.set_title(title, fontsize=10)
         ax.set_xlabel("turn (all runs, in run order)", fontsize=8)
         ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(nbins=6, integer=True))
@@ -56,17 +56,23 @@ def turns_svg(turns: Sequence[dict[str, Any]]) -> str:
 
 
 def turns_section_parts(records: Sequence[dict[str, Any]]) -> list[str] | None:
-    """The section's table and figure, or None when no turn was recorded."""
+    """The section's table and figure, or None when no turn was recorded with a time or an
+    issue (older batches; the simulated agents, which make no request)."""
     turns = turn_rows(records)
-    if not turns:
-        return None
     fields = turn_fields(records)
     t, repeats = fields["turns"], fields["repeats"]
+    if not (t["timed"] or t["empty"] or t["truncated"]):
+        return None
     lat = t["latency_s"]
     rate = t["output_tokens_per_s"]
     pairs: list[tuple[str, Any]] = [
         ("turns", ("turns", t["count"])),
-        ("latency p50 / p95 / max", f"{lat['p50']:.2f} / {lat['p95']:.2f} / {lat['max']:.2f} s"),
+        (
+            "latency p50 / p95 / max",
+            "not timed"
+            if lat["max"] is None
+            else f"{lat['p50']:.2f} / {lat['p95']:.2f} / {lat['max']:.2f} s",
+        ),
         ("output tokens per second", "n/a" if rate is None else f"{rate:.1f}"),
         ("empty turns", ("turns:empty", t["empty"])),
         ("truncated turns", ("turns:truncated", t["truncated"])),

@@ -38,17 +38,19 @@ def _quantile(values: Sequence[float], q: float) -> float:
 def turn_fields(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """The summary's ``turns``, ``repeats`` and ``context_overflow`` fields."""
     turns = _turns(records)
-    latencies = [float(t.get("latency_s", 0.0)) for t in turns]
-    outputs = [int(t.get("output_tokens", 0)) for t in turns]
+    timed = [t for t in turns if t.get("latency_s") is not None]
+    latencies = [float(t["latency_s"]) for t in timed]
+    outputs = [int(t.get("output_tokens", 0)) for t in timed]
     total_latency = sum(latencies)
     repeats = [int(r.get("repeats") or 0) for r in records]
     return {
         "turns": {
             "count": len(turns),
+            "timed": len(timed),
             "latency_s": {
-                "p50": _quantile(latencies, 0.50) if turns else None,
-                "p95": _quantile(latencies, 0.95) if turns else None,
-                "max": max(latencies) if turns else None,
+                "p50": _quantile(latencies, 0.50) if timed else None,
+                "p95": _quantile(latencies, 0.95) if timed else None,
+                "max": max(latencies) if timed else None,
             },
             "output_tokens_per_s": sum(outputs) / total_latency if total_latency > 0 else None,
             "empty": sum(1 for t in turns if t.get("issue") == "empty"),
@@ -75,16 +77,19 @@ def turn_lines(summary: dict[str, Any]) -> list[str]:
             "would change that, a re-run would not)"
         )
     turns = summary.get("turns") or {}
-    if not turns.get("count"):
-        return lines
-    lat = turns["latency_s"]
-    rate = turns.get("output_tokens_per_s")
-    speed = f", {rate:.1f} tokens/s out" if rate else ""
-    lines.append(
-        f"Turns: {turns['count']}, latency p50 {lat['p50']:.2f}s, p95 {lat['p95']:.2f}s, "
-        f"max {lat['max']:.2f}s{speed}; empty {turns['empty']}, truncated "
-        f"{turns['truncated']}, retries {turns['retries']}"
-    )
+    if turns.get("timed") or turns.get("empty") or turns.get("truncated"):
+        lat = turns["latency_s"]
+        rate = turns.get("output_tokens_per_s")
+        timing = (
+            f", latency p50 {lat['p50']:.2f}s, p95 {lat['p95']:.2f}s, max {lat['max']:.2f}s"
+            if lat["max"] is not None
+            else ""
+        )
+        speed = f", {rate:.1f} tokens/s out" if rate else ""
+        lines.append(
+            f"Turns: {turns['count']}{timing}{speed}; empty {turns['empty']}, truncated "
+            f"{turns['truncated']}, retries {turns['retries']}"
+        )
     repeats = summary.get("repeats") or {}
     if repeats.get("total"):
         share = repeats.get("share_of_turns") or 0.0

@@ -161,7 +161,7 @@
   // One turn's figures (latency, tokens, finish reason, retries) and, for an empty or
   // truncated turn, its cause.
   function turnLine(t) {
-    const parts = [t.latency_s.toFixed(1) + " s", t.input_tokens + " in / " + t.output_tokens + " out",
+    const parts = [t.latency_s == null ? "not timed" : t.latency_s.toFixed(1) + " s", t.input_tokens + " in / " + t.output_tokens + " out",
       "finish " + (t.finish_reason || "n/a")];
     if (t.retries) parts.push(t.retries + (t.retries === 1 ? " retry" : " retries"));
     const line = el("p", { class: "turn" + (t.issue ? " turn-issue" : "") }, "turn: " + parts.join(", "));
