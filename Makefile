@@ -136,7 +136,7 @@ $(REAL_VENV)/.installed: tools/real_model/server_env.sh requirements/real-model.
 	@touch $@
 
 test-real-model: env sandbox-deps $(V1_VENV)/.installed $(REAL_VENV)/.installed
-	ATTNRL_REAL_PYTHON=$(REAL_PY) ATTNRL_V1_PYTHON=$(V1_PY) \
+	ATTNRL_REAL_PYTHON=$(CURDIR)/$(REAL_PY) ATTNRL_V1_PYTHON=$(CURDIR)/$(V1_PY) \
 	  ATTNRL_REAL_GGUF="$$($(REAL_PY) tools/real_model/model.py "$(REAL_CACHE)/models")" \
 	  $(RUN) pytest -c tests/real_model/pytest.ini tests/real_model
 

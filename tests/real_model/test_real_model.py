@@ -188,7 +188,7 @@ def test_verifiers_v1_runs_against_the_server(server: Server, tmp_path: Path) ->
     v1 = os.environ.get("ATTNRL_V1_PYTHON")
     if not v1:
         pytest.fail("ATTNRL_V1_PYTHON is not set: run this tier with `make test-real-model`")
-    vf_eval = str(Path(v1).parent / "vf-eval")
+    vf_eval = str(Path(v1).absolute().parent / "vf-eval")
     done = subprocess.run(
         [vf_eval, "attnrl-v1", "--env.taskset.preset", "seed-doc", "-n", "1", "-r", "1",
          "-m", "local", "--client.base-url", server.base_url, "--client.api-key-var",
