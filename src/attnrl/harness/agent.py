@@ -8,7 +8,8 @@ Only real infrastructure ends a run as ``infrastructure`` (excluded from the pas
 re-run on resume): the model unreachable (:class:`ModelUnavailable`; a request the provider
 refuses counts only on the first turn, before the model wrote anything) or the sandbox
 failing (any exception out of ``sandbox.run``, re-raised as it was for the caller to
-classify).
+classify). A request refused for its size (:class:`ModelContextExceeded`) is neither: a
+re-run fails the same way, so it ends the run as ``context_overflow``, counted, on any turn.
 Anything else raised while the loop handles what the model wrote is the model's failure
 (stop ``error``, counted): a policy must not be able to turn its failures into exclusions.
 """
@@ -29,10 +30,12 @@ from attnrl.harness.tools import (
     nested_too_deep,
     tool_error_json,
 )
+from attnrl.harness.turns import count_repeats, turn_stats
 from attnrl.models.base import (
     Message,
     Model,
     ModelConfigError,
+    ModelContextExceeded,
     ModelRequestRejected,
     ModelUnavailable,
     ToolCall,
@@ -47,7 +50,9 @@ __all__ = ["AgentResult", "StopReason", "run_agent"]
 
 logger = logging.getLogger(__name__)
 
-StopReason = Literal["submitted", "no_tool_use", "step_limit", "infrastructure", "error"]
+StopReason = Literal[
+    "submitted", "no_tool_use", "step_limit", "infrastructure", "error", "context_overflow"
+]
 
 DROPPED_ARGUMENTS = f"(not kept: nested more than {MAX_ARGUMENT_DEPTH} levels deep)"
 """What the transcript keeps of tool arguments too deep to store or send back."""
@@ -90,6 +95,9 @@ class AgentResult:
     """Why the run stopped early: the model or sandbox failure (``infrastructure``), or the
     exception raised while handling the model's output (``error``)."""
     duration_s: float = 0.0
+    repeats: int = 0
+    """Turns that repeated the previous turn's tool calls exactly
+    (:func:`~attnrl.harness.turns.count_repeats`)."""
 
     @property
     def submitted(self) -> bool:
@@ -132,7 +140,9 @@ async def run_agent(
             result.steps = step
             usage += turn.usage
             stored = tuple(_storable(c) for c in turn.tool_calls)
-            record(Message(role="assistant", text=turn.text, tool_calls=stored))
+            record(
+                Message(role="assistant", text=turn.text, tool_calls=stored, turn=turn_stats(turn))
+            )
             if not turn.tool_calls:
                 result.stop = "no_tool_use"
                 break
@@ -154,6 +164,10 @@ async def run_agent(
                 result.stop = "submitted"
                 result.answer = answer
                 break
+    except ModelContextExceeded as exc:  # before its base class: never infrastructure
+        result.stop = "context_overflow"
+        result.error = str(exc)[:500]
+        logger.warning("a request exceeded the model's context (counted as a failure): %s", exc)
     except ModelRequestRejected as exc:
         if result.steps < 1:  # the first request is the task's prompt: not the model's doing
             _unavailable(result, exc)
@@ -175,5 +189,6 @@ async def run_agent(
         )
         logger.info("the model's output raised:", exc_info=True)  # in the run log
     result.usage = usage
+    result.repeats = count_repeats(result.transcript)
     result.duration_s = time.perf_counter() - started
     return result

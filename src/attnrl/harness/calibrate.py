@@ -22,6 +22,7 @@ from typing import Any
 
 from attnrl.harness.runner import RunConfig, run_with_models
 from attnrl.models.base import ModelSource
+from attnrl.stats.calibration_result import choose_rung, result_text
 from attnrl.stats.card import CARD_FORMAT, grpo_informative_share, knobs_to_json
 from attnrl.stats.cost import Price
 from attnrl.task.family import TaskFamily
@@ -137,11 +138,9 @@ async def calibrate(config: CalibrationConfig, models_for: ModelsFor) -> dict[st
             lo = index + 1  # too easy (or leaning so): harder
         else:
             hi = index - 1
-    if chosen is None and visited:
-        chosen = min(visited, key=lambda r: abs((r["pass_rate"] or 0.0) - centre))
-    if chosen is None:
-        raise ValueError("calibration made no runs: raise --max-runs or --max-cost")
-    return _card(config, chosen, visited, spent)
+    chosen, result = choose_rung(visited, config.band)
+    card = _card(config, chosen, visited, spent)
+    return card | {"result": result, "result_text": result_text(result, chosen, config.band)}
 
 
 WORKLOAD_PROBES = 20

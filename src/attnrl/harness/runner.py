@@ -33,6 +33,7 @@ from attnrl.harness.rundir import (
     open_batch_dir,
     summarize_run_dir,
 )
+from attnrl.harness.turns import last_turn_cause, turn_issue_counts
 from attnrl.models.base import SIMULATED_NAME, Message, Model, ModelConfigError, ModelSource
 from attnrl.sandbox import open_sandbox
 from attnrl.sandbox.base import Sandbox
@@ -128,8 +129,16 @@ def _no_submission_message(result: AgentResult, max_steps: int) -> str:
             "FAILURE: the run stopped on an error while handling the model's output "
             f"({result.error}); counted as a failure, not infrastructure"
         )
+    if result.stop == "context_overflow":
+        return (
+            "FAILURE: the request exceeded the model's context (the server refused it for its "
+            f"size; re-running cannot help): {result.error}"
+        )
     if result.stop == "step_limit":
         return f"FAILURE: No submission within the {max_steps}-step limit"
+    cause = last_turn_cause(result.transcript)
+    if cause is not None:
+        return f"FAILURE: No submission ({cause})"
     return "FAILURE: No submission (the model ended its turn without calling submit_answer)"
 
 
@@ -159,6 +168,8 @@ def _record(
         "usage": asdict(result.usage),
         "cost_usd": usage_cost(result.usage, price_for(model.name, config.prices)),
         "tool_errors": result.tool_errors,
+        "repeats": result.repeats,
+        "turn_issues": turn_issue_counts(result.transcript),
         "sandbox": isolation,
         # every record has every key (null where it does not apply)
         "diagnosis": None,
@@ -181,7 +192,9 @@ def _record(
         base |= {
             "passed": False,
             "outcome": "failure",
-            "category": "no_submission",
+            "category": (
+                "context_overflow" if result.stop == "context_overflow" else "no_submission"
+            ),
             "message": _no_submission_message(result, config.max_steps),
             "errors": {},
             "reward": 0.0,

@@ -263,6 +263,7 @@ def turn_from_anthropic(response: Any) -> ModelTurn:
         tool_calls=tuple(calls),
         stop_reason=stop_reason,
         usage=_usage(response),
+        finish_reason=None if response.stop_reason is None else str(response.stop_reason),
     )
 
 

@@ -7,7 +7,7 @@ loop never sees an SDK object.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any, Literal, Protocol
 
 from attnrl.task.tools import ToolSpec  # the task owns its tools; re-exported for providers
@@ -20,6 +20,7 @@ __all__ = [
     "Message",
     "Model",
     "ModelConfigError",
+    "ModelContextExceeded",
     "ModelError",
     "ModelSource",
     "ModelTurn",
@@ -29,6 +30,8 @@ __all__ = [
     "ToolResult",
     "SharedModel",
     "ToolSpec",
+    "TurnIssue",
+    "TurnStats",
     "Usage",
 ]
 
@@ -67,24 +70,53 @@ class ToolResult:
     is_error: bool = False
 
 
+TurnIssue = Literal["empty", "truncated"]
+"""What can be wrong with a turn the provider answered normally."""
+
+
+@dataclass(frozen=True)
+class TurnStats:
+    """How one assistant turn went, as the transcript records it: without these a 91 s turn,
+    a turn cut at ``max_tokens`` or an empty turn from a full context are invisible.
+
+    ``issue`` is None for an ordinary turn, else ``empty`` (no text, no tool call) or
+    ``truncated`` (cut at the output limit); ``cause`` says why, in words
+    (:func:`attnrl.harness.turns.classify_turn`)."""
+
+    latency_s: float | None
+    """Wall time of the turn's request, retries and their waits included; None for a model
+    that makes no request (the simulated agents)."""
+    input_tokens: int
+    """Every prompt token of the request (cached or not)."""
+    output_tokens: int
+    finish_reason: str | None
+    """The provider's own word (``tool_calls``, ``length``, ``end_turn``...), None if absent."""
+    retries: int = 0
+    issue: TurnIssue | None = None
+    cause: str | None = None
+
+
 @dataclass(frozen=True)
 class Message:
     """One message of the transcript.
 
-    ``user``: ``text``. ``assistant``: ``text`` and ``tool_calls``. ``tool``: ``tool_results``
-    (answers to the previous assistant message's calls, in order).
+    ``user``: ``text``. ``assistant``: ``text``, ``tool_calls`` and its ``turn`` figures.
+    ``tool``: ``tool_results`` (answers to the previous assistant message's calls, in order).
     """
 
     role: Literal["user", "assistant", "tool"]
     text: str = ""
     tool_calls: tuple[ToolCall, ...] = ()
     tool_results: tuple[ToolResult, ...] = ()
+    turn: TurnStats | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON form for transcripts in ``results.jsonl``."""
         out: dict[str, Any] = {"role": self.role}
         if self.text:
             out["text"] = self.text
+        if self.turn is not None:
+            out["turn"] = {k: v for k, v in asdict(self.turn).items() if v is not None}
         if self.tool_calls:
             out["tool_calls"] = [
                 {"id": c.id, "name": c.name, "arguments": c.arguments}
@@ -150,6 +182,12 @@ class ModelTurn:
     tool_calls: tuple[ToolCall, ...]
     stop_reason: StopReason
     usage: Usage = field(default_factory=Usage)
+    finish_reason: str | None = None
+    """The provider's raw finish/stop reason (``stop_reason`` is its normalised class)."""
+    latency_s: float | None = None
+    """Wall time of the request, retries included; None where nothing was timed."""
+    retries: int = 0
+    """Failed attempts before this answer."""
 
     def as_message(self) -> Message:
         return Message(role="assistant", text=self.text, tool_calls=self.tool_calls)
@@ -175,6 +213,12 @@ class ModelRequestRejected(ModelUnavailable):
     400 "prompt is too long"). On a run's first turn that is the harness's request
     (infrastructure); later the conversation carries what the model wrote, and the loop
     counts it as the model's failure."""
+
+
+class ModelContextExceeded(ModelRequestRejected):
+    """The provider refused the request for its size: the prompt (plus the output limit) is
+    larger than the model's context. Re-running cannot help, so it is a counted outcome of
+    the run (category ``context_overflow``), never infrastructure, whatever the turn."""
 
 
 class Model(Protocol):

@@ -129,6 +129,9 @@ class OpenAIModel(SDKModel):
                 model=self._model,
                 messages=wire_messages,
                 tools=wire_tools if wire_tools else omit,
+                # OpenAI's default when tools are sent, said explicitly: llama-cpp-python's
+                # function-calling formats drop the tools without it (0.3.36)
+                tool_choice="auto" if wire_tools else omit,
                 max_completion_tokens=limit if use_completion_field else omit,
                 max_tokens=omit if use_completion_field else limit,
                 temperature=self._temperature if self._temperature is not None else omit,
@@ -169,9 +172,13 @@ def to_openai_messages(messages: Sequence[Message]) -> list[ChatCompletionMessag
         if message.role == "user":
             out.append({"role": "user", "content": message.text})
         elif message.role == "assistant":
-            assistant: ChatCompletionAssistantMessageParam = {"role": "assistant"}
+            # content is always a string, "" when the turn had none: llama-cpp-python 0.3.36
+            # rejects null (its request schema) and a missing content (its templates read it)
+            assistant: ChatCompletionAssistantMessageParam = {
+                "role": "assistant",
+                "content": message.text,
+            }
             if message.tool_calls:
-                assistant["content"] = message.text or None
                 calls: list[ChatCompletionMessageFunctionToolCallParam] = [
                     {
                         "id": c.id,
@@ -181,8 +188,6 @@ def to_openai_messages(messages: Sequence[Message]) -> list[ChatCompletionMessag
                     for c in message.tool_calls
                 ]
                 assistant["tool_calls"] = calls
-            else:
-                assistant["content"] = message.text
             out.append(assistant)
         else:
             for result in message.tool_results:
@@ -238,8 +243,13 @@ def turn_from_openai(response: Any) -> ModelTurn:
     stop_reason = _FINISH_REASONS.get(str(choice.finish_reason), "other")
     if calls and stop_reason == "end_turn":
         stop_reason = "tool_use"
+    finish = choice.finish_reason
     return ModelTurn(
-        text=text, tool_calls=tuple(calls), stop_reason=stop_reason, usage=_usage(response)
+        text=text,
+        tool_calls=tuple(calls),
+        stop_reason=stop_reason,
+        usage=_usage(response),
+        finish_reason=None if finish is None else str(finish),
     )
 
 

@@ -12,7 +12,10 @@ The decision follows the Anthropic SDK's own ``_should_retry`` / ``_calculate_re
   missing key, no access, no credit, an unknown model or a wrong base URL are operator
   errors that must abort the run with a message saying what to fix;
 * any other error response (e.g. 400 invalid request) raises
-  :class:`~attnrl.models.base.ModelUnavailable` at once.
+  :class:`~attnrl.models.base.ModelUnavailable` at once; a 4xx that says the request is too
+  large for the model's context (OpenAI's and llama.cpp's ``context_length_exceeded``,
+  Anthropic's "prompt is too long") raises
+  :class:`~attnrl.models.base.ModelContextExceeded`.
 
 Delays grow exponentially from ``initial_delay_s`` up to ``max_delay_s`` with multiplicative
 jitter, unless the server sent ``retry-after-ms`` / ``retry-after``, which is obeyed up to
@@ -37,7 +40,12 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 
-from attnrl.models.base import ModelConfigError, ModelRequestRejected, ModelUnavailable
+from attnrl.models.base import (
+    ModelConfigError,
+    ModelContextExceeded,
+    ModelRequestRejected,
+    ModelUnavailable,
+)
 
 __all__ = [
     "RETRYABLE_STATUSES",
@@ -46,6 +54,7 @@ __all__ = [
     "RetryPolicy",
     "SleepFn",
     "call_with_retries",
+    "is_context_overflow",
     "redact",
 ]
 
@@ -155,6 +164,24 @@ class _Failure:
     retry_after_s: float | None = None
     rejected: bool = False
     """A 4xx answer to the request itself (see :class:`ModelRequestRejected`)."""
+    too_large: bool = False
+    """A rejection for the request's size (see :class:`ModelContextExceeded`)."""
+
+
+_CONTEXT_CODES = frozenset({"context_length_exceeded", "request_too_large"})
+_CONTEXT_WORDS = re.compile(
+    r"maximum context length|context (?:length|window)|prompt is too long|too many tokens"
+    r"|exceeds? the context",
+    re.IGNORECASE,
+)
+
+
+def is_context_overflow(err_type: str | None, message: str | None) -> bool:
+    """Whether an error body says the request is larger than the model's context: by its
+    code where the server sends one, else by its words (servers differ)."""
+    if err_type in _CONTEXT_CODES:
+        return True
+    return message is not None and _CONTEXT_WORDS.search(message) is not None
 
 
 def _error_fields(body: object) -> tuple[str | None, str | None]:
@@ -235,6 +262,7 @@ def _classify(exc: Exception, *, key_env: str | None, secrets: tuple[str, ...]) 
         api: Any = exc  # an SDK's APIStatusError: .response, .body
         status = api.response.status_code
         err_type, err_message = _error_fields(api.body)
+        code = api.body.get("code") if isinstance(api.body, Mapping) else None
         description = f"HTTP {status}" + (f" {err_type}" if err_type else "")
         if status in _CONFIG_STATUSES:
             if status != 401 and err_message:  # a 401 message may echo part of the key
@@ -244,7 +272,12 @@ def _classify(exc: Exception, *, key_env: str | None, secrets: tuple[str, ...]) 
             description += f": {_short(err_message, secrets)}"
         if status in RETRYABLE_STATUSES or status >= 500 or err_type == "overloaded_error":
             return _Failure("retry", description, _parse_retry_after(api.response.headers))
-        return _Failure("fatal", description, rejected=400 <= status < 500)
+        rejected = 400 <= status < 500
+        too_large = rejected and (
+            is_context_overflow(err_type, err_message)
+            or is_context_overflow(code if isinstance(code, str) else None, None)
+        )
+        return _Failure("fatal", description, rejected=rejected, too_large=too_large)
     if isinstance(exc, _sdk_errors("APITimeoutError")):
         return _Failure("retry", "request timed out")
     if isinstance(exc, _sdk_errors("APIConnectionError")):
@@ -270,6 +303,7 @@ async def call_with_retries(
     secrets: Iterable[str] = (),
     sleep: SleepFn | None = None,
     rng: random.Random | None = None,
+    on_retry: Callable[[], None] | None = None,
 ) -> T:
     """Await ``request()`` (a fresh request per call) until it succeeds or the policy says stop.
 
@@ -277,7 +311,7 @@ async def call_with_retries(
     the key's environment variable in config-error hints; ``secrets`` are scrubbed from all
     text. Raises :class:`ModelConfigError` (no retry) for operator errors and
     :class:`ModelUnavailable` for everything else the SDKs raise; other exceptions propagate
-    untouched.
+    untouched. ``on_retry`` is called before each retry (the turn's record counts them).
     """
     sleep_fn: SleepFn = sleep if sleep is not None else asyncio.sleep
     secret_tuple = tuple(s for s in secrets if s)
@@ -296,7 +330,13 @@ async def call_with_retries(
         if failure.kind == "config":
             raise ModelConfigError(f"{label}: {failure.description}")
         if failure.kind == "fatal":
-            fatal = ModelRequestRejected if failure.rejected else ModelUnavailable
+            fatal = (
+                ModelContextExceeded
+                if failure.too_large
+                else ModelRequestRejected
+                if failure.rejected
+                else ModelUnavailable
+            )
             raise fatal(
                 f"{label}: {failure.description} (not retried; attempt {attempt})"
             ) from _safe_cause(last_exc, secret_tuple)
@@ -315,6 +355,8 @@ async def call_with_retries(
             policy.max_attempts,
             extra={RETRY_CAUSE: f"{label}: {failure.description}"},
         )
+        if on_retry is not None:
+            on_retry()
         await sleep_fn(delay)
 
 

@@ -3,7 +3,9 @@ converted to a :class:`ModelTurn`, and the HTTP client closed at the end."""
 
 from __future__ import annotations
 
+import dataclasses
 import random
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any, Self, TypeVar
 
@@ -69,7 +71,15 @@ class SDKModel:
         self, request: Callable[[], Awaitable[R]], convert: Callable[[R], ModelTurn]
     ) -> ModelTurn:
         """Send ``request`` with the retry policy; a response that cannot be converted is
-        ``ModelUnavailable`` (an infrastructure result), never a crash of the loop."""
+        ``ModelUnavailable`` (an infrastructure result), never a crash of the loop. The turn
+        carries its wall time (retries included) and how many retries it took."""
+        retries = 0
+
+        def count_retry() -> None:
+            nonlocal retries
+            retries += 1
+
+        started = time.perf_counter()
         response = await call_with_retries(
             request,
             policy=self._retry,
@@ -78,13 +88,16 @@ class SDKModel:
             secrets=(self._api_key,),
             sleep=self._sleep,
             rng=self._rng,
+            on_retry=count_retry,
         )
+        latency = time.perf_counter() - started
         try:
-            return convert(response)
+            turn = convert(response)
         except (AttributeError, TypeError, ValueError) as exc:
             raise ModelUnavailable(
                 f"{self.name}: malformed response ({type(exc).__name__}: {exc})"
             ) from exc
+        return dataclasses.replace(turn, latency_s=latency, retries=retries)
 
     async def aclose(self) -> None:
         """Close the HTTP connection pool."""

@@ -91,6 +91,7 @@ def _detail(record: dict[str, Any], row: RunRow, batch: Batch, prompts: dict[str
         "tolerances": row.tolerances,
         "diagnosis": record.get("diagnosis"),
         "mask_flag": record.get("mask_flag"),
+        "repeats": record.get("repeats"),
         "plan": record.get("plan"),
         "intended_category": record.get("intended_category"),
         "expected_hash": task.content_hash if task else None,

@@ -28,6 +28,7 @@ __all__ = [
     "family_svg",
     "outcomes_svg",
     "pass_rate_svg",
+    "resources_figure",
     "resources_svg",
     "rungs_svg",
     "sequence_of",
@@ -122,6 +123,7 @@ def pass_rate_svg(rows: Sequence[RunRow], summary: dict[str, Any]) -> str:
             label="anytime-valid 95% (final)",
         )
     ax.set_xlim(1, max(2, len(xs)))
+    ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))  # runs are whole
     ax.set_ylim(0, 1)
     ax.set_xlabel("graded runs")
     ax.set_ylabel("pass rate")
@@ -141,8 +143,11 @@ def _barh(
         ax.text(v, y, f" {v}", va="center", fontsize=8)
     ax.set_title(title, fontsize=10)
     ax.set_xlim(0, max(values, default=1) * 1.25 + 0.5)
+    ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))  # counts
     ax.tick_params(labelsize=8)
-    if not counts:
+    if not counts:  # no bars: no axis of made-up values (+/-0.04) either
+        ax.set_xticks([])
+        ax.set_yticks([])
         ax.text(0.5, 0.5, "none", ha="center", va="center", transform=ax.transAxes)
 
 
@@ -226,6 +231,12 @@ def errors_svg(rows: Sequence[RunRow]) -> str:
 
 def resources_svg(rows: Sequence[RunRow]) -> str:
     """Histograms of steps, tokens, duration and cost per run."""
+    return _svg(resources_figure(rows), "steps, tokens, duration and cost per run")
+
+
+def resources_figure(rows: Sequence[RunRow]) -> Figure:
+    """:func:`resources_svg`'s figure. Each axis gets at most 4 ticks with short labels: a
+    cost axis of small decimals (``0.00012``) otherwise prints labels over each other."""
     fig = _figure(10, 2.6)
     axes = fig.subplots(1, 4)
     costs = [r.cost_usd for r in rows if r.cost_usd is not None]
@@ -240,10 +251,26 @@ def resources_svg(rows: Sequence[RunRow]) -> str:
         ax.tick_params(labelsize=8)
         if values:
             ax.hist(values, bins=min(30, max(5, len(set(values)))), color="#546e7a")
+            ax.xaxis.set_major_locator(
+                matplotlib.ticker.MaxNLocator(nbins=4, integer=title == "steps")
+            )
+            ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(_short_tick))
+            ax.yaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
         else:
             ax.text(0.5, 0.5, "not recorded", ha="center", va="center", transform=ax.transAxes)
     axes[0].set_ylabel("runs", fontsize=8)
-    return _svg(fig, "steps, tokens, duration and cost per run")
+    return fig
+
+
+def _short_tick(value: float, _pos: int | None = None) -> str:
+    """A tick label of at most 3 significant digits (``1.2e-04``, ``3,500``, ``12.5``)."""
+    if value == 0:
+        return "0"
+    if abs(value) < 0.01:
+        return f"{value:.1e}"
+    if abs(value) >= 1000:
+        return f"{value:,.0f}"
+    return f"{value:.3g}"
 
 
 def _rate_points(

@@ -13,6 +13,7 @@ from attnrl.report import plots
 from attnrl.report.compare import compare_pass_rates
 from attnrl.report.data import Batch, Collection, RunRow, number
 from attnrl.report.page import kv_table
+from attnrl.report.turns import turns_section_parts
 from attnrl.stats.analysis import CATEGORY_LABELS, band_verdict, wilson_interval
 
 __all__ = ["batch_sections", "collection_sections", "comparison_sections", "header"]
@@ -136,6 +137,9 @@ def batch_sections(batch: Batch) -> list[str]:
         _section("Batch", kv_table(header(batch))),
         _section("Pass rate", _counts(summary), _figure(plots.pass_rate_svg(rows, summary))),
     ]
+    turn_parts = turns_section_parts(batch.records)
+    if turn_parts:
+        out.append(_section("Turns", *turn_parts))
     return out + _run_sections(rows, band)
 
 

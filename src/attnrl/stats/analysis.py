@@ -15,6 +15,8 @@ from typing import Any
 from attnrl.stats.band import Verdict, band_verdict
 from attnrl.stats.sequential import DEFAULT_PRIOR, ConfidenceSequence
 
+from attnrl.stats.turns import turn_fields, turn_lines
+
 __all__ = [
     "CATEGORY_LABELS",
     "Verdict",
@@ -36,6 +38,7 @@ CATEGORY_LABELS = {
     "logic": "Logic errors",
     "format": "Format errors",
     "no_submission": "No submission",
+    "context_overflow": "Context overflow",
 }
 RULE = "=" * 80
 
@@ -116,33 +119,37 @@ def summarize(
     steps = [int(r["steps"]) for r in graded]
     intended = [r for r in graded if r.get("intended_category") and not r["passed"]]
     recovered = sum(1 for r in intended if r["category"] == r["intended_category"])
-    summary: dict[str, Any] = {
-        "runs": n,
-        "passed": passed,
-        "failed": n - passed,
-        "full_success": sum(1 for r in graded if r["outcome"] == "full_success"),
-        "partial_success": sum(1 for r in graded if r["outcome"] == "partial_success"),
-        "pass_rate": passed / n if n else None,
-        "pass_rate_ci95": [ci[0], ci[1]],
-        "target_band": [band[0], band[1]],
-        "in_band_point_estimate": bool(n) and band[0] <= passed / n <= band[1],
-        "verdict": band_verdict(ci, band) if n else "inconclusive",
-        "categories": dict(sorted(categories.items())),
-        "infrastructure_errors": len(infra),
-        "timing_s": {
-            "mean": statistics.fmean(durations) if durations else None,
-            "p50": percentile(durations, 50) if durations else None,
-            "p95": percentile(durations, 95) if durations else None,
-            "max": max(durations) if durations else None,
-        },
-        "steps": {
-            "mean": statistics.fmean(steps) if steps else None,
-            "max": max(steps) if steps else None,
-        },
-        "diagnosis_recovery": (
-            {"intended": len(intended), "recovered": recovered} if intended else None
-        ),
-    } | _usage_fields(records)
+    summary: dict[str, Any] = (
+        {
+            "runs": n,
+            "passed": passed,
+            "failed": n - passed,
+            "full_success": sum(1 for r in graded if r["outcome"] == "full_success"),
+            "partial_success": sum(1 for r in graded if r["outcome"] == "partial_success"),
+            "pass_rate": passed / n if n else None,
+            "pass_rate_ci95": [ci[0], ci[1]],
+            "target_band": [band[0], band[1]],
+            "in_band_point_estimate": bool(n) and band[0] <= passed / n <= band[1],
+            "verdict": band_verdict(ci, band) if n else "inconclusive",
+            "categories": dict(sorted(categories.items())),
+            "infrastructure_errors": len(infra),
+            "timing_s": {
+                "mean": statistics.fmean(durations) if durations else None,
+                "p50": percentile(durations, 50) if durations else None,
+                "p95": percentile(durations, 95) if durations else None,
+                "max": max(durations) if durations else None,
+            },
+            "steps": {
+                "mean": statistics.fmean(steps) if steps else None,
+                "max": max(steps) if steps else None,
+            },
+            "diagnosis_recovery": (
+                {"intended": len(intended), "recovered": recovered} if intended else None
+            ),
+        }
+        | _usage_fields(records)
+        | turn_fields(records)
+    )
     # distinct instances among the graded runs: 1 for a fixed instance, ~runs for a family
     summary["instances"] = len({r.get("task_hash") for r in graded})
     sequence = sequence_fields(graded, band)
@@ -300,6 +307,7 @@ def render_analysis(summary: dict[str, Any]) -> str:
         lines.append(_verdict_line(summary, band_text))
     else:
         lines.append(f"Verdict: none ({band_text}): no graded runs")
+    lines += turn_lines(summary)
     stopped = summary.get("stopped_early")
     if stopped:
         lines.append(f"Stopped scheduling runs: {stopped['reason']}")

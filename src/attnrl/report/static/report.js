@@ -158,6 +158,17 @@
     return t;
   }
 
+  // One turn's figures (latency, tokens, finish reason, retries) and, for an empty or
+  // truncated turn, its cause.
+  function turnLine(t) {
+    const parts = [t.latency_s == null ? "not timed" : t.latency_s.toFixed(1) + " s", t.input_tokens + " in / " + t.output_tokens + " out",
+      "finish " + (t.finish_reason || "n/a")];
+    if (t.retries) parts.push(t.retries + (t.retries === 1 ? " retry" : " retries"));
+    const line = el("p", { class: "turn" + (t.issue ? " turn-issue" : "") }, "turn: " + parts.join(", "));
+    if (t.issue) line.append(el("br"), t.issue + " turn: " + (t.cause || ""));
+    return line;
+  }
+
   function message(m) {
     const box = el("div", { class: "msg role-" + m.role });
     if (m.role === "user") {
@@ -168,6 +179,7 @@
     }
     if (m.role === "assistant") {
       box.append(el("h4", {}, "assistant"));
+      if (m.turn) box.append(turnLine(m.turn));
       if (m.text) box.append(el("pre", { class: "text" }, m.text));
       for (const c of m.tool_calls || []) {
         const args = c.arguments || {};
@@ -199,7 +211,8 @@
       el("p", { class: "outcome o-" + r.o }, r.o + (r.c ? " / " + r.c : "") + ": " + (d.message || "")),
       el("p", {}, "matched bug: " + (diag.closest_bug || "none") +
         (d.plan ? "; simulated plan: " + d.plan + " (intended " + (d.intended_category || "pass") + ")" : "") +
-        "; stop: " + d.stop + "; mask flag: " + JSON.stringify(d.mask_flag)),
+        "; stop: " + d.stop + "; mask flag: " + JSON.stringify(d.mask_flag) +
+        (d.repeats ? "; repeated calls: " + d.repeats : "")),
       el("h4", {}, "self-consistency"),
       notes.length ? el("ul", {}, ...notes.map((n) => el("li", {}, n))) : el("p", {}, "no notes"),
       el("h4", {}, "submitted vs expected"),
