@@ -67,7 +67,9 @@ def test_announced_sizes_are_the_documented_ones() -> None:
         if "make: installing" in line
     ] + [
         line
-        for target in (".venv-verifiers-v1/.installed", ".venv-harbor/.installed",
+        for target in (
+            ".venv-verifiers-v1/.installed",
+            ".venv-harbor/.installed",
             ".venv-scale/.installed",
             ".venv-real-model/.installed",
         )

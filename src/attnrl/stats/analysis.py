@@ -14,7 +14,6 @@ from typing import Any
 
 from attnrl.stats.band import Verdict, band_verdict
 from attnrl.stats.sequential import DEFAULT_PRIOR, ConfidenceSequence
-
 from attnrl.stats.turns import turn_fields, turn_lines
 
 __all__ = [
