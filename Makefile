@@ -110,17 +110,21 @@ test-verifiers-v1: sandbox-deps $(V1_VENV)/.installed
 
 # Harbor 0.25 (the target of `attnrl export --format harbor`) needs Python >= 3.12; the main
 # environment is 3.11, so it gets its own venv from a pinned requirements file. HARBOR_PYTHON
-# names the interpreter (e.g. a pyenv path); uv does not download one.
+# names the interpreter; by default the first Python >= 3.12 among python3.12, python3.13 and
+# pyenv's installed versions (uv is told never to download one: no internet but the registries).
 HARBOR_VENV := .venv-harbor
 HARBOR_PY := $(HARBOR_VENV)/bin/python
-HARBOR_PYTHON ?= python3.12
+HARBOR_PYTHON ?= $(shell for p in python3.12 python3.13 $$HOME/.pyenv/versions/3.1[2-9]*/bin/python3; do \
+  $$p -c 'import sys; assert sys.version_info >= (3, 12); print(sys.executable)' 2>/dev/null && break; done)
 
 $(HARBOR_VENV)/.installed: requirements/harbor.txt
 	@$(call say,installing harbor 0.25.0 and pytest (requirements/harbor.txt) into $(HARBOR_VENV) \
 	  with uv on $(HARBOR_PYTHON) (Harbor needs Python >= 3.12): the export's tests load the tasks \
 	  with Harbor's own loader and linter; du -sh $(HARBOR_VENV) afterwards: 298M)
+	@test -n "$(HARBOR_PYTHON)" || { echo "error: Harbor needs Python >= 3.12 and none was found; \
+	  set HARBOR_PYTHON=/path/to/python3.12" >&2; exit 2; }
 	rm -rf $(HARBOR_VENV)
-	$(UV) venv -q --python $(HARBOR_PYTHON) $(HARBOR_VENV)
+	$(UV) venv -q --no-python-downloads --python $(HARBOR_PYTHON) $(HARBOR_VENV)
 	$(UV) pip install -q --python $(HARBOR_PY) -r requirements/harbor.txt
 	touch $@
 
