@@ -24,7 +24,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from attnrl.stats.band import Verdict, band_verdict
+from attnrl.stats.band import NarrowingInterval
 
 __all__ = ["BET_FRACTIONS", "BettingSequence", "betting_interval", "log_wealth"]
 
@@ -83,7 +83,7 @@ def betting_interval(
 
 
 @dataclass
-class BettingSequence:
+class BettingSequence(NarrowingInterval):
     """The running intersection of the betting intervals, fed one outcome at a time (the same
     interface as :class:`attnrl.stats.sequential.ConfidenceSequence`)."""
 
@@ -125,22 +125,7 @@ class BettingSequence:
         self.n += n
         self.successes += successes
         lo, hi = self.latest = betting_interval(self.successes, self.n, self.alpha, self.fractions)
-        self.lower = max(self.lower, lo)
-        self.upper = min(self.upper, hi)
-        if self.lower > self.upper:  # possible only on an event of probability <= alpha
-            self.lower = self.upper = self.successes / self.n
-        self.history.append((self.lower, self.upper))
-
-    def verdict(self, band: tuple[float, float]) -> Verdict:
-        """``in band`` / ``out of band`` once the sequence lies inside / outside the band."""
-        return band_verdict((self.lower, self.upper), band) if self.n else "inconclusive"
-
-    def decided_at(self, band: tuple[float, float]) -> int | None:
-        """The first n at which the verdict was decided (None: not yet)."""
-        for n, interval in enumerate(self.history, start=1):
-            if band_verdict(interval, band) != "inconclusive":
-                return n
-        return None
+        self._narrow(lo, hi)
 
     def state_dict(self) -> dict[str, Any]:
         """Counts and the running intersection (the history is not kept)."""

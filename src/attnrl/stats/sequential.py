@@ -22,7 +22,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from attnrl.stats.band import Verdict, band_verdict
+from attnrl.stats.band import NarrowingInterval
 
 __all__ = [
     "DEFAULT_ALPHA",
@@ -96,7 +96,7 @@ def cs_interval(
 
 
 @dataclass
-class ConfidenceSequence:
+class ConfidenceSequence(NarrowingInterval):
     """The running intersection of CS_1..CS_n, fed one outcome at a time in run-id order."""
 
     alpha: float = DEFAULT_ALPHA
@@ -130,22 +130,7 @@ class ConfidenceSequence:
         self.n += 1
         self.successes += bool(passed)
         lo, hi = cs_interval(self.successes, self.n, self.alpha, self.prior)
-        self.lower = max(self.lower, lo)
-        self.upper = min(self.upper, hi)
-        if self.lower > self.upper:  # possible only on an event of probability <= alpha
-            self.lower = self.upper = self.successes / self.n
-        self.history.append((self.lower, self.upper))
-
-    def verdict(self, band: tuple[float, float]) -> Verdict:
-        """``in band`` / ``out of band`` once the sequence lies inside / outside the band."""
-        return band_verdict((self.lower, self.upper), band) if self.n else "inconclusive"
-
-    def decided_at(self, band: tuple[float, float]) -> int | None:
-        """The first n at which the verdict was decided (None: not yet)."""
-        for n, interval in enumerate(self.history, start=1):
-            if band_verdict(interval, band) != "inconclusive":
-                return n
-        return None
+        self._narrow(lo, hi)
 
 
 SEQUENCE_METHODS = ("mixture", "betting")
