@@ -131,6 +131,35 @@ def test_a_call_that_is_not_a_submission_leaves_the_episode_open(
     assert tool_reward_func(environments=[env]) == [1.0]
 
 
+def test_repeated_calls_are_counted_per_episode_and_logged(
+    seed_task: Task, fake_sandbox: RecordingSandbox
+) -> None:
+    """A model stuck in a loop shows in the trainers' logs: a call that is the episode's
+    previous call again (same tool, same arguments, dict or JSON text alike) counts once."""
+    env = env_for(seed_task, fake_sandbox)
+    session = env.session
+    assert session is not None
+    asyncio.run(session.python({"expression": "print(1)"}))
+    asyncio.run(session.python('{"expression": "print(1)"}'))  # the same call, as JSON text
+    asyncio.run(session.python({"expression": "print(2)"}))
+    asyncio.run(session.python({"expression": "print(1)"}))  # not the previous call
+    assert session.repeats == 1
+    deep: Any = 1
+    for _ in range(MAX_ARGUMENT_DEPTH * 100):
+        deep = [deep]
+    for _ in range(2):  # too deep to encode: refused, and still counted, never raising
+        asyncio.run(session.submit({"answer": deep}))
+    assert session.repeats == 2 and not session.submitted
+    asyncio.run(session.submit({"answer": wrong(seed_task)}))
+    asyncio.run(session.submit({"answer": wrong(seed_task)}))  # refused after the first
+    assert session.repeats == 3
+    metrics: dict[str, float] = {}
+    innocent = env_for(seed_task, fake_sandbox)
+    asyncio.run(innocent.python_expression("print(1)"))
+    tool_reward_func(environments=[env, innocent], log_metric=metrics.__setitem__)
+    assert metrics["attnrl/repeats"] == 1.5  # 3 and 0: the batch mean
+
+
 def test_reset_starts_a_clean_episode_after_an_attack(
     seed_task: Task, fake_sandbox: RecordingSandbox
 ) -> None:

@@ -116,6 +116,7 @@ def test_grpo_runs_the_sandbox_tool_and_the_submission_earns_1(
     assert logged["reward"] == 1.0
     assert logged["attnrl/submitted"] == 1.0
     assert logged["attnrl/python_calls"] == 1.0
+    assert logged["attnrl/repeats"] == 0.0
     assert logged["tools/call_frequency"] > 0
     assert logged["attnrl/tamper/blocked/network"] == 0.0
     assert "loss" in logged

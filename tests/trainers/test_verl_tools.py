@@ -212,7 +212,41 @@ def test_tool_agent_loop_runs_the_sandbox_and_ends_in_reward_1(
     result = _score(verl_config, row, output)
     assert result["score"] == 1.0 and result["outcome"] == "full_success"
     assert all(result[f"tamper/{k}"] == 0 for k in METRIC_NAMES)
+    assert result["repeats"] == 0
     assert len(verl_tools.EPISODES) == 0  # the submit closed the episode
+
+
+class LoopingServer(ScriptedServer):
+    """A policy stuck in a loop: the same python call on turns 1 and 2, then a submission."""
+
+    async def generate(self, request_id: str, *, prompt_ids: list[int], **_: Any) -> Any:
+        from verl.workers.rollout.replica import TokenOutput
+
+        self.request_ids.append(request_id)
+        turn = self.tokenizer.decode(prompt_ids).count("<|im_start|>tool")
+        calls = [self.first_call, self.first_call]
+        calls.append({"name": "submit_answer", "arguments": {"answer": {"x": 1}}})
+        text = f"<tool_call>{json.dumps(calls[turn])}</tool_call>" if turn < 3 else "Done."
+        return TokenOutput(
+            token_ids=self.tokenizer.encode(text + "<|im_end|>", add_special_tokens=False)
+        )
+
+
+def test_repeated_calls_reach_the_score_through_the_tool_agent_loop(
+    verl_config: Any, tokenizer: Any
+) -> None:
+    row = verl_tools.verl_tool_rows("procedural", n=1, seed=3)[0]
+    looping = LoopingServer(
+        tokenizer, {"name": "python_expression", "arguments": {"expression": "print(1)"}}
+    )
+    output = _episode(verl_config, tokenizer, looping, row)
+    assert output.extra_fields[verl_tools.REPEATS_KEY][0] == 1
+    result = _score(verl_config, row, output)
+    assert result["repeats"] == 1 and result["score"] == 0.0
+    # the next episode of the worker starts at 0
+    server = ScriptedServer(tokenizer, python_call(load_task("procedural", 3)))
+    output = _episode(verl_config, tokenizer, server, row)
+    assert _score(verl_config, row, output)["repeats"] == 0
 
 
 def test_a_probing_episode_is_counted_and_scored_by_its_submission(

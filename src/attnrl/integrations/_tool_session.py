@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import hashlib
 import json
 import logging
 import os
@@ -142,6 +143,11 @@ class ToolSession:
     sandbox: Sandbox = field(default_factory=worker_sandbox)
     calls: int = 0
     tamper: TamperCounts = field(default_factory=lambda: summed(()))
+    repeats: int = 0
+    """Calls that repeated the episode's previous call exactly (tool and arguments): a model
+    stuck in a loop (the harness counts per turn: :func:`attnrl.harness.turns.count_repeats`)."""
+    last_call: str | None = None
+    """A digest of the previous call, to count :attr:`repeats`."""
     answer: Any = NO_SUBMISSION
     grade: Grade | None = None
 
@@ -159,6 +165,7 @@ class ToolSession:
         """Run a ``python_expression`` call; the tool result text and this call's counters."""
         if self.submitted:
             return refuse_python(self, arguments)
+        note_call(self, PYTHON_TOOL, arguments)
         parsed = parse_arguments(arguments)
         seen: list[TamperCounts] = []
         code = parsed.get("expression") if parsed is not None else None
@@ -176,6 +183,7 @@ class ToolSession:
 
     async def submit(self, arguments: Any) -> ToolOutcome:
         """Take a ``submit_answer`` call: the first answer is graded; after it, refused."""
+        note_call(self, SUBMIT_TOOL, arguments)
         if self.submitted:
             return ToolOutcome(tool_error_json(EPISODE_OVER), True)
         parsed = parse_arguments(arguments)
@@ -199,7 +207,9 @@ class ToolSession:
 
     def closed(self) -> ClosedEpisode:
         """What is worth keeping of this episode once it is submitted: its counters."""
-        return ClosedEpisode(self.calls, dict(self.tamper))
+        return ClosedEpisode(
+            self.calls, dict(self.tamper), repeats=self.repeats, last_call=self.last_call
+        )
 
     def _keys(self) -> tuple[str, ...]:
         return self.task.answer_keys()
@@ -214,12 +224,14 @@ class ClosedEpisode:
     tamper: TamperCounts = field(default_factory=lambda: summed(()))
     grade: Grade | None = None
     submitted: bool = True
+    repeats: int = 0
+    last_call: str | None = None
 
     async def python(self, arguments: Any) -> tuple[str, TamperCounts]:
         return refuse_python(self, arguments)
 
     async def submit(self, arguments: Any) -> ToolOutcome:
-        del arguments
+        note_call(self, SUBMIT_TOOL, arguments)
         return ToolOutcome(tool_error_json(EPISODE_OVER), True)
 
     def answer_json(self) -> str | None:
@@ -228,12 +240,35 @@ class ClosedEpisode:
 
 def refuse_python(episode: ToolSession | ClosedEpisode, arguments: Any) -> tuple[str, TamperCounts]:
     """A python call of a submitted episode: not run, but counted (its code's probes)."""
+    note_call(episode, PYTHON_TOOL, arguments)
     parsed = parse_arguments(arguments)
     code = parsed.get("expression") if parsed is not None else None
     counts = call_metrics(None, _code_text(code))
     episode.calls += 1
     episode.tamper = summed((episode.tamper, counts))
     return tool_error_json(EPISODE_OVER), counts
+
+
+def note_call(episode: ToolSession | ClosedEpisode, tool: str, arguments: Any) -> None:
+    """Count ``episode.repeats`` when this call is the previous one again, exactly."""
+    digest = call_digest(tool, arguments)
+    if digest == episode.last_call:
+        episode.repeats += 1
+    episode.last_call = digest
+
+
+def call_digest(tool: str, arguments: Any) -> str:
+    """A short digest of a call: the tool and its arguments as sent (a dict in canonical
+    JSON, anything else as its text), so an episode keeps no copy of a large argument."""
+    try:
+        parsed = parse_arguments(arguments)
+        if parsed is not None:
+            text = json.dumps(parsed, sort_keys=True, allow_nan=True)
+        else:
+            text = arguments if isinstance(arguments, str) else repr(arguments)
+    except (TypeError, ValueError, RecursionError):  # too deep or not JSON: refused anyway
+        text = f"<unencodable {type(arguments).__name__}>"
+    return hashlib.sha256(f"{tool}\0{text}".encode("utf-8", "surrogatepass")).hexdigest()[:32]
 
 
 def _code_text(code: Any) -> str:

@@ -88,8 +88,8 @@ def tool_reward_func(
     **_kwargs: Any,
 ) -> list[float]:
     """Each rollout's reward: the grade of what its environment's ``submit_answer`` took
-    (0 without a submission). Logs the batch mean of every tamper counter and the
-    submission rate through TRL's ``log_metric``."""
+    (0 without a submission). Logs the batch mean of every tamper counter, the submission
+    rate, the python calls and the repeated calls through TRL's ``log_metric``."""
     del prompts
     if environments is None:
         raise ValueError(
@@ -109,4 +109,6 @@ def tool_reward_func(
         log_metric(f"{METRIC_PREFIX}submitted", submitted / n)
         calls = sum(s.calls for s in sessions if s is not None)
         log_metric(f"{METRIC_PREFIX}python_calls", calls / n)
+        repeats = sum(s.repeats for s in sessions if s is not None)
+        log_metric(f"{METRIC_PREFIX}repeats", repeats / n)
     return rewards

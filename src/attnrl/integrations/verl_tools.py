@@ -59,6 +59,8 @@ AGENT_NAME = "tool_agent"
 """verl's registered multi-turn agent loop (``ToolAgentLoop``)."""
 SUBMISSION_KEY = "attnrl_submission"
 """``extra_fields`` key of the episode's submission (its JSON), read by :func:`compute_score`."""
+REPEATS_KEY = "attnrl_repeats"
+"""``extra_fields`` key of the episode's repeated calls and the previous call's digest."""
 TAMPER_KEY = "attnrl_tamper"
 """``extra_fields`` key of the episode's tamper counters (name -> count)."""
 MAX_EPISODES = 65_536
@@ -123,8 +125,9 @@ class _Episodes:
         extra = getattr(agent_data, "extra_fields", None)
         extra = extra if isinstance(extra, dict) else {}
         counts = tamper.summed([extra.get(TAMPER_KEY) or {}])
+        repeats, last_call = _repeats(extra)
         if SUBMISSION_KEY in extra:  # forgotten here, but verl's episode says: submitted
-            return ClosedEpisode(tamper=counts)
+            return ClosedEpisode(tamper=counts, repeats=repeats, last_call=last_call)
         if resolve_info(info) is None:
             raise ValueError(
                 "the row carries no attnrl info for this tool: make the rows with "
@@ -133,6 +136,7 @@ class _Episodes:
             )
         session = ToolSession.for_info(info, self.sandbox)
         session.tamper = counts
+        session.repeats, session.last_call = repeats, last_call
         return session
 
     def close(self, agent_data: Any, instance_id: str) -> None:
@@ -217,10 +221,20 @@ def _record(agent_data: Any, session: Episode) -> None:
     if not isinstance(extra, dict):
         return
     extra[TAMPER_KEY] = dict(session.tamper)
+    extra[REPEATS_KEY] = [session.repeats, session.last_call]
     if SUBMISSION_KEY not in extra:
         answer = session.answer_json()
         if answer is not None:
             extra[SUBMISSION_KEY] = answer
+
+
+def _repeats(extra: dict[str, Any]) -> tuple[int, str | None]:
+    """The repeated calls and the previous call's digest that ``_record`` left in verl's
+    episode (0 and None when absent or malformed)."""
+    value = extra.get(REPEATS_KEY)
+    if isinstance(value, list) and len(value) == 2 and isinstance(value[0], int):
+        return max(0, value[0]), value[1] if isinstance(value[1], str) else None
+    return 0, None
 
 
 def compute_score(
@@ -235,7 +249,8 @@ def compute_score(
     ``extra_info`` is the row's ``extra_info`` with verl's ``tool_extra_fields`` merged in.
     No submission is reward 0 (outcome ``no_submission``): the answer is what the model
     submitted, never text it wrote. Returns verl's dict form: ``score``, ``passed``,
-    ``outcome``, and the episode's ``tamper/*`` counters.
+    ``outcome``, the episode's ``tamper/*`` counters and ``repeats`` (calls that repeated the
+    previous call exactly).
     """
     del data_source, solution_str
     extra = extra_info if isinstance(extra_info, dict) else {}
@@ -251,6 +266,7 @@ def compute_score(
         "score": score,
         "passed": passed,
         "outcome": outcome,
+        "repeats": _repeats(extra)[0],
         **{f"tamper/{k}": v for k, v in counts.items()},
     }
 
