@@ -47,7 +47,8 @@ def show_figures(label: str, out: Path) -> None:
     print(  # noqa: T201 - the tier prints its figures for the report
         f"\n[{label}] runs {summary['runs']}, passed {summary['passed']}, categories "
         f"{summary['categories']}, infrastructure {summary['infrastructure_errors']}; turns "
-        f"{t['count']}, latency p50 {t['latency_s']['p50']:.1f}, p95 {t['latency_s']['p95']:.1f}, max "
+        f"{t['count']}, latency p50 {t['latency_s']['p50']:.1f}, "
+        f"p95 {t['latency_s']['p95']:.1f}, max "
         f"{t['latency_s']['max']:.1f} s, {t['output_tokens_per_s']:.2f} tokens/s out (server-side "
         f"prompt processing included), empty {t['empty']}, truncated {t['truncated']}, repeats "
         f"{summary['repeats']['total']}"
