@@ -175,3 +175,19 @@ def test_vf_eval_command(server: FakeLLMServer, seed_task: Task) -> None:
         if m["role"] == "tool"
     ]
     assert '{"result": "2.0\\n", "error": null}' in tool_results
+
+
+async def test_a_rope_rollout_is_graded_by_the_rope_task(
+    server: FakeLLMServer, fake_sandbox: RecordingSandbox
+) -> None:
+    """The second task through verifiers v0's own rollout: its reference earns 1, an answer of
+    attention's shape earns 0 (each row rebuilds its own task)."""
+    rope = load_task(task="rope", seed=0)
+    env = load_environment(task="rope", seed=0, sandbox_factory=fake_sandbox.factory())
+    assert the_input(env)["prompt"][-1]["content"] == rope.prompt
+    server.enqueue_openai(call("submit_answer", {"answer": rope.reference()}))
+    out = await env.run_rollout(the_input(env), client_for(server), "scripted", {})
+    assert out["reward"] == 1.0
+    server.enqueue_openai(call("submit_answer", {"answer": load_task().reference()}))
+    out = await env.run_rollout(the_input(env), client_for(server), "scripted", {})
+    assert out["reward"] == 0.0
