@@ -129,13 +129,13 @@ def test_sigterm_then_resume_finishes_the_batch(server: Server, tmp_path: Path) 
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
     )  # fmt: skip
     results = out / "results.jsonl"
-    deadline = time.monotonic() + 900
+    # Until the first run is recorded: the batch's own limits (--timeout per request,
+    # --max-steps per run) bound the wait; a batch that ends before it fails here.
     while not (results.exists() and results.read_text().strip()):
         assert proc.poll() is None, proc.communicate()[1][-2000:]
-        assert time.monotonic() < deadline, "no run finished"
         time.sleep(1.0)
     proc.send_signal(signal.SIGTERM)
-    _, err = proc.communicate(timeout=600)
+    _, err = proc.communicate()
     assert proc.returncode == 128 + signal.SIGTERM, err[-2000:]
     kept = {r["run_id"] for r in records(out)}
     assert 1 <= len(kept) < 3
