@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from types import TracebackType
+from typing import Any, Protocol, Self, runtime_checkable
 
 __all__ = ["ExecResult", "Sandbox", "safe_text"]
 
@@ -78,3 +79,26 @@ class Sandbox(Protocol):
     async def aclose(self) -> None:
         """Stop every process the sandbox started."""
         ...
+
+
+class StartedInContext:
+    """``async with sandbox:`` for every sandbox that starts and closes (the local zygote
+    manager, the Ray pool): ``start()`` on entry, ``aclose()`` on exit."""
+
+    async def start(self) -> None:
+        raise NotImplementedError
+
+    async def aclose(self) -> None:
+        raise NotImplementedError
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()

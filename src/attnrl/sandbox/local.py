@@ -32,11 +32,10 @@ from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 from attnrl.sandbox.allowlist import jail_view
-from attnrl.sandbox.base import ExecResult
+from attnrl.sandbox.base import ExecResult, StartedInContext
 from attnrl.sandbox.call import Call, format_output
 from attnrl.sandbox.cgroup import JailCgroup, default_jail_memory_bytes
 from attnrl.sandbox.jail import (
@@ -100,7 +99,7 @@ class _Zygote:
     info: dict[str, Any] = field(default_factory=dict)
 
 
-class LocalSandbox:
+class LocalSandbox(StartedInContext):
     """Runs ``python_expression`` calls, each in a fresh fork of a warm, jailed zygote.
 
     Usage::
@@ -245,18 +244,6 @@ class LocalSandbox:
 
     def _slots(self) -> int:
         return self.max_concurrency + SPARE_SLOTS + self._prefork
-
-    async def __aenter__(self) -> LocalSandbox:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     async def start(self) -> None:
         """Start the zygote (done by the first ``run`` otherwise); raise SandboxError if

@@ -21,10 +21,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from types import TracebackType
 from typing import Any
 
-from attnrl.sandbox.base import ExecResult
+from attnrl.sandbox.base import ExecResult, StartedInContext
 from attnrl.sandbox.limits import SandboxLimits
 from attnrl.sandbox.local import DEFAULT_MAX_CONCURRENCY, SandboxError
 
@@ -100,7 +99,7 @@ def _lost_errors() -> tuple[type[BaseException], ...]:
     )
 
 
-class RaySandbox:
+class RaySandbox(StartedInContext):
     """A :class:`~attnrl.sandbox.base.Sandbox` whose calls run in per-node pools on a Ray
     cluster. ``address``: what ``ray.init`` connects to (``"auto"``: the cluster this machine
     is part of; ignored when Ray is already initialised). ``max_concurrency``: calls at once
@@ -163,18 +162,6 @@ class RaySandbox:
         """Calls running on ``node_id`` now."""
         pool = self._pools.get(node_id)
         return pool.in_flight if pool is not None else 0
-
-    async def __aenter__(self) -> RaySandbox:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     async def start(self) -> None:
         """Connect to the cluster (unless already connected) and start a pool on every node
