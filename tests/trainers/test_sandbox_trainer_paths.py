@@ -22,14 +22,11 @@ import pytest
 pytest.importorskip("verl")
 pytest.importorskip("trl")
 
-from test_trl_tools import SEED, model_dir  # noqa: E402, F401  (the tiny model fixture)
+from test_trl_tools import model_dir, train_tool_grpo  # noqa: E402, F401  (the fixture)
 from test_verl_tools import _loop, tokenizer, verl_config  # noqa: E402, F401  (fixtures)
 
-from attnrl.integrations import _commands as commands  # noqa: E402
 from attnrl.integrations import verl_tools  # noqa: E402
 from attnrl.integrations._tool_session import worker_sandbox  # noqa: E402
-from attnrl.integrations.trl import load_dataset  # noqa: E402
-from attnrl.integrations.trl_tools import AttnrlToolEnv, tool_reward_func  # noqa: E402
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="per-call uids and namespaces need root")
 
@@ -170,7 +167,6 @@ def test_verl_tool_episodes_share_no_leftover(verl_config: Any, tokenizer: Any) 
 def test_trl_environments_share_no_leftover(model_dir: Path, tmp_path: Path) -> None:  # noqa: F811
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
-    from trl import GRPOConfig, GRPOTrainer
 
     token = _token()
     attack = ATTACK.replace("TOKEN", token)
@@ -195,26 +191,7 @@ def test_trl_environments_share_no_leftover(model_dir: Path, tmp_path: Path) -> 
         completion = torch.tensor([r + [pad] * (width - len(r)) for r in rows])
         return torch.cat([input_ids, completion.to(input_ids.device)], dim=1)
 
-    trainer = GRPOTrainer(
-        model=model,
-        processing_class=tok,
-        reward_funcs=tool_reward_func,
-        environment_factory=AttnrlToolEnv,
-        train_dataset=load_dataset("procedural", n=1, seed=SEED),
-        args=GRPOConfig(
-            **{**commands.TRL_TOOLS_CONFIG, "output_dir": str(tmp_path / "out")},
-            per_device_train_batch_size=2,
-            num_generations=2,
-            max_steps=1,
-            logging_steps=1,
-            learning_rate=1e-3,
-            report_to="none",
-            use_cpu=True,
-            save_strategy="no",
-        ),
-    )
-    model.generate = generate  # type: ignore[method-assign]
-    trainer.train()
+    train_tool_grpo(model, tok, tmp_path, generate)
     finals: dict[bool, list[dict[str, Any]]] = {}
     for context in contexts:  # the longest context of each rollout holds all its results
         payloads = _tool_payloads(context)

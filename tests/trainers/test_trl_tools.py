@@ -68,13 +68,13 @@ def _forced_generate(tokenizer: Any, probe: str | None, contexts: list[str]) -> 
     return generate
 
 
-def _train(model_dir: Path, tmp_path: Path, probe: str | None = None) -> tuple[Any, list[str]]:
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+def train_tool_grpo(
+    model: Any, tokenizer: Any, tmp_path: Path, generate: Any, max_steps: int = 1
+) -> Any:
+    """TRL's GRPOTrainer with the README's tool config on one procedural row, the policy's
+    ``generate`` replaced by a scripted one, trained for ``max_steps``."""
     from trl import GRPOConfig, GRPOTrainer
 
-    tokenizer = AutoTokenizer.from_pretrained(model_dir, local_files_only=True)
-    model = AutoModelForCausalLM.from_pretrained(model_dir, local_files_only=True)
-    contexts: list[str] = []
     trainer = GRPOTrainer(
         model=model,
         processing_class=tokenizer,
@@ -85,7 +85,7 @@ def _train(model_dir: Path, tmp_path: Path, probe: str | None = None) -> tuple[A
             **{**commands.TRL_TOOLS_CONFIG, "output_dir": str(tmp_path / "out")},  # the README's
             per_device_train_batch_size=2,
             num_generations=2,
-            max_steps=1,
+            max_steps=max_steps,
             logging_steps=1,
             learning_rate=1e-3,
             report_to="none",
@@ -93,9 +93,19 @@ def _train(model_dir: Path, tmp_path: Path, probe: str | None = None) -> tuple[A
             save_strategy="no",
         ),
     )
-    model.generate = _forced_generate(tokenizer, probe, contexts)  # type: ignore[method-assign]
+    model.generate = generate
     trainer.train()
-    return trainer, contexts
+    return trainer
+
+
+def _train(model_dir: Path, tmp_path: Path, probe: str | None = None) -> tuple[Any, list[str]]:
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(model_dir, local_files_only=True)
+    model = AutoModelForCausalLM.from_pretrained(model_dir, local_files_only=True)
+    contexts: list[str] = []
+    generate = _forced_generate(tokenizer, probe, contexts)
+    return train_tool_grpo(model, tokenizer, tmp_path, generate), contexts
 
 
 def _logged(trainer: Any) -> dict[str, float]:
@@ -184,33 +194,14 @@ def test_a_replayed_submission_is_refused_and_the_next_step_is_clean(
     model_dir: Path, tmp_path: Path
 ) -> None:
     from transformers import AutoModelForCausalLM, AutoTokenizer
-    from trl import GRPOConfig, GRPOTrainer
 
     from attnrl.harness.tools import EPISODE_OVER
 
     tokenizer = AutoTokenizer.from_pretrained(model_dir, local_files_only=True)
     model = AutoModelForCausalLM.from_pretrained(model_dir, local_files_only=True)
     contexts: list[str] = []
-    trainer = GRPOTrainer(
-        model=model,
-        processing_class=tokenizer,
-        reward_funcs=tool_reward_func,
-        environment_factory=AttnrlToolEnv,
-        train_dataset=load_dataset("procedural", n=1, seed=SEED),
-        args=GRPOConfig(
-            **{**commands.TRL_TOOLS_CONFIG, "output_dir": str(tmp_path / "out")},
-            per_device_train_batch_size=2,
-            num_generations=2,
-            max_steps=2,
-            logging_steps=1,
-            learning_rate=1e-3,
-            report_to="none",
-            use_cpu=True,
-            save_strategy="no",
-        ),
-    )
-    model.generate = _replay_then_innocent(tokenizer, contexts)  # type: ignore[method-assign]
-    trainer.train()
+    generate = _replay_then_innocent(tokenizer, contexts)
+    trainer = train_tool_grpo(model, tokenizer, tmp_path, generate, max_steps=2)
     steps = [e for e in trainer.state.log_history if "reward" in e]
     assert [s["reward"] for s in steps] == [0.0, 1.0]  # the first submission was graded
     assert [s["attnrl/tamper/probe/network"] for s in steps] == [1.0, 0.0]
