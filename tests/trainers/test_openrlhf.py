@@ -112,17 +112,16 @@ class _Engine:
         return SimpleNamespace(outputs=[out])
 
 
-@pytest.fixture(scope="module")
-def prompts_and_labels(
-    tmp_path_factory: pytest.TempPathFactory, tokenizer: Any
+def readme_prompts(
+    out: Path, rows: list[dict[str, Any]], tokenizer: Any
 ) -> tuple[Any, list[Any], list[Any]]:
-    """The README's JSONL (4 rows) read by OpenRLHF's blending_datasets + PromptDataset."""
+    """``rows`` as the README's JSONL at ``out``, parsed with the README's flags and read by
+    OpenRLHF's blending_datasets + PromptDataset: the args, the prompts and the labels."""
     from openrlhf.datasets import PromptDataset
     from openrlhf.datasets.utils import blending_datasets
 
-    out = tmp_path_factory.mktemp("openrlhf") / "attnrl.jsonl"
     with out.open("w") as f:
-        f.writelines(json.dumps(r) + "\n" for r in openrlhf_rows("procedural", n=4, seed=0))
+        f.writelines(json.dumps(r) + "\n" for r in rows)
     mp = pytest.MonkeyPatch()
     try:
         argv = substitute(OPENRLHF_ARGS, reward_file("openrlhf"))
@@ -141,7 +140,16 @@ def prompts_and_labels(
     return args, list(dataset.prompts), list(dataset.labels)
 
 
-def _execute(args: Any, tokenizer: Any, prompt: str, label: Any, completion: str) -> dict[str, Any]:
+@pytest.fixture(scope="module")
+def prompts_and_labels(
+    tmp_path_factory: pytest.TempPathFactory, tokenizer: Any
+) -> tuple[Any, list[Any], list[Any]]:
+    """The README's JSONL (4 rows) read by OpenRLHF's blending_datasets + PromptDataset."""
+    out = tmp_path_factory.mktemp("openrlhf") / "attnrl.jsonl"
+    return readme_prompts(out, openrlhf_rows("procedural", n=4, seed=0), tokenizer)
+
+
+def execute(args: Any, tokenizer: Any, prompt: str, label: Any, completion: str) -> dict[str, Any]:
     from openrlhf.utils.agent import SingleTurnAgentExecutor
 
     executor = SingleTurnAgentExecutor(remote_rm_url=args.reward.remote_url)
@@ -169,7 +177,7 @@ def test_the_executor_scores_correct_wrong_malformed(
     submissions: dict[str, str],
 ) -> None:
     args, prompts, labels = prompts_and_labels
-    outputs = [_execute(args, tokenizer, prompts[0], labels[0], submissions[n]) for n in NAMES]
+    outputs = [execute(args, tokenizer, prompts[0], labels[0], submissions[n]) for n in NAMES]
     assert [o["reward"].item() for o in outputs] == [1.0, 0.0, 0.0]
     assert [o["scores"].item() for o in outputs] == [1.0, 0.0, 0.0]
     assert [o["extra_logs"]["attnrl_full_success"].item() for o in outputs] == [1.0, 0.0, 0.0]
@@ -183,5 +191,5 @@ def test_a_raising_reward_is_swallowed_into_none(
     """Why attnrl's reward never raises for model output: OpenRLHF turns any exception into a
     log line and a None reward. A bad label (an operator error) shows it."""
     args, prompts, _ = prompts_and_labels
-    out = _execute(args, tokenizer, prompts[0], "not an attnrl label", submissions["correct"])
+    out = execute(args, tokenizer, prompts[0], "not an attnrl label", submissions["correct"])
     assert out["reward"] is None

@@ -4,23 +4,20 @@ the reward functions rebuild the rope task from each row's ``info`` and grade it
 
 from __future__ import annotations
 
-import asyncio
 import json
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import pandas as pd
 import pytest
-from test_openrlhf import _Engine, _Strategy, parse
+from test_openrlhf import execute, readme_prompts
 from test_verl import _batch, _readme_config
 
 from attnrl.integrations import trl as attnrl_trl
-from attnrl.integrations._commands import OPENRLHF_ARGS, TRL_CONFIG, substitute
+from attnrl.integrations._commands import TRL_CONFIG
 from attnrl.integrations.openrlhf import openrlhf_rows
 from attnrl.integrations.verl import verl_rows
 from attnrl.task import load_task
-from conftest import reward_file
 
 NAMES = ("correct", "wrong", "malformed")
 
@@ -103,37 +100,10 @@ def test_verl_reward_loop_scores_rope_rows(
 def test_openrlhf_executor_scores_rope_rows(
     tmp_path: Path, tokenizer: Any, rope_submissions: dict[str, str]
 ) -> None:
-    from openrlhf.datasets import PromptDataset
-    from openrlhf.datasets.utils import blending_datasets
-    from openrlhf.utils.agent import SingleTurnAgentExecutor
-
-    out = tmp_path / "attnrl.jsonl"
-    out.write_text(
-        "".join(json.dumps(r) + "\n" for r in openrlhf_rows("procedural", 2, 0, task="rope"))
-    )
-    mp = pytest.MonkeyPatch()
-    try:
-        argv = substitute(OPENRLHF_ARGS, reward_file("openrlhf"))
-        argv[argv.index("attnrl.jsonl")] = str(out)
-        args = parse(argv, mp)
-    finally:
-        mp.undo()
-    strategy = _Strategy(args)
-    data = blending_datasets(
-        args.data.prompt_dataset,
-        args.data.prompt_probs,
-        strategy,
-        dataset_split=args.data.prompt_split,
-    )
-    dataset = PromptDataset(data, tokenizer, strategy, input_template=args.data.input_template)
-    prompt, label = list(dataset.prompts)[0], list(dataset.labels)[0]
-    executor = SingleTurnAgentExecutor(remote_rm_url=args.reward.remote_url)
-    rewards = []
-    for name in NAMES:
-        engine = _Engine(tokenizer(rope_submissions[name], add_special_tokens=False)["input_ids"])
-        params = SimpleNamespace(max_tokens=args.rollout.max_new_tokens, logprobs=None)
-        result = asyncio.run(
-            executor.execute(prompt, label, params, args.data.max_len, tokenizer, engine)
-        )
-        rewards.append(result["reward"].item())
+    rows = openrlhf_rows("procedural", 2, 0, task="rope")
+    args, prompts, labels = readme_prompts(tmp_path / "attnrl.jsonl", rows, tokenizer)
+    rewards = [
+        execute(args, tokenizer, prompts[0], labels[0], rope_submissions[name])["reward"].item()
+        for name in NAMES
+    ]
     assert rewards == [1.0, 0.0, 0.0]
