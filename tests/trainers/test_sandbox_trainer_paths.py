@@ -22,7 +22,7 @@ import pytest
 pytest.importorskip("verl")
 pytest.importorskip("trl")
 
-from test_trl_tools import model_dir, train_tool_grpo  # noqa: E402, F401  (the fixture)
+from test_trl_tools import append_completions, model_dir, train_tool_grpo  # noqa: E402, F401  (the fixture)
 from test_verl_tools import _loop, tokenizer, verl_config  # noqa: E402, F401  (fixtures)
 
 from attnrl.integrations import verl_tools  # noqa: E402
@@ -165,7 +165,6 @@ def test_verl_tool_episodes_share_no_leftover(verl_config: Any, tokenizer: Any) 
 
 
 def test_trl_environments_share_no_leftover(model_dir: Path, tmp_path: Path) -> None:  # noqa: F811
-    import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     token = _token()
@@ -175,7 +174,7 @@ def test_trl_environments_share_no_leftover(model_dir: Path, tmp_path: Path) -> 
     contexts: list[str] = []
 
     def generate(input_ids: Any, attention_mask: Any = None, **_: Any) -> Any:
-        rows = []
+        texts: list[str] = []
         for index, (ids, mask) in enumerate(zip(input_ids, attention_mask, strict=True)):
             context = tok.decode(ids[mask.bool()].tolist())
             contexts.append(context)
@@ -185,11 +184,8 @@ def test_trl_environments_share_no_leftover(model_dir: Path, tmp_path: Path) -> 
             plan.append(_submit())
             call = plan[turn] if turn < len(plan) else None
             text = f"<tool_call>\n{json.dumps(call)}\n</tool_call>" if call else "Done."
-            rows.append(tok.encode(text + "<|im_end|>", add_special_tokens=False))
-        width = max(len(r) for r in rows)
-        pad = tok.pad_token_id
-        completion = torch.tensor([r + [pad] * (width - len(r)) for r in rows])
-        return torch.cat([input_ids, completion.to(input_ids.device)], dim=1)
+            texts.append(text)
+        return append_completions(tok, input_ids, texts)
 
     train_tool_grpo(model, tok, tmp_path, generate)
     finals: dict[bool, list[dict[str, Any]]] = {}

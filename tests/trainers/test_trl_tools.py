@@ -41,10 +41,9 @@ def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _forced_generate(tokenizer: Any, probe: str | None, contexts: list[str]) -> Any:
-    import torch
 
     def generate(input_ids: Any, attention_mask: Any = None, **_: Any) -> Any:
-        rows = []
+        texts: list[str] = []
         for ids, mask in zip(input_ids, attention_mask, strict=True):
             context = tokenizer.decode(ids[mask.bool()].tolist())
             contexts.append(context)
@@ -59,13 +58,22 @@ def _forced_generate(tokenizer: Any, probe: str | None, contexts: list[str]) -> 
                 text = f"<tool_call>\n{json.dumps(call)}\n</tool_call>"
             else:
                 text = "Submitted."
-            rows.append(tokenizer.encode(text + "<|im_end|>", add_special_tokens=False))
-        width = max(len(r) for r in rows)
-        pad = tokenizer.pad_token_id
-        completion = torch.tensor([r + [pad] * (width - len(r)) for r in rows])
-        return torch.cat([input_ids, completion.to(input_ids.device)], dim=1)
+            texts.append(text)
+        return append_completions(tokenizer, input_ids, texts)
 
     return generate
+
+
+def append_completions(tokenizer: Any, input_ids: Any, texts: list[str]) -> Any:
+    """What a scripted ``generate`` returns: each prompt followed by its text and the end of
+    turn, padded to one width."""
+    import torch
+
+    rows = [tokenizer.encode(text + "<|im_end|>", add_special_tokens=False) for text in texts]
+    width = max(len(r) for r in rows)
+    pad = tokenizer.pad_token_id
+    completion = torch.tensor([r + [pad] * (width - len(r)) for r in rows])
+    return torch.cat([input_ids, completion.to(input_ids.device)], dim=1)
 
 
 def train_tool_grpo(
@@ -150,7 +158,6 @@ def _replay_then_innocent(tokenizer: Any, contexts: list[str]) -> Any:
     """Step 1 attacks (submits a wrong answer, then runs code and submits the right one);
     step 2 is the innocent policy of :func:`_forced_generate`. A step starts when the
     model sees prompts without any tool response."""
-    import torch
 
     from attnrl.tasks.attention.bugs import bug_by_name
 
@@ -164,7 +171,7 @@ def _replay_then_innocent(tokenizer: Any, contexts: list[str]) -> Any:
             starts[0] += 1
         if starts[0] > 1:
             return innocent(input_ids, attention_mask, **kwargs)
-        rows = []
+        texts: list[str] = []
         for ids, mask in zip(input_ids, attention_mask, strict=True):
             context = tokenizer.decode(ids[mask.bool()].tolist())
             contexts.append(context)
@@ -181,11 +188,8 @@ def _replay_then_innocent(tokenizer: Any, contexts: list[str]) -> Any:
                 text = "".join(f"<tool_call>\n{json.dumps(c)}\n</tool_call>" for c in calls[turn])
             else:
                 text = "Submitted."
-            rows.append(tokenizer.encode(text + "<|im_end|>", add_special_tokens=False))
-        width = max(len(r) for r in rows)
-        pad = tokenizer.pad_token_id
-        completion = torch.tensor([r + [pad] * (width - len(r)) for r in rows])
-        return torch.cat([input_ids, completion.to(input_ids.device)], dim=1)
+            texts.append(text)
+        return append_completions(tokenizer, input_ids, texts)
 
     return generate
 
