@@ -165,8 +165,8 @@ class ToolSession:
         """Run a ``python_expression`` call; the tool result text and this call's counters."""
         if self.submitted:
             return refuse_python(self, arguments)
-        note_call(self, PYTHON_TOOL, arguments)
         parsed = parse_arguments(arguments)
+        note_call(self, PYTHON_TOOL, arguments, parsed)
         seen: list[TamperCounts] = []
         code = parsed.get("expression") if parsed is not None else None
 
@@ -183,10 +183,10 @@ class ToolSession:
 
     async def submit(self, arguments: Any) -> ToolOutcome:
         """Take a ``submit_answer`` call: the first answer is graded; after it, refused."""
-        note_call(self, SUBMIT_TOOL, arguments)
+        parsed = parse_arguments(arguments)
+        note_call(self, SUBMIT_TOOL, arguments, parsed)
         if self.submitted:
             return ToolOutcome(tool_error_json(EPISODE_OVER), True)
-        parsed = parse_arguments(arguments)
         outcome = await call_tool(SUBMIT_TOOL, parsed, arguments, self._keys(), _no_python)
         if outcome.answer is NO_SUBMISSION or self.submitted:
             return outcome
@@ -240,8 +240,8 @@ class ClosedEpisode:
 
 def refuse_python(episode: ToolSession | ClosedEpisode, arguments: Any) -> tuple[str, TamperCounts]:
     """A python call of a submitted episode: not run, but counted (its code's probes)."""
-    note_call(episode, PYTHON_TOOL, arguments)
     parsed = parse_arguments(arguments)
+    note_call(episode, PYTHON_TOOL, arguments, parsed)
     code = parsed.get("expression") if parsed is not None else None
     counts = call_metrics(None, _code_text(code))
     episode.calls += 1
@@ -249,19 +249,23 @@ def refuse_python(episode: ToolSession | ClosedEpisode, arguments: Any) -> tuple
     return tool_error_json(EPISODE_OVER), counts
 
 
-def note_call(episode: ToolSession | ClosedEpisode, tool: str, arguments: Any) -> None:
+def note_call(
+    episode: ToolSession | ClosedEpisode, tool: str, arguments: Any, parsed: Any = None
+) -> None:
     """Count ``episode.repeats`` when this call is the previous one again, exactly."""
-    digest = call_digest(tool, arguments)
+    digest = call_digest(tool, arguments, parsed)
     if digest == episode.last_call:
         episode.repeats += 1
     episode.last_call = digest
 
 
-def call_digest(tool: str, arguments: Any) -> str:
+def call_digest(tool: str, arguments: Any, parsed: Any = None) -> str:
     """A short digest of a call: the tool and its arguments as sent (a dict in canonical
-    JSON, anything else as its text), so an episode keeps no copy of a large argument."""
+    JSON, anything else as its text), so an episode keeps no copy of a large argument.
+    ``parsed`` is :func:`parse_arguments` of them when the caller has it already."""
     try:
-        parsed = parse_arguments(arguments)
+        if parsed is None:
+            parsed = parse_arguments(arguments)
         if parsed is not None:
             text = json.dumps(parsed, sort_keys=True, allow_nan=True)
         else:
