@@ -81,3 +81,36 @@ def test_the_id_resolves_to_the_curriculum_taskset_and_its_config() -> None:
     config = vf.resolve_env_config({"taskset": {"id": cv1.TASKSET_ID, "start": 2, "group_size": 4}})
     assert isinstance(config.taskset, cv1.CurriculumTasksetConfig)
     assert (config.taskset.start, config.taskset.group_size) == (2, 4)
+
+
+async def _feed_all_pass(ts: cv1.CurriculumTaskset, tasks: int) -> None:
+    for task in ts.take(tasks):
+        answer = task_from_info(task.data.info).reference()
+        for _ in range(4):
+            await task.score(trace_of(task, v1.AttentionState(submitted=True, submission=answer)))
+
+
+async def test_state_path_carries_the_controller_across_a_restart(tmp_path: Any) -> None:
+    path = tmp_path / "curriculum.json"
+    first = taskset(start=2, group_size=4, step_runs=16, state_path=str(path))
+    await _feed_all_pass(first, 12)  # 48 rewards: three controller steps
+    assert path.exists() and first.controller.steps == 3
+    saved = first.controller.state_dict()
+
+    again = taskset(start=2, group_size=4, step_runs=16, state_path=str(path))  # the restart
+    assert again.controller.state_dict() == saved
+    assert again.controller.rung == first.controller.rung
+    next_task = next(iter(again.take(1)))
+    assert next_task.data.draw == saved["draws"] + 1  # fresh draws, not the first run's again
+
+    fresh = taskset(start=2, group_size=4, step_runs=16)  # without the file: from the start
+    assert fresh.controller.steps == 0 and fresh.controller.rung == 2
+
+
+@pytest.mark.parametrize("content", ["{not json", '{"controller": {"format": 0}, "runs": 1}', "[]"])
+def test_an_unreadable_state_file_is_a_one_line_error(tmp_path: Any, content: str) -> None:
+    path = tmp_path / "curriculum.json"
+    path.write_text(content, encoding="utf-8")
+    with pytest.raises((ValueError, ValidationError), match="cannot resume") as caught:
+        taskset(state_path=str(path))
+    assert "\n" not in str(caught.value) and "delete it" in str(caught.value)

@@ -7,8 +7,11 @@ its draw as the group, since v1 rolls a task out ``-r`` times). The controller c
 every ``step_runs`` rewards. Settings are ``--env.taskset.*`` fields (``band``, ``start``,
 ``group_size``, ``step_runs``), checked when the taskset is built: a bad one is a one-line
 error. Taskset, rollouts and scoring run in one env worker process, which holds the one
-controller (:attr:`CurriculumTaskset.controller`; its ``state_dict`` is for the caller to keep).
-Its id is ``attnrl-curriculum-v1``::
+controller (:attr:`CurriculumTaskset.controller`). prime-rl checkpoints no environment state,
+so with ``state_path`` set the taskset keeps the controller's state in that file itself: written
+atomically at every controller step, read back when the taskset is built, so a restarted run
+goes on from the rung mix and estimates it had. Its id is
+``attnrl-curriculum-v1``::
 
     vf-eval attnrl-curriculum-v1 --env.taskset.start 2 --env.taskset.group-size 4 -r 4 ...
 """
@@ -16,7 +19,9 @@ Its id is ``attnrl-curriculum-v1``::
 from __future__ import annotations
 
 import itertools
+import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 from attnrl.curriculum import (
@@ -26,6 +31,7 @@ from attnrl.curriculum import (
     RungInstances,
     StepReport,
 )
+from attnrl.harness.rundir import write_json_atomic
 from attnrl.integrations._common import install_hint
 from attnrl.integrations.verifiers_v1 import (
     AttentionData,
@@ -74,6 +80,9 @@ class CurriculumTasksetConfig(AttentionTasksetConfig):
     """Rollouts per task (``-r``), for the zero-variance figures."""
     step_runs: int = 64
     """Rewards per controller step."""
+    state_path: str | None = None
+    """A JSON file that keeps the controller's state across restarts (read at start if it
+    exists, rewritten at every step); on a filesystem the env worker sees."""
 
 
 class CurriculumTaskset(AttentionTaskset, vf.Taskset[CurriculumTask, CurriculumTasksetConfig]):  # type: ignore[misc]
@@ -96,6 +105,26 @@ class CurriculumTaskset(AttentionTaskset, vf.Taskset[CurriculumTask, CurriculumT
         self.controller = DifficultyController(settings, seed=config.seed)
         self.reports: list[StepReport] = []
         self._runs = 0
+        self.state_path = None if config.state_path is None else Path(config.state_path)
+        if self.state_path is not None and self.state_path.exists():
+            self._restore(self.state_path)
+
+    def _restore(self, path: Path) -> None:
+        """Continue from a saved state; one that cannot be read is a one-line error."""
+        try:
+            saved = json.loads(path.read_text(encoding="utf-8"))
+            self.controller.load_state_dict(saved["controller"])
+            self._runs = int(saved["runs"])
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise ValueError(
+                f"cannot resume the curriculum from {path} ({exc}); "
+                "delete it to start afresh or set state_path to another file"
+            ) from None
+
+    def _save(self) -> None:
+        if self.state_path is not None:
+            state = {"controller": self.controller.state_dict(), "runs": self._runs}
+            write_json_atomic(self.state_path, state)
 
     def load(self) -> Iterator[CurriculumTask]:
         for _ in itertools.count():
@@ -122,3 +151,4 @@ class CurriculumTaskset(AttentionTaskset, vf.Taskset[CurriculumTask, CurriculumT
         self._runs += 1
         if self._runs % self.config.step_runs == 0:
             self.reports.append(self.controller.step())
+            self._save()
