@@ -14,8 +14,14 @@ Three pieces, all TRL's extension points:
 
 :data:`CURRICULUM_GRPO_CONFIG` are the ``GRPOConfig`` settings this needs: no shuffle buffer
 (it would draw a thousand rows ahead of the feedback), no replay of skipped batches on resume
-(the stream is not a fixed list), callback states restored. One controller per process: with
-several training processes each steers its own share of the batch.
+(the stream is not a fixed list), callback states restored.
+
+With several training processes (``accelerate launch``/``torchrun``), TRL has every process read
+the same stream and keep its own slice of each batch, and a group of ``num_generations``
+completions may span processes. So every process holds a controller built alike, and the
+reward function gathers every process's rewards before feeding them back: all controllers see
+the same rewards in the same order, stay identical, and draw the same stream; each group is
+judged whole (its zero-variance figure counts all its members).
 """
 
 from __future__ import annotations
@@ -32,6 +38,7 @@ __all__ = [
     "CurriculumReward",
     "curriculum_callback",
     "curriculum_dataset",
+    "from_every_process",
 ]
 
 CURRICULUM_GRPO_CONFIG: dict[str, Any] = {
@@ -84,13 +91,29 @@ class CurriculumReward:
         rewards = reward_func(prompts=prompts, completions=completions, answer=answer, info=info)
         if rung is None or draw is None:
             raise ValueError("rows need 'rung' and 'draw' columns: train on curriculum_dataset()")
-        for r, d, reward in zip(rung, draw, rewards, strict=True):
-            self.controller.observe(int(r), reward, group=int(d))
+        local = [(int(r), int(d), reward) for r, d, reward in zip(rung, draw, rewards, strict=True)]
+        for r, d, reward in from_every_process(local):
+            self.controller.observe(r, reward, group=d)
         report = self.controller.step()
         if log_metric is not None:
             for name, value in report.metrics().items():
                 log_metric(name, value)
         return rewards
+
+
+def from_every_process(items: list[Any]) -> list[Any]:
+    """``items`` of every training process, in rank order (``items`` itself when there is one
+    process). Every process calls the reward function at the same point of each step, so this
+    collective cannot leave one waiting."""
+    try:
+        import torch.distributed as dist
+    except ImportError:  # pragma: no cover - TRL always brings torch
+        return items
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+        return items
+    gathered: list[Any] = [None] * dist.get_world_size()
+    dist.all_gather_object(gathered, items)
+    return [item for part in gathered for item in part]
 
 
 def curriculum_callback(controller: DifficultyController, name: str = "default") -> Any:
