@@ -88,6 +88,9 @@ def test_a_prompt_larger_than_the_context_is_counted_not_infrastructure(
         "--out", str(out),
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]  # not 3: nothing to re-run
+    # llama-cpp-python reports no context length: the up-front check says so, and goes on
+    not_checked = "Context: the server does not report its context length: not checked"
+    assert done.stdout.splitlines()[0] == not_checked
     recs = records(out)
     assert [r["category"] for r in recs] == ["context_overflow"] * 2
     assert all(f"maximum context length is {N_CTX} tokens" in r["message"] for r in recs)
