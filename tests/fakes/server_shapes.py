@@ -7,7 +7,8 @@ Where each shape comes from:
   server (``recorded/servers/llama_cpp_python.json``): recorded from the real servers by
   ``tools/real_model/record_shapes.py`` (llama-server built from the llama.cpp vendored in the
   llama-cpp-python 0.3.36 sdist, ``tools/server/server-context.cpp``; llama-cpp-python 0.3.36
-  ``llama_cpp/server/app.py``), both serving gemma-3-270m Q4_K_M with ``-c 4096``.
+  ``llama_cpp/server/app.py``), both serving gemma-3-270m Q4_K_M (llama-server with a
+  3,072-token slot, llama-cpp-python with 4,096).
 * vLLM: not runnable here (no GPU build); written from its source, vllm-project/vllm
   ``vllm/entrypoints/openai/protocol.py`` at commit ec3b890c14b00f6670515d9df8d503b5270e95ca:
   ``ModelCard`` (``max_model_len``) in ``ModelList``, ``TokenizeChatRequest`` (``messages``,

@@ -46,14 +46,15 @@ def sized(counts: dict[str, int]) -> Any:
 
 def test_the_recorded_shapes_are_the_real_servers() -> None:
     llama = recorded_shapes("llama_server")["responses"]
-    assert llama["GET /props"]["body"]["default_generation_settings"]["n_ctx"] == 4096
+    assert llama["GET /props"]["body"]["default_generation_settings"]["n_ctx"] == 3072  # -c
     meta = llama["GET /v1/models"]["body"]["data"][0]["meta"]
-    assert meta["n_ctx"] == 4096 and meta["n_ctx_train"] > meta["n_ctx"]  # training != runtime
+    assert meta["n_ctx"] == 3072 and meta["n_ctx_train"] > meta["n_ctx"]  # training != runtime
     counted = llama["POST /v1/chat/completions/input_tokens"]["body"]["input_tokens"]
-    assert 0 < counted < 4096
+    assert 0 < counted < 3072
     over = llama["POST /v1/chat/completions (over the context)"]
     assert over["status"] == 400 and over["body"]["error"]["type"] == "exceed_context_size_error"
     counted_over = llama["POST /v1/chat/completions/input_tokens (over the context)"]["body"]
+    assert counted_over["input_tokens"] > 3072  # the refused prompt, counted beforehand
     assert f"request ({counted_over['input_tokens']} tokens)" in over["body"]["error"]["message"]
     lcp = recorded_shapes("llama_cpp_python")["responses"]
     assert lcp["GET /props"]["status"] == 404
@@ -180,9 +181,8 @@ def test_a_reported_length_without_a_tokenizer_is_estimated(llm_server: FakeLLMS
     llm_server.serve("GET", "/v1/models", FakeResponse(body=listing))
     check = check_context(llm_server.openai_base_url, "m", [((1,), body("x"))], max_tokens=9)
     assert check.server.tokens == 2000 and check.counted_by == "estimate"
-    assert "estimated at 3 characters a token: the server has no token-counting endpoint" in (
-        check.line()
-    )
+    rate = f"estimated at {CHARS_PER_TOKEN:g} characters a token"
+    assert f"{rate}: the server has no token-counting endpoint" in check.line()
 
 
 def test_the_key_goes_only_into_the_header(llm_server: FakeLLMServer) -> None:
@@ -218,13 +218,12 @@ def test_the_run_says_it_up_front_and_counts_the_overflows(
     )  # fmt: skip
     assert done.returncode == 0, done.stderr  # overflows are counted: not exit 3
     records = [json.loads(x) for x in (out / "results.jsonl").read_text().splitlines()]
-    sizes = {
-        r["run_id"]: fake_count(
-            {"messages": [{"role": "user", "content": r["transcript"][0]["text"]}],
-             "tools": llm_server.requests_to("openai")[0].body["tools"]}
-        )
-        for r in records
-    }  # fmt: skip
+    counted = {  # what the check asked the server to count, by prompt (tools vary per run)
+        r.body["messages"][0]["content"]: fake_count(r.body)
+        for r in llm_server.requests
+        if r.path.endswith("/input_tokens")
+    }
+    sizes = {r["run_id"]: counted[r["transcript"][0]["text"]] for r in records}
     expected = sorted(run for run, size in sizes.items() if size >= n_ctx)
     assert 0 < len(expected) < 8  # the batch has both kinds
     overflowed = sorted(r["run_id"] for r in records if r["category"] == "context_overflow")
@@ -249,16 +248,17 @@ def test_only_a_self_hosted_openai_server_is_probed(
     """The hosted APIs (no base URL) and Anthropic report no context: nothing is asked."""
     from attnrl.cli.context_check import context_check
 
-    args = argparse.Namespace(base_url=None, runs=1, max_tokens=9)
-    assert context_check(args, "openai/gpt-5", TaskFamily.of(load_task())) is None
-    assert context_check(args, "simulated", TaskFamily.of(load_task())) is None
+    args = argparse.Namespace(base_url=None, max_tokens=9)
+    assert context_check(args, "openai/gpt-5", TaskFamily.of(load_task()), 1) is None
+    assert context_check(args, "simulated", TaskFamily.of(load_task()), 1) is None
     args.base_url = llm_server.openai_base_url
-    assert context_check(args, "anthropic/claude-x", TaskFamily.of(load_task())) is None
+    assert context_check(args, "anthropic/claude-x", TaskFamily.of(load_task()), 1) is None
     assert llm_server.requests == []
     monkeypatch.setenv("OPENAI_BASE_URL", llm_server.openai_base_url)  # the SDK's variable
     args.base_url = None
-    found = context_check(args, "openai/local", TaskFamily.of(load_task()))
-    assert found is not None and found["line"].startswith("Context: not checked")
+    found = context_check(args, "openai/local", TaskFamily.of(load_task()), 1)
+    assert found is not None and found["line"] == NOT_REPORTED  # the fake serves neither
+    assert [r.path for r in llm_server.requests] == ["/props", "/v1/models"]
 
 
 def test_a_server_without_a_length_says_not_checked_and_runs(
@@ -273,3 +273,19 @@ def test_a_server_without_a_length_says_not_checked_and_runs(
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines()[0] == NOT_REPORTED
+
+
+def test_calibrate_says_it_before_each_rung(llm_server: FakeLLMServer, tmp_path: Path) -> None:
+    llama_server(llm_server, 100_000, chat=True)  # everything fits
+    env = {**os.environ, "OPENAI_API_KEY": "EMPTY"}
+    done = attnrl(
+        "calibrate", "--model", "openai/local", "--base-url", llm_server.openai_base_url,
+        "--max-runs", "2", "--rung-runs", "1", "--max-steps", "1", "--out", str(tmp_path / "c"),
+        env=env,
+    )  # fmt: skip
+    card = json.loads((tmp_path / "c" / "card.json").read_text())
+    rungs = card["calibration"]["rungs_visited"]
+    lines = [x for x in done.stdout.splitlines() if x.startswith("rung (")]
+    assert len(lines) == len(rungs) == 2, done.stdout + done.stderr
+    assert all("Context: the server reports 100,000 tokens (llama.cpp GET /props); every " in x
+               for x in lines)  # fmt: skip

@@ -28,6 +28,10 @@ import pytest
 
 N_CTX = 4096
 """The server's context: the seed-doc prompt fits, the largest procedural instances do not."""
+LLAMA_N_CTX = 3072
+"""llama-server's context: its template for gemma-3 adds no text for the tools, so the largest
+procedural instance the task allows (3,612 tokens) fits 4,096; at 3,072 it does not, and the
+seed-doc prompt (1,239 tokens) does."""
 THREADS = 2
 START_TIMEOUT_S = 300.0
 ATTNRL = str(Path(sys.executable).parent / "attnrl")
@@ -81,11 +85,11 @@ def server_env() -> dict[str, str]:
 
 
 def llama_server_command(binary: str, gguf: str, port: int) -> list[str]:
-    """llama.cpp's own server: one slot of ``N_CTX`` tokens (so ``/props`` reports exactly
-    that), 2 threads, the model's Jinja template with tool calling (``--jinja``)."""
+    """llama.cpp's own server: one slot of ``LLAMA_N_CTX`` tokens (so ``/props`` reports
+    exactly that), 2 threads, the model's Jinja template with tool calling (``--jinja``)."""
     return [
         binary, "--model", gguf, "--alias", "local", "--host", "127.0.0.1", "--port", str(port),
-        "--ctx-size", str(N_CTX), "--parallel", "1", "--threads", str(THREADS),
+        "--ctx-size", str(LLAMA_N_CTX), "--parallel", "1", "--threads", str(THREADS),
         "--threads-batch", str(THREADS), "--jinja",
     ]  # fmt: skip
 

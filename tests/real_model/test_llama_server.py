@@ -12,9 +12,9 @@ from pathlib import Path
 
 from test_real_model import COMMON, MODEL, OVERFLOW_KNOBS, records, show_figures
 
-from conftest import N_CTX, Server, attnrl
+from conftest import LLAMA_N_CTX, Server, attnrl
 
-HEAD = f"Context: the server reports {N_CTX:,} tokens (llama.cpp GET /props); "
+HEAD = f"Context: the server reports {LLAMA_N_CTX:,} tokens (llama.cpp GET /props); "
 
 
 def test_the_line_flags_the_runs_whose_prompt_exceeds_n_ctx(
@@ -36,12 +36,13 @@ def test_the_line_flags_the_runs_whose_prompt_exceeds_n_ctx(
     refused = []
     for r in recs:
         found = re.search(
-            rf"request \((\d+) tokens\) exceeds the available context size \({N_CTX}", r["message"]
+            rf"request \((\d+) tokens\) exceeds the available context size \({LLAMA_N_CTX}",
+            r["message"],
         )
         assert found, r["message"]
         refused.append(int(found.group(1)))
     context = json.loads((out / "run.json").read_text())["context"]
-    assert context["over"] == [1, 2] and context["context_tokens"] == N_CTX
+    assert context["over"] == [1, 2] and context["context_tokens"] == LLAMA_N_CTX
     assert context["largest_prompt"] == max(refused)  # the check counted what the server did
     summary = json.loads((out / "summary.json").read_text())
     assert summary["context_overflow"] == 2 and summary["infrastructure_errors"] == 0

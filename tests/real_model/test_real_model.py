@@ -116,6 +116,8 @@ def test_calibrate_says_below_the_band_at_the_easiest_rung(server: Server, tmp_p
     visited = card["calibration"]["rungs_visited"]
     assert card["rung"] == min(r["rung"] for r in visited)  # the easiest rung tried
     assert f"even at rung {card['rung']}" in done.stdout
+    not_checked = "Context: the server does not report its context length: not checked"
+    assert done.stdout.count(not_checked) == len(visited)  # one line per rung, before it ran
     # the model options reached the server: no turn wrote more than --max-tokens
     for rung in visited:
         for r in records(out / f"rung_{rung['rung']:02d}"):

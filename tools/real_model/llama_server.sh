@@ -22,10 +22,8 @@ if [ -x "$BIN" ]; then
   exit 0
 fi
 
-say "installing llama-server (llama.cpp's own server, C++, from the llama-cpp-python $VERSION sdist:" \
-  "a 77 MB download) built with GGML_NATIVE=OFF into $CACHE, to test the context-length check" \
-  "against a server that reports it: about 12 minutes on 2 idle cores, once per version" \
-  "(the binary is about 10 MB)"
+say "building llama-server (the llama.cpp of llama-cpp-python $VERSION's sdist) into $CACHE:" \
+  "once per version; the build log is shown only if it fails"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 "$PY" -m pip download --quiet --no-binary :all: --no-deps -d "$tmp" "llama-cpp-python==$VERSION" >&2

@@ -87,7 +87,7 @@ def main() -> int:
     out.mkdir(parents=True, exist_ok=True)
     server = {
         "llama_server": "llama.cpp llama-server, from the llama-cpp-python 0.3.36 sdist's "
-        "vendored llama.cpp (tools/real_model/llama_server.sh), -c 4096 -np 1 --jinja",
+        "vendored llama.cpp (tools/real_model/llama_server.sh), -c 3072 -np 1 --jinja",
         "llama_cpp_python": "llama-cpp-python[server] 0.3.36, --n_ctx 4096 "
         "--chat_format chatml-function-calling",
     }[name]

@@ -41,19 +41,19 @@ def _first_requests(
 
 
 def context_check(
-    args: argparse.Namespace, model_name: str, family: TaskFamily
+    args: argparse.Namespace, model_name: str, family: TaskFamily, runs: int, prefix: str = ""
 ) -> dict[str, Any] | None:
-    """Check, print the line and return what ``run.json`` keeps; None (and nothing printed)
-    for a model that is not an OpenAI-compatible server at a base URL: the hosted APIs do not
-    report their context."""
+    """Check runs 1..``runs``, print the line (after ``prefix``) and return what ``run.json``
+    keeps; None (and nothing printed) for a model that is not an OpenAI-compatible server at a
+    base URL: the hosted APIs do not report their context."""
     provider, _, model_id = model_name.partition("/")
     base_url = args.base_url or os.environ.get(OPENAI_BASE_URL_ENV)
     if provider != "openai" or not base_url:
         return None
     from attnrl.models.context_window import check_context
 
-    requests = _first_requests(model_id, family, args.runs, args.max_tokens)
+    requests = _first_requests(model_id, family, runs, args.max_tokens)
     key = os.environ.get(OPENAI_API_KEY_ENV) or None
     check = check_context(base_url, model_id, requests, max_tokens=args.max_tokens, api_key=key)
-    print(check.line(), flush=True)
+    print(prefix + check.line(), flush=True)
     return check.to_json()

@@ -351,7 +351,7 @@ def _run_one(
     from attnrl.harness.runner import run_with_models
 
     family = _family(args, args.seed if args.fixed_instance else seed)
-    context = context_check(args, model_name, family)  # says up front what will not fit
+    context = context_check(args, model_name, family, args.runs)  # says what will not fit
     config = _config(args, model_name, out, seed, prices, context)
     opener = functools.partial(_open_models, model_name, family, args, seed)
     try:

@@ -45,9 +45,12 @@ __all__ = [
 PROBE_TIMEOUT_S = 5.0
 """One try per endpoint, this long at most: the check must never hold the batch up."""
 
-CHARS_PER_TOKEN = 3.0
-"""The estimate's rate when the server cannot count: the task's prompts are mostly numbers
-and JSON, which tokenize denser than prose (gemma-3: 1,230 tokens for 3,895 characters)."""
+CHARS_PER_TOKEN = 2.0
+"""The estimate's rate (characters of the messages' and tools' JSON per token) when the server
+cannot count. Numbers tokenize densely: gemma-3 counted 1.9-2.2 characters a token on the
+largest procedural prompts (7,932 characters: 3,612 tokens with llama-server's template, 4,154
+with llama-cpp-python's function-calling one), 4.1-4.4 on the seed prompt's prose. The dense
+end errs toward warning of an overflow that may not happen, never toward missing one."""
 
 Counter = Literal["llama.cpp", "vllm"]
 
