@@ -4,6 +4,7 @@ llama-server, llama-cpp-python's server) and vLLM's, served by the loopback fake
 from __future__ import annotations
 
 import argparse
+import html
 import json
 import os
 import subprocess
@@ -240,6 +241,10 @@ def test_the_run_says_it_up_front_and_counts_the_overflows(
     assert done.stdout.count(line) == 2  # up front, and again in the TASK ANALYSIS
     report = attnrl("report", str(out), env=env)
     assert line in report.stdout
+    page = attnrl("report", str(out), "--html", str(tmp_path / "r.html"), env=env)
+    assert page.returncode == 0, page.stderr
+    shown = html.escape(line.removeprefix("Context: "))
+    assert f'<td data-key="context">{shown}</td>' in (tmp_path / "r.html").read_text()
 
 
 def test_only_a_self_hosted_openai_server_is_probed(
