@@ -15,7 +15,7 @@ What servers report, read off their sources:
 * vLLM: ``GET /v1/models`` -> ``data[].max_model_len``; ``POST /tokenize`` with the messages
   and tools -> ``count``. The prompt plus ``max_tokens`` must fit.
 * Servers listing ``data[].context_length`` (OpenRouter's shape): the prompt is estimated.
-* llama-cpp-python 0.3.36, Ollama's OpenAI endpoint: no context length -> not checked.
+* llama-cpp-python 0.3.36 (``/v1/models`` has only the id, no ``/props``): not checked.
 
 Probing is cheap and never fatal: one short try per endpoint, no retry; whatever goes wrong
 says "not checked" and why. The key goes only into the ``Authorization`` header.
