@@ -6,7 +6,7 @@ export PYTHON
 UV := ./tools/uv
 RUN := $(UV) run --locked --all-extras
 
-.PHONY: run test test-slow test-trainers test-verifiers-v1 test-harbor test-scale test-real-model check docs env env-run sandbox-deps browser-deps bench clean
+.PHONY: run test test-slow test-trainers test-verifiers-v1 test-harbor test-scale test-real-model llama-server check docs env env-run sandbox-deps browser-deps bench clean
 
 # Every large install says what and why before it starts. Sizes: `du -sh` of the result on a
 # fresh clone, 2026-12-03 (docs/getting-started.md lists them with their commands).
@@ -175,9 +175,25 @@ $(REAL_VENV)/.installed: tools/real_model/server_env.sh requirements/real-model.
 	$(REAL_PY) -m pip install --quiet --no-deps --require-hashes -r requirements/real-model.txt
 	@touch $@
 
-test-real-model: env sandbox-deps $(V1_VENV)/.installed $(REAL_VENV)/.installed
+# llama.cpp's own llama-server, which reports its context length (llama-cpp-python's server
+# does not): the tier tests the up-front context check against it. Built once per version from
+# the llama.cpp vendored in the pinned llama-cpp-python sdist, GGML_NATIVE=OFF, static, and
+# cached outside the clone (ATTNRL_BIN_CACHE, default ~/.cache/attnrl/bin).
+# `make test-real-model LLAMA_SERVER=skip` runs the tier without it (its tests say skipped).
+LLAMA_SERVER ?= build
+llama-server:
+	@tools/real_model/llama_server.sh --cached >/dev/null || $(call say,installing llama-server \
+	  (llama.cpp's own server$(comma) C++$(comma) from the llama-cpp-python 0.3.36 sdist) into \
+	  ~/.cache/attnrl/bin to test the up-front context check against a server that reports its \
+	  context length: a 77 MB download$(comma) built in about 21 minutes on 2 busy cores$(comma) once \
+	  per version; du -sh of the binary: 15M)
+	tools/real_model/llama_server.sh >/dev/null
+
+test-real-model: env sandbox-deps $(V1_VENV)/.installed $(REAL_VENV)/.installed \
+  $(if $(filter skip,$(LLAMA_SERVER)),,llama-server)
 	ATTNRL_REAL_PYTHON=$(CURDIR)/$(REAL_PY) ATTNRL_V1_PYTHON=$(CURDIR)/$(V1_PY) \
 	  ATTNRL_REAL_GGUF="$$($(REAL_PY) tools/real_model/model.py "$(REAL_CACHE)/models")" \
+	  ATTNRL_LLAMA_SERVER="$(if $(filter skip,$(LLAMA_SERVER)),,$$(tools/real_model/llama_server.sh --cached))" \
 	  $(RUN) pytest -c tests/real_model/pytest.ini tests/real_model
 
 bench: env sandbox-deps

@@ -38,6 +38,7 @@ def _first(lines: list[str], pattern: str) -> int:
         (".venv-verifiers-v1/.installed", r"pip install"),
         (".venv-harbor/.installed", r"pip install"),
         (".venv-real-model/.installed", r"server_env.sh|pip install"),
+        ("llama-server", r"llama_server\.sh >"),
         ("sandbox-deps", r"apt-get install -y"),
         ("browser-deps", r"apt-get install -y"),
     ],
@@ -72,6 +73,7 @@ def test_announced_sizes_are_the_documented_ones() -> None:
             ".venv-harbor/.installed",
             ".venv-scale/.installed",
             ".venv-real-model/.installed",
+            "llama-server",
         )
         for line in _recipe(target)
         if "make: installing" in line

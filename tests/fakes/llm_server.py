@@ -15,6 +15,8 @@ callables ``(RecordedRequest) -> FakeResponse``; when the queue is empty it uses
 endpoint's default responder (see :meth:`FakeLLMServer.set_default`), else answers HTTP 418
 with an error body saying nothing was scripted (418 is not retried, so tests fail fast).
 Every request, answered or not, is recorded with its parsed JSON body and headers.
+Other paths (a server's ``GET /props``, ``/v1/models``, its tokenize endpoints) answer what
+:meth:`FakeLLMServer.serve` gives them (``fakes/server_shapes.py`` has real shapes), else 404.
 """
 
 from __future__ import annotations
@@ -137,6 +139,7 @@ class FakeLLMServer:
         self._queues: dict[Endpoint, deque[Responder]] = {ANTHROPIC: deque(), OPENAI: deque()}
         self._defaults: dict[Endpoint, Responder | None] = {ANTHROPIC: None, OPENAI: None}
         self._requests: list[RecordedRequest] = []
+        self._routes: dict[tuple[str, str], Responder] = {}
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
         self._port: int | None = None
@@ -212,6 +215,15 @@ class FakeLLMServer:
         with self._lock:
             self._defaults[endpoint] = responder
 
+    def serve(self, method: str, path: str, responder: Responder | None) -> None:
+        """Answer ``method path`` (e.g. ``GET /props``) with ``responder`` every time (None:
+        404 again). The chat endpoints keep their queues."""
+        with self._lock:
+            if responder is None:
+                self._routes.pop((method, path), None)
+            else:
+                self._routes[(method, path)] = responder
+
     def pending(self, endpoint: Endpoint) -> int:
         """Scripted answers not used yet."""
         with self._lock:
@@ -272,7 +284,9 @@ class FakeLLMServer:
             if endpoint is not None:
                 queue = self._queues[endpoint]
                 responder = queue.popleft() if queue else self._defaults[endpoint]
-        if endpoint is None:
+            else:
+                responder = self._routes.get((handler.command, handler.path.split("?", 1)[0]))
+        if endpoint is None and responder is None:
             response = _error_response(404, "not_found_error", f"no fake route {handler.path}")
         elif responder is None:
             response = _error_response(

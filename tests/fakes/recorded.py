@@ -1,6 +1,7 @@
 """Real responses of a local server, recorded by ``tools/real_model/record.py`` (llama-cpp-python
 0.3.36 serving gemma-3-270m Q4_K_M) and replayed by the fake server, so the fast suite meets
-what real output looks like: malformed arguments, empty turns, an overflow error, text-only
+what real output looks like: malformed arguments, empty turns (one from a full context:
+200, `tool_calls`, no calls, usage 0/0), an overflow error, text-only
 turns from a chat format without tool calling, a turn cut at ``max_tokens``.
 
     server.enqueue_openai(recorded("context_overflow"))

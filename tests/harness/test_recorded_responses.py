@@ -31,9 +31,13 @@ def model(server: FakeLLMServer) -> OpenAIModel:
 def test_the_corpus_holds_each_kind_of_real_output() -> None:
     assert set(recorded_names()) >= {
         "context_overflow", "malformed_arguments", "no_tool_choice",
-        "text_only_chat_template", "tool_call", "truncated_turn",
+        "text_only_chat_template", "tool_call", "truncated_turn", "full_context_empty_turn",
     }  # fmt: skip
     assert recording("context_overflow")["status"] == 400
+    full = recording("full_context_empty_turn")["body"]  # 200, tool_calls, no calls, usage 0/0
+    assert full["choices"][0]["finish_reason"] == "tool_calls"
+    assert full["choices"][0]["message"]["tool_calls"] == []
+    assert full["usage"]["prompt_tokens"] == full["usage"]["completion_tokens"] == 0
     raw = recording("malformed_arguments")["body"]["choices"][0]["message"]["tool_calls"][0]
     with pytest.raises(ValueError):
         json.loads(raw["function"]["arguments"])  # truly malformed, as the server sent it
@@ -63,6 +67,7 @@ async def test_malformed_arguments_go_back_to_the_model_and_repeats_are_counted(
     [
         ("text_only_chat_template", "generated no token"),
         ("no_tool_choice", "stopped at once"),
+        ("full_context_empty_turn", "a full context that left its tool-calling format no room"),
     ],
 )
 async def test_an_empty_turn_is_recorded_with_its_cause(

@@ -3,7 +3,10 @@ wheel in .venv-real-model) on a free loopback port, serving gemma-3-270m Q4_K_M 
 calling, started once per session and stopped by its pid at the end, even on failure.
 
 ``make test-real-model`` sets ``ATTNRL_REAL_PYTHON`` (the server's interpreter),
-``ATTNRL_REAL_GGUF`` (the model file) and ``ATTNRL_V1_PYTHON`` (verifiers 0.4's venv).
+``ATTNRL_REAL_GGUF`` (the model file), ``ATTNRL_V1_PYTHON`` (verifiers 0.4's venv) and
+``ATTNRL_LLAMA_SERVER``: llama.cpp's own ``llama-server`` (tools/real_model/llama_server.sh),
+which reports its context length, for the up-front context check; empty when it is not built
+(``make test-real-model LLAMA_SERVER=skip``), and its tests are then skipped, saying so.
 """
 
 from __future__ import annotations
@@ -25,6 +28,10 @@ import pytest
 
 N_CTX = 4096
 """The server's context: the seed-doc prompt fits, the largest procedural instances do not."""
+LLAMA_N_CTX = 3072
+"""llama-server's context: its template for gemma-3 adds no text for the tools, so the largest
+procedural instance the task allows (3,612 tokens) fits 4,096; at 3,072 it does not, and the
+seed-doc prompt (1,239 tokens) does."""
 THREADS = 2
 START_TIMEOUT_S = 300.0
 ATTNRL = str(Path(sys.executable).parent / "attnrl")
@@ -77,11 +84,27 @@ def server_env() -> dict[str, str]:
     return {**os.environ, "OMP_WAIT_POLICY": "passive", "OMP_NUM_THREADS": str(THREADS)}
 
 
+def llama_server_command(binary: str, gguf: str, port: int) -> list[str]:
+    """llama.cpp's own server: one slot of ``LLAMA_N_CTX`` tokens (so ``/props`` reports
+    exactly that), 2 threads, the model's Jinja template with tool calling (``--jinja``)."""
+    return [
+        binary, "--model", gguf, "--alias", "local", "--host", "127.0.0.1", "--port", str(port),
+        "--ctx-size", str(LLAMA_N_CTX), "--parallel", "1", "--threads", str(THREADS),
+        "--threads-batch", str(THREADS), "--jinja",
+    ]  # fmt: skip
+
+
 def start_server(log: Path, chat_format: str | None) -> tuple[subprocess.Popen[bytes], str]:
     port = _free_port()
     command = server_command(
         _required("ATTNRL_REAL_PYTHON"), _required("ATTNRL_REAL_GGUF"), port, chat_format
     )
+    return start_process(log, command, port)
+
+
+def start_process(log: Path, command: list[str], port: int) -> tuple[subprocess.Popen[bytes], str]:
+    """Start a server ``command`` listening on ``port`` in its own session; wait until its
+    ``/v1/models`` answers (or fail with its log)."""
     with log.open("wb") as out:
         proc = subprocess.Popen(
             command, stdout=out, stderr=subprocess.STDOUT, env=server_env(), start_new_session=True
@@ -114,6 +137,29 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     turns the OpenAI ``tools`` into a grammar-constrained call)."""
     log = tmp_path_factory.mktemp("server") / "server.log"
     proc, base_url = start_server(log, "chatml-function-calling")
+    try:
+        yield Server(base_url, log, proc.pid)
+    finally:
+        stop_server(proc)
+        print(server_speed(log))  # noqa: T201 - the tier's figures, for its report
+
+
+@pytest.fixture(scope="session")
+def llama_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """llama.cpp's ``llama-server`` (built from the pinned llama-cpp-python's vendored
+    llama.cpp): it reports its context length, which llama-cpp-python's server does not."""
+    binary = os.environ.get("ATTNRL_LLAMA_SERVER")
+    if not binary:
+        pytest.skip(
+            "llama-server is not built (ATTNRL_LLAMA_SERVER is empty): the up-front context "
+            "check against a server that reports its context is not tested in this run; "
+            "`make test-real-model` builds it (tools/real_model/llama_server.sh)"
+        )
+    log = tmp_path_factory.mktemp("llama_server") / "server.log"
+    port = _free_port()
+    proc, base_url = start_process(
+        log, llama_server_command(binary, _required("ATTNRL_REAL_GGUF"), port), port
+    )
     try:
         yield Server(base_url, log, proc.pid)
     finally:

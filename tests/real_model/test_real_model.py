@@ -88,6 +88,9 @@ def test_a_prompt_larger_than_the_context_is_counted_not_infrastructure(
         "--out", str(out),
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]  # not 3: nothing to re-run
+    # llama-cpp-python reports no context length: the up-front check says so, and goes on
+    not_checked = "Context: the server does not report its context length: not checked"
+    assert done.stdout.splitlines()[0] == not_checked
     recs = records(out)
     assert [r["category"] for r in recs] == ["context_overflow"] * 2
     assert all(f"maximum context length is {N_CTX} tokens" in r["message"] for r in recs)
@@ -113,6 +116,8 @@ def test_calibrate_says_below_the_band_at_the_easiest_rung(server: Server, tmp_p
     visited = card["calibration"]["rungs_visited"]
     assert card["rung"] == min(r["rung"] for r in visited)  # the easiest rung tried
     assert f"even at rung {card['rung']}" in done.stdout
+    not_checked = "Context: the server does not report its context length: not checked"
+    assert done.stdout.count(not_checked) == len(visited)  # one line per rung, before it ran
     # the model options reached the server: no turn wrote more than --max-tokens
     for rung in visited:
         for r in records(out / f"rung_{rung['rung']:02d}"):

@@ -2,17 +2,20 @@
 the fast suite (tests/fakes/recorded/*.json, replayed by tests/fakes/recorded.py).
 
     .venv/bin/python tools/real_model/record.py TOOL_URL TEXT_URL OUT_DIR
+    .venv/bin/python tools/real_model/record.py --full-context TOOL_URL OUT_DIR
 
 TOOL_URL serves the model with tool calling (``--chat_format chatml-function-calling``),
 TEXT_URL the same model with its own chat template (no tool calling). Each scenario sends the
 task's real prompt and tools and keeps the status and body exactly as the server sent them,
-with what was asked. Only loopback servers are expected here.
+with what was asked. ``--full-context`` records only the empty turn of a full context
+(:func:`full_context`). Only loopback servers are expected here.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import re
 import sys
 import urllib.error
 import urllib.request
@@ -92,12 +95,44 @@ async def _agent_turns(base_url: str, steps: int) -> list[dict[str, Any]]:
     return transport.seen
 
 
+def full_context(tool_url: str, n_ctx: int = 4096) -> dict[str, Any]:
+    """The seed prompt padded (`` x`` a token) until the server's prompt is ``n_ctx - 2``
+    tokens, by its own count in the refusal of a larger one. llama-cpp-python's
+    ``chatml-function-calling`` then has no room to name a tool: its first completion stops
+    after a token or two, no tool matches, and it answers 200, ``finish_reason: tool_calls``,
+    no calls, usage 0/0 (a conversation reaches the same state by growing turn after turn)."""
+    seed = load_task("seed-doc")
+    tools = [dict(t) for t in to_openai_tools(seed.tools)]
+    pad = 3000
+    for _ in range(8):
+        prompt = f"{seed.prompt}\n\nNotes:{' x' * pad}"
+        got = ask(tool_url, prompt, tools, max_tokens=192, temperature=0, tool_choice="auto")
+        if got["status"] != 400:
+            return got | {"request": got["request"] | {"padding": f"' x' * {pad}"}}
+        found = re.search(r"\((\d+) in the messages", str(got["body"]))
+        if found is None:
+            break
+        pad -= int(found.group(1)) - (n_ctx - 2)
+    raise RuntimeError(f"no full-context turn recorded: {got['body']}")
+
+
+def _save(out: Path, scenarios: dict[str, dict[str, Any]]) -> None:
+    meta = {"server": "llama-cpp-python[server] 0.3.36", "model": "gemma-3-270m Q4_K_M"}
+    out.mkdir(parents=True, exist_ok=True)
+    for name, scenario in scenarios.items():
+        path = out / f"{name}.json"
+        path.write_text(json.dumps({"name": name} | meta | scenario, indent=1) + "\n")
+        print(f"{path}: HTTP {scenario['status']}")
+
+
 def main() -> int:
+    if len(sys.argv) == 4 and sys.argv[1] == "--full-context":
+        _save(Path(sys.argv[3]), {"full_context_empty_turn": full_context(sys.argv[2])})
+        return 0
     if len(sys.argv) != 4:
         print(__doc__, file=sys.stderr)
         return 2
     tool_url, text_url, out = sys.argv[1], sys.argv[2], Path(sys.argv[3])
-    out.mkdir(parents=True, exist_ok=True)
     seed = load_task("seed-doc")
     tools = [dict(t) for t in to_openai_tools(seed.tools)]
     scenarios: dict[str, dict[str, Any]] = {}
@@ -119,11 +154,8 @@ def main() -> int:
     )
     long = "Write a long story about a dragon."
     scenarios["truncated_turn"] = ask(tool_url, long, [], max_tokens=6, temperature=1.0, seed=3)
-    meta = {"server": "llama-cpp-python[server] 0.3.36", "model": "gemma-3-270m Q4_K_M"}
-    for name, scenario in scenarios.items():
-        path = out / f"{name}.json"
-        path.write_text(json.dumps({"name": name} | meta | scenario, indent=1) + "\n")
-        print(f"{path}: HTTP {scenario['status']}")
+    scenarios["full_context_empty_turn"] = full_context(tool_url)
+    _save(out, scenarios)
     return 0
 
 

@@ -62,6 +62,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
+    from attnrl.cli.context_check import context_check
     from attnrl.harness.calibrate import CalibrationConfig, calibrate  # the runner: only here
     from attnrl.models.registry import model_source
 
@@ -91,6 +92,8 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     def models_for(family: TaskFamily, knobs: dict[str, Any], runs: int, seed: int) -> ModelSource:
         if model == SIMULATED_NAME:
             return simulated_skill_plans(family, knobs, runs, seed, args.simulated_skill)
+        rung = ", ".join(f"{k}={v}" for k, v in knobs.items())
+        context_check(args, model, family, runs, prefix=f"rung ({rung}): ")
         return model_source(model, family.base, runs=runs, options=options)
 
     try:

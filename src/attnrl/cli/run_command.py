@@ -214,7 +214,12 @@ def _family(args: argparse.Namespace, seed: int | None) -> TaskFamily:
 
 
 def _config(
-    args: argparse.Namespace, model: str, out: Path, seed: int, prices: dict[str, Any]
+    args: argparse.Namespace,
+    model: str,
+    out: Path,
+    seed: int,
+    prices: dict[str, Any],
+    context: dict[str, Any] | None = None,
 ) -> RunConfig:
     from attnrl.harness.runner import RunConfig
 
@@ -235,6 +240,7 @@ def _config(
             stop_when_decided=args.stop_when_decided,
             max_cost=args.max_cost,
             prices=prices,
+            context=context,
         )
     except ValueError as exc:
         raise UsageError(str(exc)) from None
@@ -341,10 +347,12 @@ def _run_one(
 ) -> dict[str, Any]:
     """One batch in ``out``; its summary. Its instances are drawn from ``seed`` (one per run
     for a seeded preset unless ``--fixed-instance``, which keeps the instance of ``--seed``)."""
+    from attnrl.cli.context_check import context_check
     from attnrl.harness.runner import run_with_models
 
-    config = _config(args, model_name, out, seed, prices)
     family = _family(args, args.seed if args.fixed_instance else seed)
+    context = context_check(args, model_name, family, args.runs)  # says what will not fit
+    config = _config(args, model_name, out, seed, prices, context)
     opener = functools.partial(_open_models, model_name, family, args, seed)
     try:
         return run_stoppable(lambda: run_with_models(config, family, opener))

@@ -401,6 +401,7 @@ def summarize_run_dir(
             and all(r.get("category") != "infrastructure" for r in records),
             "written_at": now(),
         }
+        | ({"context_check": manifest["context"]} if "context" in manifest else {})
     )
 
 

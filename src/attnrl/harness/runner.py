@@ -82,6 +82,9 @@ class RunConfig:
     """``--pricing`` entries, consulted before the published table."""
     knobs: dict[str, Any] = field(default_factory=dict)
     """The difficulty knobs the task was made with, as JSON (recorded in the manifest)."""
+    context: dict[str, Any] | None = None
+    """The up-front context check (:mod:`attnrl.models.context_window`), recorded in the
+    manifest as ``context`` when there was one."""
 
     def __post_init__(self) -> None:
         if self.runs < 1:
@@ -120,7 +123,7 @@ def batch_manifest(config: RunConfig, task: Task | TaskFamily) -> dict[str, Any]
         "knobs": config.knobs,
         "options": config.extra,
         "spec": family.base.spec.to_dict(),  # every knob, the expected answer for the report
-    }
+    } | ({"context": config.context} if config.context is not None else {})
 
 
 def _no_submission_message(result: AgentResult, max_steps: int) -> str:

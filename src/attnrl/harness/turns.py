@@ -26,6 +26,11 @@ def classify_turn(turn: ModelTurn) -> tuple[TurnIssue | None, str | None]:
         return "truncated", f"cut at the output limit (max tokens) {what}"
     if turn.tool_calls or turn.text.strip():
         return None, None
+    if turn.stop_reason == "tool_use" and turn.usage.prompt_tokens == turn.usage.output_tokens == 0:
+        return "empty", (
+            "the server announced tool calls but returned none and counted no token, in or "
+            "out: a full context that left its tool-calling format no room to name a tool"
+        )
     if turn.usage.output_tokens == 0:
         return "empty", (
             "the server generated no token (0 out): a full context that leaves no room to "

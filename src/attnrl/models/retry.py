@@ -13,7 +13,8 @@ The decision follows the Anthropic SDK's own ``_should_retry`` / ``_calculate_re
   errors that must abort the run with a message saying what to fix;
 * any other error response (e.g. 400 invalid request) raises
   :class:`~attnrl.models.base.ModelUnavailable` at once; a 4xx that says the request is too
-  large for the model's context (OpenAI's and llama.cpp's ``context_length_exceeded``,
+  large for the model's context (OpenAI's and llama-cpp-python's ``context_length_exceeded``,
+  llama.cpp llama-server's ``exceed_context_size_error``,
   Anthropic's "prompt is too long") raises
   :class:`~attnrl.models.base.ModelContextExceeded`.
 
@@ -168,7 +169,11 @@ class _Failure:
     """A rejection for the request's size (see :class:`ModelContextExceeded`)."""
 
 
-_CONTEXT_CODES = frozenset({"context_length_exceeded", "request_too_large"})
+_CONTEXT_CODES = frozenset(
+    {"context_length_exceeded", "request_too_large", "exceed_context_size_error"}
+)
+"""OpenAI's (and llama-cpp-python's) code, Anthropic's 413 type, llama.cpp llama-server's type
+("request (N tokens) exceeds the available context size (M tokens)")."""
 _CONTEXT_WORDS = re.compile(
     r"maximum context length|context (?:length|window)|prompt is too long|too many tokens"
     r"|exceeds? the context",

@@ -95,6 +95,9 @@ def header(batch: Batch) -> list[tuple[str, Any]]:
     ]
     options = m.get("options") or {}
     pairs += [(f"option {k}", v) for k, v in options.items() if v is not None]
+    context = m.get("context")  # the up-front context check, as run printed it
+    if isinstance(context, dict) and isinstance(context.get("line"), str):
+        pairs.append(("context", ("context", context["line"].removeprefix("Context: "))))
     return pairs + knobs(batch.spec)
 
 

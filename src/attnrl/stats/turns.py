@@ -69,6 +69,9 @@ def turn_fields(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
 def turn_lines(summary: dict[str, Any]) -> list[str]:
     """The TASK ANALYSIS lines for these fields (none for a summary without turns)."""
     lines: list[str] = []
+    check = summary.get("context_check")  # the up-front check, as the run printed it
+    if isinstance(check, dict) and isinstance(check.get("line"), str):
+        lines.append(check["line"])
     overflow = summary.get(CONTEXT_OVERFLOW) or 0
     if overflow:
         lines.append(

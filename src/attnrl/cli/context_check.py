@@ -1,0 +1,59 @@
+"""The up-front context check of ``run`` (:mod:`attnrl.models.context_window`): for an
+``openai/`` model behind a base URL (a self-hosted server), before the batch's first
+request, one line saying whether each run's first request fits the server's context."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from typing import TYPE_CHECKING, Any
+
+from attnrl.models.base import OPENAI_API_KEY_ENV, OPENAI_BASE_URL_ENV, Message
+
+if TYPE_CHECKING:
+    from attnrl.task.family import TaskFamily
+
+__all__ = ["context_check"]
+
+
+def _first_requests(
+    model_id: str, family: TaskFamily, runs: int, max_tokens: int
+) -> list[tuple[tuple[int, ...], dict[str, Any]]]:
+    """Each distinct first request of runs 1..``runs``, as :class:`OpenAIModel` sends it to
+    a base URL (the task's prompt, its tools, ``tool_choice``, ``max_tokens``)."""
+    from attnrl.models.openai import to_openai_messages, to_openai_tools
+
+    by_body: dict[str, tuple[list[int], dict[str, Any]]] = {}
+    for run_id in range(1, runs + 1):
+        task = family.task(run_id)
+        tools = to_openai_tools(task.tools)
+        body: dict[str, Any] = {
+            "model": model_id,
+            "messages": to_openai_messages([Message(role="user", text=task.prompt)]),
+            "max_tokens": max_tokens,
+        }
+        if tools:
+            body |= {"tools": tools, "tool_choice": "auto"}
+        key = json.dumps(body, sort_keys=True)
+        by_body.setdefault(key, ([], body))[0].append(run_id)
+    return [(tuple(ids), body) for ids, body in by_body.values()]
+
+
+def context_check(
+    args: argparse.Namespace, model_name: str, family: TaskFamily, runs: int, prefix: str = ""
+) -> dict[str, Any] | None:
+    """Check runs 1..``runs``, print the line (after ``prefix``) and return what ``run.json``
+    keeps; None (and nothing printed) for a model that is not an OpenAI-compatible server at a
+    base URL: the hosted APIs do not report their context."""
+    provider, _, model_id = model_name.partition("/")
+    base_url = args.base_url or os.environ.get(OPENAI_BASE_URL_ENV)
+    if provider != "openai" or not base_url:
+        return None
+    from attnrl.models.context_window import check_context
+
+    requests = _first_requests(model_id, family, runs, args.max_tokens)
+    key = os.environ.get(OPENAI_API_KEY_ENV) or None
+    check = check_context(base_url, model_id, requests, max_tokens=args.max_tokens, api_key=key)
+    print(prefix + check.line(), flush=True)
+    return check.to_json()
