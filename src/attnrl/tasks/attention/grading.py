@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass
+from operator import itemgetter
 from operator import lt as _lt
 from typing import Any
 
@@ -311,6 +312,8 @@ class Grader:
         if spec.layer_norm:
             named.append(("ln", "layer_normalized_output"))
         self._full_keys = [key for _, key in named]
+        # a tuple: every spec names at least one head's weights and the final output
+        self._full_values = itemgetter(*self._full_keys)
         self._full_template = "SUCCESS: Complete multi-head attention. Errors: " + ", ".join(
             (["pos=n/a"] if not spec.position_encoding else [])
             + [f"{label}={{:.3f}}" for label, _ in named]
@@ -375,7 +378,7 @@ class Grader:
         errors: dict[str, float | None]
         if fast is not None and flag and all(map(_lt, fast.values(), self._tol_values)):
             # every component within tolerance: full success under every policy
-            errors = dict(fast)
+            errors = dict(fast)  # a fresh dict each call, typed for the Grade
             message = self._full_success_message(errors)
             return Grade(True, "full_success", message, None, errors, spec.rewards.full_success)
         if fast is not None:
@@ -431,7 +434,7 @@ class Grader:
 
     def _full_success_message(self, errors: dict[str, float | None]) -> str:
         """The seed's success line: ``pos``, each head's weights, ``final`` (and ``ln``)."""
-        return self._full_template.format(*(errors[k] for k in self._full_keys))
+        return self._full_template.format(*self._full_values(errors))
 
     def _partial_message(
         self, rule: PassRule, errors: dict[str, float | None], ok: dict[str, bool], pos_text: str
