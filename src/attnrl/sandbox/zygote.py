@@ -44,7 +44,7 @@ whatever orphans reach it.
 
 from __future__ import annotations
 
-import _signal
+import _signal  # type: ignore[import-not-found]  # signal.signal without its enum wrapper
 import array
 import ast
 import builtins
