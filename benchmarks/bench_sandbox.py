@@ -16,7 +16,9 @@ rounds of after/before within a round, so that load drifting between rounds canc
 Measured: latency is wall-clock per call as the caller sees it; calls/s is completed calls
 over the whole batch; CPU ms/call is user+system time of the caller process and every
 process under it (the sandbox's bwrap, zygote and call processes, or the cold
-interpreters), reaped children included; peak PSS is the largest sum of proportional set
+interpreters), reaped children included; faults/call counts the same tree's minor page
+faults (the pages a fork shares and then copies or maps again: the kernel's share of a
+call, which the neighbours' load does not move); peak PSS is the largest sum of proportional set
 size (shared pages split between the processes sharing them) over the caller and all
 its descendant processes, sampled every 100 ms
 (the sampler's own CPU time is subtracted). The machine may be shared: numbers vary.
@@ -83,15 +85,25 @@ def _pss_kib(pids: list[int]) -> int:
     return total
 
 
-def _cpu_s(pids: list[int]) -> float:
-    """utime+stime+cutime+cstime of ``pids`` (children they reaped are included)."""
-    ticks = 0
+def _stat_sum(pids: list[int], first: int, stop: int) -> int:
+    total = 0
     for pid in pids:
         stat = _read(f"/proc/{pid}/stat")
         if stat:
             fields = stat.rsplit(")", 1)[1].split()
-            ticks += sum(int(f) for f in fields[11:15])
-    return ticks / CLK_TCK
+            total += sum(int(f) for f in fields[first:stop])
+    return total
+
+
+def _cpu_s(pids: list[int]) -> float:
+    """utime+stime+cutime+cstime of ``pids`` (children they reaped are included)."""
+    return _stat_sum(pids, 11, 15) / CLK_TCK
+
+
+def _minor_faults(pids: list[int]) -> int:
+    """minflt+cminflt of ``pids``: pages copied on write or mapped again after a fork, the
+    kernel's share of a forked call, counted rather than timed (load does not move it)."""
+    return _stat_sum(pids, 7, 9)
 
 
 class Probe:
@@ -109,6 +121,7 @@ class Probe:
         self.own_cpu_s = time.thread_time()
 
     def __enter__(self) -> Probe:
+        self._faults0 = _minor_faults(_tree(os.getpid()))
         self._cpu0 = _cpu_s(_tree(os.getpid()))
         self._thread.start()
         return self
@@ -118,6 +131,7 @@ class Probe:
         self._thread.join()
         # The sampler's own CPU (reading smaps) is not the backend's.
         self.cpu_s = _cpu_s(_tree(os.getpid())) - self._cpu0 - self.own_cpu_s
+        self.faults = _minor_faults(_tree(os.getpid())) - self._faults0
 
 
 async def measure(
@@ -149,6 +163,7 @@ def stats(lat: list[float], rate: float, probe: Probe) -> dict[str, float]:
         "p95_ms": lat[min(len(lat) - 1, int(0.95 * len(lat)))] * 1e3,
         "rate": rate,
         "cpu_ms": probe.cpu_s / len(lat) * 1e3,
+        "faults": probe.faults / len(lat),
         "pss_mib": probe.peak_kib / 1024,
     }
 
@@ -156,7 +171,8 @@ def stats(lat: list[float], rate: float, probe: Probe) -> dict[str, float]:
 def row(name: str, in_flight: int, st: dict[str, float]) -> str:
     return (
         f"{name:28} {in_flight:>9} {int(st['calls']):>6} {st['p50_ms']:>9.2f}"
-        f" {st['p95_ms']:>9.2f} {st['rate']:>9.0f} {st['cpu_ms']:>12.2f} {st['pss_mib']:>14.0f}"
+        f" {st['p95_ms']:>9.2f} {st['rate']:>9.0f} {st['cpu_ms']:>12.2f} {st['faults']:>12.0f}"
+        f" {st['pss_mib']:>14.0f}"
     )
 
 
@@ -218,7 +234,7 @@ async def main(before: str, rounds: int) -> None:
     load_before = _loadavg()
     header = (
         f"{'backend':28} {'in flight':>9} {'calls':>6} {'p50 ms':>9} {'p95 ms':>9}"
-        f" {'calls/s':>9} {'CPU ms/call':>12} {'peak PSS MiB':>14}"
+        f" {'calls/s':>9} {'CPU ms/call':>12} {'faults/call':>12} {'peak PSS MiB':>14}"
     )
     rows: list[str] = []
 
@@ -280,6 +296,14 @@ async def main(before: str, rounds: int) -> None:
             f"  {flight:>2} in flight: calls/s x{rate / cold[flight]['rate']:.1f}, CPU per call "
             f"x{cpu / cold[flight]['cpu_ms']:.3f} ({rate:.0f}/s, {cpu:.2f} ms)"
         )
+    print()
+    print("page faults per call, sandbox before -> after (medians over the rounds):")
+    for flight in ("1", "16"):
+        med = {
+            side: statistics.median(float(r[flight]["faults"]) for r in sides[side])  # type: ignore[index]
+            for side in sides
+        }
+        print(f"  {flight:>2} in flight: {med['before']:.0f} -> {med['after']:.0f}")
     print()
     print("issue 19 bound (median over rounds of after vs before in the same round; <= 15%):")
     for flight in ("1", "16"):

@@ -83,3 +83,26 @@ def test_partial_key_sets_are_invalid(answer: dict[str, Any]) -> None:
     if set(answer) != set(KEYS):
         grade = TASK.grade(answer)
         assert grade.outcome == "invalid" and "missing key" in grade.message
+
+
+@SETTINGS
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from([k for k in KEYS if k != "causal_mask_applied"]),
+            st.integers(0, 3),
+            st.integers(0, 3),
+            st.floats(allow_nan=True, allow_infinity=True) | st.floats(-1.0, 1.0),
+        ),
+        max_size=6,
+    )
+)
+def test_fast_path_grades_as_the_checked_path(edits: list[tuple[str, int, int, float]]) -> None:
+    """The fast path (lists of floats) and the checked one (the same numbers as tuples, which
+    only it takes) give the same grade: errors, outcome, message, diagnosis."""
+    answer = TASK.reference()
+    for key, row, col, delta in edits:
+        cells = answer[key][row]
+        cells[col % len(cells)] += delta
+    as_tuples = {k: [tuple(r) for r in v] if isinstance(v, list) else v for k, v in answer.items()}
+    assert TASK.grade(answer) == TASK.grade(as_tuples)
