@@ -19,6 +19,7 @@ import numpy as np
 
 from attnrl.stats.analysis import wilson_interval
 from attnrl.stats.sequential import ConfidenceSequence, log_mixture
+from exact_design import smallest_n
 
 BAND = (0.10, 0.40)
 ALPHA = 0.05
@@ -69,16 +70,7 @@ def fixed_n(p: float, probability: float, limit: int = 5_000) -> int | None:
         )
         return float(pmf[ok].sum())
 
-    if decided(limit) < probability:
-        return None
-    low, high = 1, limit
-    while low < high:
-        mid = (low + high) // 2
-        if decided(mid) >= probability:
-            high = mid
-        else:
-            low = mid + 1
-    return low
+    return smallest_n(decided, probability, limit)
 
 
 def check_against_library(rng_seed: int = 5) -> None:

@@ -16,13 +16,14 @@ Two things the Wilson-based fixed n of ``bench_sequential`` does not give:
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numpy as np
 
 from attnrl.stats.analysis import wilson_interval
 from attnrl.stats.betting import BET_FRACTIONS
 
-__all__ = ["BudgetBetting", "exact_fixed_n", "wilson_edge_error"]
+__all__ = ["BudgetBetting", "exact_fixed_n", "smallest_n", "wilson_edge_error"]
 
 
 def binomial_pmf(n: int, q: float) -> np.ndarray:
@@ -57,6 +58,12 @@ def exact_fixed_n(
     def decided(n: int) -> float:
         return float(binomial_pmf(n, p)[_edge_decisions(n, band, alpha)].sum())
 
+    return smallest_n(decided, probability, limit)
+
+
+def smallest_n(decided: Callable[[int], float], probability: float, limit: int) -> int | None:
+    """Smallest n in 1..limit with ``decided(n) >= probability``, by bisection (the chance of
+    a verdict is close to monotone in n); None when even ``limit`` falls short."""
     if decided(limit) < probability:
         return None
     low, high = 1, limit

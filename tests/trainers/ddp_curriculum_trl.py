@@ -14,10 +14,10 @@ from pathlib import Path
 from typing import Any
 
 import torch.distributed as dist
+from grpo_smoke import smoke_config
 from trl import GRPOConfig, GRPOTrainer
 
 from attnrl.curriculum import ControllerConfig, DifficultyController, RungInstances
-from attnrl.integrations._commands import TRL_CONFIG
 from attnrl.integrations.curriculum_trl import (
     CURRICULUM_GRPO_CONFIG,
     CurriculumReward,
@@ -51,21 +51,12 @@ def main(model: str, out: Path) -> None:
         return rewards
 
     scripted.__name__ = reward.__name__
-    config = dict(
-        TRL_CONFIG,
+    config = smoke_config(
+        out / "trainer",
         **CURRICULUM_GRPO_CONFIG,
-        output_dir=str(out / "trainer"),
-        max_completion_length=8,
         num_generations=4,
         per_device_train_batch_size=2,  # a group of 4 spans the two processes
         max_steps=STEPS,
-        learning_rate=1e-3,
-        logging_steps=1,
-        save_strategy="no",
-        report_to=[],
-        use_cpu=True,
-        bf16=False,
-        seed=0,
     )
     trainer = GRPOTrainer(
         model=model,

@@ -9,9 +9,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from grpo_smoke import smoke_config
 
 from attnrl.curriculum import ControllerConfig, DifficultyController, RungInstances
-from attnrl.integrations._commands import TRL_CONFIG
 from attnrl.integrations.curriculum_trl import (
     CURRICULUM_GRPO_CONFIG,
     CurriculumReward,
@@ -36,22 +36,13 @@ def _trainer(model: Path, out: Path, controller: DifficultyController, steps: in
         return rewards
 
     recording.__name__ = reward.__name__
-    config = dict(
-        TRL_CONFIG,
+    config = smoke_config(
+        out,
         **CURRICULUM_GRPO_CONFIG,
-        output_dir=str(out),
-        max_completion_length=8,
-        num_generations=2,
         per_device_train_batch_size=4,
         max_steps=steps,
-        learning_rate=1e-3,
-        logging_steps=1,
         save_strategy="steps",
         save_steps=2,
-        report_to=[],
-        use_cpu=True,
-        bf16=False,
-        seed=0,
     )
     trainer = GRPOTrainer(
         model=str(model),

@@ -10,11 +10,11 @@ from typing import Any
 
 import pandas as pd
 import pytest
+from grpo_smoke import smoke_config
 from test_openrlhf import execute, readme_prompts
 from test_verl import _batch, _readme_config
 
 from attnrl.integrations import trl as attnrl_trl
-from attnrl.integrations._commands import TRL_CONFIG
 from attnrl.integrations.openrlhf import openrlhf_rows
 from attnrl.integrations.verl import verl_rows
 from attnrl.task import load_task
@@ -49,19 +49,7 @@ def test_trl_grpo_trains_on_rope_rows_and_grades_them(
 
     dataset = attnrl_trl.load_dataset("procedural", n=2, seed=0, task="rope")
     assert all(json.loads(r["info"])["attnrl_task"] == "rope" for r in dataset)
-    config = dict(
-        TRL_CONFIG,
-        output_dir=str(tmp_path),
-        max_completion_length=8,
-        num_generations=2,
-        per_device_train_batch_size=2,
-        max_steps=1,
-        save_strategy="no",
-        report_to=[],
-        use_cpu=True,
-        bf16=False,
-        seed=0,
-    )
+    config = smoke_config(tmp_path, max_steps=1)
     trainer = GRPOTrainer(
         model=str(tiny_model_dir),
         reward_funcs=reward_func,

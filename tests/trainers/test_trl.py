@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from grpo_smoke import smoke_config
 
 from attnrl.integrations import trl as attnrl_trl
 from attnrl.integrations._commands import MAX_RESPONSE_TOKENS, TRL_CONFIG, trl_python
@@ -27,21 +28,7 @@ def trained(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> d
         calls.append({"kwargs": kwargs, "rewards": rewards})
         return rewards
 
-    config = dict(
-        TRL_CONFIG,  # the README's settings, then what makes a CPU smoke run small
-        output_dir=str(tmp_path_factory.mktemp("grpo")),
-        max_completion_length=8,
-        num_generations=2,
-        per_device_train_batch_size=2,
-        max_steps=3,
-        learning_rate=1e-3,
-        logging_steps=1,
-        save_strategy="no",
-        report_to=[],
-        use_cpu=True,
-        bf16=False,
-        seed=0,
-    )
+    config = smoke_config(tmp_path_factory.mktemp("grpo"))
     trainer = GRPOTrainer(
         model=str(tiny_model_dir),
         reward_funcs=reward_func,
