@@ -17,6 +17,7 @@ import pytest
 from attnrl.models import context_window
 from attnrl.models.context_window import (
     CHARS_PER_TOKEN,
+    COUNT_LIMIT,
     check_context,
     estimate_tokens,
     probe_context,
@@ -98,7 +99,10 @@ def test_vllm_counts_max_tokens_against_the_context(llm_server: FakeLLMServer) -
     assert check.over_runs == [3]  # 1,024 + 1,024 = 2,048 fits; one more does not
     assert "largest 1,025 tokens + 1,024 max tokens, which it counts too" in check.line()
     sent = [r.body for r in llm_server.requests if r.path == "/tokenize"]
-    assert sent[0]["messages"] == requests[0][1]["messages"] and sent[0]["add_generation_prompt"]
+    assert sorted(str(b["messages"]) for b in sent) == sorted(
+        str(r["messages"]) for _, r in requests
+    )
+    assert all(b["add_generation_prompt"] for b in sent)
 
 
 def test_every_prompt_fits(llm_server: FakeLLMServer) -> None:
@@ -163,18 +167,45 @@ def test_counting_that_fails_midway_falls_back_to_a_labelled_estimate(
     llm_server: FakeLLMServer,
 ) -> None:
     llama_server(llm_server, 4096)
-    calls = iter([FakeResponse(body={"input_tokens": 10}), FakeResponse(status=500, body={})])
+    calls = iter([FakeResponse(body={"input_tokens": 5000}), FakeResponse(status=500, body={})])
     llm_server.serve("POST", "/v1/chat/completions/input_tokens", lambda _: next(calls))
     big = "9" * 20_000
-    requests = [((1,), body("x")), ((2,), body(big)), ((3,), body("y"))]
+    requests = [((1,), body("x" * 30)), ((2,), body(big)), ((3,), body("y"))]
     check = check_context(llm_server.openai_base_url, "local", requests, max_tokens=9)
-    assert [p.exact for p in check.prompts] == [True, False, False]
-    assert check.prompts[1].tokens == estimate_tokens(requests[1][1]) > 20_000 / CHARS_PER_TOKEN
+    by_run = {p.run_ids: p for p in check.prompts}  # counted the longest first
+    assert by_run[(2,)].exact and by_run[(2,)].tokens == 5000
+    assert not by_run[(1,)].exact and not by_run[(3,)].exact
+    assert by_run[(1,)].tokens == estimate_tokens(requests[0][1])
     assert check.over_runs == [2]
     line = check.line()
-    assert f"some estimated at {CHARS_PER_TOKEN:g} characters a token" in line
-    assert f"POST {llm_server.url}/v1/chat/completions/input_tokens: HTTP 500" in line
+    assert (
+        f"partly estimated: POST {llm_server.url}/v1/chat/completions/input_tokens: HTTP 500"
+        in line
+    )
+    assert f"the rest estimated at {CHARS_PER_TOKEN:g} characters a token" in line
     assert len([r for r in llm_server.requests if "input_tokens" in r.path]) == 2  # then stops
+
+
+def test_past_the_count_limit_the_rest_are_scaled_from_the_longest_counted(
+    llm_server: FakeLLMServer,
+) -> None:
+    def true_count(b: dict[str, Any]) -> int:
+        return 3 * len(b["messages"][0]["content"])
+
+    llama_server(llm_server, 100_000, true_count)
+    requests = [((i,), body("x" * (10 + i))) for i in range(1, COUNT_LIMIT + 7)]
+    check = check_context(llm_server.openai_base_url, "local", requests, max_tokens=9)
+    assert len([r for r in llm_server.requests if "input_tokens" in r.path]) == COUNT_LIMIT
+    exact = sorted(p.run_ids[0] for p in check.prompts if p.exact)
+    assert exact == list(range(7, COUNT_LIMIT + 7))  # the longest were counted
+    rest = [p for p in check.prompts if not p.exact]
+    assert sorted(p.run_ids[0] for p in rest) == [1, 2, 3, 4, 5, 6]
+    for p in rest:  # scaled from the counted ones: never below the true count here
+        assert true_count(requests[p.run_ids[0] - 1][1]) <= p.tokens
+    assert check.counted_by == "mixed"
+    assert f"partly estimated: the {COUNT_LIMIT} longest counted by the server, the other 6" in (
+        check.line()
+    )
 
 
 def test_a_reported_length_without_a_tokenizer_is_estimated(llm_server: FakeLLMServer) -> None:

@@ -77,7 +77,7 @@ class PromptSize:
     run_ids: tuple[int, ...]
     tokens: int
     exact: bool
-    """Counted by the server's tokenizer (else estimated at :data:`CHARS_PER_TOKEN`)."""
+    """Counted by the server's tokenizer (else estimated: :func:`check_context` says how)."""
 
 
 def server_root(base_url: str) -> str:
@@ -169,10 +169,18 @@ def probe_context(base_url: str, model: str, api_key: str | None = None) -> Serv
     return ServerContext(None, reason="the server does not report its context length")
 
 
+COUNT_LIMIT = 64
+"""At most this many distinct first requests are counted by the server, the longest first; a
+batch of thousands of procedural runs would otherwise wait on thousands of requests."""
+
+
+def _prompt_chars(body: Mapping[str, Any]) -> int:
+    return len(json.dumps([body.get("messages"), body.get("tools")], ensure_ascii=False))
+
+
 def estimate_tokens(body: Mapping[str, Any]) -> int:
     """A chat request's prompt tokens estimated from its messages' and tools' JSON."""
-    text = json.dumps([body.get("messages"), body.get("tools")], ensure_ascii=False)
-    return math.ceil(len(text) / CHARS_PER_TOKEN)
+    return math.ceil(_prompt_chars(body) / CHARS_PER_TOKEN)
 
 
 def _count(server: ServerContext, base_url: str, body: Mapping[str, Any], key: str | None) -> int:
@@ -246,13 +254,12 @@ class ContextCheck:
             if self.server.counts_output
             else ""
         )
+        why = self.count_error or "the server has no token-counting endpoint"
         how = {
             "server": "counted by the server",
-            "estimate": f"estimated at {CHARS_PER_TOKEN:g} characters a token",
-            "mixed": f"some estimated at {CHARS_PER_TOKEN:g} characters a token",
+            "estimate": f"estimated at {CHARS_PER_TOKEN:g} characters a token: {why}",
+            "mixed": f"partly estimated: {why}",
         }[self.counted_by]
-        if self.counted_by != "server":
-            how += f": {self.count_error or 'the server has no token-counting endpoint'}"
         size = f"largest {largest.tokens:,} tokens{output}; {how}"
         over = self.over_runs
         if not over:
@@ -290,19 +297,37 @@ def check_context(
     api_key: str | None = None,
 ) -> ContextCheck:
     """Probe the server, then count each distinct first request (``(run_ids, body)``, the
-    body as :mod:`attnrl.models.openai` sends it). Counting stops at the first failure of the
-    server's endpoint; the rest are estimated and the line says so. Never raises."""
+    body as :mod:`attnrl.models.openai` sends it), the longest first. Counting stops at the
+    first failure of the server's endpoint, and the rest are estimated at
+    :data:`CHARS_PER_TOKEN`; past :data:`COUNT_LIMIT` the rest are scaled by the largest
+    tokens per character counted (all shorter, so the likeliest to overflow were counted).
+    The line says which. Never raises."""
     server = probe_context(base_url, model, api_key)
     if server.tokens is None:
         return ContextCheck(server, max_tokens=max_tokens)
+    longest_first = sorted(requests, key=lambda request: -_prompt_chars(request[1]))
     sizes: list[PromptSize] = []
     error: str | None = None
-    for run_ids, body in requests:
-        if server.counter is not None and error is None:
+    per_char = 0.0  # the largest tokens per character the server counted
+    scaled = False  # past COUNT_LIMIT: the rest scaled by per_char
+    for run_ids, body in longest_first:
+        counting = server.counter is not None and error is None and not scaled
+        if counting and len(sizes) < COUNT_LIMIT:
             try:
-                sizes.append(PromptSize(run_ids, _count(server, base_url, body, api_key), True))
-                continue
+                tokens = _count(server, base_url, body, api_key)
             except _ProbeError as exc:
-                error = str(exc)
-        sizes.append(PromptSize(run_ids, estimate_tokens(body), False))
+                error = f"{exc}; the rest estimated at {CHARS_PER_TOKEN:g} characters a token"
+            else:
+                sizes.append(PromptSize(run_ids, tokens, True))
+                per_char = max(per_char, tokens / max(_prompt_chars(body), 1))
+                continue
+        elif counting:
+            scaled = True
+            error = (
+                f"the {COUNT_LIMIT} longest counted by the server, the other "
+                f"{len(requests) - COUNT_LIMIT} scaled by the largest tokens per character counted"
+            )
+        chars = _prompt_chars(body)
+        tokens = math.ceil(chars * per_char) if scaled else estimate_tokens(body)
+        sizes.append(PromptSize(run_ids, tokens, False))
     return ContextCheck(server, tuple(sizes), max_tokens, error)
