@@ -22,19 +22,13 @@ def _first_requests(
 ) -> list[tuple[tuple[int, ...], dict[str, Any]]]:
     """Each distinct first request of runs 1..``runs``, as :class:`OpenAIModel` sends it to
     a base URL (the task's prompt, its tools, ``tool_choice``, ``max_tokens``)."""
-    from attnrl.models.openai import to_openai_messages, to_openai_tools
+    from attnrl.models.openai import chat_request
 
     by_body: dict[str, tuple[list[int], dict[str, Any]]] = {}
     for run_id in range(1, runs + 1):
         task = family.task(run_id)
-        tools = to_openai_tools(task.tools)
-        body: dict[str, Any] = {
-            "model": model_id,
-            "messages": to_openai_messages([Message(role="user", text=task.prompt)]),
-            "max_tokens": max_tokens,
-        }
-        if tools:
-            body |= {"tools": tools, "tool_choice": "auto"}
+        first = [Message(role="user", text=task.prompt)]
+        body = chat_request(model_id, first, task.tools, max_tokens=max_tokens)
         key = json.dumps(body, sort_keys=True)
         by_body.setdefault(key, ([], body))[0].append(run_id)
     return [(tuple(ids), body) for ids, body in by_body.values()]

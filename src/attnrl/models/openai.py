@@ -9,7 +9,7 @@ import random
 from collections.abc import Sequence
 from typing import Any, Literal
 
-from openai import AsyncOpenAI, omit
+from openai import AsyncOpenAI
 from openai.types.chat import (
     ChatCompletionAssistantMessageParam,
     ChatCompletionFunctionToolParam,
@@ -36,6 +36,7 @@ __all__ = [
     "OPENAI_API_KEY_ENV",
     "OPENAI_BASE_URL_ENV",
     "OpenAIModel",
+    "chat_request",
     "to_openai_messages",
     "to_openai_tools",
     "turn_from_openai",
@@ -120,24 +121,40 @@ class OpenAIModel(SDKModel):
         return f"OpenAIModel({self._model!r}, base_url={self.base_url!r})"
 
     async def generate(self, messages: Sequence[Message], tools: Sequence[ToolSpec]) -> ModelTurn:
-        wire_messages = to_openai_messages(messages)
-        wire_tools = to_openai_tools(tools)
-        limit = self._max_tokens
-        use_completion_field = self._max_tokens_field == "max_completion_tokens"
-        return await self._turn(
-            lambda: self._client.chat.completions.create(
-                model=self._model,
-                messages=wire_messages,
-                tools=wire_tools if wire_tools else omit,
-                # OpenAI's default when tools are sent, said explicitly: llama-cpp-python's
-                # function-calling formats drop the tools without it (0.3.36)
-                tool_choice="auto" if wire_tools else omit,
-                max_completion_tokens=limit if use_completion_field else omit,
-                max_tokens=omit if use_completion_field else limit,
-                temperature=self._temperature if self._temperature is not None else omit,
-            ),
-            turn_from_openai,
+        request = chat_request(
+            self._model,
+            messages,
+            tools,
+            max_tokens=self._max_tokens,
+            max_tokens_field=self._max_tokens_field,
+            temperature=self._temperature,
         )
+        return await self._turn(
+            lambda: self._client.chat.completions.create(**request), turn_from_openai
+        )
+
+
+def chat_request(
+    model: str,
+    messages: Sequence[Message],
+    tools: Sequence[ToolSpec],
+    *,
+    max_tokens: int,
+    max_tokens_field: MaxTokensField = "max_tokens",
+    temperature: float | None = None,
+) -> dict[str, Any]:
+    """The chat-completions request attnrl sends, as the SDK's keyword arguments (also the JSON
+    body): what :class:`OpenAIModel` sends and what the up-front context check counts."""
+    request: dict[str, Any] = {"model": model, "messages": to_openai_messages(messages)}
+    wire_tools = to_openai_tools(tools)
+    if wire_tools:
+        # OpenAI's default when tools are sent, said explicitly: llama-cpp-python's
+        # function-calling formats drop the tools without it (0.3.36)
+        request |= {"tools": wire_tools, "tool_choice": "auto"}
+    request[max_tokens_field] = max_tokens
+    if temperature is not None:
+        request["temperature"] = temperature
+    return request
 
 
 # ---------------------------------------------------------------------------------------------
