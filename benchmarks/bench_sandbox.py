@@ -134,9 +134,11 @@ class Probe:
         self.faults = _minor_faults(_tree(os.getpid())) - self._faults0
 
 
-async def measure(
-    call: Callable[[], Awaitable[str]], n: int, in_flight: int
-) -> tuple[list[float], float, Probe]:
+async def timed_calls(
+    call: Callable[[], Awaitable[str]], n: int, in_flight: int, expected: str
+) -> tuple[list[float], float]:
+    """``n`` calls, at most ``in_flight`` at a time: each one's latency, and calls/s; a call
+    that does not return ``expected`` stops the benchmark."""
     latencies: list[float] = []
     sem = asyncio.Semaphore(in_flight)
 
@@ -145,14 +147,21 @@ async def measure(
             t0 = time.perf_counter()
             out = await call()
             latencies.append(time.perf_counter() - t0)
-            if out != EXPECTED:
+            if out != expected:
                 raise RuntimeError(f"unexpected output {out!r}")
 
+    start = time.perf_counter()
+    await asyncio.gather(*(one() for _ in range(n)))
+    return latencies, n / (time.perf_counter() - start)
+
+
+async def measure(
+    call: Callable[[], Awaitable[str]], n: int, in_flight: int
+) -> tuple[list[float], float, Probe]:
+    """:func:`timed_calls` under a :class:`Probe` (CPU, faults and memory of the tree)."""
     with Probe() as probe:
-        start = time.perf_counter()
-        await asyncio.gather(*(one() for _ in range(n)))
-        elapsed = time.perf_counter() - start
-    return latencies, n / elapsed, probe
+        latencies, rate = await timed_calls(call, n, in_flight, EXPECTED)
+    return latencies, rate, probe
 
 
 def stats(lat: list[float], rate: float, probe: Probe) -> dict[str, float]:

@@ -15,32 +15,18 @@ import os
 import statistics
 import subprocess
 import sys
-import time
 from collections.abc import Awaitable, Callable
 
 import httpx
 
 from attnrl.sandbox.local import LocalSandbox
+from bench_sandbox import timed_calls  # same directory: one timing loop
 
 SNIPPET = "x = np.arange(64.0).reshape(8, 8)\nprint(float((x @ x.T).sum()))\n"
 
 
 async def measure(call: Callable[[], Awaitable[str]], n: int, in_flight: int) -> dict[str, float]:
-    lat: list[float] = []
-    sem = asyncio.Semaphore(in_flight)
-    expected = await call()
-
-    async def one() -> None:
-        async with sem:
-            t0 = time.perf_counter()
-            out = await call()
-            lat.append(time.perf_counter() - t0)
-            if out != expected:
-                raise RuntimeError(f"unexpected output {out!r}")
-
-    start = time.perf_counter()
-    await asyncio.gather(*(one() for _ in range(n)))
-    rate = n / (time.perf_counter() - start)
+    lat, rate = await timed_calls(call, n, in_flight, expected=await call())
     lat.sort()
     return {
         "p50_ms": statistics.median(lat) * 1e3,
