@@ -26,8 +26,8 @@ from attnrl.integrations._extract import (
 )
 from attnrl.task import Task, load_task
 from attnrl.task.dataset import dataset_row, task_from_info
+from attnrl.task.grade import Grade
 from attnrl.task.registry import DEFAULT_TASK, UnknownTask, get_plugin
-from attnrl.tasks.attention.grading import Grade
 from attnrl.tasks.attention.presets import DEFAULT_PRESET
 
 __all__ = [

@@ -38,8 +38,8 @@ from attnrl.sandbox.base import ExecResult, Sandbox
 from attnrl.sandbox.limits import SandboxLimits
 from attnrl.sandbox.ray_pool import RaySandbox
 from attnrl.task import Task
+from attnrl.task.grade import Grade
 from attnrl.task.tools import PYTHON_TOOL, SUBMIT_TOOL
-from attnrl.tasks.attention.grading import Grade
 
 __all__ = ["ClosedEpisode", "ToolSession", "WorkerSandbox", "refuse_python", "worker_sandbox"]
 

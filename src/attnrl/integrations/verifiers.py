@@ -42,7 +42,7 @@ from attnrl.integrations._sandbox import SandboxFactory, SandboxLease, SharedSan
 from attnrl.sandbox.base import ExecResult
 from attnrl.task import Task
 from attnrl.task.dataset import dataset_row
-from attnrl.tasks.attention.grading import Grade
+from attnrl.task.grade import Grade
 from attnrl.tasks.attention.presets import DEFAULT_PRESET
 
 try:

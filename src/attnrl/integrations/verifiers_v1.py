@@ -43,8 +43,8 @@ from attnrl.integrations._v1_harness import (
 )
 from attnrl.task import Task, load_task
 from attnrl.task.dataset import dataset_row
+from attnrl.task.grade import Grade
 from attnrl.task.registry import DEFAULT_TASK, UnknownTask, get_plugin
-from attnrl.tasks.attention.grading import Grade
 from attnrl.tasks.attention.presets import PROCEDURAL, canonical_preset
 
 try:
