@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from attnrl.task import Task
-from attnrl.tasks.attention.grading import MAX_SUBMISSION_BYTES, canonical_size
+from attnrl.task.submission import MAX_SUBMISSION_BYTES, canonical_size
 
 __all__ = [
     "BROKEN_JSON",

@@ -25,8 +25,8 @@ from attnrl.integrations._tool_session import ToolSession
 from attnrl.integrations.trl_tools import AttnrlToolEnv, tool_reward_func
 from attnrl.task import Task
 from attnrl.task.dataset import dataset_row
+from attnrl.task.submission import MAX_SUBMISSION_BYTES, MAX_SUBMISSION_TEXT, canonical_size
 from attnrl.tasks.attention.bugs import bug_by_name
-from attnrl.tasks.attention.grading import MAX_SUBMISSION_BYTES, MAX_SUBMISSION_TEXT, canonical_size
 from fakes.llm_server import FakeLLMServer, openai_completion, openai_tool_call
 
 pytestmark = [  # inspect_ai 0.3.285's own warnings, as in test_integration_inspect.py

@@ -31,8 +31,8 @@ from attnrl.integrations import _commands as commands  # noqa: E402
 from attnrl.integrations import verl_tools  # noqa: E402
 from attnrl.integrations._tool_session import worker_sandbox  # noqa: E402
 from attnrl.task import load_task  # noqa: E402
+from attnrl.task.submission import MAX_SUBMISSION_BYTES, canonical_size  # noqa: E402
 from attnrl.tasks.attention.bugs import bug_by_name  # noqa: E402
-from attnrl.tasks.attention.grading import MAX_SUBMISSION_BYTES, canonical_size  # noqa: E402
 
 
 def _shell(line: str) -> str:

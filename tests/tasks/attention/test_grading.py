@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from attnrl.task import Task, load_task
-from attnrl.tasks.attention.grading import MAX_SUBMISSION_BYTES
+from attnrl.task.submission import MAX_SUBMISSION_BYTES
 
 NUM = r"\d+\.\d{3}"
 

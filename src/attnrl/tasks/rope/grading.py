@@ -7,68 +7,32 @@ against the catalogue (the entry whose answer it reproduces names the category).
 
 from __future__ import annotations
 
-import json
 import math
 from typing import Any
 
 import numpy as np
 
 from attnrl.task.grade import Category, Diagnosis, Grade
+from attnrl.task.submission import InvalidSubmission as _Invalid
+from attnrl.task.submission import json_kind, parse_submission
 from attnrl.tasks.rope.catalogue import applicable
 from attnrl.tasks.rope.reference import forward
 from attnrl.tasks.rope.spec import RopeSpec, shapes
 
-__all__ = ["MAX_SUBMISSION_CHARS", "RopeGrader"]
-
-MAX_SUBMISSION_CHARS = 1_000_000
-"""Answers longer than this (as text, or as compact JSON) are ``invalid`` without parsing."""
-
-
-class _Invalid(Exception):
-    """A submission that cannot be graded (format)."""
-
-
-def _kind(x: Any) -> str:
-    return {dict: "an object", list: "a list", str: "a string", bool: "a boolean"}.get(
-        type(x), "a number" if isinstance(x, int | float) else "null" if x is None else "a value"
-    )
-
-
-def _parse(raw: Any) -> dict[str, Any]:
-    if isinstance(raw, bytes | bytearray):
-        try:
-            raw = bytes(raw).decode("utf-8")
-        except UnicodeDecodeError:
-            raise _Invalid("submission is not UTF-8 text") from None
-    if isinstance(raw, str):
-        if len(raw) > MAX_SUBMISSION_CHARS:
-            raise _Invalid(f"submission is {len(raw):,} characters; the limit is 1,000,000")
-        try:
-            raw = json.loads(raw)
-        except (ValueError, RecursionError) as exc:
-            raise _Invalid(f"submission is not valid JSON: {str(exc)[:80]}") from None
-    if not isinstance(raw, dict):
-        raise _Invalid(f"submission must be a JSON object, got {_kind(raw)}")
-    try:
-        size = len(json.dumps(raw, separators=(",", ":"), default=str))
-    except (ValueError, RecursionError, TypeError):
-        raise _Invalid("submission cannot be encoded as JSON") from None
-    if size > MAX_SUBMISSION_CHARS:
-        raise _Invalid(f"submission is {size:,} characters as JSON; the limit is 1,000,000")
-    return raw
+__all__ = ["RopeGrader"]
 
 
 def _matrix(value: Any, key: str, shape: tuple[int, int]) -> np.ndarray[Any, Any]:
     rows, cols = shape
     if not isinstance(value, list) or len(value) != rows:
-        got = f"{len(value)} rows" if isinstance(value, list) else _kind(value)
+        got = f"{len(value)} rows" if isinstance(value, list) else json_kind(value)
         raise _Invalid(f"{key} must be a list of {rows} rows of {cols} numbers, got {got}")
     for row in value:
         if not isinstance(row, list) or len(row) != cols:
             raise _Invalid(f"{key} must have shape ({rows}, {cols}): a row is not {cols} numbers")
         for x in row:
             if isinstance(x, bool) or not isinstance(x, int | float):
-                raise _Invalid(f"{key} must hold numbers only, got {_kind(x)}")
+                raise _Invalid(f"{key} must hold numbers only, got {json_kind(x)}")
     try:
         return np.asarray(value, dtype=np.float64)
     except OverflowError:
@@ -101,7 +65,7 @@ class RopeGrader:
         return errors
 
     def _grade(self, raw: Any) -> Grade:
-        answer = _parse(raw)
+        answer = parse_submission(raw)
         missing = [k for k in self.shapes if k not in answer]
         if missing:
             raise _Invalid(f"missing keys: {', '.join(missing)}")
