@@ -55,6 +55,30 @@ class Grade:
     reward: float
     diagnosis: Diagnosis | None = field(default=None)
 
+    @classmethod
+    def passing(
+        cls, outcome: Outcome, message: str, errors: dict[str, float | None], reward: float
+    ) -> Grade:
+        """A passing grade (no category, no diagnosis), equal to the one the constructor
+        makes, built without the frozen dataclass's seven ``object.__setattr__`` calls:
+        about half a microsecond, a twentieth of grading a correct answer, on the path an
+        optimiser's policy takes most once it learns."""
+        grade = object.__new__(cls)
+        object.__setattr__(
+            grade,
+            "__dict__",
+            {
+                "passed": True,
+                "outcome": outcome,
+                "message": message,
+                "category": None,
+                "errors": errors,
+                "reward": reward,
+                "diagnosis": None,
+            },
+        )
+        return grade
+
     def to_dict(self) -> dict[str, Any]:
         """JSON form (``attnrl verify --json``, ``results.jsonl``)."""
         return {
