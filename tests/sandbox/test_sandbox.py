@@ -144,6 +144,15 @@ async def test_calls_are_stateless(sb: LocalSandbox) -> None:
     assert third.result == "True False\n"  # a fresh work dir per call, removed afterwards
     draws = {(await sb.run("print(np.random.rand())")).result for _ in range(3)}
     assert len(draws) == 3  # fresh random state per call
+    stdlib = {(await sb.run("import random\nprint(random.random())")).result for _ in range(3)}
+    assert len(stdlib) == 3  # the stdlib's too (the zygote reseeds it: children skip the hook)
+    # a call's own fork still runs the at-fork hooks: parent and child draw differently
+    forked = await sb.run(
+        "import os, random\nr, w = os.pipe()\npid = os.fork()\n"
+        "if pid == 0:\n    os.write(w, repr(random.random()).encode()); os._exit(0)\n"
+        "os.waitpid(pid, 0)\nprint(os.read(r, 64).decode() != repr(random.random()))"
+    )
+    assert forked.result == "True\n", forked
 
 
 @module_loop
