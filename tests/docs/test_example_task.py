@@ -76,3 +76,35 @@ def test_without_the_package_the_task_is_unknown(tmp_path: Path) -> None:
     done = _attnrl(tmp_path, "check-task", "softmax")
     assert done.returncode == 2
     assert "unknown task 'softmax'; registered tasks: attention, rope" in done.stderr
+
+
+SIZE_PROBE = """
+import json
+from attnrl.task import load_task
+from attnrl.task.submission import MAX_SUBMISSION_BYTES
+task = load_task(task="softmax", seed=3)
+ref = task.reference()
+padded = json.dumps(ref) + " " * (MAX_SUBMISSION_BYTES + 10)     # whitespace: still the answer
+huge = dict(ref, logits=[[0.5] * (MAX_SUBMISSION_BYTES // 4)])   # over the limit as JSON
+print(json.dumps([
+    task.grade(ref).outcome, task.grade(json.dumps(ref)).outcome,
+    task.grade(json.dumps(ref).encode()).outcome, task.grade(padded).outcome,
+    task.grade(huge).message[:60], task.grade(b"\\xff{}").message, task.grade("[1]").message,
+]))
+"""
+
+
+def test_the_example_reads_submissions_as_attnrl_does(installed: Path) -> None:
+    """The page tells plug-in authors to start ``grade`` with ``parse_submission``: the example
+    does, so JSON text, bytes and objects grade alike and the size limit holds."""
+    env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
+    env["PYTHONPATH"] = str(installed)
+    done = subprocess.run(
+        [sys.executable, "-c", SIZE_PROBE], capture_output=True, text=True, env=env, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    obj, text, raw, padded, huge, bad_utf8, array = json.loads(done.stdout)
+    assert obj == text == raw == padded == "full_success"
+    assert huge.startswith("INVALID: submission is") and "canonical JSON" in huge, huge
+    assert bad_utf8 == "INVALID: submission is not UTF-8 text (invalid byte at offset 0)"
+    assert array == "INVALID: submission must be a JSON object, got an array"

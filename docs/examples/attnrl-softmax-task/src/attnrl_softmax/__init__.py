@@ -18,6 +18,7 @@ from typing import Any
 
 from attnrl.task import Grade, Task, TaskPlugin
 from attnrl.task.grade import Diagnosis
+from attnrl.task.submission import InvalidSubmission, parse_submission
 from attnrl.task.tools import SUBMIT_TOOL, ToolSpec, python_tool, submit_tool, tool_lines
 
 KEYS = ("logits", "probabilities")
@@ -76,9 +77,7 @@ CATALOGUE = (
         "times_temperature",
         "numerical",
         "multiplies by T instead of dividing",
-        lambda s: _answer(
-            [v * s.temperature for v in s.x], _softmax(list(s.x), 1 / s.temperature)
-        ),
+        lambda s: _answer([v * s.temperature for v in s.x], _softmax(list(s.x), 1 / s.temperature)),
     ),
     Entry(
         "no_temperature",
@@ -141,20 +140,23 @@ class SoftmaxTask(Task):
     def prompt(self) -> str:
         s = self.spec
         n = len(s.x)
-        return "\n".join(
-            [
-                f"Compute the softmax of x at temperature T. x = {list(s.x)}, T = {s.temperature}.",
-                "1. logits = x / T. 2. probabilities = exp(logits - max) / sum(exp(logits - max)).",
-                "",
-                *tool_lines(self.limits),
-                "",
-                f"Call {SUBMIT_TOOL} with `answer` = a JSON object with the keys:",
-                f'- "logits": shape (1, {n}); tolerance {s.tolerance:g}',
-                f'- "probabilities": shape (1, {n}); tolerance {s.tolerance:g}',
-                "Both within tolerance (max absolute error, strictly less) earn reward 1, "
-                "anything else 0.",
-            ]
-        ) + "\n"
+        return (
+            "\n".join(
+                [
+                    f"Compute the softmax of x at temperature T. x = {list(s.x)}, T = {s.temperature}.",
+                    "1. logits = x / T. 2. probabilities = exp(logits - max) / sum(exp(logits - max)).",
+                    "",
+                    *tool_lines(self.limits),
+                    "",
+                    f"Call {SUBMIT_TOOL} with `answer` = a JSON object with the keys:",
+                    f'- "logits": shape (1, {n}); tolerance {s.tolerance:g}',
+                    f'- "probabilities": shape (1, {n}); tolerance {s.tolerance:g}',
+                    "Both within tolerance (max absolute error, strictly less) earn reward 1, "
+                    "anything else 0.",
+                ]
+            )
+            + "\n"
+        )
 
     @cached_property
     def tools(self) -> tuple[ToolSpec, ToolSpec]:
@@ -172,9 +174,9 @@ class SoftmaxTask(Task):
     def grade(self, answer: Any) -> Grade:
         errors: dict[str, float | None] = dict.fromkeys(KEYS)
         try:
-            if isinstance(answer, str | bytes):
-                answer = json.loads(answer)
-            if not isinstance(answer, dict) or set(answer) != set(KEYS):
+            # JSON text or an object, within attnrl's size limit, else InvalidSubmission
+            answer = parse_submission(answer)
+            if set(answer) != set(KEYS):
                 raise ValueError(f"the answer must be an object with exactly the keys {KEYS}")
             ref = self.reference()
             for key in KEYS:
@@ -188,7 +190,9 @@ class SoftmaxTask(Task):
                     raise ValueError(f"{key} must be {len(want)} numbers")
                 worst = max(abs(float(a) - b) for a, b in zip(row, want, strict=True))
                 errors[key] = worst if math.isfinite(worst) else None
-        except (ValueError, TypeError, OverflowError, RecursionError) as exc:
+        except InvalidSubmission as exc:
+            return Grade(False, "invalid", f"INVALID: {exc.message}", exc.category, errors, 0.0)
+        except (ValueError, TypeError, OverflowError) as exc:
             return Grade(False, "invalid", f"INVALID: {str(exc)[:120]}", "format", errors, 0.0)
         ok = all(e is not None and e < self.spec.tolerance for e in errors.values())
         if ok:
