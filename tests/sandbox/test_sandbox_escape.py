@@ -205,6 +205,69 @@ async def test_each_call_has_its_own_disk_quota(sb: LocalSandbox) -> None:
     await probe_every_slot(sb, slot_of(results[0].result))  # type: ignore[union-attr]
 
 
+def zygote_pid(sb: LocalSandbox) -> int:
+    """Host pid of the sandbox's zygote: its process, or the python under bwrap."""
+    todo = [sb.server_pid]
+    while todo:
+        pid = todo.pop()
+        comm = Path(f"/proc/{pid}/comm").read_text().strip()
+        if comm.startswith("python"):
+            return int(pid)  # type: ignore[arg-type]
+        todo += [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    raise AssertionError("no zygote process under the sandbox")
+
+
+@module_loop
+async def test_a_calls_mounts_stay_in_its_own_namespace(sb: LocalSandbox) -> None:
+    # Each call mounts tmpfs on its slot and /dev/shm, devpts and /proc in its own mount
+    # namespace; none of it reaches the zygote's (each call makes its copies private).
+    zygote = zygote_pid(sb)
+    before = Path(f"/proc/{zygote}/mountinfo").read_text()
+    code = "import os\n" + SLOT + "open('f', 'w').write('x')\n"
+    show = sb.run(code + "print(open('/proc/self/mountinfo').read())")
+    results = await asyncio.gather(show, *(sb.run(code) for _ in range(5)))
+    assert all(r.error is None for r in results), results
+    assert " /dev/shm " in results[0].result  # the call did mount its own
+    assert Path(f"/proc/{zygote}/mountinfo").read_text() == before
+
+
+SHARED_ROOT_PROBE = """
+import asyncio, sys
+from pathlib import Path
+sys.path.insert(0, sys.argv[1])
+from test_sandbox_escape import LIMITS, SLOT, zygote_pid
+from attnrl.sandbox import open_sandbox
+
+async def main():
+    async with open_sandbox(LIMITS, max_concurrency=3, bwrap=None) as sb:
+        await sb.run("pass")
+        zygote = zygote_pid(sb)
+        before = Path(f"/proc/{zygote}/mountinfo").read_text()
+        shared = sum(" shared:" in line.split(" - ")[0] for line in before.splitlines())
+        code = "import os\\n" + SLOT + "open('f', 'w').write('x')\\n"
+        results = await asyncio.gather(*(sb.run(code) for _ in range(6)))
+        assert all(r.error is None for r in results), results
+        print(shared, Path(f"/proc/{zygote}/mountinfo").read_text() == before)
+
+asyncio.run(main())
+"""
+
+
+def test_with_shared_mounts_a_calls_mounts_still_stay_in_its_namespace() -> None:
+    # The zygote (no bubblewrap) in a mount namespace whose mounts are all shared, as under
+    # systemd: each call must make its copies private before mounting anything.
+    unshare = shutil.which("unshare")
+    if unshare is None or os.geteuid() != 0:
+        pytest.skip("needs root and util-linux's unshare")
+    argv = [unshare, "-m", "--propagation", "shared", sys.executable, "-c", SHARED_ROOT_PROBE]
+    done = subprocess.run(
+        [*argv, str(Path(__file__).parent)], capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    shared, unchanged = done.stdout.split()
+    assert int(shared) > 0 and unchanged == "True", done.stdout
+
+
 # ----------------------------------------------------------------------------- 2. IPC
 
 IPC_PLANT = (
