@@ -33,7 +33,7 @@ import sys
 import tempfile
 from collections.abc import Callable
 
-from bench_sandbox import EXPECTED, SNIPPET, measure, stats  # same directory
+from bench_sandbox import EXPECTED, SNIPPET, measure, snippet_call, stats  # same directory
 
 CLONE_NEWNS, CLONE_NEWIPC = 0x00020000, 0x08000000
 CLONE_NEWNET, CLONE_NEWPID = 0x40000000, 0x20000000
@@ -156,16 +156,10 @@ def run_floor(calls: int) -> list[list[float]] | str:
 
 async def sandbox_cpu_ms(calls: int) -> tuple[float, float, str]:
     """attnrl's sandbox, 1 in flight: CPU ms and faults per call of the tree, isolation."""
-    from attnrl.sandbox import LocalSandbox, open_sandbox
+    from attnrl.sandbox import open_sandbox
 
     async with open_sandbox(max_concurrency=16) as sb:
-
-        async def sandboxed(sb: LocalSandbox = sb) -> str:
-            result = await sb.run(SNIPPET)
-            if result.error:
-                raise RuntimeError(result.error)
-            return result.result
-
+        sandboxed = snippet_call(sb)
         await measure(sandboxed, 30, 1)  # warm-up
         st = stats(*await measure(sandboxed, calls, 1))
         return st["cpu_ms"], st["faults"], sb.isolation

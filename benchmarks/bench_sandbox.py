@@ -42,6 +42,7 @@ import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -185,19 +186,27 @@ def row(name: str, in_flight: int, st: dict[str, float]) -> str:
     )
 
 
+def snippet_call(sb: Any) -> Callable[[], Awaitable[str]]:
+    """One call of the benchmark's snippet in sandbox ``sb``: its output; an error stops the
+    benchmark."""
+
+    async def sandboxed() -> str:
+        result = await sb.run(SNIPPET)
+        if result.error:
+            raise RuntimeError(result.error)
+        text: str = result.result
+        return text
+
+    return sandboxed
+
+
 async def worker(n1: int, n16: int) -> None:
     """One side of the sandbox comparison: whatever ``attnrl`` PYTHONPATH gives this
     process; prints one JSON object (isolation and the two rows)."""
-    from attnrl.sandbox import LocalSandbox, open_sandbox
+    from attnrl.sandbox import open_sandbox
 
     async with open_sandbox(max_concurrency=16) as sb:
-
-        async def sandboxed(sb: LocalSandbox = sb) -> str:
-            result = await sb.run(SNIPPET)
-            if result.error:
-                raise RuntimeError(result.error)
-            return result.result
-
+        sandboxed = snippet_call(sb)
         await measure(sandboxed, 50, 16)  # warm-up
         one = stats(*await measure(sandboxed, n1, 1))
         many = stats(*await measure(sandboxed, n16, 16))
