@@ -144,6 +144,7 @@ async def test_calls_are_stateless(sb: LocalSandbox) -> None:
     assert third.result == "True False\n"  # a fresh work dir per call, removed afterwards
     draws = {(await sb.run("print(np.random.rand())")).result for _ in range(3)}
     assert len(draws) == 3  # fresh random state per call
+    assert sb.info["zygote"]["libc_fork"] is True  # the path the next lines are about
     stdlib = {(await sb.run("import random\nprint(random.random())")).result for _ in range(3)}
     assert len(stdlib) == 3  # the stdlib's too (the zygote reseeds it: children skip the hook)
     # a call's own fork still runs the at-fork hooks: parent and child draw differently

@@ -1534,7 +1534,10 @@ def main(argv: list[str]) -> NoReturn:
     _STREAMS = (_text_stream(1), _text_stream(2))
     _ZYGOTE_STREAMS = (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__)
     Zygote.reseed()
-    _RAW_FORK = ctypes.PyDLL(None, use_errno=True).fork
+    try:  # a libc without ``fork`` (or no shared libc at all) keeps os.fork
+        _RAW_FORK = ctypes.PyDLL(None, use_errno=True).fork
+    except (AttributeError, OSError):
+        _RAW_FORK = None
     gc.collect()
     gc.freeze()
     wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
@@ -1571,6 +1574,7 @@ def main(argv: list[str]) -> NoReturn:
             "slot_cgroups": len(cgroups),
             "call_seccomp": _CALL_FILTER is not None,
             "call_seccomp_note": filter_note,
+            "libc_fork": _RAW_FORK is not None,
             "subreaper": subreaper,
             "euid": os.geteuid(),
             "numpy": numpy.__version__,
