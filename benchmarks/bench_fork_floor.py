@@ -121,17 +121,16 @@ def floor_worker(calls: int) -> None:
     exec(code, {"np": numpy}, {})
     gc.collect()
     gc.freeze()
-    print(
-        json.dumps(
-            [
-                step(lambda: None, False),
-                step(namespaces, False),
-                step(with_proc, True),
-                step(with_snippet, True),
-            ]
-        ),
-        flush=True,
-    )
+    try:
+        steps = [
+            step(lambda: None, False),
+            step(namespaces, False),
+            step(with_proc, True),
+            step(with_snippet, True),
+        ]
+    finally:
+        os.rmdir(work)  # empty: each tmpfs was mounted in a child's own namespace
+    print(json.dumps(steps), flush=True)
 
 
 def run_floor(calls: int) -> list[list[float]] | str:
