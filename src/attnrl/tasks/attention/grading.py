@@ -271,8 +271,8 @@ class Grader:
         if fast is not None and flag and all(map(_lt, fast.values(), self._tol_values)):
             # every component within tolerance: full success under every policy
             # ``fast`` is a fresh dict each call: the Grade keeps it (no copy)
-            message = self._full_template % self._full_values(fast)
             errors = cast(dict[str, float | None], fast)
+            message = self._full_success_message(errors)
             return Grade.passing("full_success", message, errors, spec.rewards.full_success)
         if fast is not None:
             errors = dict(fast)
