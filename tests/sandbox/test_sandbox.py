@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 import pytest_asyncio
+from proc_tree import process_tree
 
 from attnrl.sandbox import ExecResult, LocalSandbox, Sandbox, format_output, open_sandbox
 from attnrl.sandbox.jail import (
@@ -63,27 +64,6 @@ def _host_pids_running(token: str) -> list[int]:
         if token.encode() in args and _alive(int(name)):
             found.append(int(name))
     return found
-
-
-def _tree(pid: int) -> set[int]:
-    out, todo = {pid}, [pid]
-    while todo:
-        p = todo.pop()
-        try:
-            tids = os.listdir(f"/proc/{p}/task")
-        except OSError:
-            continue
-        for tid in tids:
-            try:
-                with open(f"/proc/{p}/task/{tid}/children") as f:
-                    children = [int(c) for c in f.read().split()]
-            except OSError:
-                continue
-            for c in children:
-                if c not in out:
-                    out.add(c)
-                    todo.append(c)
-    return out
 
 
 # ----------------------------------------------------------------------------- what a call is
@@ -331,7 +311,7 @@ async def test_aclose_leaves_no_processes_and_no_files() -> None:
     assert server is not None
     busy = asyncio.create_task(sandbox.run("import time\ntime.sleep(30)"))
     await asyncio.sleep(0.3)
-    pids = _tree(server)
+    pids = process_tree(server)
     runtime = sandbox._runtime_dir
     assert runtime is not None and os.path.isdir(runtime)
     await sandbox.aclose()

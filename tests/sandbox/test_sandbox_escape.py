@@ -22,6 +22,7 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
+from proc_tree import zygote_pid
 
 from attnrl.sandbox import LocalSandbox, open_sandbox
 from attnrl.sandbox.base import safe_text
@@ -205,18 +206,6 @@ async def test_each_call_has_its_own_disk_quota(sb: LocalSandbox) -> None:
     await probe_every_slot(sb, slot_of(results[0].result))  # type: ignore[union-attr]
 
 
-def zygote_pid(sb: LocalSandbox) -> int:
-    """Host pid of the sandbox's zygote: its process, or the python under bwrap."""
-    todo = [sb.server_pid]
-    while todo:
-        pid = todo.pop()
-        comm = Path(f"/proc/{pid}/comm").read_text().strip()
-        if comm.startswith("python"):
-            return int(pid)  # type: ignore[arg-type]
-        todo += [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
-    raise AssertionError("no zygote process under the sandbox")
-
-
 @module_loop
 async def test_a_calls_mounts_stay_in_its_own_namespace(sb: LocalSandbox) -> None:
     # Each call mounts tmpfs on its slot and /dev/shm, devpts and /proc in its own mount
@@ -235,7 +224,8 @@ SHARED_ROOT_PROBE = """
 import asyncio, sys
 from pathlib import Path
 sys.path.insert(0, sys.argv[1])
-from test_sandbox_escape import LIMITS, SLOT, zygote_pid
+from proc_tree import zygote_pid
+from test_sandbox_escape import LIMITS, SLOT
 from attnrl.sandbox import open_sandbox
 
 async def main():
