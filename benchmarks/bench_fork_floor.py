@@ -90,7 +90,8 @@ def floor_worker(calls: int) -> None:
         sys.stdout.flush()
 
     def usage() -> tuple[float, int]:
-        own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(-1)
+        own = resource.getrusage(resource.RUSAGE_SELF)
+        kids = resource.getrusage(resource.RUSAGE_CHILDREN)
         cpu = own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
         return cpu, own.ru_minflt + kids.ru_minflt
 
@@ -179,13 +180,13 @@ def main(calls: int, rounds: int) -> None:
     print(f"{calls} calls a step, 1 in flight, medians of {rounds} rounds; sandbox: {isolation}")
     print(f"{'':48} {'CPU ms/call':>12} {'faults/call':>12}")
     for i, name in enumerate(STEPS):
-        cpu = statistics.median(f[i][0] for f in floors)
+        floor_cpu = statistics.median(f[i][0] for f in floors)
         faults = statistics.median(f[i][1] for f in floors)
-        print(f"floor: {name:41} {cpu:>12.2f} {faults:>12.0f}")
+        print(f"floor: {name:41} {floor_cpu:>12.2f} {faults:>12.0f}")
+    # floor_cpu is now the last step's: the whole floor
     cpu = statistics.median(s[0] for s in sandbox)
     faults = statistics.median(s[1] for s in sandbox)
     print(f"{'attnrl sandbox (whole process tree)':48} {cpu:>12.2f} {faults:>12.0f}")
-    floor_cpu = statistics.median(f[-1][0] for f in floors)
     cores = os.cpu_count() or 1
     print(
         f"sandbox / floor, CPU per call: x{cpu / floor_cpu:.2f}; at full use of {cores} cores "
