@@ -15,6 +15,7 @@ from attnrl.task.tools import PYTHON_TOOL, SUBMIT_TOOL
 __all__ = [
     "ALREADY_SUBMITTED",
     "EPISODE_OVER",
+    "JSON_SCALAR_TYPES",
     "MAX_ARGUMENT_DEPTH",
     "NO_SUBMISSION",
     "SUBMITTED_RESULT",
@@ -48,6 +49,10 @@ answer nests 4 deep in its arguments, and Python's JSON encoder and the record w
 recurse, so a value nested ~1000 deep would fail them outside the model's turn."""
 
 
+JSON_SCALAR_TYPES = frozenset({str, int, float, bool, type(None)})
+"""The exact types of the scalars parsed JSON holds (none of them holds anything nested)."""
+
+
 def tool_result_json(result: ExecResult) -> str:
     """A ``python_expression`` result exactly as the harness shows it to the model."""
     return json.dumps(result.to_tool_json())
@@ -73,20 +78,24 @@ def parse_arguments(raw: Any) -> dict[str, Any] | None:
 
 
 def nested_too_deep(value: Any, limit: int = MAX_ARGUMENT_DEPTH) -> bool:
-    """Whether ``value`` has dicts/lists nested more than ``limit`` deep (checked without
-    recursion, so any depth is safe to ask about)."""
-    stack: list[tuple[Any, int]] = [(value, 1)]
-    while stack:
-        item, depth = stack.pop()
-        if isinstance(item, dict):
-            children: Any = item.values()
-        elif isinstance(item, list | tuple):
-            children = item
-        else:
-            continue
-        if depth > limit:
-            return True
-        stack.extend((c, depth + 1) for c in children if isinstance(c, dict | list | tuple))
+    """Whether ``value`` has dicts/lists nested more than ``limit`` deep (checked a level at
+    a time, without recursion, so any depth is safe to ask about)."""
+    level: list[Any] = [value]
+    depth = 1
+    while level:
+        below: list[Any] = []
+        for item in level:
+            if isinstance(item, dict):
+                children: Any = item.values()
+            elif isinstance(item, list | tuple):
+                children = item
+            else:
+                continue
+            if depth > limit:
+                return True
+            if not JSON_SCALAR_TYPES.issuperset(map(type, children)):  # a row: one C pass
+                below.extend(c for c in children if isinstance(c, dict | list | tuple))
+        level, depth = below, depth + 1
     return False
 
 

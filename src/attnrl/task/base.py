@@ -111,6 +111,11 @@ class Task(ABC):
         return str(self.spec.content_hash())
 
     def answer_keys(self) -> tuple[str, ...]:
+        return self._answer_keys
+
+    @cached_property
+    def _answer_keys(self) -> tuple[str, ...]:
+        """Asked on every tool call of an episode; the spec is frozen, so computed once."""
         return tuple(self.spec.answer_keys())
 
     @property
