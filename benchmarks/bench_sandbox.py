@@ -108,17 +108,21 @@ def _minor_faults(pids: list[int]) -> int:
 
 
 class Probe:
-    """Peak PSS of this process and its descendants, and their CPU time, during a block."""
+    """Peak PSS of this process and its descendants, and their CPU time, during a block.
 
-    def __init__(self) -> None:
+    Each sample reads ``smaps_rollup``, which walks every page table of the tree: sample
+    a process as big as a trainer's worker (torch, verl) less often, ``interval_s``."""
+
+    def __init__(self, interval_s: float = 0.1) -> None:
         self.peak_kib = 0
+        self.interval_s = interval_s
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._sample, daemon=True)
 
     def _sample(self) -> None:
         while not self._stop.is_set():
             self.peak_kib = max(self.peak_kib, _pss_kib(_tree(os.getpid())))
-            self._stop.wait(0.1)
+            self._stop.wait(self.interval_s)
         self.own_cpu_s = time.thread_time()
 
     def __enter__(self) -> Probe:
