@@ -16,6 +16,8 @@ sessions (it is ~50x slower). Peak PSS is the largest sum of proportional set si
 this process and every process under it, sampled every 500 ms (bench_sandbox's Probe).
 "worker ms" is this process's own CPU time per session: the tool layer, the sandbox's
 client side and asyncio, without the jail's processes (the figure load moves least).
+"The whole machine" is every process's and kernel worker's CPU over the sessions, from
+``/proc/stat``: its inverse bounds the sessions/s these cores can serve.
 
 Targets (issue 14): >= 400 calls/s, peak PSS <= 1 GiB, no call lost or crossed.
 Needs verl (the trainer tier's environment); without it, says so and exits 0.
@@ -119,9 +121,10 @@ async def run_sessions(n: int, rows: list[dict[str, Any]], tools: dict[str, Any]
             problems.append(f"session {i}: step reward {reward}, submission not its own")
 
     with Probe(PSS_SAMPLE_S) as probe:
-        start, worker_start = time.perf_counter(), time.process_time()
+        start, worker_start, machine_start = time.perf_counter(), time.process_time(), machine()
         await asyncio.gather(*(session(i) for i in range(n)))
         elapsed, worker_cpu = time.perf_counter() - start, time.process_time() - worker_start
+        machine_busy, machine_sys = (b - a for a, b in zip(machine_start, machine(), strict=True))
     worker_cpu -= probe.own_cpu_s  # the sampler's thread is not the worker's work
     lat = sorted(latencies["python_expression"])
     return {
@@ -134,9 +137,23 @@ async def run_sessions(n: int, rows: list[dict[str, Any]], tools: dict[str, Any]
         "peak_pss_mib": probe.peak_kib / 1024,
         "cpu_ms_per_python_call": probe.cpu_s / max(1, len(lat)) * 1e3,
         "worker_cpu_ms_per_session": worker_cpu / n * 1e3,
+        "machine_cpu_ms_per_python_call": machine_busy / max(1, len(lat)) * 1e3,
+        "machine_sys_ms_per_python_call": machine_sys / max(1, len(lat)) * 1e3,
+        "machine_busy_share": machine_busy / (elapsed * (os.cpu_count() or 1)),
         "problems": problems,
         "open_episodes": len(verl_tools.EPISODES),
     }
+
+
+def machine() -> tuple[float, float]:
+    """CPU seconds the whole machine has spent busy, and of those in the kernel, since boot
+    (``/proc/stat``): every process and kernel worker, such as the one that frees the calls'
+    network namespaces, which no process tree's own count includes."""
+    with open("/proc/stat") as f:
+        ticks = [int(v) for v in f.readline().split()[1:9]]
+    hz = os.sysconf("SC_CLK_TCK")
+    idle = ticks[3] + ticks[4]  # idle, iowait
+    return (sum(ticks) - idle) / hz, ticks[2] / hz
 
 
 async def raw_sandbox(sandbox: Any, n: int) -> dict[str, Any]:
@@ -198,6 +215,14 @@ async def main(sessions: int, baseline: int) -> int:
     await sandbox.run("pass")  # start the worker's sandbox before the clock
     result = await run_sessions(sessions, rows, tools)
     _report(f"attnrl sandbox ({sandbox.isolation})", result)
+    cores = os.cpu_count() or 1
+    print(
+        f"  the whole machine: {result['machine_cpu_ms_per_python_call']:.1f} ms of CPU per "
+        f"session ({result['machine_sys_ms_per_python_call']:.1f} in the kernel), "
+        f"{100 * result['machine_busy_share']:.0f}% of {cores} cores busy: at that cost the "
+        f"{cores} cores allow at most "
+        f"{cores * 1e3 / result['machine_cpu_ms_per_python_call']:.0f} sessions/s"
+    )
     raw = await raw_sandbox(sandbox, min(sessions, 1024))
     print(
         f"{'  same sandbox, no tool layer':34} {raw['calls']:>8} {raw['calls']:>6} {'':>9}"
