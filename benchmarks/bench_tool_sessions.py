@@ -21,7 +21,7 @@ client side and asyncio, without the jail's processes (the figure load moves lea
 
 Targets (issue 14): >= 400 calls/s, peak PSS <= 1 GiB, no call lost or crossed.
 Needs verl (the trainer tier's environment); without it, says so and exits 0.
-Run: python benchmarks/bench_tool_sessions.py [--sessions 4096] [--baseline 128]
+Run: python benchmarks/bench_tool_sessions.py [--sessions 4096] [--baseline 128] [--profile]
 """
 
 from __future__ import annotations
@@ -145,6 +145,67 @@ async def run_sessions(n: int, rows: list[dict[str, Any]], tools: dict[str, Any]
     }
 
 
+class FunctionClock:
+    """``--profile``: the worker thread's CPU time inside named functions of the tool layer
+    (``time.thread_time``, so time the worker spends preempted by the jail's processes is
+    not counted), and in the garbage collector by generation. Patched by name, so the same
+    profile runs against an older tree put first on ``PYTHONPATH``."""
+
+    TARGETS = (
+        ("attnrl.integrations._tool_session", None, "call_digest"),
+        ("attnrl.harness.tools", None, "nested_too_deep"),
+        ("attnrl.task.base", "Task", "answer_keys"),
+        ("attnrl.integrations._tool_session", None, "grade_submission"),
+        ("attnrl.integrations._tool_session", "ToolSession", "answer_json"),
+    )
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+        self.gc_seconds: dict[int, float] = {}
+        self.gc_runs: dict[int, int] = {}
+        self._gc_start = 0.0
+
+    def install(self) -> None:
+        import gc
+        import importlib
+
+        for module_name, class_name, name in self.TARGETS:
+            owner: Any = importlib.import_module(module_name)
+            if class_name is not None:
+                owner = getattr(owner, class_name)
+            setattr(owner, name, self._clocked(name, getattr(owner, name)))
+        gc.callbacks.append(self._on_gc)
+
+    def _clocked(self, name: str, fn: Any) -> Any:
+        self.seconds[name] = 0.0
+
+        def clocked(*args: Any, **kwargs: Any) -> Any:
+            start = time.thread_time()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                self.seconds[name] += time.thread_time() - start
+
+        return clocked
+
+    def _on_gc(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._gc_start = time.thread_time()
+            return
+        gen = info["generation"]
+        self.gc_seconds[gen] = self.gc_seconds.get(gen, 0.0) + time.thread_time() - self._gc_start
+        self.gc_runs[gen] = self.gc_runs.get(gen, 0) + 1
+
+    def report(self, sessions: int) -> None:
+        parts = [f"{name} {1e6 * s / sessions:.0f}" for name, s in self.seconds.items()]
+        print(f"  tool layer, us of the worker's CPU per session: {', '.join(parts)}")
+        gcs = [
+            f"generation {g}: {self.gc_runs[g]} runs, {1e6 * self.gc_seconds[g] / sessions:.0f} us"
+            for g in sorted(self.gc_runs)
+        ]
+        print(f"  garbage collection per session (inside the figures above too): {'; '.join(gcs)}")
+
+
 def machine() -> tuple[float, float]:
     """CPU seconds the whole machine has spent busy, and of those in the kernel, since boot
     (``/proc/stat``): every process and kernel worker, such as the one that frees the calls'
@@ -194,7 +255,7 @@ def _report(label: str, r: dict[str, Any]) -> None:
         print(f"  {p}")
 
 
-async def main(sessions: int, baseline: int) -> int:
+async def main(sessions: int, baseline: int, profile: bool = False) -> int:
     from verl.tools.tool_registry import initialize_tools_from_config
 
     from attnrl.integrations import verl_tools
@@ -213,6 +274,9 @@ async def main(sessions: int, baseline: int) -> int:
     )
     sandbox = worker_sandbox()
     await sandbox.run("pass")  # start the worker's sandbox before the clock
+    clock = FunctionClock() if profile else None
+    if clock is not None:
+        clock.install()
     result = await run_sessions(sessions, rows, tools)
     _report(f"attnrl sandbox ({sandbox.isolation})", result)
     cores = os.cpu_count() or 1
@@ -223,6 +287,8 @@ async def main(sessions: int, baseline: int) -> int:
         f"{cores} cores allow at most "
         f"{cores * 1e3 / result['machine_cpu_ms_per_python_call']:.0f} sessions/s"
     )
+    if clock is not None:
+        clock.report(sessions)
     raw = await raw_sandbox(sandbox, min(sessions, 1024))
     print(
         f"{'  same sandbox, no tool layer':34} {raw['calls']:>8} {raw['calls']:>6} {'':>9}"
@@ -257,10 +323,15 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sessions", type=int, default=4096)
     parser.add_argument("--baseline", type=int, default=128)
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="also time the tool layer's functions and the garbage collector in the worker",
+    )
     args = parser.parse_args()
     try:
         import verl.tools.base_tool  # noqa: F401
     except ImportError:
         print("skipped: verl is not installed (it is in the trainer tier's environment)")
         sys.exit(0)
-    sys.exit(asyncio.run(main(args.sessions, args.baseline)))
+    sys.exit(asyncio.run(main(args.sessions, args.baseline, args.profile)))
