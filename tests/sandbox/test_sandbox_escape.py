@@ -319,6 +319,73 @@ async def test_concurrent_calls_have_no_channel_between_them(sb: LocalSandbox) -
     assert result.error is None and "HOLDING" in result.result, result
 
 
+IN_FLIGHT = """
+import array, os, socket
+u = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+u.bind("\\0attnrl-in-flight")
+u.listen(8)
+d = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+d.bind("\\0attnrl-in-flight-dgram")
+t = socket.socket()
+t.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+t.bind(("0.0.0.0", 47475))
+t.listen(8)
+a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
+fds = array.array("i", [u.fileno(), d.fileno(), t.fileno(), b.fileno()])
+a.sendmsg([b"x"], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, fds)])
+print("IN FLIGHT")
+"""
+"""A call whose listeners outlive its processes: each is in flight on a socket that is
+itself in flight, a cycle only the kernel's UNIX-socket collector frees, some time after
+the call is gone. Until then the names stay bound and accept connections (checked on
+this host: a plain process doing this leaves its abstract name connectable after it
+exits), so only a fresh network namespace per call keeps them from the next call."""
+
+NAMES_FREE = """
+import json, os, socket
+seen = {}
+for name, kind in (("\\0attnrl-in-flight", 1), ("\\0attnrl-in-flight-dgram", 2)):
+    c = socket.socket(socket.AF_UNIX, kind)  # SOCK_STREAM, SOCK_DGRAM
+    try:
+        c.connect(name)
+        seen[name[1:] + " connect"] = "connected"
+    except OSError as e:
+        seen[name[1:] + " connect"] = e.errno
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    try:
+        s.bind(name)
+        seen[name[1:] + " bind"] = "free"
+    except OSError as e:
+        seen[name[1:] + " bind"] = e.errno
+t = socket.socket()
+t.settimeout(0.5)
+try:
+    t.connect(("127.0.0.1", 47475))
+    seen["tcp"] = "connected"
+except OSError as e:
+    seen["tcp"] = e.errno
+print(json.dumps(seen))
+"""
+
+
+@module_loop
+async def test_a_listener_kept_in_flight_does_not_reach_the_next_call(sb: LocalSandbox) -> None:
+    for _ in range(2):
+        attack = await sb.run(IN_FLIGHT + SLOT)
+        assert attack.error is None and "IN FLIGHT" in attack.result, attack
+        attacked = slot_of(attack.result)
+        seen_slots: set[str] = set()
+        for _ in range(2 * sb.max_concurrency + 6):  # at once, before any collector runs
+            result = await sb.run(NAMES_FREE + SLOT)
+            assert result.error is None, result.error
+            seen = json.loads(result.result.splitlines()[0])
+            assert "connected" not in seen.values(), seen
+            assert all(v == "free" for k, v in seen.items() if k.endswith(" bind")), seen
+            seen_slots.add(slot_of(result.result))
+        assert attacked in seen_slots, (attacked, seen_slots)
+    await probe_every_slot(sb, attacked)
+
+
 # ----------------------------------------------------------------- 4. status forgery
 
 FORGERIES = {
