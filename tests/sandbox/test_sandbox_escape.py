@@ -322,13 +322,13 @@ async def test_concurrent_calls_have_no_channel_between_them(sb: LocalSandbox) -
 IN_FLIGHT = """
 import array, os, socket
 u = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-u.bind("\\0attnrl-in-flight")
+u.bind("\\0attnrl-plant")
 u.listen(8)
 d = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-d.bind("\\0attnrl-in-flight-dgram")
+d.bind("\\0attnrl-plant-dgram")
 t = socket.socket()
 t.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-t.bind(("0.0.0.0", 47475))
+t.bind(("0.0.0.0", 47474))
 t.listen(8)
 a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
 fds = array.array("i", [u.fileno(), d.fileno(), t.fileno(), b.fileno()])
@@ -339,19 +339,20 @@ print("IN FLIGHT")
 itself in flight, a cycle only the kernel's UNIX-socket collector frees, some time after
 the call is gone. Until then the names stay bound and accept connections (checked on
 this host: a plain process doing this leaves its abstract name connectable after it
-exits), so only a fresh network namespace per call keeps them from the next call."""
+exits), so only a fresh network namespace per call keeps them from the next call. The
+names are the ones :data:`PROBE` looks for."""
 
 NAMES_FREE = """
 import json, os, socket
 seen = {}
-for name, kind in (("\\0attnrl-in-flight", 1), ("\\0attnrl-in-flight-dgram", 2)):
+for name, kind in (("\\0attnrl-plant", 1), ("\\0attnrl-plant-dgram", 2)):
     c = socket.socket(socket.AF_UNIX, kind)  # SOCK_STREAM, SOCK_DGRAM
     try:
         c.connect(name)
         seen[name[1:] + " connect"] = "connected"
     except OSError as e:
         seen[name[1:] + " connect"] = e.errno
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    s = socket.socket(socket.AF_UNIX, kind)
     try:
         s.bind(name)
         seen[name[1:] + " bind"] = "free"
@@ -360,7 +361,7 @@ for name, kind in (("\\0attnrl-in-flight", 1), ("\\0attnrl-in-flight-dgram", 2))
 t = socket.socket()
 t.settimeout(0.5)
 try:
-    t.connect(("127.0.0.1", 47475))
+    t.connect(("127.0.0.1", 47474))
     seen["tcp"] = "connected"
 except OSError as e:
     seen["tcp"] = e.errno

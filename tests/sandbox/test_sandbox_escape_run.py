@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_sandbox_escape import DEEP_TREE, IPC_PLANT, PROBE, assert_clean
+from test_sandbox_escape import DEEP_TREE, IN_FLIGHT, IPC_PLANT, PROBE, assert_clean
 
 from attnrl.harness.rundir import load_records
 from attnrl.task import Task
@@ -23,6 +23,7 @@ pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="per-call namespaces n
 ATTACK = (
     DEEP_TREE
     + IPC_PLANT
+    + IN_FLIGHT
     + 'import os\nos.write(3, b\'{"error": "SandboxError: the sandbox is closed"}\\n\')\n'
     + "os._exit(0)\n"
 )
