@@ -1,7 +1,8 @@
 """Issue 19 through the trainers' own code paths: a rollout leaves a spy behind in its
 python call (the thread-group leader ends with the raw exit syscall while a thread forks
-it); a concurrent rollout and the attacker's own later calls, sharing the worker's
-sandbox, see only themselves, are not signalled and keep their limits.
+it), and a UNIX listener kept alive in flight past the call; a concurrent rollout and the
+attacker's own later calls, sharing the worker's sandbox, see only themselves, cannot reach
+the listener, are not signalled and keep their limits.
 
 verl: two episodes at once through verl's real ``ToolAgentLoop`` with the tools verl loads
 from the shipped YAML (the README command's config). TRL: the real ``GRPOTrainer`` with
@@ -49,6 +50,13 @@ def worker():
         spy()
     time.sleep(0.1)
     os._exit(0)
+import array, socket
+listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+listener.bind("\\0attnrl-plant")
+listener.listen(8)
+a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)  # kept in flight, past the call
+fds = array.array("i", [listener.fileno(), b.fileno()])
+a.sendmsg([b"x"], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, fds)])
 threading.Thread(target=worker).start()
 ctypes.CDLL(None).syscall(60, 0)
 """
@@ -58,10 +66,14 @@ caught = []
 signal.signal(signal.SIGINT, lambda n, f: caught.append(n))
 time.sleep(0.3)
 pids = sorted(p for p in os.listdir("/proc") if p.isdigit())
-print(json.dumps([pids, caught, resource.getrlimit(resource.RLIMIT_AS)[0]]))
+import socket
+c = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+reached = c.connect_ex("\\0attnrl-plant") == 0
+print(json.dumps([pids, caught, resource.getrlimit(resource.RLIMIT_AS)[0], reached]))
 """
-CLEAN = [["1"], [], 1 << 30]
-"""What a probe must print: only itself, no signal, the default 1 GiB address space."""
+CLEAN = [["1"], [], 1 << 30, False]
+"""What a probe must print: only itself, no signal, the default 1 GiB address space, and
+no way to the attacker's UNIX listener (kept alive in flight past its call)."""
 
 
 def _token() -> str:
