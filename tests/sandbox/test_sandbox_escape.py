@@ -40,6 +40,17 @@ module_loop = pytest.mark.asyncio(loop_scope="module")
 
 LIBC = "import ctypes, os\nlibc = ctypes.CDLL(None, use_errno=True)\n"
 
+TCP_PROBE = """
+t = socket.socket()
+t.settimeout(0.5)
+try:
+    t.connect(("127.0.0.1", 47474))
+    seen["tcp"] = "connected"
+except OSError as e:
+    seen["tcp"] = e.errno
+"""
+"""Whether a loopback listener of another call answers (each call's loopback is down)."""
+
 PROBE = (
     LIBC
     + f"KEY = {KEY}\n"
@@ -66,14 +77,9 @@ try:
     seen["abstract"] = "connected"
 except OSError as e:
     seen["abstract"] = e.errno
-t = socket.socket()
-t.settimeout(0.5)
-try:
-    t.connect(("127.0.0.1", 47474))
-    seen["tcp"] = "connected"
-except OSError as e:
-    seen["tcp"] = e.errno
-seen["alloc"] = float(np.ones(20_000_000).sum())
+"""
+    + TCP_PROBE
+    + r"""seen["alloc"] = float(np.ones(20_000_000).sum())
 with open("big", "wb") as f:
     f.write(b"x" * (16 << 20))
 seen["write"] = os.path.getsize("big")
@@ -342,7 +348,8 @@ this host: a plain process doing this leaves its abstract name connectable after
 exits), so only a fresh network namespace per call keeps them from the next call. The
 names are the ones :data:`PROBE` looks for."""
 
-NAMES_FREE = """
+NAMES_FREE = (
+    """
 import json, os, socket
 seen = {}
 for name, kind in (("\\0attnrl-plant", 1), ("\\0attnrl-plant-dgram", 2)):
@@ -358,15 +365,10 @@ for name, kind in (("\\0attnrl-plant", 1), ("\\0attnrl-plant-dgram", 2)):
         seen[name[1:] + " bind"] = "free"
     except OSError as e:
         seen[name[1:] + " bind"] = e.errno
-t = socket.socket()
-t.settimeout(0.5)
-try:
-    t.connect(("127.0.0.1", 47474))
-    seen["tcp"] = "connected"
-except OSError as e:
-    seen["tcp"] = e.errno
-print(json.dumps(seen))
 """
+    + TCP_PROBE
+    + "print(json.dumps(seen))\n"
+)
 
 
 @module_loop
