@@ -277,8 +277,9 @@ def call_digest(tool: str, arguments: Any, parsed: Any = None) -> str:
 
 def _call_bytes(arguments: Any, parsed: Any) -> bytes:
     """The bytes :func:`call_digest` hashes. A dict goes in canonical form as ``marshal``
-    bytes: a submitted answer's few hundred floats cost a tenth as much packed as written
-    out as JSON text, on every call. Values JSON would write alike pack alike."""
+    bytes: a submitted answer's few hundred floats are packed as 8 bytes each, not written
+    out digit by digit as JSON text, on every call. Values JSON would write alike pack
+    alike."""
     if parsed is None:
         text = arguments if isinstance(arguments, str) else repr(arguments)
         return b"t" + text.encode("utf-8", "surrogatepass")
