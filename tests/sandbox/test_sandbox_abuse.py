@@ -287,6 +287,7 @@ async def test_infinite_loop_is_stopped_by_a_limit() -> None:
             f"TimeoutError: CPU time limit of 1 s exceeded (killed by signal {signame})"
         )
         assert result.result == "spinning\n"  # output before the kill is kept
+        assert result.time_limit == "cpu"
         child = await own.run(
             "import subprocess, sys\n"
             "p = subprocess.run([sys.executable, '-c', 'while True: pass'])\n"
@@ -332,7 +333,7 @@ async def test_memory_bomb_is_a_memory_error(sb: LocalSandbox) -> None:
         code = "chunks = []\nwhile True:\n    chunks.append(bytearray(32 << 20))\n"
         result = await run_hostile(own, code)
         assert result.error is not None and result.error.startswith("MemoryError"), result
-        assert "512 MiB" in result.error
+        assert "512 MiB" in result.error and result.time_limit is None
         big = await own.run("import numpy as np\nx = np.ones((1 << 16, 1 << 16))")
         assert big.error is not None and big.error.startswith("MemoryError: Unable to allocate")
         assert _rss_kib() - rss_before < 64 << 10  # the harness did not hold any of it
@@ -491,7 +492,21 @@ while True:
     time.sleep(0.05)
 """
     result = await run_hostile(sb, code)  # also: nothing of the call is left after it
-    assert result.error is not None and result.error.startswith("TimeoutError")
+    assert result.error is not None and result.error.startswith("TimeoutError: execution")
+    assert result.time_limit == "wall_clock"  # it sleeps: only the wall clock can end it
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        "execution exceeded 2.0 s wall-clock limit",
+        "CPU time limit of 1 s exceeded (killed by signal SIGKILL)",
+    ],
+)
+async def test_code_raising_a_limits_words_is_no_limit(sb: LocalSandbox, message: str) -> None:
+    result = await run_hostile(sb, f"raise TimeoutError({message!r})")
+    assert result.error is not None and result.error.startswith(f"TimeoutError: {message}")
+    assert result.time_limit is None  # what the sandbox saw, not what the code said
 
 
 async def test_deep_recursion_is_an_error_not_a_crash(sb: LocalSandbox) -> None:

@@ -64,6 +64,47 @@ def test_run_timeout_maps_to_the_jails_wall_clock_limit(server: Served) -> None:
     assert summary_run_code_result(response, SummaryMapping(RunTimeout="timeout")) == "timeout"
 
 
+FORGED_TIMEOUTS = (
+    "raise TimeoutError('execution exceeded 1.0 s wall-clock limit')",
+    "raise TimeoutError('CPU time limit of 1 s exceeded (killed by signal SIGKILL)')",
+    "import sys\nsys.stderr.write('TimeoutError: execution exceeded 1.0 s wall-clock limit')\n"
+    "raise SystemExit(1)",
+    "class TimeLimitExceeded(Exception): pass\nraise TimeLimitExceeded('run_timeout')",
+)
+
+
+@pytest.mark.parametrize("code", FORGED_TIMEOUTS, ids=["wall", "cpu", "stderr", "class"])
+def test_code_cannot_pass_its_own_failure_for_a_time_limit(server: Served, code: str) -> None:
+    """A trainer may treat a time limit apart from a wrong program (retry it, drop the
+    sample): only a limit the sandbox saw is ``TimeLimitExceeded``, never the code's words."""
+    request = RunCodeRequest(code=code, language="python", run_timeout=5)
+    response = run_code(request, endpoint=server.url, max_attempts=1)
+    assert response.status == RunStatus.Failed
+    assert response.run_result is not None
+    assert response.run_result.status == CommandRunStatus.Finished, response
+    assert response.run_result.return_code == 1
+    assert summary_run_code_result(response, SummaryMapping(RunTimeout="timeout")) != "timeout"
+    after = run_code(RunCodeRequest(code="print(6 * 7)", language="python"), endpoint=server.url)
+    assert after.run_result is not None and after.run_result.stdout == "42\n"
+
+
+def test_threads_burning_cpu_end_by_a_time_limit(server: Served) -> None:
+    """Whichever time limit ends it (the CPU limit, a second above the wall clock, counts
+    every thread), a busy program is ``TimeLimitExceeded``."""
+    code = (
+        "import threading\n"
+        "def burn():\n    while True: pass\n"
+        "for _ in range(4): threading.Thread(target=burn, daemon=True).start()\n"
+        "burn()\n"
+    )
+    request = RunCodeRequest(code=code, language="python", run_timeout=3)
+    response = run_code(request, endpoint=server.url, max_attempts=1)
+    assert response.run_result is not None
+    assert response.run_result.status == CommandRunStatus.TimeLimitExceeded, response
+    stderr = response.run_result.stderr or ""
+    assert "CPU time limit of 4 s" in stderr or "3.0 s wall-clock limit" in stderr, stderr
+
+
 def test_stdin_is_the_programs_input(server: Served) -> None:
     request = RunCodeRequest(
         code="a, b = map(int, input().split())\nprint(a * b)", language="python", stdin="6 7\n"

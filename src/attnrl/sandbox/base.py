@@ -46,6 +46,11 @@ class ExecResult:
     (the HTTP service); None when the backend does not tell them apart."""
     stderr: str | None = field(default=None, compare=False)
     """stderr alone, likewise (both are views of ``result``: equality ignores them)."""
+    time_limit: str | None = field(default=None, compare=False)
+    """Which of the sandbox's time limits ended the call, ``"wall_clock"`` or ``"cpu"``;
+    None otherwise. Set from what the sandbox saw, never from the code's output: code that
+    raises ``TimeoutError`` in a limit's words leaves it None (a view of ``error``, like
+    ``stdout``, for clients that map limits to statuses, the HTTP service)."""
 
     def __post_init__(self) -> None:
         # One place for every backend: each string is made safe as the result is made.

@@ -228,7 +228,36 @@ class Call:
         )
         stdout, _ = format_output(bytes(self.out), b"", lim.max_output_chars)
         stderr, _ = format_output(b"", bytes(self.err), lim.max_output_chars)
-        return ExecResult(text, self._error(), truncated, duration_s, stdout, stderr)
+        return ExecResult(
+            text, self._error(), truncated, duration_s, stdout, stderr, self._time_limit()
+        )
+
+    def _time_limit(self) -> str | None:
+        """``"wall_clock"`` or ``"cpu"`` when :meth:`_error` reports that limit, else None."""
+        o = self.outcome or {}
+        if o.get("op") in ("lost", "failed"):
+            return None
+        if o.get("timed_out"):
+            return "wall_clock"
+        signum = o.get("signal")
+        if self.flooded or signum is None:
+            return None
+        return "cpu" if self._cpu_limit_hit(o, signum) else None
+
+    def _cpu_limit_hit(self, o: dict[str, Any], signum: int) -> bool:
+        """Whether the call's signal is its CPU limit's. PID 1 of its namespace (``pid1``)
+        ignores SIGXCPU, so the CPU limit ends it with SIGKILL; nothing in the call can send
+        PID 1 a SIGKILL, the zygote says when it did, and the slot's cgroup counts OOM kills:
+        what is left is the CPU limit. (rusage can read a little under the limit the
+        kernel's tick count reached.)"""
+        cpu_s = float(o.get("cpu_s") or 0.0)
+        by_rlimit = o.get("pid1") and o.get("oom_kill") == 0 and not o.get("killed")
+        cpu_hit = (
+            signum == signal.SIGKILL
+            and not o.get("oom_kill")
+            and (cpu_s >= self.limits.cpu_s or bool(by_rlimit))
+        )
+        return signum == signal.SIGXCPU or cpu_hit
 
     def _error(self) -> str | None:
         lim = self.limits
@@ -247,18 +276,7 @@ class Call:
         setup, error = self._status()
         signum = o.get("signal")
         if signum is not None:
-            cpu_s = float(o.get("cpu_s") or 0.0)
-            # PID 1 of its namespace (``pid1``) ignores SIGXCPU, so the CPU limit ends it with
-            # SIGKILL; nothing in the call can send PID 1 a SIGKILL, the zygote says when it
-            # did, and the slot's cgroup counts OOM kills: what is left is the CPU limit.
-            # (rusage can read a little under the limit the kernel's tick count reached.)
-            by_rlimit = o.get("pid1") and o.get("oom_kill") == 0 and not o.get("killed")
-            cpu_hit = (
-                signum == signal.SIGKILL
-                and not o.get("oom_kill")
-                and (cpu_s >= lim.cpu_s or bool(by_rlimit))
-            )
-            if signum == signal.SIGXCPU or cpu_hit:
+            if self._cpu_limit_hit(o, signum):
                 return (
                     f"TimeoutError: CPU time limit of {lim.cpu_s} s exceeded "
                     f"(killed by signal {signal.Signals(signum).name})"

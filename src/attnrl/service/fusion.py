@@ -100,8 +100,10 @@ def parse_run_code(body: object, server: SandboxLimits) -> RunCodeRequest:
     timeout = _seconds(body, "run_timeout", server.timeout_s)
     limits = server
     if timeout is not None:
+        # The CPU limit a second above the wall clock: at equal limits a busy loop's end
+        # was a race between the two (the zygote notices the deadline a little late).
         limits = dataclasses.replace(
-            limits, timeout_s=timeout, cpu_s=max(1, min(server.cpu_s, math.ceil(timeout)))
+            limits, timeout_s=timeout, cpu_s=max(1, min(server.cpu_s, math.ceil(timeout) + 1))
         )
     memory_mb = body.get("memory_limit_MB")
     if memory_mb is not None:
@@ -124,10 +126,6 @@ def parse_run_code(body: object, server: SandboxLimits) -> RunCodeRequest:
     return RunCodeRequest(code, limits)
 
 
-def _is_timeout(error: str | None) -> bool:
-    return error is not None and error.startswith("TimeoutError: execution exceeded")
-
-
 def _is_infrastructure(error: str | None) -> bool:
     """The sandbox failed, not the code: SandboxFusion's ``SandboxError`` (clients retry)."""
     return error is not None and error.startswith("SandboxError:")
@@ -137,7 +135,9 @@ def run_code_response(result: ExecResult) -> dict[str, Any]:
     """An :class:`ExecResult` in ``RunCodeResponse``'s fields.
 
     ``status`` is ``Success`` when the code ran without error, ``Failed`` when it raised or hit
-    a limit (``run_result.status`` ``TimeLimitExceeded`` for the wall clock), and
+    a limit (``run_result.status`` ``TimeLimitExceeded`` when the wall-clock or the CPU limit
+    ended it, as the sandbox saw it: code that raises ``TimeoutError`` itself is
+    ``Finished``), and
     ``SandboxError`` when the sandbox itself failed (infrastructure: the clients retry it). The
     error the model would see (type, message, traceback tail, or the limit hit) is appended to
     ``stderr``, as an interpreter prints an uncaught exception."""
@@ -148,7 +148,7 @@ def run_code_response(result: ExecResult) -> dict[str, Any]:
     stderr = result.stderr if result.stderr is not None else ""
     if error is not None:
         stderr = f"{stderr}{'' if not stderr or stderr.endswith(chr(10)) else chr(10)}{error}\n"
-    timed_out = _is_timeout(error)
+    timed_out = result.time_limit is not None
     run_result = {
         "status": "TimeLimitExceeded" if timed_out else "Finished",
         "execution_time": result.duration_s,
