@@ -228,79 +228,68 @@ class Call:
         )
         stdout, _ = format_output(bytes(self.out), b"", lim.max_output_chars)
         stderr, _ = format_output(b"", bytes(self.err), lim.max_output_chars)
-        return ExecResult(
-            text, self._error(), truncated, duration_s, stdout, stderr, self._time_limit()
-        )
+        error, time_limit = self._ending()
+        return ExecResult(text, error, truncated, duration_s, stdout, stderr, time_limit)
 
-    def _time_limit(self) -> str | None:
-        """``"wall_clock"`` or ``"cpu"`` when :meth:`_error` reports that limit, else None."""
-        o = self.outcome or {}
-        if o.get("op") in ("lost", "failed"):
-            return None
-        if o.get("timed_out"):
-            return "wall_clock"
-        signum = o.get("signal")
-        if self.flooded or signum is None:
-            return None
-        return "cpu" if self._cpu_limit_hit(o, signum) else None
-
-    def _cpu_limit_hit(self, o: dict[str, Any], signum: int) -> bool:
-        """Whether the call's signal is its CPU limit's. PID 1 of its namespace (``pid1``)
-        ignores SIGXCPU, so the CPU limit ends it with SIGKILL; nothing in the call can send
-        PID 1 a SIGKILL, the zygote says when it did, and the slot's cgroup counts OOM kills:
-        what is left is the CPU limit. (rusage can read a little under the limit the
-        kernel's tick count reached.)"""
-        cpu_s = float(o.get("cpu_s") or 0.0)
-        by_rlimit = o.get("pid1") and o.get("oom_kill") == 0 and not o.get("killed")
-        cpu_hit = (
-            signum == signal.SIGKILL
-            and not o.get("oom_kill")
-            and (cpu_s >= self.limits.cpu_s or bool(by_rlimit))
-        )
-        return signum == signal.SIGXCPU or cpu_hit
-
-    def _error(self) -> str | None:
+    def _ending(self) -> tuple[str | None, str | None]:
+        """The error the model sees (None: the call succeeded), and which time limit ended
+        the call (``ExecResult.time_limit``: ``"wall_clock"``, ``"cpu"`` or None), decided
+        together from what the zygote reported."""
         lim = self.limits
         o = self.outcome or {"op": "lost", "message": "no outcome"}
         if o.get("op") == "lost":
-            return f"SandboxError: {o.get('message')}"
+            return f"SandboxError: {o.get('message')}", None
         if o.get("op") == "failed":
-            return f"SandboxError: the call could not be started: {o.get('message')}"
+            return f"SandboxError: the call could not be started: {o.get('message')}", None
         if o.get("timed_out"):
-            return f"TimeoutError: execution exceeded {float(lim.timeout_s)} s wall-clock limit"
+            return (
+                f"TimeoutError: execution exceeded {float(lim.timeout_s)} s wall-clock limit",
+                "wall_clock",
+            )
         if self.flooded:
             return (
                 f"OutputLimitError: the code printed far more than the "
                 f"{lim.max_output_chars}-character output limit; it was stopped"
-            )
+            ), None
         setup, error = self._status()
         signum = o.get("signal")
         if signum is not None:
-            if self._cpu_limit_hit(o, signum):
+            cpu_s = float(o.get("cpu_s") or 0.0)
+            # PID 1 of its namespace (``pid1``) ignores SIGXCPU, so the CPU limit ends it with
+            # SIGKILL; nothing in the call can send PID 1 a SIGKILL, the zygote says when it
+            # did, and the slot's cgroup counts OOM kills: what is left is the CPU limit.
+            # (rusage can read a little under the limit the kernel's tick count reached.)
+            by_rlimit = o.get("pid1") and o.get("oom_kill") == 0 and not o.get("killed")
+            cpu_hit = (
+                signum == signal.SIGKILL
+                and not o.get("oom_kill")
+                and (cpu_s >= lim.cpu_s or bool(by_rlimit))
+            )
+            if signum == signal.SIGXCPU or cpu_hit:
                 return (
                     f"TimeoutError: CPU time limit of {lim.cpu_s} s exceeded "
                     f"(killed by signal {signal.Signals(signum).name})"
-                )
+                ), "cpu"
             if o.get("killed"):
-                return "CancelledError: the call was stopped by the harness"
+                return "CancelledError: the call was stopped by the harness", None
             if signum == signal.SIGKILL and o.get("oom_kill"):
                 return (
                     "MemoryError: out of memory: the kernel's OOM killer stopped the call "
                     f"(its processes together may use {lim.memory_bytes >> 20} MiB; "
                     "killed by signal SIGKILL)"
-                )
+                ), None
             if signum == signal.SIGKILL and "oom_kill" not in o and self.sandbox.took_oom_kill():
                 budget = self.sandbox.jail_memory_bytes >> 20
                 return (
                     "MemoryError: out of memory: the sandbox's processes together exceeded "
                     f"their {budget} MiB budget (killed by signal SIGKILL)"
-                )
-            return f"ProcessKilled: killed by signal {_signal_name(signum)}"
+                ), None
+            return f"ProcessKilled: killed by signal {_signal_name(signum)}", None
         code = o.get("exit")
         if code == EXIT_SETUP_FAILED and isinstance(setup.get("setup_error"), str):
-            return f"SandboxError: the call could not be set up: {setup['setup_error']}"
+            return f"SandboxError: the call could not be set up: {setup['setup_error']}", None
         if isinstance(error, str):
-            return error
+            return error, None
         if code not in (0, None):
-            return f"SystemExit: the process exited with status {code}"
-        return None
+            return f"SystemExit: the process exited with status {code}", None
+        return None, None
