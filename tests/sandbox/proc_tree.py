@@ -7,26 +7,39 @@ from pathlib import Path
 from typing import Any
 
 
-def process_tree(pid: int) -> set[int]:
-    """``pid`` and every process under it (any thread's children), as the host sees them."""
-    out, todo = {pid}, [pid]
-    while todo:
-        p = todo.pop()
+def children(pid: int) -> list[int]:
+    """The processes any thread of ``pid`` started (none when ``pid`` is gone)."""
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return []
+    out: list[int] = []
+    for tid in tids:
         try:
-            tids = os.listdir(f"/proc/{p}/task")
+            with open(f"/proc/{pid}/task/{tid}/children") as f:
+                out += [int(c) for c in f.read().split()]
         except OSError:
             continue
-        for tid in tids:
-            try:
-                with open(f"/proc/{p}/task/{tid}/children") as f:
-                    children = [int(c) for c in f.read().split()]
-            except OSError:
-                continue
-            for c in children:
-                if c not in out:
-                    out.add(c)
-                    todo.append(c)
     return out
+
+
+def process_tree(pid: int, live_only: bool = False) -> set[int]:
+    """``pid`` and every process under it, as the host sees them; ``live_only`` leaves out
+    zombies (exited, not yet reaped)."""
+    out, todo = {pid}, [pid]
+    while todo:
+        for c in children(todo.pop()):
+            if c not in out and not (live_only and _zombie(c)):
+                out.add(c)
+                todo.append(c)
+    return out
+
+
+def _zombie(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except (OSError, IndexError):
+        return False
 
 
 def _comm(pid: int) -> str:

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 import pytest_asyncio
+from proc_tree import process_tree
 
 from attnrl.sandbox import ExecResult, LocalSandbox, open_sandbox
 from attnrl.sandbox.limits import SandboxLimits
@@ -62,20 +63,8 @@ def _read(path: str) -> str:
 
 
 def _descendants(pid: int | None) -> set[int]:
-    """Live (non-zombie) processes under ``pid`` on the host."""
-    if pid is None:
-        return set()
-    out: set[int] = set()
-    todo = [pid]
-    while todo:
-        p = todo.pop()
-        for tid in os.listdir(f"/proc/{p}/task") if os.path.isdir(f"/proc/{p}/task") else []:
-            for child in _read(f"/proc/{p}/task/{tid}/children").split():
-                c = int(child)
-                if c not in out and ") Z" not in _read(f"/proc/{c}/stat"):
-                    out.add(c)
-                    todo.append(c)
-    return out
+    """Live (non-zombie) processes of the sandbox, ``pid`` (its server) included."""
+    return set() if pid is None else process_tree(pid, live_only=True)
 
 
 def _uid_processes(uids: range | None) -> list[int]:

@@ -26,6 +26,7 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
+from proc_tree import children
 from test_sandbox_abuse import memory_hog_code
 
 from attnrl.sandbox import LocalSandbox, open_sandbox
@@ -357,26 +358,18 @@ async def test_slow_exits_neither_retire_slots_nor_kill_the_pool(sb: LocalSandbo
     await innocents_everywhere(sb, sb.call_uids[0] if sb.call_uids else 0)
 
 
-def _children(pid: int) -> list[int]:
-    out: list[int] = []
-    for tid in os.listdir(f"/proc/{pid}/task"):
-        with open(f"/proc/{pid}/task/{tid}/children") as f:
-            out += [int(c) for c in f.read().split()]
-    return out
-
-
 def _sleeper_in_the_jail(sb: LocalSandbox) -> tuple[subprocess.Popen[bytes], int]:
     """Host pid of a ``sleep`` started in the jail's PID namespace (where whatever is left
     of a call would be), by ``nsenter``."""
     if shutil.which("nsenter") is None:
         pytest.skip("nsenter is not installed")
     assert sb.server_pid is not None
-    jail_init = _children(sb.server_pid)[0]  # bubblewrap's PID 1 of the jail
+    jail_init = children(sb.server_pid)[0]  # bubblewrap's PID 1 of the jail
     nsenter = subprocess.Popen(
         ["nsenter", "--target", str(jail_init), "--pid", "--", "sleep", "300"]
     )
     for _ in range(500):
-        kids = _children(nsenter.pid)
+        kids = children(nsenter.pid)
         if kids:
             return nsenter, kids[0]
         time.sleep(0.01)
