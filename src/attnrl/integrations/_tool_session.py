@@ -300,16 +300,18 @@ def _canonical(value: Any) -> Any:
     returned as it is). A subclass of a JSON type becomes that type, as JSON writes it.
     Raises :class:`_NotPlain` for anything else, RecursionError when nested too deep."""
     kind = type(value)
-    if kind in JSON_SCALAR_TYPES:
-        return value
-    if isinstance(value, list | tuple):
-        if kind is list and JSON_SCALAR_TYPES.issuperset(map(type, value)):
+    if kind is list:
+        if JSON_SCALAR_TYPES.issuperset(map(type, value)):
             return value
         return [_canonical(item) for item in value]
+    if kind in JSON_SCALAR_TYPES:
+        return value
     if isinstance(value, dict):
         if not all(isinstance(key, str) for key in value):
             raise _NotPlain
         return {str(key): _canonical(value[key]) for key in sorted(value)}
+    if isinstance(value, list | tuple):
+        return [_canonical(item) for item in value]
     for plain in (float, int, str):  # bool cannot be subclassed
         if isinstance(value, plain):
             return plain(value)
