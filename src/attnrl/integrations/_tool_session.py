@@ -300,7 +300,7 @@ def _canonical(value: Any) -> Any:
     returned as it is). A subclass of a JSON type becomes that type, as JSON writes it.
     Raises :class:`_NotPlain` for anything else, RecursionError when nested too deep."""
     kind = type(value)
-    if kind is list:
+    if kind is list:  # first, by identity: an answer is mostly rows of numbers
         if JSON_SCALAR_TYPES.issuperset(map(type, value)):
             return value
         return [_canonical(item) for item in value]
