@@ -101,14 +101,22 @@ def test_complete_objects_inside_a_broken_one(ref: dict[str, Any]) -> None:
         '{"a": [1, {"b": "' * 15_000,
         "{" * 200_000,
         "{'a': 1} " * 20_000,
+        '{"}' * 30_000,  # each start fails at once, far into the text
+        '{"\\' * 30_000,
+        '{"a"}' * 20_000,
+        '{"a": "\\u12' * 10_000,  # an escape cut short, where a window could end
+        '{"a": tru' * 10_000,
+        '{"k": "' + "x" * 50_000,  # a string that never ends
     ],
 )
 def test_degenerate_completions_take_linear_time(
     text: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Linear, proved by counting (never a wall time): the characters the JSON decoder and the
-    closed-object scan read stay within twice the text's length (a retry at every brace would
-    read a number quadratic in it: thousands of times the length at these sizes)."""
+    """Linear, proved by counting (never a wall time): the characters the JSON decoder reads
+    and scans for a failure's line number, and those the closed-object scan reads, stay within
+    three times the text's length, and the windows decoded within a fixed multiple of it (a
+    retry at every brace, or a decode that fails far into the text, would touch a number
+    quadratic in it: thousands of times the length at these sizes)."""
     decoder = _CountingDecoder()
     scans: list[int] = []
     closed_objects = _extract._closed_objects
@@ -120,20 +128,80 @@ def test_degenerate_completions_take_linear_time(
     monkeypatch.setattr(_extract, "_DECODER", decoder)
     monkeypatch.setattr(_extract, "_closed_objects", counted)
     extract_submission(text)
-    assert decoder.read + sum(scans) <= 2 * len(text), (decoder.read, sum(scans))
+    assert decoder.read + sum(scans) <= 3 * len(text), (decoder.read, sum(scans))
+    assert decoder.strings <= _extract._WINDOW * decoder.calls + 20 * len(text)
+    assert decoder.calls <= len(text)
+
+
+_JSON_PIECES = st.sampled_from(
+    [
+        '{"',
+        '"',
+        "{",
+        "}",
+        "[",
+        "]",
+        ":",
+        ",",
+        " ",
+        "\n",
+        "\\",
+        "\\u",
+        "12",
+        "1e",
+        "-",
+        "0",
+        "a",
+        "tru",
+        "true",
+        "null",
+        "NaN",
+        "-Infinity",
+        "\\ud83d\\ude00",
+        "\\n",
+        "\x00",
+    ]
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(pieces=st.lists(_JSON_PIECES, max_size=60), window=st.integers(1, 24))
+def test_a_windowed_decode_is_the_whole_texts_decode(pieces: list[str], window: int) -> None:
+    """At every object start, the decode of growing windows gives what ``raw_decode`` of the
+    whole text gives: the same value and end, or a failure at the same position (windows
+    shrunk so that they end inside every kind of token)."""
+    text = "".join(pieces)
+    for pos in (i for i, ch in enumerate(text) if ch == "{"):
+        try:
+            expected: Any = json.JSONDecoder().raw_decode(text, pos)
+        except json.JSONDecodeError as exc:
+            expected = ("failed", exc.pos)
+        except RecursionError:  # pragma: no cover - 60 pieces nest too little
+            continue
+        try:
+            got: Any = _extract._decode_at(text, pos, window)
+        except _extract._DecodeFailed as failed:
+            got = ("failed", failed.pos)
+        assert repr(got) == repr(expected), (text, pos)
 
 
 class _CountingDecoder(json.JSONDecoder):
     """The extractor's decoder, counting the characters each ``raw_decode`` reads (to the
-    failure position, or, past the recursion limit, to the end of the text: an upper bound)."""
+    failure position, or, past the recursion limit, to the end of the text: an upper bound),
+    plus, on a failure, those before it in its string (:class:`json.JSONDecodeError` counts
+    their newlines for its line number); and the lengths of the strings it is given."""
 
     read = 0
+    strings = 0
+    calls = 0
 
     def raw_decode(self, s: str, idx: int = 0) -> tuple[Any, int]:
+        self.calls += 1
+        self.strings += len(s)
         try:
             value, end = super().raw_decode(s, idx)
         except json.JSONDecodeError as exc:
-            self.read += exc.pos - idx + 1
+            self.read += exc.pos - idx + 1 + exc.pos
             raise
         except RecursionError:
             self.read += len(s) - idx

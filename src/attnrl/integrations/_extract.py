@@ -82,7 +82,8 @@ def _candidates(text: str) -> list[tuple[int, Any]]:
     Linear in the length of the text, even for degenerate ones: when a decode fails at
     position ``f``, the text it consumed is a valid JSON prefix, so the complete objects
     nested in it are read off by :func:`_closed_objects` and scanning resumes at ``f``
-    (every other start before ``f`` would fail at ``f`` too) instead of retrying each brace.
+    (every other start before ``f`` would fail at ``f`` too) instead of retrying each brace;
+    and each decode reads from its own start (:func:`_decode_at`), never the text before it.
     """
     found: list[tuple[int, Any]] = []
     fenced: list[tuple[int, int]] = []
@@ -103,10 +104,10 @@ def _candidates(text: str) -> list[tuple[int, Any]]:
             pos = span[1]
             continue
         try:
-            value, end = _DECODER.raw_decode(text, pos)
-        except json.JSONDecodeError as exc:
-            found.extend(_closed_objects(text, pos, exc.pos))
-            pos = max(exc.pos, pos + 1)
+            value, end = _decode_at(text, pos)
+        except _DecodeFailed as failed:
+            found.extend(_closed_objects(text, pos, failed.pos))
+            pos = max(failed.pos, pos + 1)
             continue
         except RecursionError:  # nested ~1000 deep: no answer is; skip the whole run
             close = text.find("}", pos)
@@ -116,6 +117,43 @@ def _candidates(text: str) -> list[tuple[int, Any]]:
         pos = end
     found.sort(key=lambda item: item[0])
     return found
+
+
+class _DecodeFailed(Exception):
+    def __init__(self, pos: int) -> None:
+        self.pos = pos
+
+
+_WINDOW = 512
+"""The first window a decode reads (:func:`_decode_at`); it grows 16-fold while too short."""
+_LOOKAHEAD = 16
+"""How far past the position it reports a failure at the JSON decoder may have read: a
+``\\uXXXX\\uXXXX`` pair or ``-Infinity``, a literal or escape cut short by the window's end."""
+
+
+def _decode_at(text: str, pos: int, window: int = _WINDOW) -> tuple[Any, int]:
+    """``raw_decode(text, pos)``, at a cost linear in what the decode reads.
+
+    A failed ``raw_decode`` builds a :class:`json.JSONDecodeError`, which counts the newlines
+    from the start of the string to the failure: on the whole text, a flood of object starts
+    that each fail at once (``{"}`` repeated) made that quadratic. So the decode reads a
+    window that starts at ``pos``, 16 times longer each time it proves too short. An object
+    that closes inside the window is the one the whole text holds; a failure is kept only
+    where the whole text would fail alike: short of the window's end by more than the
+    decoder looks ahead, and not an unterminated string (reported at its start). Raises
+    :class:`_DecodeFailed` with the failure's position in ``text``."""
+    while True:
+        stop = min(len(text), pos + window)
+        piece = text[pos:stop]
+        try:
+            value, end = _DECODER.raw_decode(piece)
+        except json.JSONDecodeError as exc:
+            cut_short = exc.pos + _LOOKAHEAD >= len(piece) or exc.msg.startswith("Unterminated")
+            if stop == len(text) or not cut_short:
+                raise _DecodeFailed(pos + exc.pos) from None
+            window *= 16
+            continue
+        return value, pos + end
 
 
 def _closed_objects(text: str, start: int, stop: int) -> list[tuple[int, Any]]:
