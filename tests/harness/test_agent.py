@@ -16,7 +16,7 @@ import pytest
 from attnrl.harness.agent import DROPPED_ARGUMENTS, run_agent
 from attnrl.harness.rundir import load_records
 from attnrl.models.anthropic import AnthropicModel
-from attnrl.models.base import Model
+from attnrl.models.base import Model, ModelAccessRefused, ModelConfigError
 from attnrl.models.openai import OpenAIModel
 from attnrl.models.retry import RetryPolicy
 from attnrl.models.simulated import solution_code
@@ -552,3 +552,33 @@ async def test_a_refused_conversation_is_infrastructure_only_before_the_model_sp
     )
     assert later.stop == "error" and later.error is not None and "400" in later.error
     assert len(harness.sleep.delays) == 0  # a refusal is not retried
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+async def test_a_403_is_the_operators_only_before_the_model_spoke(
+    provider: str, seed_task: Task, harness: Harness
+) -> None:
+    """A 403 to the task's own prompt is the key's or the model's access: the batch stops
+    (ModelConfigError) for the operator to fix it. Once the conversation carries what the
+    model wrote, the same key and model were just served: a 403 then (a moderation refusal
+    on some providers) is the model's failure, counted, never an excluded run that a
+    resume would play again."""
+    flagged = Error(403, "permission_error")
+    with pytest.raises(ModelConfigError, match="403"):
+        await harness.play(provider, [flagged], seed_task)
+    later = await harness.play(
+        provider,
+        [Tool("python_expression", {"expression": "print('flag me')"}), flagged],
+        seed_task,
+    )
+    assert later.stop == "error" and later.error is not None and "403" in later.error
+    assert later.steps == 1
+    assert len(harness.sleep.delays) == 0  # a refusal is not retried
+    for status in (401, 402, 404):  # never the content's doing: the operator's, on any turn
+        with pytest.raises(ModelConfigError, match=str(status)) as raised:
+            await harness.play(
+                provider,
+                [Tool("python_expression", {"expression": "1"}), Error(status, "x_error")],
+                seed_task,
+            )
+        assert not isinstance(raised.value, ModelAccessRefused)

@@ -6,7 +6,8 @@ whatever the model got wrong goes back to it as an error tool result.
 
 Only real infrastructure ends a run as ``infrastructure`` (excluded from the pass rate,
 re-run on resume): the model unreachable (:class:`ModelUnavailable`; a request the provider
-refuses counts only on the first turn, before the model wrote anything) or the sandbox
+refuses, a 4xx or a 403 (:class:`ModelAccessRefused`, else an operator error that aborts the
+batch), counts so only on the first turn, before the model wrote anything) or the sandbox
 failing (any exception out of ``sandbox.run``, re-raised as it was for the caller to
 classify). A request refused for its size (:class:`ModelContextExceeded`) is neither: a
 re-run fails the same way, so it ends the run as ``context_overflow``, counted, on any turn.
@@ -34,6 +35,7 @@ from attnrl.harness.turns import count_repeats, turn_stats
 from attnrl.models.base import (
     Message,
     Model,
+    ModelAccessRefused,
     ModelConfigError,
     ModelContextExceeded,
     ModelRequestRejected,
@@ -168,13 +170,15 @@ async def run_agent(
         result.stop = "context_overflow"
         result.error = str(exc)[:500]
         logger.warning("a request exceeded the model's context (counted as a failure): %s", exc)
-    except ModelRequestRejected as exc:
-        if result.steps < 1:  # the first request is the task's prompt: not the model's doing
-            _unavailable(result, exc)
-        else:  # the conversation the model built was refused (e.g. too long)
+    except (ModelRequestRejected, ModelAccessRefused) as exc:
+        if result.steps >= 1:  # the conversation the model built was refused (too long, flagged)
             result.stop = "error"
             result.error = f"the provider refused the conversation: {exc}"[:500]
             logger.warning("a run's conversation was refused (counted as a failure): %s", exc)
+        elif isinstance(exc, ModelAccessRefused):  # the key's or the model's access
+            raise
+        else:  # the first request is the task's prompt: not the model's doing
+            _unavailable(result, exc)
     except ModelUnavailable as exc:
         _unavailable(result, exc)
     except _SandboxFailed as failed:

@@ -19,6 +19,7 @@ __all__ = [
     "SIMULATED_NAME",
     "Message",
     "Model",
+    "ModelAccessRefused",
     "ModelConfigError",
     "ModelContextExceeded",
     "ModelError",
@@ -201,6 +202,14 @@ class ModelConfigError(ModelError):
     """An operator error that retrying cannot fix: a missing or rejected API key, no access,
     an unknown model or a wrong base URL. The run should abort with this message, which
     says what to fix and never contains the key."""
+
+
+class ModelAccessRefused(ModelConfigError):
+    """HTTP 403: the provider refused the request. On a run's first turn that is the key's
+    or the model's access (an operator error, like every :class:`ModelConfigError`); on a
+    later turn the same key and model were just served, and the request differs only by
+    what the model wrote (a moderation refusal is a 403 on some providers), so the loop
+    counts it as the model's failure, never an excluded run."""
 
 
 class ModelUnavailable(ModelError):

@@ -10,7 +10,9 @@ The decision follows the Anthropic SDK's own ``_should_retry`` / ``_calculate_re
   type is ``overloaded_error``, connection errors and timeouts;
 * 401, 402, 403 and 404 raise :class:`~attnrl.models.base.ModelConfigError` at once: a bad or
   missing key, no access, no credit, an unknown model or a wrong base URL are operator
-  errors that must abort the run with a message saying what to fix;
+  errors that must abort the run with a message saying what to fix (a 403 as its subclass
+  :class:`~attnrl.models.base.ModelAccessRefused`, which the agent loop counts as the
+  model's failure past a run's first turn);
 * any other error response (e.g. 400 invalid request) raises
   :class:`~attnrl.models.base.ModelUnavailable` at once; a 4xx that says the request is too
   large for the model's context (OpenAI's and llama-cpp-python's ``context_length_exceeded``,
@@ -42,6 +44,7 @@ from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 
 from attnrl.models.base import (
+    ModelAccessRefused,
     ModelConfigError,
     ModelContextExceeded,
     ModelRequestRejected,
@@ -167,6 +170,8 @@ class _Failure:
     """A 4xx answer to the request itself (see :class:`ModelRequestRejected`)."""
     too_large: bool = False
     """A rejection for the request's size (see :class:`ModelContextExceeded`)."""
+    status: int | None = None
+    """The HTTP status of the server's answer, if it sent one."""
 
 
 _CONTEXT_CODES = frozenset(
@@ -272,7 +277,8 @@ def _classify(exc: Exception, *, key_env: str | None, secrets: tuple[str, ...]) 
         if status in _CONFIG_STATUSES:
             if status != 401 and err_message:  # a 401 message may echo part of the key
                 description += f" ({_short(err_message, secrets)})"
-            return _Failure("config", f"{description}: {_config_hint(status, key_env)}")
+            hint = _config_hint(status, key_env)
+            return _Failure("config", f"{description}: {hint}", status=status)
         if err_message:
             description += f": {_short(err_message, secrets)}"
         if status in RETRYABLE_STATUSES or status >= 500 or err_type == "overloaded_error":
@@ -333,7 +339,8 @@ async def call_with_retries(
         # Raised outside the `except` block so that the SDK exception is not chained
         # implicitly: its text is the raw server body, which could echo a key.
         if failure.kind == "config":
-            raise ModelConfigError(f"{label}: {failure.description}")
+            refused = ModelAccessRefused if failure.status == 403 else ModelConfigError
+            raise refused(f"{label}: {failure.description}")
         if failure.kind == "fatal":
             fatal = (
                 ModelContextExceeded
