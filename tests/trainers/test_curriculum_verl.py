@@ -111,6 +111,48 @@ def test_the_controller_state_rides_in_the_dataloader_checkpoint(
     assert restored.source == dataset.source  # its rewards in the store are still its own
 
 
+def test_a_restored_run_counts_each_draw_once(config: Any, tokenizer: Any) -> None:
+    """verl checkpoints (the dataloader's state, the controller's with it), trains a step
+    whose rewards reach the store, dies, and restarts from the checkpoint: the restored
+    controller draws the same rows again and scores them anew. The dead run's lines for those
+    draws are set aside, so every draw is counted once; a torn line is skipped; lines of draws
+    from before the checkpoint scored after it still count."""
+    from attnrl.integrations import curriculum_verl
+
+    def score(rows: list[dict[str, Any]]) -> None:  # verl's reward worker, per response
+        for row in rows:
+            for _ in (0, 1):  # rollout.n = 2
+                curriculum_verl.compute_score(
+                    "attnrl", "no answer", row["reward_model"]["ground_truth"], row["extra_info"]
+                )
+
+    dataset, loader = _loader(config, tokenizer)
+    it = iter(loader)
+    first = _rows(next(it))
+    score(first[:1])  # one row scored before the checkpoint, the other after it
+    saved = loader.state_dict()
+    score(first[1:])
+    lost = _rows(next(it))
+    score(lost)  # then the job dies
+    with (dataset.store / REWARDS_FILE).open("a") as f:
+        f.write('{"source": "' + dataset.source + '", "rung"')  # torn by the crash
+    restored, restored_loader = _loader(config, tokenizer)
+    restored_loader.load_state_dict(saved)
+    again = _rows(next(iter(restored_loader)))
+    assert [r["extra_info"]["draw"] for r in again] == [r["extra_info"]["draw"] for r in lost]
+    score(again)
+    restored.sync()
+    counted = sum(seq["n"] for seq in restored.controller.state_dict()["sequences"])
+    assert counted == 2 * (len(first) + len(again))  # each draw's two responses, once
+
+
+def _rows(batch: dict[str, Any]) -> list[dict[str, Any]]:
+    return [
+        {k: batch[k][i] for k in ("reward_model", "extra_info")}
+        for i in range(len(batch["extra_info"]))
+    ]
+
+
 def test_the_contract_cases_score_as_verls_adapter(submissions: dict[str, str]) -> None:
     """The curriculum's reward is attnrl's verl reward (tested on the contract's cases)."""
     from attnrl.integrations import curriculum_verl, verl

@@ -70,11 +70,14 @@ def _feed_store(extra_info: Any, score: float | dict[str, Any]) -> None:
             "reward": float(reward),
         }
     )
-    path = Path(extra_info["curriculum_store"]) / REWARDS_FILE
-    # one write of one short line in append mode: lines of concurrent workers never mix
+    _append(Path(extra_info["curriculum_store"]) / REWARDS_FILE, (line + "\n").encode())
+
+
+def _append(path: Path, data: bytes) -> None:
+    """One write in append mode: short lines of concurrent workers never mix."""
     fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     try:
-        os.write(fd, (line + "\n").encode())
+        os.write(fd, data)
     finally:
         os.close(fd)
 
@@ -154,6 +157,10 @@ class CurriculumDataset(Dataset):  # type: ignore[misc]
         """Tells this dataset's rewards apart from another's (verl's validation set) in the
         shared file."""
         self.offset = 0
+        self.lost_future: tuple[int, int] | None = None
+        """After a restore: (end of the store then, the checkpoint's draws). Lines of ours
+        before that end with a later draw were scored after the checkpoint, by the run that
+        died: the restored run draws the same rows again and scores them anew."""
         self.last_report: dict[str, float] = {}
         self.tools = bool(_setting(config, "tools", False))
         """Rows for verl's tool agent loop (``agent_name: tool_agent``, attnrl's tools)."""
@@ -171,15 +178,26 @@ class CurriculumDataset(Dataset):  # type: ignore[misc]
             data = f.read()
         end = data.rfind(b"\n") + 1  # a line still being written waits for the next look
         seen = 0
-        for raw in data[:end].splitlines():
-            entry = json.loads(raw)
-            if entry["source"] == self.source:
-                self.controller.observe(entry["rung"], entry["reward"], group=entry["draw"])
-                seen += 1
+        at = self.offset
+        for raw in data[:end].splitlines(keepends=True):
+            line_at, at = at, at + len(raw)
+            entry = _entry(raw)
+            if entry is None or entry["source"] != self.source or self._lost(line_at, entry):
+                continue
+            self.controller.observe(entry["rung"], entry["reward"], group=entry["draw"])
+            seen += 1
         self.offset += end
         if seen:
             self.last_report = self.controller.step().metrics()
         return seen
+
+    def _lost(self, line_at: int, entry: dict[str, Any]) -> bool:
+        """Whether a line is a reward the restored run will score again (see
+        :attr:`lost_future`): counting both would count those draws twice."""
+        if self.lost_future is None:
+            return False
+        end, draws = self.lost_future
+        return line_at < end and entry["draw"] > draws
 
     def __getitem__(self, item: int) -> dict[str, Any]:
         self.sync()
@@ -215,5 +233,25 @@ class CurriculumDataset(Dataset):  # type: ignore[misc]
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore a checkpoint; the rewards scored after it are set aside (:meth:`_lost`)."""
         self.controller.load_state_dict(state["controller"])
         self.offset, self.source = int(state["offset"]), str(state["source"])
+        path = self.store / REWARDS_FILE
+        end = self.offset
+        if path.exists():
+            with path.open("rb") as f:
+                end = f.seek(0, os.SEEK_END)
+                if end and (f.seek(end - 1), f.read(1))[1] != b"\n":
+                    _append(path, b"\n")  # a line torn by the crash ends here, on its own
+                    end += 1
+        self.lost_future = (end, self.controller.draws)
+
+
+def _entry(raw: bytes) -> dict[str, Any] | None:
+    """One line of the store, or None for a line that is not one (torn by a crash)."""
+    try:
+        entry = json.loads(raw)
+    except ValueError:
+        return None
+    keys_ok = isinstance(entry, dict) and {"source", "rung", "draw", "reward"} <= entry.keys()
+    return entry if keys_ok else None
