@@ -10,6 +10,7 @@ import json
 import logging
 import os
 import signal
+import struct
 import subprocess
 import sys
 import time
@@ -22,7 +23,9 @@ from proc_tree import process_tree
 
 from attnrl.sandbox import ExecResult, LocalSandbox, Sandbox, format_output, open_sandbox
 from attnrl.sandbox.jail import (
+    _SYSCALLS,
     MountOp,
+    SeccompRole,
     default_hidden_paths,
     interpreter_paths,
     plan_mounts,
@@ -384,6 +387,59 @@ def test_seccomp_filter_is_a_bpf_program_per_architecture() -> None:
         program = seccomp_filter(machine)
         assert program is not None and len(program) % 8 == 0 and len(program) // 8 < 255
     assert seccomp_filter("sparc64") is None
+
+
+def _run_bpf(program: bytes, arch: int, nr: int, args: tuple[int, ...] = ()) -> int:
+    """The action of a classic-BPF seccomp program (the instructions the jail uses) for one
+    syscall: a little interpreter, so that every architecture's jumps are checked here."""
+    data = struct.pack("=iI", nr, arch) + bytes(8)
+    data += b"".join(struct.pack("=Q", a) for a in (*args, 0, 0, 0, 0, 0, 0)[:6])
+    code = [struct.unpack("=HBBI", program[i : i + 8]) for i in range(0, len(program), 8)]
+    pc, acc = 0, 0
+    while True:
+        op, jt, jf, k = code[pc]
+        if op == 0x06:  # ret
+            return k
+        if op == 0x20:  # ld [k]
+            acc = struct.unpack_from("=I", data, k)[0]
+            pc += 1
+            continue
+        taken = {0x15: acc == k, 0x35: acc >= k, 0x45: bool(acc & k)}[op]
+        pc += 1 + (jt if taken else jf)
+
+
+@pytest.mark.parametrize("machine", ["x86_64", "aarch64"])
+@pytest.mark.parametrize("role", ["call", "zygote"])
+def test_the_filters_answer_per_syscall(machine: str, role: SeccompRole) -> None:
+    program = seccomp_filter(machine, role)
+    assert program is not None
+    arch = {"x86_64": 0xC000003E, "aarch64": 0xC00000B7}[machine]
+    nrs = _SYSCALLS[machine]
+    allow, eperm, eafnosupport = 0x7FFF0000, 0x00050001, 0x00050061
+    read = {"x86_64": 0, "aarch64": 63}[machine]
+    cases = [
+        (read, (), allow),
+        (nrs["fcntl"], (3, 1), allow),  # F_GETFD
+        (nrs["fcntl"], (3, 6), allow),  # F_SETLK: record locks stay
+        (nrs["fcntl"], (3, 1024), eperm),  # F_SETLEASE
+        (nrs["fcntl"], (3, 1026), eperm),  # F_NOTIFY
+        (nrs["fcntl"], (3, (1 << 32) | 1026), eperm),  # the kernel reads an unsigned int
+        (nrs["setpriority"], (0, 0, 19), eperm),
+        (nrs["sched_setscheduler"], (0, 5, 0), eperm),
+        (nrs["sched_setattr"], (0, 0, 0), eperm),
+        (nrs["fadvise64"], (3, 0, 0, 4), eperm),
+        (nrs["preadv2"], (3, 0, 1, 0, 0, 8), eperm),
+        (nrs["readahead"], (3, 0, 4096), eperm),
+        (nrs["socket"], (2, 1, 0), allow),
+        (nrs["socket"], (40, 1, 0), eafnosupport),  # AF_VSOCK
+        (nrs["clone"], (0x11,), allow),
+        (nrs["clone"], (0x40000000,), eperm),  # CLONE_NEWNET
+        (nrs["unshare"], (0x40000000,), allow if role == "zygote" else eperm),
+        (nrs["unshare"], (0x10000000,), eperm),  # CLONE_NEWUSER, for the zygote too
+    ]
+    for nr, args, action in cases:
+        assert _run_bpf(program, arch, nr, args) == action, (nr, args)
+    assert _run_bpf(program, 0x40000003, read) == 0x00050000 | 38  # another ABI: ENOSYS
 
 
 # ----------------------------------------------------------------------------- attnrl exec

@@ -11,7 +11,9 @@ not do is shown by the kernel's own answer (an errno, a signal); no test times a
 
 from __future__ import annotations
 
+import ast
 import asyncio
+import contextlib
 import errno
 import json
 import os
@@ -26,9 +28,10 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
-from proc_tree import children
+from proc_tree import children, zygote_pid
 from test_sandbox_abuse import memory_hog_code
 
+import attnrl.sandbox.local as local
 from attnrl.sandbox import LocalSandbox, open_sandbox
 from attnrl.sandbox.limits import SandboxLimits
 
@@ -415,6 +418,77 @@ async def test_a_slot_is_retired_only_on_real_survival_and_replaced() -> None:
         assert own.restarts == 0
 
 
+def test_the_harness_knows_the_zygotes_teardown_allowance() -> None:
+    """``local.TEARDOWN_S`` mirrors the zygote's (which imports nothing of attnrl)."""
+    tree = ast.parse(local.ZYGOTE_SOURCE.read_text())
+    values = {
+        target.id: node.value.value
+        for node in tree.body
+        if isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant)
+        for target in node.targets
+        if isinstance(target, ast.Name)
+    }
+    assert values["TEARDOWN_S"] == local.TEARDOWN_S
+
+
+async def _stalled_call(
+    own: LocalSandbox, monkeypatch: pytest.MonkeyPatch, resume_on_ping: bool
+) -> tuple[Any, list[bool]]:
+    """A call whose report the zygote cannot send in time (it is stopped, as a zygote whose
+    call is slow to die is busy waiting), with the harness's allowances shrunk to a second;
+    ``resume_on_ping``: the zygote is continued when the harness asks whether it serves."""
+    monkeypatch.setattr(local, "TEARDOWN_S", 0.0)
+    monkeypatch.setattr(local, "BACKSTOP_S", 1.0)
+    zygote = zygote_pid(own)
+    answers: list[bool] = []
+    ask = own._answers
+
+    async def answers_after_resuming(z: Any) -> bool:
+        if resume_on_ping:
+            os.kill(zygote, signal.SIGCONT)
+        answers.append(await ask(z))
+        return answers[-1]
+
+    monkeypatch.setattr(own, "_answers", answers_after_resuming)
+    call = asyncio.create_task(own.run("import time\ntime.sleep(30)"))
+    await asyncio.sleep(0.3)
+    os.kill(zygote, signal.SIGSTOP)
+    try:
+        result = await call
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(zygote, signal.SIGCONT)
+    return result, answers
+
+
+async def test_a_zygote_that_still_serves_is_asked_not_restarted(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Past a call's limit and the teardown allowance the harness pings the zygote: one that
+    answers keeps serving and reports the call at its wall-clock limit; no call in flight is
+    lost (a call whose processes are slow to die made every call fail before)."""
+    async with open_sandbox(SandboxLimits(timeout_s=1.0, cpu_s=5), max_concurrency=2) as own:
+        await own.run("pass")
+        server = own.server_pid
+        result, answers = await _stalled_call(own, monkeypatch, resume_on_ping=True)
+        assert answers and all(answers), answers
+        assert result.error is not None and result.error.startswith("TimeoutError:"), result
+        assert own.restarts == 0 and own.server_pid == server
+        assert (await own.run("print(1)")).result == "1\n"
+
+
+async def test_a_zygote_that_does_not_answer_is_lost_and_restarted(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    async with open_sandbox(SandboxLimits(timeout_s=1.0, cpu_s=5), max_concurrency=2) as own:
+        await own.run("pass")
+        result, answers = await _stalled_call(own, monkeypatch, resume_on_ping=False)
+        assert answers == [False]
+        assert result.error is not None and "stopped answering" in result.error, result
+        assert (await own.run("print(1)")).result == "1\n"
+        assert own.restarts == 1
+
+
 # ------------------------------------------------------------------ 3. per-call memory
 
 
@@ -544,3 +618,130 @@ print(out)
         f"[('inotify_init1', -1, {eperm}), ('fanotify_init', -1, {eperm}), "
         f"('flock', -1, {eperm})]\n"
     )
+
+
+@module_loop
+async def test_leases_and_dnotify_are_refused(sb: LocalSandbox) -> None:
+    """dnotify reports another call's reads in a shared directory, as inotify would: refused,
+    with leases; ``fcntl``'s other commands work, record locks included (in the call's own
+    directory, SQLite needs them; see the docs' "Not contained")."""
+    code = """
+import fcntl, os
+fd = os.open(os.__file__, os.O_RDONLY)
+folder = os.open(os.path.dirname(os.__file__), os.O_RDONLY)
+here = os.open(".", os.O_RDONLY)
+out = []
+for name, call in (
+    ("F_SETLEASE", lambda: fcntl.fcntl(fd, fcntl.F_SETLEASE, fcntl.F_RDLCK)),
+    ("F_NOTIFY", lambda: fcntl.fcntl(folder, fcntl.F_NOTIFY, fcntl.DN_ACCESS | fcntl.DN_MULTISHOT)),
+    ("F_NOTIFY_here", lambda: fcntl.fcntl(here, fcntl.F_NOTIFY, fcntl.DN_CREATE)),
+):
+    try:
+        call()
+        out.append((name, 0))
+    except OSError as exc:
+        out.append((name, exc.errno))
+out.append(("F_GETFL", fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_ACCMODE == os.O_RDONLY))
+out.append(("F_SETFD", fcntl.fcntl(fd, fcntl.F_SETFD, fcntl.FD_CLOEXEC)))
+own = os.open("db", os.O_RDWR | os.O_CREAT)
+out.append(("lockf", fcntl.lockf(own, fcntl.LOCK_EX | fcntl.LOCK_NB)))
+print(out)
+"""
+    result = await sb.run(code)
+    assert result.error is None, result
+    refused = [(name, errno.EPERM) for name in ("F_SETLEASE", "F_NOTIFY", "F_NOTIFY_here")]
+    working = [("F_GETFL", True), ("F_SETFD", 0), ("lockf", None)]
+    assert result.result == repr([*refused, *working]) + "\n"
+
+
+@module_loop
+async def test_page_cache_probes_are_refused(sb: LocalSandbox) -> None:
+    """Dropping a shared file's pages from the page cache, and reading only cached ones
+    (``RWF_NOWAIT``): a message to a later call, one page per bit."""
+    code = """
+import ctypes, os
+libc = ctypes.CDLL(None, use_errno=True)
+fd = os.open(os.__file__, os.O_RDONLY)
+out = []
+for name, call in (
+    ("fadvise", lambda: os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)),
+    ("fadvise_willneed", lambda: os.posix_fadvise(fd, 0, 4096, os.POSIX_FADV_WILLNEED)),
+    ("preadv2", lambda: os.preadv(fd, [bytearray(4096)], 0, os.RWF_NOWAIT)),
+    ("preadv2_plain", lambda: os.preadv(fd, [bytearray(4096)], 0, os.RWF_HIPRI)),
+):
+    try:
+        call()
+        out.append((name, 0))
+    except OSError as exc:
+        out.append((name, exc.errno))
+rc = libc.readahead(fd, ctypes.c_long(0), ctypes.c_size_t(4096))
+out.append(("readahead", ctypes.get_errno() if rc < 0 else 0))
+out.append(("pread", len(os.pread(fd, 16, 0))))
+print(out)
+"""
+    result = await sb.run(code)
+    assert result.error is None, result
+    refused = ["fadvise", "fadvise_willneed", "preadv2", "preadv2_plain", "readahead"]
+    assert result.result == repr([*((n, errno.EPERM) for n in refused), ("pread", 16)]) + "\n"
+
+
+PRIORITY = r"""
+import os, subprocess, sys
+out = []
+for name, call in (
+    ("nice", lambda: os.nice(5)),
+    ("setpriority", lambda: os.setpriority(os.PRIO_PROCESS, 0, 19)),
+    ("sched_idle", lambda: os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))),
+    ("sched_batch", lambda: os.sched_setscheduler(0, os.SCHED_BATCH, os.sched_param(0))),
+    ("sched_setparam", lambda: os.sched_setparam(0, os.sched_param(0))),
+):
+    try:
+        call()
+        out.append((name, 0))
+    except OSError as exc:
+        out.append((name, exc.errno))
+# A program the call starts is dumpable again, so it owns /proc/self/autogroup: it may set
+# its session's nice value (the kernel allows one such write per 100 ms: EAGAIN otherwise).
+SET_NICE = '''
+import os
+path = "/proc/self/autogroup"
+if not os.path.exists(path):
+    print("none none")
+else:
+    before = open(path).read().split()[-1]
+    try:
+        fd = os.open(path, os.O_WRONLY)
+        os.write(fd, b"19")
+        os.close(fd)
+        done = "set"
+    except OSError as exc:
+        done = str(exc.errno)
+    print(before, done)
+'''
+child = subprocess.run([sys.executable, "-c", SET_NICE], capture_output=True, text=True)
+out.append(("autogroup", child.stdout.split()))
+out.append(("own_session", os.getsid(0) == os.getpid()))
+out.append(("priority", os.getpriority(os.PRIO_PROCESS, 0), os.sched_getscheduler(0)))
+print(out)
+"""
+
+
+@module_loop
+async def test_a_call_can_neither_lower_its_priority_nor_leave_a_nice_value(
+    sb: LocalSandbox,
+) -> None:
+    """Lowering its own priority would starve its teardown when the limits end it; a nice
+    value set on a shared session's autogroup would reach every later call. Each call has
+    its own session; a later call, in every slot, finds nice 0 and the normal policy."""
+    for _ in range(2 * len(sb.call_uids or range(2))):
+        result = await sb.run(PRIORITY)
+        assert result.error is None, result
+        out = ast.literal_eval(result.result)
+        refused = ["nice", "setpriority", "sched_idle", "sched_batch", "sched_setparam"]
+        assert out[:5] == [(name, errno.EPERM) for name in refused], out
+        # Its session's nice value is 0 when it starts (the kernel's autogroup, if any),
+        # though earlier calls set theirs to 19.
+        assert out[5][1] in (["0", "set"], ["0", str(errno.EAGAIN)], ["none", "none"]), out
+        assert out[6:] == [("own_session", True), ("priority", 0, os.SCHED_OTHER)], out
+    seen = await asyncio.gather(*(sb.run(PRIORITY) for _ in range(sb.max_concurrency)))
+    assert all(r.error is None for r in seen), seen

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -398,6 +399,12 @@ FORGERIES = {
     "setup": 'os.write(3, b\'{"setup_error": "fake"}\\n\'); os._exit(121)',
     "second_mark": 'os.write(3, b\'\\n{"run": 1}\\n{"error": "OutputLimitError: x"}\\n\')',
     "garbage": "os.write(3, b'\\xff\\xfe not json')",
+    "bare_paren": (
+        'os.write(3, b\'{"error": "SandboxError (the call could not be started): x"}\\n\'); '
+        "os._exit(0)"
+    ),
+    "bare_newline": 'os.write(3, b\'{"error": "ProcessKilled\\\\nby SIGKILL"}\\n\'); os._exit(0)',
+    "bare_name": 'os.write(3, b\'{"error": "OutputLimitError"}\\n\'); os._exit(0)',
     "class": "class SandboxError(Exception): pass\nraise SandboxError('the sandbox is closed')",
     "builtins": (
         "class ProcessKilled(Exception): pass\nProcessKilled.__module__ = 'builtins'\n"
@@ -415,12 +422,57 @@ async def test_the_call_cannot_speak_for_the_sandbox(sb: LocalSandbox, name: str
     for text in (result.result, error):
         text.encode("utf-8")  # valid UTF-8 whatever the call wrote
         assert not any(ord(c) < 32 and c not in "\n\t" for c in text), repr(text)
-    head = error.split(":", 1)[0]
+    head = _HEAD.match(error).group()  # type: ignore[union-attr]
     assert head not in ("SandboxError", "OutputLimitError", "ProcessKilled"), error
     if name in ("class", "builtins"):
         assert head in ("__main__.SandboxError", "builtins.ProcessKilled"), error
     elif name != "setup":
         assert head == "StatusForgeryError", error
+    assert (await sb.run("print(1)")).result == "1\n"
+
+
+_HEAD = re.compile(r"[\w.]*")
+"""The error's type, as a reader takes it: the name it starts with."""
+
+HOSTILE = """
+class Meta(type):
+    @property
+    def __module__(cls):
+        raise Hostile("no module")
+
+    def __getattribute__(cls, name):
+        if name == "__qualname__":
+            raise Hostile("no name")
+        return super().__getattribute__(name)
+
+
+class Hostile(Exception, metaclass=Meta):
+    def __str__(self):
+        raise Hostile("no text")
+"""
+UNCAUGHT = {
+    "plain": "raise Hostile()",
+    "from_memory_error": "try:\n    raise MemoryError\nexcept MemoryError:\n    raise Hostile()",
+    "in_a_thread_exit": "import threading\nthreading.Thread(target=lambda: 1).start()\n"
+    "raise Hostile()",
+    "exit_equal_to_zero": (
+        "class Zero:\n    def __eq__(self, other):\n        return True\n"
+        "    __hash__ = object.__hash__\n"
+        "    def __format__(self, spec):\n        raise Hostile()\n"
+        "raise SystemExit(Zero())"
+    ),
+}
+
+
+@module_loop
+@pytest.mark.parametrize("name", sorted(UNCAUGHT))
+async def test_an_uncaught_exception_is_never_success(sb: LocalSandbox, name: str) -> None:
+    """An exception whose class, metaclass or text raise while it is reported (or an exit
+    code that only claims to equal 0) is still reported as the call's error."""
+    result = await sb.run(HOSTILE + UNCAUGHT[name])
+    assert result.error is not None, result
+    head = _HEAD.match(result.error).group()  # type: ignore[union-attr]
+    assert head not in ("SandboxError", "OutputLimitError", "ProcessKilled", ""), result.error
     assert (await sb.run("print(1)")).result == "1\n"
 
 

@@ -34,8 +34,9 @@ RESERVED_TYPES = (
 )
 """Error types only the harness reports. The code's own exceptions of such a name are
 module-qualified (``__main__.SandboxError``), so a bare one from the call is a forgery."""
-_ERROR_HEAD = re.compile(r"(?:[^\W\d]|\?)[\w.?<>]*(?::| \(|\n|$)")
-"""How the zygote's own report of an error starts: ``Type`` or ``module.Type``, then ``:``."""
+_ERROR_HEAD = re.compile(r"((?:[^\W\d]|\?)[\w.?<>]*)(?::| \(|\n|$)")
+"""How the zygote's own report of an error starts: ``Type`` or ``module.Type`` (group 1),
+then ``:``, `` (``, a new line or the end."""
 _CONTINUATION = bytes(range(0x80, 0xC0))
 
 
@@ -211,9 +212,8 @@ class Call:
         error = obj.get("error", 0)
         if set(obj) != {"error"} or not (error is None or isinstance(error, str)):
             return setup, _forged(b"\n".join(lines).decode("utf-8", "replace"))
-        if isinstance(error, str) and (
-            not _ERROR_HEAD.match(error) or error.split(":", 1)[0] in RESERVED_TYPES
-        ):
+        kind = _ERROR_HEAD.match(error) if isinstance(error, str) else None
+        if isinstance(error, str) and (kind is None or kind.group(1) in RESERVED_TYPES):
             return setup, _forged(error)
         return setup, error
 

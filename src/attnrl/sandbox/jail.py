@@ -131,6 +131,15 @@ _SYSCALLS: dict[str, dict[str, int]] = {
         "inotify_init1": 294,
         "fanotify_init": 300,
         "flock": 73,
+        "setpriority": 141,
+        "sched_setparam": 142,
+        "sched_setscheduler": 144,
+        "sched_setattr": 314,
+        "fadvise64": 221,
+        "readahead": 187,
+        "preadv2": 327,
+        "pwritev2": 328,
+        "fcntl": 72,
         "socket": 41,
         "socketpair": 53,
     },
@@ -173,6 +182,15 @@ _SYSCALLS: dict[str, dict[str, int]] = {
         "inotify_init1": 26,
         "fanotify_init": 262,
         "flock": 32,
+        "setpriority": 140,
+        "sched_setparam": 118,
+        "sched_setscheduler": 119,
+        "sched_setattr": 274,
+        "fadvise64": 223,
+        "readahead": 213,
+        "preadv2": 286,
+        "pwritev2": 287,
+        "fcntl": 25,
         "socket": 198,
         "socketpair": 199,
     },
@@ -190,7 +208,11 @@ SOCKET_FAMILIES = (1, 2, 10)
 other family (AF_VSOCK, which no network namespace covers, AF_PACKET, ...) is refused
 with EAFNOSUPPORT."""
 _AF_NETLINK, _NETLINK_ROUTE = 16, 0
-_NOT_CALLS = ("clone", "clone3", "socket", "socketpair")
+_FCNTL_REFUSED = (1024, 1026)
+"""``fcntl`` commands refused: a lease (``F_SETLEASE``) and dnotify (``F_NOTIFY``, inotify's
+predecessor: another call's reads in a shared directory, as events). Record locks stay (see
+the sandbox docs' "Not contained": SQLite in a call's own directory needs them)."""
+_NOT_CALLS = ("clone", "clone3", "socket", "socketpair", "fcntl")
 """Syscalls the filter inspects by argument instead of refusing outright."""
 
 SeccompRole = Literal["call", "zygote"]
@@ -207,9 +229,15 @@ def seccomp_filter(machine: str | None = None, role: SeccompRole = "call") -> by
 
     Denied with EPERM: new namespaces (``unshare``, ``setns``, ``clone`` with a CLONE_NEW*
     flag), io_uring, bpf, perf_event_open, keyrings, userfaultfd, module and kexec loading,
-    mount APIs, file handles, chroot, swap, acct and reboot, and the channels a call could
+    mount APIs, file handles, chroot, swap, acct and reboot; the channels a call could
     open to a concurrent one through the shared read-only files (inotify, fanotify,
-    ``flock``). ``socket``/``socketpair`` of a family outside :data:`SOCKET_FAMILIES` get
+    ``flock``, and ``fcntl``'s leases and dnotify: :data:`_FCNTL_REFUSED`);
+    the page-cache probes that would let it pass a message to a later call, a page per bit
+    of a shared file cached or not (``fadvise64`` to drop pages, ``readahead``,
+    ``preadv2``/``pwritev2``, whose ``RWF_NOWAIT`` reads only cached pages); and lowering
+    its own scheduling priority (``setpriority``, ``sched_setscheduler``, ``setparam``,
+    ``setattr``), which would starve its teardown when the limits end it.
+    ``socket``/``socketpair`` of a family outside :data:`SOCKET_FAMILIES` get
     EAFNOSUPPORT. ``clone3`` gets ENOSYS, so libc falls back to ``clone`` (whose flags a
     filter can inspect). Other ABIs on the same machine (i386, x32) get ENOSYS. Everything
     else is allowed. The zygote's variant also allows ``unshare(CLONE_NEWPID)`` and
@@ -263,6 +291,14 @@ def seccomp_filter(machine: str | None = None, role: SeccompRole = "call") -> by
             (ret, 0, 0, allow),
             (ret, 0, 0, eafnosupport),
         ]
+    refused = len(_FCNTL_REFUSED)
+    prog += [
+        (jeq, 0, refused + 3, nrs["fcntl"]),
+        (ld_abs, 0, 0, 24),  # the command (args[1]; the kernel reads an unsigned int)
+        *((jeq, refused - i, 0, cmd) for i, cmd in enumerate(_FCNTL_REFUSED)),
+        (ret, 0, 0, allow),
+        (ret, 0, 0, eperm),
+    ]
     prog += [
         (jeq, 0, 3, nrs["clone"]),
         (ld_abs, 0, 0, 16),  # clone flags: low 32 bits of args[0] (little-endian)

@@ -74,8 +74,15 @@ SPARE_SLOTS = 4
 PREFORK = 2
 """Children the zygote keeps forked and set up ahead of demand (their own slots)."""
 MAX_CODE_BYTES = 1 << 20
+TEARDOWN_S = 10.0
+"""The zygote's ``TEARDOWN_S`` (``zygote.py`` runs apart and imports nothing of ours; a test
+checks the two agree): a killed call whose processes are not gone by then is reported (its
+slot retired), so every call is reported by its wall-clock limit plus this."""
 BACKSTOP_S = 10.0
-"""Extra seconds past the wall-clock limit before the harness gives up on the zygote."""
+"""Seconds past a call's limit plus ``TEARDOWN_S`` before the harness asks whether the zygote
+still serves, and that the zygote gets to answer."""
+BACKSTOP_ROUNDS = 6
+"""Answered pings after which a call the zygote still has not reported counts as lost."""
 DRAIN_S = 2.0
 """Seconds to wait for a finished call's pipes to reach end of file."""
 ZYGOTE_SOURCE = Path(__file__).with_name("zygote.py")
@@ -97,6 +104,8 @@ class _Zygote:
     stderr_task: asyncio.Task[None] | None = None
     alive: bool = True
     info: dict[str, Any] = field(default_factory=dict)
+    pongs: dict[int, asyncio.Future[None]] = field(default_factory=dict)
+    """Pings sent (their numbers) -> answered."""
 
 
 class LocalSandbox(StartedInContext):
@@ -192,6 +201,7 @@ class LocalSandbox(StartedInContext):
         self._start_lock = asyncio.Lock()
         self._send_lock = asyncio.Lock()
         self._ids = itertools.count(1)
+        self._pings = itertools.count(1)
         self._calls: dict[int, Call] = {}
         self._zygote: _Zygote | None = None
         self._runtime_dir: str | None = None
@@ -333,13 +343,7 @@ class LocalSandbox(StartedInContext):
             self._calls[call.id] = call
             try:
                 await self._launch(zygote, call, data)
-                try:
-                    await asyncio.wait_for(
-                        asyncio.shield(call.settled), limits.timeout_s + BACKSTOP_S
-                    )
-                except TimeoutError:
-                    self._lose(zygote, "the sandbox server stopped answering; it was restarted")
-                    call.settle({"op": "lost", "message": "the sandbox server stopped answering"})
+                await self._until_settled(zygote, call, limits.timeout_s)
                 try:
                     await asyncio.wait_for(asyncio.shield(call.drained), DRAIN_S)
                 except TimeoutError:
@@ -350,6 +354,41 @@ class LocalSandbox(StartedInContext):
                 call.close_all()
                 self._calls.pop(call.id, None)
         return call.result(time.perf_counter() - started)
+
+    async def _until_settled(self, zygote: _Zygote, call: Call, timeout_s: float) -> None:
+        """Wait for the zygote's report of ``call``.
+
+        Past the call's limit and the zygote's teardown allowance, ask whether the zygote
+        still serves: processes slow to die (a call that made them so) are the zygote's to
+        report, never a reason to restart it and lose every other call in flight. A zygote
+        that does not answer, or answers but never reports the call, is lost."""
+        wait_s = timeout_s + TEARDOWN_S + BACKSTOP_S
+        for _ in range(BACKSTOP_ROUNDS):
+            try:
+                await asyncio.wait_for(asyncio.shield(call.settled), wait_s)
+                return
+            except TimeoutError:
+                if not await self._answers(zygote):
+                    break
+            wait_s = TEARDOWN_S + BACKSTOP_S
+        self._lose(zygote, "the sandbox server stopped answering; it was restarted")
+        call.settle({"op": "lost", "message": "the sandbox server stopped answering"})
+
+    async def _answers(self, zygote: _Zygote) -> bool:
+        """Whether the zygote answers a ping within ``BACKSTOP_S``."""
+        if not zygote.alive:
+            return False
+        n = next(self._pings)
+        pong: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        zygote.pongs[n] = pong
+        self.send_nowait({"op": "ping", "n": n})
+        try:
+            await asyncio.wait_for(pong, BACKSTOP_S)
+        except TimeoutError:
+            return False
+        finally:
+            zygote.pongs.pop(n, None)
+        return zygote.alive
 
     async def aclose(self) -> None:
         """Stop the zygote and every call process; remove the runtime directory."""
@@ -594,6 +633,11 @@ class LocalSandbox(StartedInContext):
             if op == "ready":
                 if not zygote.ready.done():
                     zygote.ready.set_result(msg)
+            elif op == "pong":
+                n = msg.get("n")
+                pong = zygote.pongs.get(n) if isinstance(n, int) else None
+                if pong is not None and not pong.done():
+                    pong.set_result(None)
             elif op in ("done", "failed"):
                 slot = msg.get("slot")
                 if isinstance(slot, int) and self._cgroup is not None and self._cgroup.slot_dirs:

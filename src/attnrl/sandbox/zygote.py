@@ -383,12 +383,18 @@ def _text_stream(fd: int) -> _TrackedText:
     )
 
 
+_QUALNAME = type.__dict__["__qualname__"]
+_MODULE = type.__dict__["__module__"]
+"""``type``'s own descriptors: a class's names as the class holds them, whatever its
+metaclass makes ``cls.__qualname__`` or ``cls.__module__`` return (or raise)."""
+
+
 def _type_name(exc: BaseException) -> str:
     if isinstance(exc, MemoryError):
         return "MemoryError"
     cls = type(exc)
-    name = str(getattr(cls, "__qualname__", "?"))
-    module = getattr(cls, "__module__", None)
+    name = str(_QUALNAME.__get__(cls))
+    module = _MODULE.__get__(cls)
     if getattr(builtins, name, None) is cls:
         return name
     if module == "__main__" and name not in RESERVED_TYPES:
@@ -406,6 +412,19 @@ def _safe_str(exc: BaseException) -> str:
     if len(text) > MAX_ERROR_MESSAGE_CHARS:
         text = text[:MAX_ERROR_MESSAGE_CHARS] + "..."
     return text
+
+
+UNFORMATTABLE = "BaseException: <an exception that could not be formatted>"
+"""The error reported for an exception whose formatting itself raised: never None."""
+
+
+def report_error(exc: BaseException, memory_bytes: int) -> str:
+    """:func:`format_error`, or :data:`UNFORMATTABLE` when formatting ``exc`` raises (a
+    hostile class): an uncaught exception is never reported as success."""
+    try:
+        return format_error(exc, memory_bytes)
+    except BaseException:  # noqa: BLE001 - whatever the exception's class does
+        return UNFORMATTABLE
 
 
 def format_error(exc: BaseException, memory_bytes: int) -> str:
@@ -471,10 +490,12 @@ def execute(code: str, stdout: _TrackedText, memory_bytes: int) -> str | None:
             if value is not None and not stdout.used:
                 print(repr(value), file=stdout)
     except SystemExit as exc:
-        if exc.code not in (None, 0):
-            return f"SystemExit: {exc.code}"
+        status: object = exc.code
+        # Only the exits Python itself counts as success: not an object equal to 0.
+        if not (status is None or (type(status) in (int, bool) and status == 0)):
+            return f"SystemExit: {status}"
     except BaseException as exc:  # noqa: BLE001 - everything the code raises is its result
-        return format_error(exc, memory_bytes)
+        return report_error(exc, memory_bytes)
     return None
 
 
@@ -541,8 +562,10 @@ def _prepare_child(limits: dict[str, Any], uid: int | None, keep_fd: int, slot_d
     if keep_fd != STATUS_FD:
         os.dup2(keep_fd, STATUS_FD)
     os.closerange(STATUS_FD + 1, 1 << 20)
-    if uid is None:
-        os.setpgid(0, 0)  # for the tree sweep (not setsid: a new autogroup costs ms)
+    # A session of its own (also a process group, for the tree sweep): with it the call's
+    # own scheduler autogroup, whose nice value /proc/<pid>/autogroup lets a process of the
+    # call set and every later call of a shared session would read.
+    os.setsid()
     if _ISOLATE is not None:
         _isolate(slot_dir, uid, _ISOLATE)
     _install_filter()
@@ -671,7 +694,7 @@ def run_call(uid: int | None, slot_dir: str, call_id: int) -> NoReturn:
                 if thread is not threading.main_thread() and not thread.daemon:
                     thread.join()
     except BaseException as exc:  # noqa: BLE001
-        error = error or format_error(exc, memory_bytes)
+        error = error or report_error(exc, memory_bytes)
     finally:
         for stream in (stdout, stderr):
             try:
@@ -945,6 +968,10 @@ class Zygote:
             call_or_none = self.calls.get(int(msg["id"]))
             if call_or_none is not None:
                 self.kill(call_or_none)
+        elif op == "ping":  # the harness asks whether we still serve (a call is overdue)
+            for fd in fds:
+                os.close(fd)
+            self.send({"op": "pong", "n": msg.get("n")})
         else:
             for fd in fds:
                 os.close(fd)
