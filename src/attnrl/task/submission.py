@@ -109,9 +109,14 @@ def check_size(answer: dict[str, Any]) -> None:
         )
 
 
+BOM = "\ufeff"
+"""A byte-order mark, which some editors write before UTF-8 text: not part of the answer."""
+
+
 def parse_submission(raw: Any, *, sized: bool = True) -> dict[str, Any]:
     """A dict, or a JSON string (or bytes) of one, within the size limit (measured the same
-    way for both: :func:`check_size`), else :class:`InvalidSubmission`. ``sized=False`` leaves the
+    way for both: :func:`check_size`), else :class:`InvalidSubmission`. A leading byte-order
+    mark is dropped, as ``attnrl verify`` drops it from a file. ``sized=False`` leaves the
     size to the caller (the grader skips the encoding when a bound settles it)."""
     if type(raw) is dict and not sized:  # the common case, checked first: nothing to parse
         return raw
@@ -129,6 +134,8 @@ def parse_submission(raw: Any, *, sized: bool = True) -> dict[str, Any]:
                 f"submission is not UTF-8 text (invalid byte at offset {exc.start})"
             ) from None
     if isinstance(raw, str):
+        if raw.startswith(BOM):  # as a file read as text says it: every path grades alike
+            raw = raw[1:]
         if len(raw) > MAX_SUBMISSION_TEXT:
             raise InvalidSubmission(
                 f"submission is {len(raw):,} characters of text, not parsed; an answer is at "
