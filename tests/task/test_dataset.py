@@ -253,3 +253,23 @@ def test_hf_without_datasets_names_the_extra(
     assert code == 2
     assert "pip install 'attnrl[hf]'" in err
     assert not out.exists() and not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("policy", ["seed-doc", "seed"])
+def test_a_row_cannot_give_another_preset_the_seed_docs_grader(policy: str) -> None:
+    """The seed document's grader pays partial credit for one head's weights with no output
+    computed: a row (or saved run, or card) whose spec asks for it on ``procedural`` is
+    refused where every spec is built, not only where presets and knobs are applied ("seed"
+    is its old name in saved specs). Through the adapters' reward too: never paid."""
+    from attnrl import load_task
+    from attnrl.integrations._common import reward_for
+
+    info = json.loads(dataset_row(load_task("procedural", seed=0))["info"])
+    info["spec"]["policy"] = policy
+    del info["spec_hash"]
+    with pytest.raises(ValueError, match="grades only the seed-doc presets"):
+        task_from_info(info)
+    with pytest.raises(ValueError, match="seed-doc presets"):
+        reward_for('{"final_output": [[0]]}', None, info)
+    seed_doc = json.loads(dataset_row(load_task("seed-doc"))["info"])
+    assert task_from_info(seed_doc).spec.policy == "seed-doc"  # where it belongs

@@ -14,7 +14,15 @@ import warnings
 from collections.abc import Callable
 from typing import Any
 
-from attnrl.tasks.attention.spec import LEGACY_PRESETS, HeadLayout, MaskSpec, Policy, TaskSpec
+from attnrl.tasks.attention.spec import (
+    LEGACY_PRESETS,
+    SEED_DOC_POLICY_ONLY,
+    SEED_DOC_PRESETS,
+    HeadLayout,
+    MaskSpec,
+    Policy,
+    TaskSpec,
+)
 
 __all__ = [
     "DEFAULT_PRESET",
@@ -39,8 +47,6 @@ DEFAULT_PRESET = "procedural"
 DEFAULT_SEED = 0
 """The instance a seeded preset draws when no seed is given."""
 SEED_DOC = "seed-doc"
-SEED_DOC_PRESETS = frozenset({SEED_DOC, "seed-doc-text"})
-"""The seed document's fixed instances (the only presets the ``seed-doc`` policy may grade)."""
 SEEDED_PRESETS = frozenset({"procedural"})
 """Presets that draw their instance from a seed (the others are fixed instances)."""
 GAMEABLE: dict[str, str] = {
@@ -179,20 +185,13 @@ def with_fixed_knobs(spec: TaskSpec, knobs: dict[str, Any]) -> TaskSpec:
         if knob in knobs:
             changes[knob] = knobs[knob]
     if changes.get("policy") == "seed-doc" and spec.preset not in SEED_DOC_PRESETS:
-        raise ValueError(_SEED_DOC_POLICY_ONLY)
+        raise ValueError(SEED_DOC_POLICY_ONLY)
     if "tolerance_scale" in knobs:
         changes["tolerances"] = scaled_tolerances(knobs["tolerance_scale"], spec.tolerances)
     try:
         return spec.with_knobs(**changes) if changes else spec
     except ValueError as exc:
         raise ValueError(f"preset {spec.preset!r} with these knobs: {exc}") from None
-
-
-_SEED_DOC_POLICY_ONLY = (
-    "policy 'seed-doc' (the seed document's grader) pays partial credit for one head's weights "
-    f"with no output computed, so it grades only the seed-doc presets "
-    f"({', '.join(sorted(SEED_DOC_PRESETS))}); use policy lenient or strict"
-)
 
 
 def spec_factory(name: str, **knobs: Any) -> Callable[[int | None], TaskSpec]:

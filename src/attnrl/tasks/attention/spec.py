@@ -43,6 +43,13 @@ POLICIES: tuple[Policy, ...] = ("strict", "lenient", "seed-doc")
 final output and one head's weights and output). ``seed-doc``: the seed document's own grader,
 which pays partial credit for one head's weights with no output computed (for the seed-doc
 presets only: elsewhere it would reward stopping before the outputs)."""
+SEED_DOC_PRESETS = frozenset({"seed-doc", "seed-doc-text"})
+"""The seed document's fixed instances (the only presets the ``seed-doc`` policy may grade)."""
+SEED_DOC_POLICY_ONLY = (
+    "policy 'seed-doc' (the seed document's grader) pays partial credit for one head's weights "
+    f"with no output computed, so it grades only the seed-doc presets "
+    f"({', '.join(sorted(SEED_DOC_PRESETS))}); use policy lenient or strict"
+)
 LEGACY_PRESETS: dict[str, str] = {"seed": "seed-doc", "seed-text": "seed-doc-text"}
 """Preset names before the rename (``seed`` also named ``--seed``, a policy and a mix)."""
 LEGACY_POLICIES: dict[str, Policy] = {"seed": "seed-doc"}
@@ -243,6 +250,10 @@ class TaskSpec:
             raise ValueError(f"value_source must be v_pos or q_pos, got {self.value_source!r}")
         if self.policy not in POLICIES:
             raise ValueError(f"policy must be one of {', '.join(POLICIES)}, got {self.policy!r}")
+        if self.policy == "seed-doc" and self.preset not in SEED_DOC_PRESETS:
+            # Here, not only where presets and knobs are applied: a spec from a dataset row,
+            # a saved run or a card never reaches those.
+            raise ValueError(f"{SEED_DOC_POLICY_ONLY} (this spec's preset is {self.preset!r})")
         if (self.residual or self.layer_norm) and self.concat_width != d:
             raise ValueError(
                 f"residual/layer_norm need the heads' value widths to sum to d_model={d}, "
