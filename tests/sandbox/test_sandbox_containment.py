@@ -44,9 +44,13 @@ LIMITS = SandboxLimits(timeout_s=20.0, cpu_s=20, memory_bytes=1 << 30, max_proce
 SPY = r'''
 def spy(token):
     """What a leftover of the call would do to later calls: read their code and
-    environment, signal them, lower their limits, write into their output."""
-    import ctypes, os, resource, signal, time
+    environment, signal them, lower their limits, write into their output; and leave its
+    session's autogroup at nice 19 (a program it starts may), slowing whoever shares it."""
+    import ctypes, os, resource, signal, subprocess, sys, time
     ctypes.CDLL(None).prctl(15, token.encode(), 0, 0, 0)  # PR_SET_NAME: found by the test
+    nice = "import os\ntry:\n    os.write(os.open('/proc/self/autogroup', 1), b'19')\n"
+    nice += "except OSError:\n    pass"
+    subprocess.run([sys.executable, "-c", nice], capture_output=True)
     end = time.monotonic() + 15
     while time.monotonic() < end:
         for name in os.listdir("/proc"):
@@ -155,6 +159,10 @@ print(json.dumps({
     "caught": caught,
     "total": total,
     "pts": sorted(os.listdir("/dev/pts")),
+    "nice": (
+        open("/proc/self/autogroup").read().split()[-1]
+        if os.path.exists("/proc/self/autogroup") else "0"
+    ),
 }))
 """
 
@@ -213,6 +221,7 @@ def assert_innocent(seen: dict[str, Any], limits: SandboxLimits) -> None:
     assert seen["caught"] == [], seen
     assert seen["total"] == 5_000_000.0, seen
     assert seen["pts"] == ["ptmx"], seen
+    assert seen["nice"] == "0", seen  # its session's autogroup: its own, at nice 0
 
 
 async def innocent(sb: LocalSandbox) -> dict[str, Any]:

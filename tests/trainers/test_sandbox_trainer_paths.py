@@ -50,6 +50,9 @@ def worker():
         spy()
     time.sleep(0.1)
     os._exit(0)
+import subprocess, sys  # leave the session's autogroup at nice 19 (a program it starts may)
+nice = "import os\\ntry:\\n    os.write(os.open('/proc/self/autogroup', 1), b'19')\\n"
+subprocess.run([sys.executable, "-c", nice + "except OSError:\\n    pass"])
 import array, socket
 listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
 listener.bind("\\0attnrl-plant")
@@ -69,11 +72,14 @@ pids = sorted(p for p in os.listdir("/proc") if p.isdigit())
 import socket
 c = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
 reached = c.connect_ex("\\0attnrl-plant") == 0
-print(json.dumps([pids, caught, resource.getrlimit(resource.RLIMIT_AS)[0], reached]))
+group = "/proc/self/autogroup"
+nice = open(group).read().split()[-1] if os.path.exists(group) else "0"
+print(json.dumps([pids, caught, resource.getrlimit(resource.RLIMIT_AS)[0], reached, nice]))
 """
-CLEAN = [["1"], [], 1 << 30, False]
-"""What a probe must print: only itself, no signal, the default 1 GiB address space, and
-no way to the attacker's UNIX listener (kept alive in flight past its call)."""
+CLEAN = [["1"], [], 1 << 30, False, "0"]
+"""What a probe must print: only itself, no signal, the default 1 GiB address space, no
+way to the attacker's UNIX listener (kept alive in flight past its call), and its own
+session's autogroup at nice 0 (the attacker set its own to 19)."""
 
 
 def _token() -> str:
