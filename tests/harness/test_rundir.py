@@ -110,12 +110,12 @@ def test_a_full_disk_is_an_error_not_a_lost_record(tmp_path: Path) -> None:
         "except RunDirError as e: print('ERR2', e)\n"
     )
     proc = _in_small_tmpfs(
-        f'{sys.executable} -c "{code}"; ls /mnt/small; cp /mnt/small/results.jsonl {tmp_path}',
+        f'{sys.executable} -c "{code}"; ls -A /mnt/small; cp /mnt/small/results.jsonl {tmp_path}',
         size=64 * 1024,
     )
     assert "ERR cannot write /mnt/small/results.jsonl: No space left on device" in proc.stdout
     assert "ERR2 cannot write /mnt/small/summary.json: No space left on device" in proc.stdout
-    assert "summary.json.tmp" not in proc.stdout  # no empty temporary file left behind
+    assert ".tmp" not in proc.stdout  # no empty temporary file left behind
     records = load_records(tmp_path / "results.jsonl")
     assert len(records) >= 15
     assert [r["run_id"] for r in records] == list(range(len(records)))
@@ -150,3 +150,44 @@ def test_a_batch_dir_holds_the_lock_until_it_finishes(
     with pytest.raises(OSError, match="disk full"):
         rundir.open_batch_dir(tmp_path / "other", {"runs": 1}, resume=False)
     rundir.lock_run_dir(tmp_path / "other").release()  # released though opening failed
+
+
+def test_atomic_writes_go_through_symlinks_and_into_pipes(tmp_path: Path) -> None:
+    """A symlink is written through (its file replaced, the link kept); a destination that
+    is not a regular file (a FIFO, /dev/null, /proc/self/fd/N) is written straight."""
+    from attnrl.harness.rundir import write_atomic
+
+    real = tmp_path / "real.json"
+    real.write_text("old")
+    real.chmod(0o640)
+    link = tmp_path / "link.json"
+    link.symlink_to(real)
+    write_json_atomic(link, {"a": 1})
+    assert link.is_symlink() and json.loads(real.read_text()) == {"a": 1}
+    assert real.stat().st_mode & 0o777 == 0o640  # the replaced file keeps its permissions
+    dangling = tmp_path / "dangling.json"
+    dangling.symlink_to(tmp_path / "not-yet.json")
+    write_atomic(dangling, "new")
+    assert dangling.is_symlink() and (tmp_path / "not-yet.json").read_text() == "new"
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    reader = subprocess.Popen(["cat", str(fifo)], stdout=subprocess.PIPE)
+    fifo_link = tmp_path / "fifo-link"
+    fifo_link.symlink_to(fifo)
+    write_atomic(fifo_link, b"through the pipe\n")
+    assert reader.communicate(timeout=10)[0] == b"through the pipe\n"
+    assert fifo_link.is_symlink() and fifo.is_fifo()
+    null = tmp_path / "null"
+    null.symlink_to("/dev/null")
+    write_atomic(null, "gone")
+    assert null.is_symlink()
+    read_end, write_end = os.pipe()
+    try:
+        write_atomic(Path(f"/proc/self/fd/{write_end}"), "via fd")
+        assert os.read(read_end, 100) == b"via fd"
+    finally:
+        os.close(read_end)
+        os.close(write_end)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "dangling.json", "fifo", "fifo-link", "link.json", "not-yet.json", "null", "real.json",
+    ]  # fmt: skip  # no temporary file left anywhere

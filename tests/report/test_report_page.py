@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -148,6 +149,27 @@ def test_report_command_writes_the_default_file(run_dirs: RunDirs, tmp_path: Pat
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == f"Report: {copy / 'report.html'}"
     assert (copy / "report.html").read_text().startswith("<!DOCTYPE html>")
+
+
+def test_html_through_a_symlink_or_into_a_fifo(run_dirs: RunDirs, tmp_path: Path) -> None:
+    """``--html LINK`` writes the file LINK points to and keeps the link; ``--html FIFO``
+    writes into the pipe (no temporary file, nothing renamed over it)."""
+    page = tmp_path / "kept" / "page.html"
+    page.parent.mkdir()
+    link = tmp_path / "link.html"
+    link.symlink_to(page)
+    assert main(["report", str(run_dirs.other), "--html", str(link)]) == 0
+    assert link.is_symlink() and page.read_text().startswith("<!DOCTYPE html>")
+    fifo = tmp_path / "fifo.html"
+    os.mkfifo(fifo)
+    reader = subprocess.Popen(["cat", str(fifo)], stdout=subprocess.PIPE)
+    assert main(["report", str(run_dirs.other), "--html", str(fifo)]) == 0
+    assert reader.communicate(timeout=60)[0].startswith(b"<!DOCTYPE html>")
+    assert fifo.is_fifo() and sorted(p.name for p in tmp_path.iterdir()) == [
+        "fifo.html",
+        "kept",
+        "link.html",
+    ]
 
 
 def test_write_report_refuses_three_inputs(run_dirs: RunDirs) -> None:

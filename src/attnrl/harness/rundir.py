@@ -18,12 +18,14 @@ import json
 import logging
 import math
 import os
+import secrets
+import stat
 import sys
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from attnrl.stats.analysis import summarize
 
@@ -48,8 +50,10 @@ __all__ = [
     "read_manifest",
     "read_records",
     "run_log",
+    "atomic_output",
     "set_aside_corrupt",
     "summarize_run_dir",
+    "write_atomic",
     "write_json_atomic",
 ]
 
@@ -161,21 +165,17 @@ def set_aside_corrupt(out: Path) -> int:
     kept = [line for i, line in enumerate(lines, start=1) if i not in bad and line.strip()]
     aside = [lines[i - 1] for i in sorted(bad)]
     side = out / CORRUPT_FILE
-    tmp = path.with_suffix(path.suffix + ".tmp")
     try:
         with side.open("ab") as fh:  # the side file first: nothing is ever only in memory
             fh.write(b"".join(line + b"\n" for line in aside))
             fh.flush()
             os.fsync(fh.fileno())
-        with tmp.open("wb") as fh:
-            fh.write(b"".join(line + b"\n" for line in kept))
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
     except OSError as exc:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
         raise _write_fix(side, exc) from None
+    try:
+        write_atomic(path, b"".join(line + b"\n" for line in kept), fsync=True)
+    except OSError as exc:
+        raise _write_fix(path, exc) from None
     numbers = [str(i) for i in sorted(bad)]
     logger.warning(
         "%s: set aside %d corrupt line%s (not run records: line %s) in %s; %s again",
@@ -248,16 +248,62 @@ def json_safe(value: Any) -> Any:
     return value
 
 
-def write_json_atomic(path: Path, data: Any) -> None:
-    """Write ``data`` as JSON through a temporary file, so readers never see half of it; on
-    failure the temporary file is removed and the old file is left as it was."""
-    tmp = path.with_suffix(path.suffix + ".tmp")
+@contextlib.contextmanager
+def atomic_output(path: Path, *, fsync: bool = False) -> Iterator[BinaryIO]:
+    """A binary handle whose content becomes ``path`` at once when the ``with`` block ends
+    (readers never see half of it): the one way attnrl writes a whole output file.
+
+    The content goes to a new temporary file beside the destination, renamed over it at the
+    end; on any failure the temporary file is removed and the old file is left as it was. A
+    symlink is written through, never replaced: the file it resolves to is the destination
+    (created if it does not exist yet). A destination that is not a regular file (a pipe, a
+    FIFO, a character device such as ``/dev/stdout`` or ``/dev/null``, ``/proc/self/fd/N``)
+    cannot be renamed over: it is opened and written straight. ``fsync``: make the content
+    durable before the rename. Raises OSError.
+    """
     try:
-        tmp.write_text(json.dumps(data, indent=2, allow_nan=False) + "\n", encoding="utf-8")
-        os.replace(tmp, path)
-    except OSError as exc:
+        mode: int | None = os.stat(path).st_mode  # follows symlinks, /proc's magic ones too
+    except FileNotFoundError:
+        mode = None  # nothing there yet, or a symlink to a file not created yet
+    if mode is not None and not stat.S_ISREG(mode):
+        with open(path, "wb") as fh:  # the path as given: /proc/self/fd/1 is opened anew
+            yield fh
+        return
+    target = Path(os.path.realpath(path))  # the file itself: a symlink to it stays a symlink
+    while True:
+        tmp = target.with_name(f".{target.name}.{secrets.token_hex(4)}.tmp")
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
+            break
+        except FileExistsError:
+            continue
+    try:
+        if mode is not None:
+            os.fchmod(fd, stat.S_IMODE(mode))  # a replaced file keeps its permissions
+        with os.fdopen(fd, "wb") as fh:
+            yield fh
+            fh.flush()
+            if fsync:
+                os.fsync(fh.fileno())
+        os.replace(tmp, target)
+    except BaseException:
         with contextlib.suppress(OSError):
             tmp.unlink()
+        raise
+
+
+def write_atomic(path: Path, data: bytes | str, *, fsync: bool = False) -> None:
+    """Write ``data`` (str as UTF-8) to ``path`` through :func:`atomic_output`."""
+    with atomic_output(path, fsync=fsync) as fh:
+        fh.write(data.encode("utf-8") if isinstance(data, str) else data)
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    """Write ``data`` as JSON through :func:`atomic_output`, so readers never see half of it;
+    on failure the old file is left as it was."""
+    try:
+        write_atomic(path, json.dumps(data, indent=2, allow_nan=False) + "\n")
+    except OSError as exc:
         raise _write_fix(path, exc) from None
 
 
