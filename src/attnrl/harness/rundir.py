@@ -22,7 +22,7 @@ import secrets
 import stat
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -43,6 +43,7 @@ __all__ = [
     "json_safe",
     "load_records",
     "manifest_fields",
+    "manifest_problem",
     "lock_run_dir",
     "now",
     "open_batch_dir",
@@ -88,6 +89,104 @@ def _write_fix(path: Path, exc: OSError) -> RunDirError:
         f"cannot write {path}: {_why(exc)}; free space or fix permissions and continue with "
         "--resume, or choose another --out (runs already recorded are kept)"
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# What the files hold: run.json's fields and a record's, checked by every reader
+
+
+def _is_int(value: Any, least: int | None = None) -> bool:
+    return (
+        isinstance(value, int) and not isinstance(value, bool) and (least is None or value >= least)
+    )
+
+
+def _is_number(value: Any, least: float | None = None) -> bool:
+    return (
+        isinstance(value, int | float)
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+        and (least is None or value >= least)
+    )
+
+
+def _is_str(value: Any) -> bool:
+    return isinstance(value, str)
+
+
+def _is_object(value: Any) -> bool:
+    return isinstance(value, dict)
+
+
+def _or_null(check: Callable[[Any], bool]) -> Callable[[Any], bool]:
+    return lambda value: value is None or check(value)
+
+
+def _is_band(value: Any) -> bool:
+    return (
+        isinstance(value, list)
+        and len(value) == 2
+        and all(_is_number(v) for v in value)
+        and 0 <= value[0] < value[1] <= 1
+    )
+
+
+def _shown(value: Any) -> str:
+    """A bad value as a message quotes it: JSON, cut short."""
+    text = json.dumps(value, default=str)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+Check = tuple[Callable[[Any], bool], str]
+"""How to check a field, and what it should be (for the message when it is not)."""
+
+MANIFEST_FIELDS: dict[str, Check] = {
+    "model": (lambda v: isinstance(v, str) and bool(v), "a model name (a string)"),
+    "simulated": (lambda v: isinstance(v, bool), "true or false"),
+    "task": (_is_str, "a task name (a string)"),
+    "title": (_or_null(_is_str), "a string"),
+    "preset": (_or_null(_is_str), "a preset name (a string)"),
+    "seed": (_or_null(_is_int), "an integer or null"),
+    "task_hash": (_is_str, "a content hash (a string)"),
+    "instances": (lambda v: v in ("fixed", "per run"), '"fixed" or "per run"'),
+    "max_steps": (lambda v: _is_int(v, 1), "an integer >= 1"),
+    "runs": (lambda v: _is_int(v, 1), "an integer >= 1"),
+    "batches": (lambda v: _is_int(v, 1), "an integer >= 1"),
+    "band": (_is_band, "[low, high] with 0 <= low < high <= 1 (fractions)"),
+    "knobs": (_is_object, "an object of knob settings ({...})"),
+    "options": (_is_object, "an object of provider options ({...})"),
+    "spec": (_is_object, "an object (the task spec)"),
+    "context": (_is_object, "an object (the context check)"),
+    "updated": (_is_str, "a time (a string)"),
+}
+"""The ``run.json`` keys attnrl reads back. Each is optional (older directories lack some),
+but one that is there must be what attnrl wrote."""
+
+OPTION_FIELDS: dict[str, Check] = {
+    "base_url": (_or_null(_is_str), "a URL (a string) or null"),
+    "max_tokens": (lambda v: _is_int(v, 1), "an integer >= 1"),
+    "temperature": (_or_null(lambda v: _is_number(v, 0)), "a number >= 0 or null"),
+    "retries": (lambda v: _is_int(v, 0), "an integer >= 0"),
+    "retry_delay": (lambda v: _is_number(v, 0), "a number of seconds >= 0"),
+    "no_cache_prompt": (lambda v: isinstance(v, bool), "true or false"),
+    "fixed_instance": (lambda v: isinstance(v, bool), "true or false"),
+    "stop_when_decided": (lambda v: isinstance(v, bool), "true or false"),
+    "max_cost": (_or_null(lambda v: _is_number(v) and v > 0), "a number > 0 (USD) or null"),
+}
+"""The provider options ``run.json`` records under ``options`` (``--resume`` restores them)."""
+
+
+def manifest_problem(manifest: dict[str, Any]) -> str | None:
+    """What is wrong with a ``run.json`` (the field, what it holds and what it should be), or
+    None when every field attnrl reads back is of its kind."""
+    for key, (check, what) in MANIFEST_FIELDS.items():
+        if key in manifest and not check(manifest[key]):
+            return f'"{key}" should be {what}, not {_shown(manifest[key])}'
+    options = manifest.get("options") or {}
+    for key, (check, what) in OPTION_FIELDS.items():
+        if key in options and not check(options[key]):
+            return f'"options.{key}" should be {what}, not {_shown(options[key])}'
+    return None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -320,6 +419,9 @@ def read_manifest(out: Path) -> dict[str, Any]:
         raise RunDirError(f"{path} is not valid JSON; restore it or choose another --out") from None
     if not isinstance(data, dict):
         raise RunDirError(f"{path} is not a run manifest; restore it or choose another --out")
+    problem = manifest_problem(data)
+    if problem is not None:
+        raise RunDirError(f"{path}: {problem}; correct that field or restore the file")
     return data
 
 
