@@ -190,7 +190,7 @@ def _row(record: dict[str, Any], batch: Batch) -> RunRow:
 def _load_batch(path: Path, label: str, band: tuple[float, float] | None) -> Batch:
     try:
         manifest = read_manifest(path)
-        records = load_records(path / RESULTS_FILE)
+        records = load_records(path / RESULTS_FILE, manifest)
         if (path / SUMMARY_FILE).exists() and band is None:
             summary = _read_json(path / SUMMARY_FILE)  # the file of record, as run wrote it
         else:
