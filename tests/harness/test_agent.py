@@ -478,7 +478,7 @@ async def test_the_runner_prints_model_text_literally_and_counts_every_run(
     out = io.StringIO()
     console = Console(file=out, force_terminal=True, width=10_000)
     config = RunConfig(
-        model="openai/scripted", out=tmp_path / "run", runs=5, concurrency=1, verbose=True
+        model="openai/local-model", out=tmp_path / "run", runs=5, concurrency=1, verbose=True
     )
     model = make_model("openai", llm_server, RecordingSleep())
     try:

@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -24,26 +25,32 @@ from attnrl.harness.rundir import (
 )
 
 
+def run(run_id: int, **fields: Any) -> bytes:
+    """The line of a minimal run record (the fields every reader needs)."""
+    record = {"run_id": run_id, "passed": True, "outcome": "full_success", "category": None}
+    return json.dumps(record | {"steps": 2, "duration_s": 0.5} | fields).encode()
+
+
 def test_torn_and_corrupt_lines_are_skipped_then_set_aside(tmp_path: Path) -> None:
     path = tmp_path / "results.jsonl"
-    path.write_text('{"run_id": 1, "passed": true}\n{"run_id": 2, "pas')
+    path.write_bytes(run(1) + b"\n" + run(2)[:20])
     assert [r["run_id"] for r in load_records(path)] == [1]
     garbage = b"\xff\xfe\x00binary\n"
-    path.write_bytes(b'{"run_id": 1}\nnot json\n' + garbage + b'{"run_id": 3}\n{"run_id": 4')
+    path.write_bytes(run(1) + b"\nnot json\n" + garbage + run(3) + b"\n" + run(4)[:-1])
     records, corrupt = read_records(path)
     assert [r["run_id"] for r in records] == [1, 3] and corrupt == [2, 3, 5]
     assert set_aside_corrupt(tmp_path) == 3
-    assert path.read_bytes() == b'{"run_id": 1}\n{"run_id": 3}\n'
+    assert path.read_bytes() == run(1) + b"\n" + run(3) + b"\n"
     side = (tmp_path / CORRUPT_FILE).read_bytes()
-    assert side == b"not json\n" + garbage + b'{"run_id": 4\n'  # every byte kept
+    assert side == b"not json\n" + garbage + run(4)[:-1] + b"\n"  # every byte kept
     assert set_aside_corrupt(tmp_path) == 0
 
 
 def test_a_whole_record_missing_its_newline_is_kept(tmp_path: Path) -> None:
     path = tmp_path / "results.jsonl"
-    path.write_bytes(b'{"run_id": 1}\n{"run_id": 2}')
+    path.write_bytes(run(1) + b"\n" + run(2))
     assert set_aside_corrupt(tmp_path) == 0
-    assert path.read_bytes() == b'{"run_id": 1}\n{"run_id": 2}\n'
+    assert path.read_bytes() == run(1) + b"\n" + run(2) + b"\n"
 
 
 def test_one_writer_per_directory_names_the_holder(tmp_path: Path) -> None:
@@ -104,21 +111,22 @@ def test_a_full_disk_is_an_error_not_a_lost_record(tmp_path: Path) -> None:
         "n = 0\n"
         "try:\n"
         "    while True:\n"
-        "        w.append({'run_id': n, 'pad': 'x' * 3000}); n += 1\n"
+        "        n += 1; w.append({'run_id': n, 'passed': False, 'outcome': 'failure', "
+        "'category': 'logic', 'steps': 1, 'duration_s': 0.1, 'pad': 'x' * 3000})\n"
         "except RunDirError as e: print('ERR', e)\n"
         "try: write_json_atomic(Path('/mnt/small/summary.json'), {'pad': 'y' * 100000})\n"
         "except RunDirError as e: print('ERR2', e)\n"
     )
     proc = _in_small_tmpfs(
-        f'{sys.executable} -c "{code}"; ls /mnt/small; cp /mnt/small/results.jsonl {tmp_path}',
+        f'{sys.executable} -c "{code}"; ls -A /mnt/small; cp /mnt/small/results.jsonl {tmp_path}',
         size=64 * 1024,
     )
     assert "ERR cannot write /mnt/small/results.jsonl: No space left on device" in proc.stdout
     assert "ERR2 cannot write /mnt/small/summary.json: No space left on device" in proc.stdout
-    assert "summary.json.tmp" not in proc.stdout  # no empty temporary file left behind
+    assert ".tmp" not in proc.stdout  # no empty temporary file left behind
     records = load_records(tmp_path / "results.jsonl")
     assert len(records) >= 15
-    assert [r["run_id"] for r in records] == list(range(len(records)))
+    assert [r["run_id"] for r in records] == list(range(1, len(records) + 1))
 
 
 def test_writer_and_atomic_write_errors_name_the_path(tmp_path: Path) -> None:
@@ -150,3 +158,56 @@ def test_a_batch_dir_holds_the_lock_until_it_finishes(
     with pytest.raises(OSError, match="disk full"):
         rundir.open_batch_dir(tmp_path / "other", {"runs": 1}, resume=False)
     rundir.lock_run_dir(tmp_path / "other").release()  # released though opening failed
+
+
+def test_atomic_writes_go_through_symlinks_and_into_pipes(tmp_path: Path) -> None:
+    """A symlink is written through (its file replaced, the link kept); a destination that
+    is not a regular file (a FIFO, /dev/null, /proc/self/fd/N) is written straight."""
+    from attnrl.harness.rundir import write_atomic
+
+    real = tmp_path / "real.json"
+    real.write_text("old")
+    real.chmod(0o640)
+    link = tmp_path / "link.json"
+    link.symlink_to(real)
+    write_json_atomic(link, {"a": 1})
+    assert link.is_symlink() and json.loads(real.read_text()) == {"a": 1}
+    assert real.stat().st_mode & 0o777 == 0o640  # the replaced file keeps its permissions
+    dangling = tmp_path / "dangling.json"
+    dangling.symlink_to(tmp_path / "not-yet.json")
+    write_atomic(dangling, "new")
+    assert dangling.is_symlink() and (tmp_path / "not-yet.json").read_text() == "new"
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    reader = subprocess.Popen(["cat", str(fifo)], stdout=subprocess.PIPE)
+    fifo_link = tmp_path / "fifo-link"
+    fifo_link.symlink_to(fifo)
+    write_atomic(fifo_link, b"through the pipe\n")
+    assert reader.communicate(timeout=10)[0] == b"through the pipe\n"
+    assert fifo_link.is_symlink() and fifo.is_fifo()
+    null = tmp_path / "null"
+    null.symlink_to("/dev/null")
+    write_atomic(null, "gone")
+    assert null.is_symlink()
+    read_end, write_end = os.pipe()
+    try:
+        write_atomic(Path(f"/proc/self/fd/{write_end}"), "via fd")
+        assert os.read(read_end, 100) == b"via fd"
+    finally:
+        os.close(read_end)
+        os.close(write_end)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "dangling.json", "fifo", "fifo-link", "link.json", "not-yet.json", "null", "real.json",
+    ]  # fmt: skip  # no temporary file left anywhere
+
+
+def test_one_record_per_run_the_first_unless_it_was_infrastructure(tmp_path: Path) -> None:
+    """A re-run of an infrastructure failure replaces it (that is how resume re-runs it);
+    any other repeat of a run id is set aside: a line appended later cannot rewrite a run."""
+    path = tmp_path / "results.jsonl"
+    infra = run(1, passed=False, outcome="error", category="infrastructure")
+    lines = [infra, run(1, passed=False, outcome="failure", category="logic"), run(1), run(2)]
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    records, corrupt = read_records(path)
+    assert [(r["run_id"], r["passed"]) for r in records] == [(1, False), (2, True)]
+    assert corrupt == [3]

@@ -172,3 +172,18 @@ def test_a_simulated_verdict_says_its_rate_is_the_mix_by_construction() -> None:
     (line,) = verdict_lines(text)
     assert "[simulated: the scripted mix's rate by construction, not a model's]" in line
     assert "(simulated, by construction: the grader's diagnosis recovered 11/11" in text
+
+
+def test_a_field_of_the_wrong_kind_counts_as_missing_never_as_a_crash() -> None:
+    """Readers set such records aside first; summarize alone still never crashes on one, and
+    only a recorded ``true`` passes (the string "false" is truthy)."""
+    hostile = [
+        {"run_id": 1, "passed": "false", "outcome": "full_success", "category": None,
+         "steps": "x", "duration_s": "x", "usage": None, "cost_usd": "x", "model": "m"},
+        {"run_id": "2", "passed": True, "outcome": "full_success", "category": None,
+         "steps": 2, "duration_s": 1.5, "usage": {"input_tokens": "x"}, "cost_usd": 0.1},
+    ]  # fmt: skip
+    s = summarize(hostile)
+    assert (s["runs"], s["passed"]) == (2, 1)
+    assert s["timing_s"]["mean"] == 1.5 and s["steps"]["max"] == 2
+    assert s["cost_usd"]["total"] is None and s["tokens"]["input"] == 0

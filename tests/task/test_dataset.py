@@ -273,3 +273,22 @@ def test_a_row_cannot_give_another_preset_the_seed_docs_grader(policy: str) -> N
         reward_for('{"final_output": [[0]]}', None, info)
     seed_doc = json.loads(dataset_row(load_task("seed-doc"))["info"])
     assert task_from_info(seed_doc).spec.policy == "seed-doc"  # where it belongs
+
+
+def test_out_through_a_symlink_to_stdout_writes_the_pipe(tmp_path: Path) -> None:
+    """``--out LINK`` where LINK -> /proc/self/fd/1 (as /dev/stdout is): the rows go to the
+    process's stdout pipe, and the symlink is still a symlink (it was once replaced by a file)."""
+    import subprocess
+
+    link = tmp_path / "mystdout"
+    link.symlink_to("/proc/self/fd/1")
+    proc = subprocess.run(
+        [sys.executable, "-m", "attnrl", "dataset", "--preset", "procedural", "--n", "2"]
+        + ["--out", str(link)],
+        capture_output=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    rows = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith(b"{")]
+    assert len(rows) == 2 and all(_check_row(row) for row in rows)
+    assert link.is_symlink() and os.readlink(link) == "/proc/self/fd/1"

@@ -37,6 +37,7 @@ from attnrl.cli.common import (
     task_maker,
 )
 from attnrl.cli.run_options import add_card_argument, apply_card
+from attnrl.harness.rundir import atomic_output
 from attnrl.task.base import Task
 from attnrl.task.lengths import LengthSummary, count_tokens_with, length_stats, load_tokenizer
 
@@ -152,21 +153,11 @@ def _umask() -> int:
 
 
 def _write_jsonl(rows: Iterator[dict[str, Any]], out: Path) -> int:
-    fd, tmp_name = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
-    tmp = Path(tmp_name)
     count = 0
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            for row in rows:
-                handle.write(json.dumps(row, separators=(",", ":")) + "\n")
-                count += 1
-            handle.flush()
-            os.fsync(handle.fileno())
-        tmp.chmod(0o666 & ~_umask())  # mkstemp's 0600 would outlive the rename
-        tmp.replace(out)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    with atomic_output(out, fsync=True) as handle:  # a symlink or /dev/stdout: written through
+        for row in rows:
+            handle.write((json.dumps(row, separators=(",", ":")) + "\n").encode("utf-8"))
+            count += 1
     return count
 
 

@@ -62,6 +62,8 @@ class RunConfig:
     """One ``attnrl run`` batch."""
 
     model: str
+    """The name the batch's models record their runs under (``Model.name``): a record under
+    another name is not a run of this batch (:func:`attnrl.harness.rundir.record_problem`)."""
     out: Path
     runs: int = 15
     concurrency: int = 15
@@ -258,7 +260,12 @@ async def run_batch(
     """
     family = task if isinstance(task, TaskFamily) else TaskFamily.of(task)
     task = family.base
-    batch_dir = open_batch_dir(config.out, batch_manifest(config, family), config.resume)
+    batch_dir = open_batch_dir(
+        config.out,
+        batch_manifest(config, family),
+        config.resume,
+        (lambda run_id: family.task(run_id).content_hash) if family.per_run else None,
+    )
     previous = batch_dir.previous
     done = {r["run_id"] for r in previous if r.get("category") != "infrastructure"}
     todo = [i for i in range(1, config.runs + 1) if i not in done]

@@ -7,10 +7,10 @@ offline and alone: styles, script, figures (inline SVG) and data are in the file
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from pathlib import Path
 
+from attnrl.harness.rundir import write_atomic
 from attnrl.report.curriculum import curriculum_section
 from attnrl.report.data import Batch, Collection, ReportError, load_input
 from attnrl.report.page import html_page, run_payload
@@ -85,10 +85,8 @@ def write_report(
     """Write the page (atomically) and return its path."""
     page = build_report(inputs, band)
     target = out or default_output(inputs)
-    tmp = target.with_name(target.name + ".tmp")
     try:
-        tmp.write_text(page, encoding="utf-8")
-        os.replace(tmp, target)
+        write_atomic(target, page)
     except OSError as exc:
         raise ReportError(f"cannot write {target}: {exc.strerror or exc}") from None
     return target

@@ -16,11 +16,11 @@ from pathlib import Path
 from typing import Any
 
 from attnrl.harness.rundir import (
-    MANIFEST_FILE,
     RESULTS_FILE,
     SUMMARY_FILE,
     RunDirError,
     load_records,
+    read_manifest,
     summarize_run_dir,
 )
 from attnrl.task.base import Task
@@ -188,9 +188,9 @@ def _row(record: dict[str, Any], batch: Batch) -> RunRow:
 
 
 def _load_batch(path: Path, label: str, band: tuple[float, float] | None) -> Batch:
-    manifest = _read_json(path / MANIFEST_FILE) if (path / MANIFEST_FILE).exists() else {}
     try:
-        records = load_records(path / RESULTS_FILE)
+        manifest = read_manifest(path)
+        records = load_records(path / RESULTS_FILE, manifest)
         if (path / SUMMARY_FILE).exists() and band is None:
             summary = _read_json(path / SUMMARY_FILE)  # the file of record, as run wrote it
         else:

@@ -104,27 +104,43 @@ def percentile(values: Sequence[float], q: float) -> float:
     return ordered[low] + (ordered[high] - ordered[low]) * (pos - low)
 
 
+def _passed(record: dict[str, Any]) -> bool:
+    """Only a recorded ``true`` passes (the string "false" is truthy)."""
+    return record.get("passed") is True
+
+
+def _number(value: Any) -> float | None:
+    """A recorded finite number, else None (a hand-edited "x", a bool, NaN)."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        return None
+    return float(value)
+
+
 def summarize(
     records: Sequence[dict[str, Any]], band: tuple[float, float] = (0.10, 0.40)
 ) -> dict[str, Any]:
-    """The ``summary.json`` statistics of finished runs (rates are fractions)."""
+    """The ``summary.json`` statistics of finished runs (rates are fractions).
+
+    Readers hand it only records that pass :func:`attnrl.harness.rundir.record_problem`;
+    as a second line of defence a field of the wrong kind counts as missing here (a run
+    passes only on ``true``), never as a crash."""
     infra = [r for r in records if r.get("category") == "infrastructure"]
     graded = [r for r in records if r.get("category") != "infrastructure"]
-    passed = sum(1 for r in graded if r["passed"])
+    passed = sum(1 for r in graded if _passed(r))
     n = len(graded)
     ci = wilson_interval(passed, n)
-    categories = Counter(r["category"] for r in graded if not r["passed"])
-    durations = [float(r["duration_s"]) for r in graded]
-    steps = [int(r["steps"]) for r in graded]
-    intended = [r for r in graded if r.get("intended_category") and not r["passed"]]
-    recovered = sum(1 for r in intended if r["category"] == r["intended_category"])
+    categories = Counter(str(r.get("category")) for r in graded if not _passed(r))
+    durations = [d for r in graded if (d := _number(r.get("duration_s"))) is not None]
+    steps = [int(k) for r in graded if (k := _number(r.get("steps"))) is not None]
+    intended = [r for r in graded if r.get("intended_category") and not _passed(r)]
+    recovered = sum(1 for r in intended if r.get("category") == r["intended_category"])
     summary: dict[str, Any] = (
         {
             "runs": n,
             "passed": passed,
             "failed": n - passed,
-            "full_success": sum(1 for r in graded if r["outcome"] == "full_success"),
-            "partial_success": sum(1 for r in graded if r["outcome"] == "partial_success"),
+            "full_success": sum(1 for r in graded if r.get("outcome") == "full_success"),
+            "partial_success": sum(1 for r in graded if r.get("outcome") == "partial_success"),
             "pass_rate": passed / n if n else None,
             "pass_rate_ci95": [ci[0], ci[1]],
             "target_band": [band[0], band[1]],
@@ -155,14 +171,19 @@ def summarize(
     return summary | sequence | cost_fields(records, sequence["decided_at"])
 
 
+def _run_order(record: dict[str, Any]) -> int:
+    run_id = record.get("run_id")
+    return run_id if isinstance(run_id, int) and not isinstance(run_id, bool) else 0
+
+
 def sequence_fields(
     graded: Sequence[dict[str, Any]], band: tuple[float, float], alpha: float = 0.05
 ) -> dict[str, Any]:
     """The anytime-valid confidence sequence over graded runs in run-id order
     (:mod:`attnrl.stats.sequential`): its interval, its verdict, and after how many runs
     that verdict came."""
-    ordered = sorted(graded, key=lambda r: int(r["run_id"]))
-    cs = ConfidenceSequence.of((bool(r["passed"]) for r in ordered), alpha=alpha)
+    ordered = sorted(graded, key=_run_order)
+    cs = ConfidenceSequence.of((_passed(r) for r in ordered), alpha=alpha)
     return {
         "pass_rate_cs95": [cs.lower, cs.upper],
         "sequence_verdict": cs.verdict(band),
@@ -179,8 +200,9 @@ def _usage_fields(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """Token totals as billed; a cache count some record did not know is None."""
 
     def total(field: str) -> int | None:
-        values = [r.get("usage", {}).get(field, 0) for r in records]
-        return None if any(v is None for v in values) else sum(int(v) for v in values)
+        values = [u.get(field, 0) if isinstance(u := r.get("usage"), dict) else 0 for r in records]
+        counts = [v if isinstance(v, int) and not isinstance(v, bool) else None for v in values]
+        return None if any(v is None for v in counts) else sum(v for v in counts if v is not None)
 
     return {
         "tokens": {
@@ -195,11 +217,8 @@ def _usage_fields(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
 def cost_fields(records: Sequence[dict[str, Any]], decided_at: int | None) -> dict[str, Any]:
     """Cost in USD from each record's ``cost_usd``: total, per graded run, and spent up to
     the sequence's verdict; all None (with a note) when any run has no known price."""
-    graded = sorted(
-        (r for r in records if r.get("category") != "infrastructure"),
-        key=lambda r: int(r["run_id"]),
-    )
-    unknown = sorted({str(r.get("model")) for r in records if r.get("cost_usd") is None})
+    graded = sorted((r for r in records if r.get("category") != "infrastructure"), key=_run_order)
+    unknown = sorted({str(r.get("model")) for r in records if _number(r.get("cost_usd")) is None})
     if unknown or not records:
         note = (
             f"cost unknown: no published price for {', '.join(unknown)}; pass --pricing FILE"
