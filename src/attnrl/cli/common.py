@@ -255,8 +255,8 @@ def add_task_arguments(parser: argparse.ArgumentParser) -> None:
         action="append",
         default=None,
         metavar="NAME=VALUE",
-        help="a difficulty knob of --task by name, the value as JSON (e.g. --knob dim=8, "
-        "--knob 'positions=[2,6]'); repeatable",
+        help="a difficulty knob of --task by name, the value as JSON (e.g. --knob heads=3, "
+        "--task rope --knob 'dim=[4,8]'); repeatable; attnrl tasks --json lists each task's knobs",
     )
     parser.add_argument(
         "--preset",
@@ -321,7 +321,24 @@ def add_task_arguments(parser: argparse.ArgumentParser) -> None:
 def _knobs(args: argparse.Namespace) -> dict[str, Any]:
     """The knob flags and ``--knob`` pairs that were given (robust to parsers without them)."""
     flags = {k: v for k in KNOB_DESTS if (v := getattr(args, k, None)) is not None}
-    return flags | dict(getattr(args, "knob", None) or ())
+    given = dict(getattr(args, "knob", None) or ())
+    if isinstance(given.get("mask"), str):  # --knob mask=window:3, as --mask spells it
+        try:
+            given["mask"] = parse_mask(given["mask"])
+        except argparse.ArgumentTypeError as exc:
+            raise UsageError(f"--knob mask: {exc}") from None
+    return flags | given
+
+
+def _check_knob_names(plugin: TaskPlugin, names: list[str]) -> None:
+    """``--knob NAME=...`` names a knob of the task (:attr:`TaskPlugin.knobs`; a task that
+    lists none is left to check its own)."""
+    unknown = sorted(set(names) - set(plugin.knobs)) if plugin.knobs else []
+    if unknown:
+        raise UsageError(
+            f"task {plugin.name} has no knob {', '.join(map(repr, unknown))}; its knobs: "
+            f"{', '.join(plugin.knobs)} (--knob NAME=VALUE)"
+        )
 
 
 def plugin_from_args(args: argparse.Namespace) -> TaskPlugin:
@@ -349,8 +366,10 @@ def spec_factory(args: argparse.Namespace) -> Callable[[int | None], Spec]:
     :class:`UsageError` that names the flag, not the field."""
     check_seed(args)
     plugin = plugin_from_args(args)
+    knobs = _knobs(args)
+    _check_knob_names(plugin, [name for name, _ in getattr(args, "knob", None) or ()])
     try:
-        factory = plugin.spec_maker(args.preset, **_knobs(args))
+        factory = plugin.spec_maker(args.preset, **knobs)
     except (ValueError, TypeError) as exc:
         raise UsageError(f"task {plugin.name}: {_flag_names(str(exc))}") from None
 
