@@ -42,8 +42,10 @@ __all__ = [
     "dump_json",
     "fail",
     "instance_seed",
+    "out_path",
     "parse_mask",
     "print_notes",
+    "check_sandbox",
     "check_seed",
     "read_bytes",
     "read_input",
@@ -59,6 +61,14 @@ KNOB_DESTS = presets.DIFFICULTY_KNOBS
 
 class UsageError(Exception):
     """An operator error (bad flag value, unreadable file): message to stderr, exit 2."""
+
+
+def out_path(text: str) -> Path:
+    """An argparse type for ``--out``: a path, never an empty one (``--out ""`` would be the
+    current directory)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError(f"expected a path, got {text!r} (empty)")
+    return Path(text)
 
 
 def _int_range(text: str) -> tuple[int, int]:
@@ -409,12 +419,28 @@ def read_input(path: str) -> str:
 def read_bytes(path: str) -> bytes:
     """The bytes of ``path``, or of stdin for ``-``; a UsageError naming the path if unreadable."""
     if path == "-":
+        if sys.stdin is None:  # started with stdin closed (`<&-`)
+            raise UsageError("cannot read stdin: it is closed; pipe the input in, or give a FILE")
         stream = getattr(sys.stdin, "buffer", None)  # a text-only stdin (a StringIO) has none
-        return stream.read() if stream is not None else sys.stdin.read().encode("utf-8")
+        try:
+            return stream.read() if stream is not None else sys.stdin.read().encode("utf-8")
+        except OSError as exc:
+            raise UsageError(f"cannot read stdin: {exc.strerror or 'unreadable'}") from None
     try:
         return Path(path).read_bytes()
     except OSError as exc:
         raise UsageError(f"cannot read {path}: {exc.strerror or 'unreadable'}") from None
+
+
+def check_sandbox() -> None:
+    """The sandbox ``ATTNRL_SANDBOX`` names can be opened (a known backend; Ray installed
+    for ``ray``), checked before anything runs; a :class:`UsageError` otherwise."""
+    from attnrl.sandbox.select import configured_backend
+
+    try:
+        configured_backend()
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def dump_json(obj: Any, compact: bool) -> str:
