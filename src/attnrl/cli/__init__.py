@@ -96,7 +96,19 @@ def _suggestion(parser: argparse.ArgumentParser, message: str) -> str | None:
     """``did you mean ...?`` for an unknown flag or command in an argparse ``message``."""
     if message.startswith("unrecognized arguments: "):
         options = _options(parser)
-        for token in message.removeprefix("unrecognized arguments: ").split():
+        tokens = message.removeprefix("unrecognized arguments: ").split()
+        top = [s for a in parser._actions if not a.nargs == 0 for s in a.option_strings]
+        for i, token in enumerate(tokens):
+            flag, sep, value = token.partition("=")
+            if flag in top:  # a top-level flag typed after the command
+                if not sep:
+                    value = tokens[i + 1] if i + 1 < len(tokens) else "LEVEL"
+                command = getattr(parser, "command", None) or "COMMAND"
+                return (
+                    f"{flag} is a flag of {parser.prog} itself: it goes before the command, "
+                    f"e.g. {parser.prog} {flag} {value} {command} ..."
+                )
+        for token in tokens:
             flag = token.split("=", 1)[0]
             close = difflib.get_close_matches(flag, options, n=1, cutoff=0.6)
             if flag.startswith("-") and close:
@@ -135,6 +147,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         prog="attnrl",
         description="The Positional Multi-Head Attention RL task: spec, verifier, harness.",
     )
+    parser.command = command  # type: ignore[attr-defined]  # for a hint naming it
     parser.add_argument("--version", action="version", version=f"attnrl {__version__}")
     parser.add_argument("--log-level", default="WARNING", help="logging level (default WARNING)")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")

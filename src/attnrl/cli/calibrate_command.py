@@ -10,11 +10,20 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import math
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from attnrl.cli.common import UsageError, add_task_flag, at_least, percent_band, positive_number
+from attnrl.cli.common import (
+    UsageError,
+    add_task_flag,
+    at_least,
+    check_sandbox,
+    out_path,
+    percent_band,
+    positive_number,
+)
 from attnrl.cli.model_choice import choose_model, simulated_skill_plans
 from attnrl.cli.model_flags import add_model_arguments, model_options
 from attnrl.cli.run_options import check_cost_limit, load_prices
@@ -27,6 +36,22 @@ from attnrl.task.family import TaskFamily
 __all__ = ["register"]
 
 CARD_FILE = "card.json"
+
+
+SKILL_RANGE = (-50.0, 50.0)
+"""``--simulated-skill`` bounds: a run passes with probability 1 / (1 + exp(d - skill)) for
+rung difficulties d of about -2..10, so the rates have long saturated at either end."""
+
+
+def _skill(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    lo, hi = SKILL_RANGE
+    if not lo <= value <= hi:  # nan and inf too: the card must be JSON
+        raise argparse.ArgumentTypeError(f"expected a number in {lo:g}..{hi:g}, got {text!r}")
+    return value
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -52,11 +77,14 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     add_model_arguments(p)
     p.add_argument(
         "--simulated-skill",
-        type=float,
+        type=_skill,
         default=SkillModel.skill,
-        help=f"{SIMULATED_NAME}: the skill of the offline agents (default {SkillModel.skill:g})",
+        help=f"{SIMULATED_NAME}: the skill of the offline agents, a number in "
+        f"{SKILL_RANGE[0]:g}..{SKILL_RANGE[1]:g} (default {SkillModel.skill:g})",
     )
-    p.add_argument("--out", type=Path, default=None, help="directory (default runs/calibrate_<t>)")
+    p.add_argument(
+        "--out", type=out_path, default=None, help="directory (default runs/calibrate_<t>)"
+    )
     add_task_flag(p)
     p.set_defaults(handler=cmd_calibrate)
 
@@ -67,9 +95,11 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     from attnrl.models.registry import model_source
 
     model = choose_model(args)
+    check_sandbox()  # ATTNRL_SANDBOX: before any rung
     prices = load_prices(args)
     check_cost_limit(model, prices, args.max_cost)
     out: Path = args.out or Path("runs") / datetime.now(UTC).strftime("calibrate_%Y%m%d_%H%M%S")
+    _check_out(out)
     try:
         config = CalibrationConfig(
             model=model,
@@ -105,6 +135,21 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     write_json_atomic(out / CARD_FILE, card)
     _print(card, out / CARD_FILE, len(config.ladder))
     return EXIT_OUT_OF_REACH if card["result"] in ("below band", "above band") else 0
+
+
+def _check_out(out: Path) -> None:
+    """``--out`` before any rung: not a file, and not an earlier calibration (calibrate has no
+    resume: each calibration starts afresh in a directory of its own)."""
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {out} is a file, not a directory; choose another --out")
+    held = sorted(p.name for p in out.glob("rung_*")) if out.is_dir() else []
+    if (out / CARD_FILE).exists():
+        held.insert(0, CARD_FILE)
+    if held:
+        raise UsageError(
+            f"--out {out} already holds a calibration ({', '.join(held[:3])}"
+            f"{', ...' if len(held) > 3 else ''}); calibrate starts afresh: choose another --out"
+        )
 
 
 def _print(card: dict[str, Any], path: Path, rungs: int) -> None:

@@ -42,8 +42,10 @@ __all__ = [
     "dump_json",
     "fail",
     "instance_seed",
+    "out_path",
     "parse_mask",
     "print_notes",
+    "check_sandbox",
     "check_seed",
     "read_bytes",
     "read_input",
@@ -59,6 +61,14 @@ KNOB_DESTS = presets.DIFFICULTY_KNOBS
 
 class UsageError(Exception):
     """An operator error (bad flag value, unreadable file): message to stderr, exit 2."""
+
+
+def out_path(text: str) -> Path:
+    """An argparse type for ``--out``: a path, never an empty one (``--out ""`` would be the
+    current directory)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError(f"expected a path, got {text!r} (empty)")
+    return Path(text)
 
 
 def _int_range(text: str) -> tuple[int, int]:
@@ -255,8 +265,8 @@ def add_task_arguments(parser: argparse.ArgumentParser) -> None:
         action="append",
         default=None,
         metavar="NAME=VALUE",
-        help="a difficulty knob of --task by name, the value as JSON (e.g. --knob dim=8, "
-        "--knob 'positions=[2,6]'); repeatable",
+        help="a difficulty knob of --task by name, the value as JSON (e.g. --knob heads=3, "
+        "--task rope --knob 'dim=[4,8]'); repeatable; attnrl tasks --json lists each task's knobs",
     )
     parser.add_argument(
         "--preset",
@@ -321,7 +331,24 @@ def add_task_arguments(parser: argparse.ArgumentParser) -> None:
 def _knobs(args: argparse.Namespace) -> dict[str, Any]:
     """The knob flags and ``--knob`` pairs that were given (robust to parsers without them)."""
     flags = {k: v for k in KNOB_DESTS if (v := getattr(args, k, None)) is not None}
-    return flags | dict(getattr(args, "knob", None) or ())
+    given = dict(getattr(args, "knob", None) or ())
+    if isinstance(given.get("mask"), str):  # --knob mask=window:3, as --mask spells it
+        try:
+            given["mask"] = parse_mask(given["mask"])
+        except argparse.ArgumentTypeError as exc:
+            raise UsageError(f"--knob mask: {exc}") from None
+    return flags | given
+
+
+def _check_knob_names(plugin: TaskPlugin, names: list[str]) -> None:
+    """``--knob NAME=...`` names a knob of the task (:attr:`TaskPlugin.knobs`; a task that
+    lists none is left to check its own)."""
+    unknown = sorted(set(names) - set(plugin.knobs)) if plugin.knobs else []
+    if unknown:
+        raise UsageError(
+            f"task {plugin.name} has no knob {', '.join(map(repr, unknown))}; its knobs: "
+            f"{', '.join(plugin.knobs)} (--knob NAME=VALUE)"
+        )
 
 
 def plugin_from_args(args: argparse.Namespace) -> TaskPlugin:
@@ -349,8 +376,10 @@ def spec_factory(args: argparse.Namespace) -> Callable[[int | None], Spec]:
     :class:`UsageError` that names the flag, not the field."""
     check_seed(args)
     plugin = plugin_from_args(args)
+    knobs = _knobs(args)
+    _check_knob_names(plugin, [name for name, _ in getattr(args, "knob", None) or ()])
     try:
-        factory = plugin.spec_maker(args.preset, **_knobs(args))
+        factory = plugin.spec_maker(args.preset, **knobs)
     except (ValueError, TypeError) as exc:
         raise UsageError(f"task {plugin.name}: {_flag_names(str(exc))}") from None
 
@@ -390,12 +419,28 @@ def read_input(path: str) -> str:
 def read_bytes(path: str) -> bytes:
     """The bytes of ``path``, or of stdin for ``-``; a UsageError naming the path if unreadable."""
     if path == "-":
+        if sys.stdin is None:  # started with stdin closed (`<&-`)
+            raise UsageError("cannot read stdin: it is closed; pipe the input in, or give a FILE")
         stream = getattr(sys.stdin, "buffer", None)  # a text-only stdin (a StringIO) has none
-        return stream.read() if stream is not None else sys.stdin.read().encode("utf-8")
+        try:
+            return stream.read() if stream is not None else sys.stdin.read().encode("utf-8")
+        except OSError as exc:
+            raise UsageError(f"cannot read stdin: {exc.strerror or 'unreadable'}") from None
     try:
         return Path(path).read_bytes()
     except OSError as exc:
         raise UsageError(f"cannot read {path}: {exc.strerror or 'unreadable'}") from None
+
+
+def check_sandbox() -> None:
+    """The sandbox ``ATTNRL_SANDBOX`` names can be opened (a known backend; Ray installed
+    for ``ray``), checked before anything runs; a :class:`UsageError` otherwise."""
+    from attnrl.sandbox.select import configured_backend
+
+    try:
+        configured_backend()
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def dump_json(obj: Any, compact: bool) -> str:

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 from typing import TYPE_CHECKING, Any
 
-from attnrl.models.base import OPENAI_API_KEY_ENV, OPENAI_BASE_URL_ENV, Message
+from attnrl.models.base import OPENAI_API_KEY_ENV, Message
+from attnrl.models.credentials import read_api_key, read_base_url
 
 if TYPE_CHECKING:
     from attnrl.task.family import TaskFamily
@@ -41,13 +41,15 @@ def context_check(
     keeps; None (and nothing printed) for a model that is not an OpenAI-compatible server at a
     base URL: the hosted APIs do not report their context."""
     provider, _, model_id = model_name.partition("/")
-    base_url = args.base_url or os.environ.get(OPENAI_BASE_URL_ENV)
-    if provider != "openai" or not base_url:
+    if provider != "openai":
+        return None
+    base_url = read_base_url(args.base_url)  # checked, as the model reads them
+    if not base_url:
         return None
     from attnrl.models.context_window import check_context
 
     requests = _first_requests(model_id, family, runs, args.max_tokens)
-    key = os.environ.get(OPENAI_API_KEY_ENV) or None
+    key = read_api_key(OPENAI_API_KEY_ENV)
     check = check_context(base_url, model_id, requests, max_tokens=args.max_tokens, api_key=key)
     print(prefix + check.line(), flush=True)
     return check.to_json()

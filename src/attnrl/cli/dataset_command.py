@@ -34,6 +34,7 @@ from attnrl.cli.common import (
     UsageError,
     add_task_arguments,
     dump_json,
+    out_path,
     task_maker,
 )
 from attnrl.cli.run_options import add_card_argument, apply_card
@@ -74,7 +75,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--n", type=_rows_count, required=True, metavar="N", help="number of rows (instances)"
     )
     target = parser.add_mutually_exclusive_group(required=True)
-    target.add_argument("--out", type=Path, metavar="PATH", help="output path")
+    target.add_argument("--out", type=out_path, metavar="PATH", help="output path")
     parser.add_argument(
         "--format",
         choices=("jsonl", "hf"),

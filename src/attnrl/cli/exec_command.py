@@ -13,7 +13,7 @@ import asyncio
 import json
 import sys
 
-from attnrl.cli.common import UsageError, fail, read_input
+from attnrl.cli.common import UsageError, check_sandbox, fail, read_input
 from attnrl.sandbox import ExecResult, SandboxError, open_sandbox
 from attnrl.sandbox.limits import RANGES, SandboxLimits, check_limit
 
@@ -48,6 +48,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 def cmd_exec(args: argparse.Namespace) -> int:
     try:
+        check_sandbox()
         code = read_input(args.file)
         limits = SandboxLimits()
         if args.timeout is not None:

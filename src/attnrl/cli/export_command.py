@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
-from attnrl.cli.common import UsageError, add_task_arguments, at_least, instance_seed, task_maker
+from attnrl.cli.common import (
+    UsageError,
+    add_task_arguments,
+    at_least,
+    instance_seed,
+    out_path,
+    task_maker,
+)
 
 __all__ = ["register"]
 
@@ -18,7 +24,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     p.add_argument("--format", choices=FORMATS, required=True, help="harbor: Harbor task dirs")
     p.add_argument("--n", type=at_least(1), default=1, help="instances (seeds S..S+N-1; 1)")
-    p.add_argument("--out", type=Path, required=True, help="directory to write the tasks into")
+    p.add_argument("--out", type=out_path, required=True, help="directory to write the tasks into")
     add_task_arguments(p)
     p.set_defaults(handler=cmd_export)
 
@@ -31,6 +37,8 @@ def cmd_export(args: argparse.Namespace) -> int:
     if start is None and args.n > 1:
         raise UsageError(f"preset {args.preset!r} is one fixed instance: use --n 1")
     seeds = [start] if start is None else list(range(start, start + args.n))
+    if args.out.exists() and not args.out.is_dir():
+        raise UsageError(f"--out {args.out} is a file; export writes a directory: choose a new one")
     if args.out.exists() and any(args.out.iterdir()):
         raise UsageError(f"{args.out} is not empty; export into a new directory")
     try:

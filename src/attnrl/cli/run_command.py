@@ -22,6 +22,8 @@ from attnrl.cli.common import (
     UsageError,
     add_task_arguments,
     at_least,
+    check_sandbox,
+    out_path,
     percent_band,
     plugin_from_args,
     seconds,
@@ -91,7 +93,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     run.add_argument(
         "--max-steps", type=at_least(1), default=15, help="model turns per run (default 15)"
     )
-    run.add_argument("--out", type=Path, default=None, help="run directory (default runs/<time>)")
+    run.add_argument(
+        "--out", type=out_path, default=None, help="run directory (default runs/<time>)"
+    )
     run.add_argument(
         "--resume",
         action="store_true",
@@ -259,6 +263,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     out: Path = args.out or Path("runs") / datetime.now(UTC).strftime("%Y%m%d_%H%M%S")
     _config(args, SIMULATED_NAME, out, args.seed, prices)  # every flag checked before notices
     _check_out(out, args.resume)
+    check_sandbox()  # ATTNRL_SANDBOX: before any run
     from attnrl.cli.model_choice import choose_model
 
     model_name = choose_model(args)
@@ -390,6 +395,10 @@ def _run_batches(
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    if args.json and args.html is not None:
+        raise UsageError(
+            "--json prints the summary and --html writes the HTML report: give one of them"
+        )
     if args.html is not None:
         _write_html([args.dir] + ([args.compare] if args.compare else []), args.html)
         return 0

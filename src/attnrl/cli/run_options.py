@@ -19,6 +19,7 @@ from attnrl.stats.cost import (
     price_for,
     unknown_price_note,
 )
+from attnrl.task.registry import DEFAULT_TASK, UnknownTask, get_plugin
 
 if TYPE_CHECKING:
     from attnrl.task import Task
@@ -89,23 +90,44 @@ def add_budget_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def apply_card(args: argparse.Namespace) -> dict[str, Any] | None:
-    """With ``--card``: set ``args.preset`` and the knob flags from the card (a knob flag
-    given too is a usage error); returns the card."""
+    """With ``--card``: set ``--task``, ``args.preset`` and the knobs from the card (a knob
+    flag given too, a ``--task`` other than the card's, an unknown task or a knob the task
+    does not have is a usage error); returns the card. The attention task's knobs go to
+    their flags (so ``run.json`` records them), another task's to ``--knob``."""
     if getattr(args, "card", None) is None:
         return None
     given = [k for k in KNOB_DESTS if getattr(args, k, None) is not None]
-    if given:
-        flags = ", ".join("--" + k.replace("_", "-") for k in given)
-        raise UsageError(f"--card sets the difficulty knobs; drop {flags} or drop --card")
+    flags = ["--" + k.replace("_", "-") for k in given]
+    flags += ["--knob"] if getattr(args, "knob", None) else []
+    if flags:
+        raise UsageError(
+            f"--card sets the difficulty knobs; drop {', '.join(flags)} or drop --card"
+        )
     try:
         preset, knobs, card = read_card(args.card)
     except CardError as exc:
         raise UsageError(str(exc)) from None
-    args.preset = preset
+    task = card.get("task", DEFAULT_TASK)  # cards before tasks were plug-ins: attention
+    try:
+        plugin = get_plugin(str(task))
+    except UnknownTask as exc:
+        raise UsageError(f"card {args.card}: {exc}") from None
+    if "task" in getattr(args, "given", ()) and args.task != plugin.name:
+        raise UsageError(
+            f"card {args.card} is for task {plugin.name!r}, not --task {args.task}: drop --task "
+            "(the card sets it), or use a card calibrated on that task"
+        )
+    args.task, args.preset, args.knob = plugin.name, preset, []
     for key, value in knobs.items():
-        if key not in KNOB_DESTS:
-            raise UsageError(f"card {args.card}: unknown knob {key!r}")
-        setattr(args, key, value)
+        if plugin.knobs and key not in plugin.knobs:
+            raise UsageError(
+                f"card {args.card}: task {plugin.name} has no knob {key!r}; its knobs: "
+                f"{', '.join(plugin.knobs)}"
+            )
+        if plugin.name == DEFAULT_TASK and key in KNOB_DESTS:
+            setattr(args, key, value)
+        else:
+            args.knob.append((key, value))
     args.card_knobs = knobs
     args.card_skill = card.get("calibration", {}).get("simulated_skill")
     return card

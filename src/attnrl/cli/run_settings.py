@@ -5,6 +5,11 @@ is restored from ``run.json``, so the user never repeats the original flags. A f
 again with another value is refused, naming the flag and both values; a larger ``--runs``
 extends the batch (``run.json`` never shrinks); ``--concurrency``, ``--verbose``,
 ``--no-progress`` and ``--simulated-delay`` are free (they change how, not what, is run).
+
+``--base-url`` is recorded redacted (:func:`~attnrl.models.credentials.redact_url`: its user
+information and query values are never written), and compared redacted: the same URL given
+again matches whatever credentials it carries. A recorded URL that had credentials cannot be
+restored from ``run.json``: resuming it needs ``--base-url`` again.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from typing import Any
 
 from attnrl.cli.common import KNOB_DESTS, UsageError
 from attnrl.harness.rundir import RESULTS_FILE, RunDirError, read_manifest
+from attnrl.models.credentials import REDACTED, redact_url
 from attnrl.tasks.attention.spec import MaskSpec
 
 __all__ = ["OPTION_DESTS", "knobs_json", "options_json", "restore_settings"]
@@ -79,8 +85,15 @@ def knobs_json(args: argparse.Namespace) -> dict[str, Any]:
     return {k: _encode(v) for k in KNOB_DESTS if (v := getattr(args, k, None)) is not None}
 
 
+def _option(dest: str, value: Any) -> Any:
+    """An option as ``run.json`` keeps it: a base URL redacted, the rest :func:`_encode`-d."""
+    if dest == "base_url" and value:
+        return redact_url(str(value))
+    return _encode(value)
+
+
 def options_json(args: argparse.Namespace) -> dict[str, Any]:
-    return {k: _encode(getattr(args, k)) for k in OPTION_DESTS}
+    return {k: _option(k, getattr(args, k)) for k in OPTION_DESTS}
 
 
 def _stored(manifest: dict[str, Any]) -> dict[str, Any]:
@@ -138,7 +151,7 @@ def restore_settings(args: argparse.Namespace, given: frozenset[str]) -> None:
     stored = _stored(manifest)
     for dest, value in stored.items():
         if dest in given:
-            mine = _encode(getattr(args, dest))
+            mine = _option(dest, getattr(args, dest))
             if dest == "target_band" and isinstance(value, list):
                 value = [float(v) for v in value]
                 mine = [float(v) for v in mine]
@@ -146,10 +159,19 @@ def restore_settings(args: argparse.Namespace, given: frozenset[str]) -> None:
                 continue
             if dest == "runs" and isinstance(value, int) and mine > value:
                 continue  # a larger batch: the new runs are added
+            keep = (
+                f"pass the {_flag(dest)} they were made with"
+                if dest == "base_url" and REDACTED in str(value)
+                else f"drop {_flag(dest)} to keep that"
+            )
             raise UsageError(
                 f"cannot resume {out} with {_as_flag(dest, mine)}: its runs were made with "
-                f"{_as_flag(dest, value)}; drop {_flag(dest)} to keep that, or choose another "
-                "--out to start afresh"
+                f"{_as_flag(dest, value)}; {keep}, or choose another --out to start afresh"
+            )
+        elif dest == "base_url" and value and REDACTED in str(value):
+            raise UsageError(
+                f"cannot resume {out}: its --base-url {value} had credentials, which run.json "
+                "never keeps; pass --base-url again with them"
             )
         else:
             setattr(args, dest, _decode(dest, value))

@@ -24,7 +24,7 @@ from attnrl.tasks.attention.presets import PROCEDURAL, SEEDED_PRESETS
 if TYPE_CHECKING:  # numpy and the grader: imported by the handlers, not by --help
     from attnrl.task import Task
 
-__all__ = ["register"]
+__all__ = ["MAX_SEEDS", "register"]
 
 EXIT_PASSED, EXIT_NOT_PASSED = 0, 1
 
@@ -181,19 +181,44 @@ def _apply_rung(args: argparse.Namespace) -> None:
     args.knob = list(given.items())
 
 
+MAX_SEEDS = 100_000
+"""The most instances ``--seeds`` probes (``audit``, ``presets``): about 40 minutes of
+``audit`` on one core; more is a typo (or a job for several commands over seed ranges)."""
+
+
 def _check_seeds(seeds: int | None) -> None:
-    if seeds is not None and seeds < 1:
-        raise UsageError(f"--seeds must be >= 1, got {seeds}")
+    if seeds is not None and not 1 <= seeds <= MAX_SEEDS:
+        raise UsageError(
+            f"--seeds must be in 1..{MAX_SEEDS:,}, got {seeds:,} (for more, audit seed ranges "
+            "in several commands: --seed S --seeds N)"
+        )
 
 
 def cmd_audit(args: argparse.Namespace) -> int:
     _check_seeds(args.seeds)
     if args.ladder:
+        _check_ladder(args)
         return _audit_ladder(args)
     _apply_rung(args)
     if args.seeds is not None:
         return _audit_rates(args)
     return _audit_one(args)
+
+
+def _check_ladder(args: argparse.Namespace) -> None:
+    """``--ladder`` audits every rung and fixed preset with their own knobs and seeds: a
+    flag it would ignore is an error, not a silent no-op."""
+    given: frozenset[str] = getattr(args, "given", frozenset())
+    ignored = [
+        "--" + dest.replace("_", "-")
+        for dest in ("rung", "knob", "preset", "seed", *KNOB_DESTS)
+        if getattr(args, dest, None) is not None and (dest in given or dest in ("rung", "knob"))
+    ]
+    if ignored:
+        raise UsageError(
+            f"--ladder audits every rung and fixed preset with their own knobs and seeds "
+            f"0..N-1: drop {', '.join(ignored)}, or drop --ladder to audit that one setting"
+        )
 
 
 def _audit_seeds(args: argparse.Namespace, count: int) -> list[int | None]:

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import json
-import os
 import random
 from collections.abc import Sequence
 from typing import Any
@@ -30,6 +29,7 @@ from attnrl.models.base import (
     ToolSpec,
     Usage,
 )
+from attnrl.models.credentials import check_base_url, resolve_api_key
 from attnrl.models.retry import RetryPolicy, SleepFn
 from attnrl.models.sdk_model import SDKModel
 
@@ -89,7 +89,9 @@ class AnthropicModel(SDKModel):
             sleep=sleep,
             rng=rng,
         )
-        key = api_key if api_key is not None else os.environ.get(ANTHROPIC_API_KEY_ENV)
+        key = resolve_api_key(api_key, ANTHROPIC_API_KEY_ENV)
+        if base_url:
+            check_base_url(base_url, "base_url")
         if not key:
             raise ModelConfigError(
                 f"anthropic/{model}: no API key: set {ANTHROPIC_API_KEY_ENV} "

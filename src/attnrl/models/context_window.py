@@ -18,7 +18,9 @@ What servers report, read off their sources:
 * llama-cpp-python 0.3.36 (``/v1/models`` has only the id, no ``/props``): not checked.
 
 Probing is cheap and never fatal: one short try per endpoint, no retry; whatever goes wrong
-says "not checked" and why. The key goes only into the ``Authorization`` header.
+says "not checked" and why. The key goes only into the ``Authorization`` header; a base
+URL's query is kept on every endpoint, its user information is not sent (urllib cannot), and
+the URL is shown only redacted (:func:`~attnrl.models.credentials.redact_url`).
 """
 
 from __future__ import annotations
@@ -26,10 +28,13 @@ from __future__ import annotations
 import json
 import math
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
+
+from attnrl.models.credentials import redact_url
 
 __all__ = [
     "CHARS_PER_TOKEN",
@@ -87,22 +92,37 @@ def server_root(base_url: str) -> str:
     return root[: -len("/v1")] if root.endswith("/v1") else root
 
 
+def _endpoint(base_url: str, path: str, *, at_root: bool) -> str:
+    """The URL of endpoint ``path`` at the server root (:func:`server_root`) or under
+    ``base_url`` itself, with ``base_url``'s query and without its user information."""
+    try:
+        parts = urllib.parse.urlsplit(base_url)
+    except ValueError:
+        raise _ProbeError(f"{redact_url(base_url)}: not a URL") from None
+    prefix = parts.path.rstrip("/")
+    if at_root and prefix.endswith("/v1"):
+        prefix = prefix[: -len("/v1")]
+    netloc = parts.netloc.rsplit("@", 1)[-1]
+    return urllib.parse.urlunsplit((parts.scheme, netloc, prefix + path, parts.query, ""))
+
+
 class _ProbeError(Exception):
     """One endpoint could not be asked (its text is the reason, without server text)."""
 
 
 def _http_json(url: str, api_key: str | None, body: Any = None) -> Any:
     """GET (or POST ``body``) ``url`` once; the JSON answer, None for a 404/405 (no such
-    endpoint), :class:`_ProbeError` for anything else."""
+    endpoint), :class:`_ProbeError` for anything else. Its text names the URL redacted and
+    the kind of failure only: an exception's own text may quote the key or the URL."""
     data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(url, data=data, method="GET" if body is None else "POST")
-    request.add_header("Accept", "application/json")
-    if data is not None:
-        request.add_header("Content-Type", "application/json")
-    if api_key:
-        request.add_header("Authorization", f"Bearer {api_key}")
-    what = f"{request.get_method()} {url}"
+    what = f"{'GET' if body is None else 'POST'} {redact_url(url)}"
     try:
+        request = urllib.request.Request(url, data=data, method="GET" if body is None else "POST")
+        request.add_header("Accept", "application/json")
+        if data is not None:
+            request.add_header("Content-Type", "application/json")
+        if api_key:
+            request.add_header("Authorization", f"Bearer {api_key}")
         with urllib.request.urlopen(request, timeout=PROBE_TIMEOUT_S) as response:
             raw = response.read(4_000_000)
     except urllib.error.HTTPError as exc:
@@ -114,6 +134,8 @@ def _http_json(url: str, api_key: str | None, body: Any = None) -> Any:
     except (urllib.error.URLError, OSError) as exc:
         cause = getattr(exc, "reason", exc)
         raise _ProbeError(f"{what}: {type(cause).__name__}") from None
+    except ValueError as exc:  # a bad header value or URL: its text may hold the key
+        raise _ProbeError(f"{what}: {type(exc).__name__}") from None
     try:
         return json.loads(raw)
     except ValueError:
@@ -141,10 +163,9 @@ def probe_context(base_url: str, model: str, api_key: str | None = None) -> Serv
     """Ask the server at ``base_url`` (an OpenAI-compatible ``.../v1``) its context length for
     ``model``: llama.cpp's ``/props``, then ``/v1/models`` (vLLM's ``max_model_len``,
     llama.cpp's ``meta.n_ctx``, ``context_length``). Never raises."""
-    root = server_root(base_url)
     errors: list[str] = []
     try:
-        props = _http_json(f"{root}/props", api_key)
+        props = _http_json(_endpoint(base_url, "/props", at_root=True), api_key)
         settings = props.get("default_generation_settings") if isinstance(props, dict) else None
         n_ctx = _positive(settings.get("n_ctx")) if isinstance(settings, dict) else None
         if n_ctx is not None:
@@ -152,7 +173,8 @@ def probe_context(base_url: str, model: str, api_key: str | None = None) -> Serv
     except _ProbeError as exc:
         errors.append(str(exc))
     try:
-        entry = _model_entry(_http_json(f"{base_url.rstrip('/')}/models", api_key), model)
+        models = _http_json(_endpoint(base_url, "/models", at_root=False), api_key)
+        entry = _model_entry(models, model)
     except _ProbeError as exc:
         errors.append(str(exc))
         entry = None
@@ -185,13 +207,12 @@ def estimate_tokens(body: Mapping[str, Any]) -> int:
 
 def _count(server: ServerContext, base_url: str, body: Mapping[str, Any], key: str | None) -> int:
     """The server's own count of ``body``'s prompt (:class:`_ProbeError` if it cannot)."""
-    root = server_root(base_url)
     if server.counter == "llama.cpp":
-        url = f"{root}/v1/chat/completions/input_tokens"
+        url = _endpoint(base_url, "/v1/chat/completions/input_tokens", at_root=True)
         answer = _http_json(url, key, dict(body))
         count = _positive(answer.get("input_tokens")) if isinstance(answer, dict) else None
     elif server.counter == "vllm":
-        url = f"{root}/tokenize"
+        url = _endpoint(base_url, "/tokenize", at_root=True)
         wanted = {"model", "messages", "tools"}
         request = {k: v for k, v in body.items() if k in wanted} | {"add_generation_prompt": True}
         answer = _http_json(url, key, request)
@@ -199,7 +220,7 @@ def _count(server: ServerContext, base_url: str, body: Mapping[str, Any], key: s
     else:
         raise _ProbeError("the server has no token-counting endpoint")
     if count is None:
-        raise _ProbeError(f"POST {url}: no count in the answer")
+        raise _ProbeError(f"POST {redact_url(url)}: no count in the answer")
     return count
 
 
@@ -301,7 +322,23 @@ def check_context(
     first failure of the server's endpoint, and the rest are estimated at
     :data:`CHARS_PER_TOKEN`; past :data:`COUNT_LIMIT` the rest are scaled by the largest
     tokens per character counted (all shorter, so the likeliest to overflow were counted).
-    The line says which. Never raises."""
+    The line says which. Never raises: an unexpected failure is "not checked", named by its
+    type alone (its text might quote the key)."""
+    try:
+        return _check_context(base_url, model, requests, max_tokens=max_tokens, api_key=api_key)
+    except Exception as exc:  # noqa: BLE001 - the check is advisory, never fatal
+        reason = f"the check failed: {type(exc).__name__}"
+        return ContextCheck(ServerContext(None, reason=reason), max_tokens=max_tokens)
+
+
+def _check_context(
+    base_url: str,
+    model: str,
+    requests: Sequence[tuple[tuple[int, ...], Mapping[str, Any]]],
+    *,
+    max_tokens: int,
+    api_key: str | None,
+) -> ContextCheck:
     server = probe_context(base_url, model, api_key)
     if server.tokens is None:
         return ContextCheck(server, max_tokens=max_tokens)

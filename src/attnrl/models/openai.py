@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import json
-import os
 import random
 from collections.abc import Sequence
 from typing import Any, Literal
@@ -27,6 +26,12 @@ from attnrl.models.base import (
     ToolCall,
     ToolSpec,
     Usage,
+)
+from attnrl.models.credentials import (
+    read_base_url,
+    redact_url,
+    resolve_api_key,
+    url_secrets,
 )
 from attnrl.models.retry import RetryPolicy, SleepFn
 from attnrl.models.sdk_model import SDKModel
@@ -95,8 +100,8 @@ class OpenAIModel(SDKModel):
             sleep=sleep,
             rng=rng,
         )
-        url = base_url or os.environ.get(OPENAI_BASE_URL_ENV) or None
-        key = api_key if api_key is not None else os.environ.get(OPENAI_API_KEY_ENV)
+        url = read_base_url(base_url, "base_url")
+        key = resolve_api_key(api_key, OPENAI_API_KEY_ENV)
         if not key:
             if url is None:
                 raise ModelConfigError(
@@ -106,6 +111,7 @@ class OpenAIModel(SDKModel):
             key = LOCAL_SERVER_API_KEY
         self._api_key = key
         self._base_url = url
+        self._url_secrets = url_secrets(url)
         self._max_tokens_field: MaxTokensField = max_tokens_field or (
             "max_completion_tokens" if url is None else "max_tokens"
         )
@@ -118,7 +124,7 @@ class OpenAIModel(SDKModel):
         return str(self._client.base_url)
 
     def __repr__(self) -> str:
-        return f"OpenAIModel({self._model!r}, base_url={self.base_url!r})"
+        return f"OpenAIModel({self._model!r}, base_url={redact_url(self.base_url)!r})"
 
     async def generate(self, messages: Sequence[Message], tools: Sequence[ToolSpec]) -> ModelTurn:
         request = chat_request(

@@ -6,7 +6,6 @@ its models is built: choosing a model, checking credentials and ``--help`` impor
 from __future__ import annotations
 
 import importlib
-import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -14,12 +13,12 @@ from typing import Any
 from attnrl.models.base import (
     ANTHROPIC_API_KEY_ENV,
     OPENAI_API_KEY_ENV,
-    OPENAI_BASE_URL_ENV,
     SIMULATED_NAME,
     Model,
     ModelSource,
     SharedModel,
 )
+from attnrl.models.credentials import check_base_url, read_api_key, read_base_url
 from attnrl.models.deprecation import DEFAULT_MODEL
 from attnrl.models.retry import RetryPolicy
 from attnrl.models.simulated import Plan, SimulatedAgents
@@ -56,7 +55,8 @@ class Provider:
     """How to build a provider's models and whether it can run here.
 
     ``factory(model_id, options)`` builds the model; ``key_available(base_url)`` says whether
-    its credentials are configured (without calling anything).
+    its credentials are configured (without calling anything), raising
+    :class:`~attnrl.models.base.ModelConfigError` for a key or base URL that cannot be used.
     """
 
     factory: Callable[[str, ModelOptions], Model]
@@ -66,8 +66,15 @@ class Provider:
     """What to set when credentials are missing, in the user's words."""
 
 
-def _env_set(var: str) -> bool:
-    return bool(os.environ.get(var))
+def _anthropic_ready(base_url: str | None) -> bool:
+    if base_url:
+        check_base_url(base_url)
+    return read_api_key(ANTHROPIC_API_KEY_ENV) is not None
+
+
+def _openai_ready(base_url: str | None) -> bool:
+    url = read_base_url(base_url)
+    return read_api_key(OPENAI_API_KEY_ENV) is not None or url is not None
 
 
 def _sdk_factory(module: str, cls_name: str) -> Callable[[str, ModelOptions], Model]:
@@ -94,15 +101,13 @@ def _sdk_factory(module: str, cls_name: str) -> Callable[[str, ModelOptions], Mo
 _PROVIDERS: dict[str, Provider] = {
     "anthropic": Provider(
         factory=_sdk_factory("anthropic", "AnthropicModel"),
-        key_available=lambda _base_url: _env_set(ANTHROPIC_API_KEY_ENV),
+        key_available=_anthropic_ready,
         usage=f"anthropic/<model> (e.g. {DEFAULT_MODEL}; needs {ANTHROPIC_API_KEY_ENV})",
         credentials=f"set {ANTHROPIC_API_KEY_ENV}",
     ),
     "openai": Provider(
         factory=_sdk_factory("openai", "OpenAIModel"),
-        key_available=lambda base_url: (
-            base_url is not None or _env_set(OPENAI_BASE_URL_ENV) or _env_set(OPENAI_API_KEY_ENV)
-        ),
+        key_available=_openai_ready,
         usage=(
             "openai/<model> (OpenAI or any OpenAI-compatible server: needs OPENAI_API_KEY, "
             "or a base URL for a local server)"
@@ -190,7 +195,9 @@ def model_source(
 def api_key_available(name: str, *, base_url: str | None = None) -> bool:
     """Whether :func:`make_model` has credentials for ``name`` (its provider's key variable
     is set, or, for ``openai/``, a base URL is given or set): decides whether to fall back
-    to the offline simulated agents. Raises ValueError for a malformed name."""
+    to the offline simulated agents. Raises ValueError for a malformed name and
+    :class:`~attnrl.models.base.ModelConfigError` for a key or base URL that is set but cannot
+    be used (:mod:`attnrl.models.credentials`), before anything is sent."""
     provider, _ = split_model_name(name)
     return _PROVIDERS[provider].key_available(base_url)
 

@@ -24,6 +24,8 @@ class SDKModel:
     """The environment variable holding the provider's key (named in error messages)."""
     _client: Any
     _api_key: str
+    _url_secrets: tuple[str, ...] = ()
+    """What the base URL carries that must never be shown (its password, query values)."""
     _retry: RetryPolicy
     _sleep: SleepFn | None
     _rng: random.Random | None
@@ -85,7 +87,7 @@ class SDKModel:
             policy=self._retry,
             label=self.name,
             key_env=self.key_env,
-            secrets=(self._api_key,),
+            secrets=(self._api_key, *self._url_secrets),
             sleep=self._sleep,
             rng=self._rng,
             on_retry=count_retry,

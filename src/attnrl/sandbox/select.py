@@ -9,6 +9,7 @@ needs no code change.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from typing import TYPE_CHECKING, Any
 
@@ -18,11 +19,35 @@ if TYPE_CHECKING:
     from attnrl.sandbox.local import LocalSandbox
     from attnrl.sandbox.ray_pool import RaySandbox
 
-__all__ = ["BACKEND_ENV", "BACKENDS", "RAY_ADDRESS_ENV", "open_sandbox"]
+__all__ = ["BACKEND_ENV", "BACKENDS", "RAY_ADDRESS_ENV", "configured_backend", "open_sandbox"]
 
 BACKEND_ENV = "ATTNRL_SANDBOX"
 RAY_ADDRESS_ENV = "ATTNRL_RAY_ADDRESS"
 BACKENDS = ("local", "ray")
+
+
+RAY_INSTALL = (
+    "pip install ray==2.60.0 (the version requirements/scale.txt pins; make test-scale builds "
+    ".venv-scale with it)"
+)
+
+
+def configured_backend() -> str:
+    """The backend ``ATTNRL_SANDBOX`` names, checked without starting anything: ValueError
+    naming the variable for an unknown backend, or for ``ray`` when Ray is not installed
+    (with how to install it)."""
+    backend = os.environ.get(BACKEND_ENV, "local").strip().lower() or "local"
+    if backend not in BACKENDS:
+        raise ValueError(
+            f"{BACKEND_ENV}={backend!r} is not a sandbox backend; use one of {', '.join(BACKENDS)}"
+        )
+    spec = importlib.util.find_spec("ray") if backend == "ray" else None
+    if backend == "ray" and (spec is None or spec.origin is None):  # None: /tmp/ray, Ray's dir
+        raise ValueError(
+            f"{BACKEND_ENV}=ray needs Ray, which is not installed here: {RAY_INSTALL}; or unset "
+            f"{BACKEND_ENV} for the local sandbox"
+        )
+    return backend
 
 
 def open_sandbox(
@@ -34,12 +59,9 @@ def open_sandbox(
     """The configured sandbox (not started); use it as ``async with open_sandbox() as sb``.
     ``max_concurrency``: calls at once (per node for ``ray``). Keyword arguments go to the
     :class:`~attnrl.sandbox.local.LocalSandbox` (on each node for ``ray``). Raises
-    ValueError naming the variable for an unknown backend."""
-    backend = os.environ.get(BACKEND_ENV, "local").strip().lower() or "local"
-    if backend not in BACKENDS:
-        raise ValueError(
-            f"{BACKEND_ENV}={backend!r} is not a sandbox backend; use one of {', '.join(BACKENDS)}"
-        )
+    ValueError naming the variable for an unknown backend or a missing Ray
+    (:func:`configured_backend`)."""
+    backend = configured_backend()
     from attnrl.sandbox.local import DEFAULT_MAX_CONCURRENCY, LocalSandbox
 
     concurrency = max_concurrency or DEFAULT_MAX_CONCURRENCY

@@ -10,6 +10,7 @@ choice. The old names ``seed`` and ``seed-text`` still work, with a deprecation 
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 from collections.abc import Callable
 from typing import Any
@@ -206,6 +207,12 @@ def spec_factory(name: str, **knobs: Any) -> Callable[[int | None], TaskSpec]:
     if name not in PRESETS:
         raise ValueError(f"unknown preset {name!r}; choose one of: {', '.join(PRESETS)}")
     difficulty = {k: knobs.pop(k) for k in DIFFICULTY_KNOBS if k in knobs}
+    unknown = sorted(set(knobs) - {f.name for f in dataclasses.fields(TaskSpec)})
+    if unknown:  # refused now, not as a TypeError at the first draw
+        raise ValueError(
+            f"unknown knob(s) {', '.join(unknown)}; attention knobs: "
+            f"{', '.join(DIFFICULTY_KNOBS)} (or TaskSpec fields)"
+        )
     if isinstance(difficulty.get("policy"), str):
         difficulty["policy"], note = canonical_policy(difficulty["policy"])
         _warn(note)
