@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from tests.cli.test_cli_errors import assert_one_error
+from test_cli_errors import assert_one_error
 
 from attnrl.task.registry import get_plugin
 

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from tests.cli.test_cli_errors import assert_one_error
+from test_cli_errors import assert_one_error
 
 SECRETS = ("sk-FAKE456", "sk-FAKE789")
 

@@ -89,8 +89,8 @@ def test_usage_errors_of_the_new_flags(capsys: pytest.CaptureFixture[str]) -> No
     for argv, message in (
         (["audit", "--rung", "10"], "--rung must be 0-9"),
         (["audit", "--preset", "seed-doc", "--rung", "1"], "--rung needs --preset procedural"),
-        (["audit", "--seeds", "0"], "--seeds must be >= 1"),
-        (["presets", "--seeds", "0"], "--seeds must be >= 1"),
+        (["audit", "--seeds", "0"], "--seeds must be in 1..100,000, got 0"),
+        (["presets", "--seeds", "0"], "--seeds must be in 1..100,000, got 0"),
         (["prompt", "--preset", "procedural", "--policy", "seed-doc"], "seed-doc presets"),
     ):
         code, out, err = _run(capsys, *argv)
