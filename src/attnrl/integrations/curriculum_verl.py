@@ -237,14 +237,19 @@ class CurriculumDataset(Dataset):  # type: ignore[misc]
         self.controller.load_state_dict(state["controller"])
         self.offset, self.source = int(state["offset"]), str(state["source"])
         path = self.store / REWARDS_FILE
-        end = self.offset
-        if path.exists():
-            with path.open("rb") as f:
-                end = f.seek(0, os.SEEK_END)
-                if end and (f.seek(end - 1), f.read(1))[1] != b"\n":
-                    _append(path, b"\n")  # a line torn by the crash ends here, on its own
-                    end += 1
+        if path.exists() and _torn(path):
+            _append(path, b"\n")  # the line torn by the crash ends here, on its own
+        end = path.stat().st_size if path.exists() else self.offset
         self.lost_future = (end, self.controller.draws)
+
+
+def _torn(path: Path) -> bool:
+    """Whether the store's last line has no end (a write cut by a crash)."""
+    with path.open("rb") as f:
+        if f.seek(0, os.SEEK_END) == 0:
+            return False
+        f.seek(-1, os.SEEK_END)
+        return f.read(1) != b"\n"
 
 
 def _entry(raw: bytes) -> dict[str, Any] | None:
