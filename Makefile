@@ -6,7 +6,7 @@ export PYTHON
 UV := ./tools/uv
 RUN := $(UV) run --locked --all-extras
 
-.PHONY: run test test-slow test-trainers test-verifiers-v1 test-harbor test-scale test-real-model llama-server check docs env env-run sandbox-deps browser-deps bench clean
+.PHONY: run test test-slow test-trainers test-verifiers-v1 test-harbor test-scale test-skyrl test-real-model llama-server check docs env env-run sandbox-deps browser-deps bench clean
 
 # Every large install says what and why before it starts. Sizes: `du -sh` of the result on a
 # fresh clone, 2026-12-03 (docs/getting-started.md lists them with their commands).
@@ -130,6 +130,29 @@ $(HARBOR_VENV)/.installed: requirements/harbor.txt
 
 test-harbor: env $(HARBOR_VENV)/.installed
 	ATTNRL_BIN=$(CURDIR)/.venv/bin/attnrl $(HARBOR_PY) -m pytest -c tests/harbor/pytest.ini tests/harbor
+
+# The SkyRL tier: SkyRL's own SandboxFusion clients (the code_interpreter tool's and the coder1
+# verifier's, from the skyrl 0.4.0 wheel, which needs Python >= 3.12) against `attnrl
+# serve-sandbox` run from the main environment. Its own venv, on the interpreter Harbor uses.
+SKYRL_VENV := .venv-skyrl
+SKYRL_PY := $(SKYRL_VENV)/bin/python
+SKYRL_PYTHON ?= $(HARBOR_PYTHON)
+
+$(SKYRL_VENV)/.installed: requirements/skyrl.txt requirements/skyrl-nodeps.txt
+	@$(call say,installing skyrl 0.4.0 (without its trainer dependencies) with requests$(comma) \
+	  pydantic$(comma) numpy and pytest (requirements/skyrl*.txt) into $(SKYRL_VENV) with uv on \
+	  $(SKYRL_PYTHON) (SkyRL needs Python >= 3.12): the tier runs SkyRL's own SandboxFusion \
+	  clients against the service; du -sh $(SKYRL_VENV) afterwards: 80M)
+	@test -n "$(SKYRL_PYTHON)" || { echo "error: SkyRL needs Python >= 3.12 and none was found; \
+	  set SKYRL_PYTHON=/path/to/python3.12" >&2; exit 2; }
+	rm -rf $(SKYRL_VENV)
+	$(UV) venv -q --no-python-downloads --python $(SKYRL_PYTHON) $(SKYRL_VENV)
+	$(UV) pip install -q --python $(SKYRL_PY) -r requirements/skyrl.txt
+	$(UV) pip install -q --python $(SKYRL_PY) --no-deps -r requirements/skyrl-nodeps.txt
+	touch $@
+
+test-skyrl: env sandbox-deps $(SKYRL_VENV)/.installed
+	ATTNRL_BIN=$(CURDIR)/.venv/bin/attnrl $(SKYRL_PY) -m pytest -c tests/skyrl/pytest.ini tests/skyrl
 
 # The scale tier: the Ray sandbox pool on a local multi-node ray.cluster_utils.Cluster, with
 # Ray 2.60 in its own environment (Ray is no dependency of attnrl). Reinstalls when a pin changes.

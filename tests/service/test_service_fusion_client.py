@@ -137,3 +137,33 @@ def test_async_client_many_at_once(server: Served) -> None:
         return [r.run_result.stdout if r.run_result else "" for r in responses]
 
     assert asyncio.run(main()) == [f"{i * 2}\n" for i in range(24)]
+
+
+def test_the_default_server_takes_the_30_s_the_trainers_clients_ask(server: Served) -> None:
+    """SkyRL's ``code_interpreter`` tool and coder1 verifier send ``run_timeout`` 30 on every
+    call: the default command serves it (a larger ask is a 400)."""
+    request = RunCodeRequest(code="print(6 * 7)", language="python", run_timeout=30)
+    response = run_code(request, endpoint=server.url, max_attempts=1)
+    assert response.run_result is not None and response.run_result.stdout == "42\n"
+    with pytest.raises(Exception, match="limit of 30 s"):
+        run_code(RunCodeRequest(code="1", language="python", run_timeout=31), endpoint=server.url)
+
+
+@pytest.mark.parametrize(
+    ("body", "cap", "wall", "cpu"),
+    [
+        ({}, 30.0, 10.0, 11),  # none asked: SandboxFusion's 10 s (CPU a second above)
+        ({}, 4.0, 4.0, 5),  # ... or the server's limit when lower
+        ({"run_timeout": 30}, 30.0, 30.0, 31),
+        ({"run_timeout": 2.5}, 30.0, 2.5, 4),
+    ],
+)
+def test_a_requests_wall_clock_and_cpu_limits(
+    body: dict[str, float], cap: float, wall: float, cpu: int
+) -> None:
+    from attnrl.sandbox.limits import SandboxLimits
+    from attnrl.service.fusion import parse_run_code
+
+    server_limits = SandboxLimits(timeout_s=cap, cpu_s=int(cap) + 1)
+    limits = parse_run_code({"code": "1", "language": "python", **body}, server_limits).limits
+    assert (limits.timeout_s, limits.cpu_s) == (wall, cpu)

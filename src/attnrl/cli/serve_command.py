@@ -21,6 +21,11 @@ __all__ = ["cmd_serve_sandbox", "register"]
 
 DEFAULT_PORT = 8080
 """SandboxFusion's own default port."""
+MAX_RUN_TIMEOUT_S = 30.0
+"""The default ``--timeout``: the largest ``run_timeout`` a request may ask. SkyRL 0.4.0's
+SandboxFusion clients (its ``code_interpreter`` tool and coder1 verifier) ask 30 s on every
+call, so they work unchanged against the default command (verl 0.9.1's ``compute_score`` asks
+10); a request that names no ``run_timeout`` still gets SandboxFusion's 10 s."""
 EXIT_SANDBOX_FAILED = 1
 
 
@@ -55,9 +60,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument(
         "--timeout",
         type=float,
-        default=defaults.timeout_s,
+        default=MAX_RUN_TIMEOUT_S,
         metavar="SECONDS",
-        help=f"the largest run_timeout a request may ask ({defaults.timeout_s:g})",
+        help=f"the largest run_timeout a request may ask ({MAX_RUN_TIMEOUT_S:g}); a request "
+        "that names none gets 10, or this if lower",
     )
     parser.add_argument(
         "--memory-mb",

@@ -20,6 +20,7 @@ from attnrl.sandbox.base import ExecResult
 from attnrl.sandbox.limits import MiB, SandboxLimits
 
 __all__ = [
+    "DEFAULT_RUN_TIMEOUT_S",
     "PYTHON_LANGUAGES",
     "RequestError",
     "RunCodeRequest",
@@ -42,6 +43,11 @@ KNOWN_FIELDS = frozenset(
         "fetch_files",
     }
 )
+
+
+DEFAULT_RUN_TIMEOUT_S = 10.0
+"""The wall-clock limit of a request that names no ``run_timeout``: SandboxFusion's own
+default (its ``RunCodeRequest``), or the server's limit if that is lower."""
 
 
 class RequestError(ValueError):
@@ -98,13 +104,13 @@ def parse_run_code(body: object, server: SandboxLimits) -> RunCodeRequest:
         raise RequestError("fetch_files is not supported: print what you need instead")
     _seconds(body, "compile_timeout", math.inf)  # python compiles as it runs: checked only
     timeout = _seconds(body, "run_timeout", server.timeout_s)
-    limits = server
-    if timeout is not None:
-        # The CPU limit a second above the wall clock: at equal limits a busy loop's end
-        # was a race between the two (the zygote notices the deadline a little late).
-        limits = dataclasses.replace(
-            limits, timeout_s=timeout, cpu_s=max(1, min(server.cpu_s, math.ceil(timeout) + 1))
-        )
+    if timeout is None:
+        timeout = min(DEFAULT_RUN_TIMEOUT_S, server.timeout_s)
+    # The CPU limit a second above the wall clock: at equal limits a busy loop's end was a
+    # race between the two (the zygote notices the deadline a little late).
+    limits = dataclasses.replace(
+        server, timeout_s=timeout, cpu_s=max(1, min(server.cpu_s, math.ceil(timeout) + 1))
+    )
     memory_mb = body.get("memory_limit_MB")
     if memory_mb is not None:
         if isinstance(memory_mb, bool) or not isinstance(memory_mb, int) or memory_mb <= 0:
