@@ -223,4 +223,4 @@ bench: env sandbox-deps
 	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(RUN) python $$b || exit 1; done
 
 clean:
-	rm -rf .venv .venv-trainers .venv-verifiers-v1 .venv-harbor .venv-scale .venv-real-model .tools runs site .pytest_cache .mypy_cache .ruff_cache
+	rm -rf .venv .venv-trainers .venv-verifiers-v1 .venv-harbor .venv-skyrl .venv-scale .venv-real-model .tools runs site .pytest_cache .mypy_cache .ruff_cache
