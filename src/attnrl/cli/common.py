@@ -320,6 +320,14 @@ def add_task_arguments(parser: argparse.ArgumentParser) -> None:
         f"presets seed-doc)",
     )
     knobs.add_argument(
+        "--adequacy",
+        choices=("whole", "per_head"),
+        default=None,
+        help=f"whole: every catalogued mistake misses the tolerances, made in the whole answer; "
+        f"per_head: also each one made in a single head, the others right ({PRESET_NAME} "
+        f"only; default whole, which the published seeds were drawn with)",
+    )
+    knobs.add_argument(
         "--tolerance-scale",
         type=_scale,
         metavar="X",

@@ -29,6 +29,7 @@ PLUGIN = TaskPlugin(
         "layer_norm",
         "policy",
         "tolerance_scale",
+        "adequacy",
     ),
 )
 """Names literal here (a test checks them against :mod:`.presets`), so listing the tasks

@@ -45,6 +45,21 @@ class Bug:
     (flattened, padded) or a cheap answer's filled-in matrices (zeros, ones...)."""
     kind: Kind = "bug"
 
+    @property
+    def per_head(self) -> bool:
+        """Whether the mistake can be made in one head alone: a change to how a head computes
+        its own weights or values (not the answer's layout, nor what joins the heads)."""
+        v = self.variant
+        return (
+            self.reshape is None
+            and v != Variant()
+            and not v.one_head
+            and v.weights != "head_mean"
+            and not v.concat_reversed
+            and v.residual == "spec"
+            and v.layer_norm == "spec"
+        )
+
     def submission(self, spec: TaskSpec) -> dict[str, Any]:
         """What a solver making exactly this mistake submits for ``spec``."""
         answer = submission(spec, forward(spec, self.variant), mask_flag=self.mask_flag)

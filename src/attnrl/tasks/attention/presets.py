@@ -145,8 +145,10 @@ DIFFICULTY_KNOBS = (
     "layer_norm",
     "policy",
     "tolerance_scale",
+    "adequacy",
 )
-"""The knobs of the seed's "Modifying Difficulty": generation settings for ``procedural``
+"""The knobs of the seed's "Modifying Difficulty", and ``adequacy`` (what mutation adequacy
+checks, ``procedural`` only): generation settings for ``procedural``
 (:class:`~.procedural.ProceduralConfig`, every draw stays mutation-adequate), and
 for a fixed preset the ones that keep its data. The CLI flags are these names."""
 
@@ -164,7 +166,7 @@ def with_fixed_knobs(spec: TaskSpec, knobs: dict[str, Any]) -> TaskSpec:
     the knob as its flag) for the others."""
     from attnrl.tasks.attention.procedural import scaled_tolerances
 
-    for knob in ("tokens", "d_model"):
+    for knob in ("tokens", "d_model", "adequacy"):
         if knob in knobs:
             raise ValueError(
                 f"{_flag(knob)} needs --preset {PROCEDURAL}: preset {spec.preset!r} is a fixed "

@@ -40,7 +40,9 @@ Mutation adequacy
     standard deviation of at least :data:`MIN_LAYER_NORM_STD`, so LayerNorm does not
     amplify harmless rounding in the solver's ``final_output``. A rejected candidate is
     redrawn from (seed, attempt + 1); after :data:`MAX_ATTEMPTS` a :class:`ProceduralError`
-    says which bugs stayed hidden.
+    says which bugs stayed hidden. With ``adequacy="per_head"`` each bug a head can make on
+    its own is also checked confined to each head it changes, the other heads right
+    (:func:`head_margins`); the default ``whole`` is what every published seed was drawn with.
 
 Cheap answers (uniform, identity or argmax weights, zeros, weights without outputs...) are
 entries of the same catalogue (kind ``cheap``), so every accepted instance gives each of them
@@ -69,10 +71,11 @@ from attnrl.tasks.attention.answer_size import (
 )
 from attnrl.tasks.attention.bugs import Bug, applicable_bugs
 from attnrl.tasks.attention.grading import pass_rules
-from attnrl.tasks.attention.reference import Trace, Variant, forward
+from attnrl.tasks.attention.reference import Trace, Variant, confine_to_head, forward
 from attnrl.tasks.attention.spec import HeadLayout, MaskSpec, Matrix, Policy, TaskSpec, Tolerances
 
 __all__ = [
+    "ADEQUACY_LEVELS",
     "DEFAULT_CONFIG",
     "MAX_ATTEMPTS",
     "MIN_LAYER_NORM_STD",
@@ -82,6 +85,7 @@ __all__ = [
     "ProceduralError",
     "adequacy_margins",
     "draw",
+    "head_margins",
     "is_mutation_adequate",
     "procedural_spec",
     "scaled_tolerances",
@@ -100,6 +104,8 @@ MAX_TOLERANCE_SCALE = 1.5
 """Largest ``tolerance_scale``. Beyond it the smallest configs (3-4 tokens, d_model = heads
 + 1, window 2) often have no adequate draw at all: with d_k = 2 a missing 1/sqrt(d_k) moves
 a weight by at most ~0.15, so only the outputs can show it, by a 2x margin."""
+ADEQUACY_LEVELS = ("whole", "per_head")
+"""What mutation adequacy checks (``ProceduralConfig.adequacy``)."""
 MIN_LAYER_NORM_STD = 0.1
 """With layer norm on, every row of the reference ``final_output`` has at least this std."""
 BASE_TOLERANCES = Tolerances()
@@ -168,6 +174,12 @@ class ProceduralConfig:
     small enough that the softmax does not saturate (scaling bugs stay visible)."""
     margin: float = 2.0
     """Adequacy margin: each bug must miss some tolerance by at least this factor."""
+    adequacy: str = "whole"
+    """``whole`` (the default, which every published seed was drawn with): each catalogue
+    entry, applied to the whole answer, misses by ``margin``. ``per_head``: also each entry
+    that can be made in one head alone (:attr:`.bugs.Bug.per_head`), confined to any one
+    head it changes, the other heads right; fewer candidates pass, so a seed's instance may
+    differ from its ``whole`` one (the structure is drawn alike)."""
 
     def __post_init__(self) -> None:
         heads = _range("heads", self.heads, (1, MAX_HEADS))
@@ -249,6 +261,11 @@ class ProceduralConfig:
         g = self.margin
         if isinstance(g, bool) or not isinstance(g, int | float) or not (1.0 <= g <= 10.0):
             raise ValueError(f"ProceduralConfig.margin must be in [1, 10], got {g!r}")
+        if self.adequacy not in ADEQUACY_LEVELS:
+            raise ValueError(
+                f"ProceduralConfig.adequacy must be one of {', '.join(ADEQUACY_LEVELS)}, "
+                f"got {self.adequacy!r}"
+            )
 
 
 def _min_tokens(config: ProceduralConfig) -> int:
@@ -301,7 +318,8 @@ class _Reference:
     def __init__(self, spec: TaskSpec) -> None:
         self.spec = spec
         self.components = spec.components()
-        arrays = _trace_arrays(spec, forward(spec))
+        self.trace = forward(spec)
+        arrays = _trace_arrays(spec, self.trace)
         self.flat = self._flatten(arrays)
         self.inv_tol = np.concatenate(
             [np.full(arrays[c.key].size, 1.0 / spec.tolerance(c)) for c in self.components]
@@ -343,10 +361,34 @@ class _Reference:
         else:
             with np.errstate(all="ignore"):
                 flat = self._flatten(_trace_arrays(spec, forward(spec, bug.variant)))
+        return self._flat_margin(flat)
+
+    def _flat_margin(self, flat: Array) -> float:
         if not np.isfinite(flat).all():
             return math.inf  # non-finite: always a failure
         errors = np.abs(flat - self.flat) * self.inv_tol
         return self._rule_margin(np.maximum.reduceat(errors, self.starts))
+
+    def head_margins(self, bug: Bug) -> dict[int, float]:
+        """The margin of ``bug`` made in one head alone, the other heads right, for each head
+        (1-based) whose weights or output it changes; empty if it cannot be made per head
+        or the spec has one head (then :meth:`margin` is the same answer)."""
+        spec = self.spec
+        if not bug.per_head or len(spec.heads) < 2:
+            return {}
+        with np.errstate(all="ignore"):
+            wrong = forward(spec, bug.variant)
+        margins: dict[int, float] = {}
+        for h in range(len(spec.heads)):
+            if np.array_equal(wrong.weights[h], self.trace.weights[h]) and np.array_equal(
+                wrong.outputs[h], self.trace.outputs[h]
+            ):
+                continue  # not a mistake in this head (no_scaling where d_k = 1, say)
+            with np.errstate(all="ignore"):
+                confined = confine_to_head(spec, self.trace, wrong, h)
+                flat = self._flatten(_trace_arrays(spec, confined))
+            margins[h + 1] = self._flat_margin(flat)
+        return margins
 
 
 def adequacy_margins(spec: TaskSpec) -> dict[str, float]:
@@ -365,10 +407,38 @@ def adequacy_margins(spec: TaskSpec) -> dict[str, float]:
     return {bug.name: reference.margin(bug) for bug in applicable_bugs(spec)}
 
 
-def is_mutation_adequate(spec: TaskSpec, margin: float = 2.0) -> bool:
-    """Whether every applicable bug misses the tolerances by at least ``margin`` (x tol)."""
+def head_margins(spec: TaskSpec) -> dict[str, dict[int, float]]:
+    """For each applicable entry that can be made in one head alone, its margin (as in
+    :func:`adequacy_margins`) confined to each head it changes, the other heads right."""
     reference = _Reference(spec)
-    return all(reference.margin(bug) >= margin for bug in _hardest_first(applicable_bugs(spec)))
+    return {bug.name: reference.head_margins(bug) for bug in applicable_bugs(spec) if bug.per_head}
+
+
+def is_mutation_adequate(spec: TaskSpec, margin: float = 2.0, per_head: bool = False) -> bool:
+    """Whether every applicable bug misses the tolerances by at least ``margin`` (x tol);
+    with ``per_head``, also every per-head bug confined to any one head."""
+    return _adequacy(_Reference(spec), margin, per_head, set()) is not None
+
+
+def _adequacy(
+    reference: _Reference, margin: float, per_head: bool, hidden: set[str]
+) -> dict[str, float] | None:
+    """Every applicable bug's margin (catalogue order) if the spec is adequate, else None,
+    the first bug found within ``margin`` added to ``hidden``."""
+    bugs = applicable_bugs(reference.spec)
+    margins: dict[str, float] = {}
+    for bug in _hardest_first(bugs):
+        margins[bug.name] = reference.margin(bug)
+        if margins[bug.name] < margin:
+            hidden.add(bug.name)
+            return None
+    if per_head:
+        for bug in _hardest_first(bugs):
+            for head, value in reference.head_margins(bug).items():
+                if value < margin:
+                    hidden.add(f"{bug.name} in head {head} alone")
+                    return None
+    return {bug.name: margins[bug.name] for bug in bugs}
 
 
 _USUALLY_HIDDEN = (
@@ -523,23 +593,15 @@ def draw(seed: int | None, config: ProceduralConfig = DEFAULT_CONFIG) -> Draw:
             continue
         if not _well_conditioned(spec):
             continue
-        reference = _Reference(spec)
-        margins: dict[str, float] = {}
-        for bug in _hardest_first(applicable_bugs(spec)):
-            margins[bug.name] = reference.margin(bug)
-            if margins[bug.name] < config.margin:
-                hidden.add(bug.name)
-                break
-        else:
-            order = {bug.name: i for i, bug in enumerate(applicable_bugs(spec))}
-            return Draw(
-                spec, attempt + 1, dict(sorted(margins.items(), key=lambda kv: order[kv[0]]))
-            )
+        margins = _adequacy(_Reference(spec), config.margin, config.adequacy == "per_head", hidden)
+        if margins is not None:
+            return Draw(spec, attempt + 1, margins)
     raise ProceduralError(
         f"no mutation-adequate instance for seed {seed} in {MAX_ATTEMPTS} candidates with "
         f"{config}; bugs that stayed within {config.margin:g}x the tolerances: "
         f"{', '.join(sorted(hidden)) or 'none'}; {oversize} over the answer budget. Loosen the "
         "config: lower tolerance_scale, raise v_max_abs, more tokens or a wider d_model"
+        + (" (or adequacy whole)" if config.adequacy == "per_head" else "")
     )
 
 

@@ -16,7 +16,16 @@ import numpy.typing as npt
 
 from attnrl.tasks.attention.spec import ANSWER_MASK_FLAG, HeadLayout, TaskSpec
 
-__all__ = ["LAYER_NORM_EPS", "Trace", "Variant", "forward", "layer_norm", "softmax", "submission"]
+__all__ = [
+    "LAYER_NORM_EPS",
+    "Trace",
+    "Variant",
+    "confine_to_head",
+    "forward",
+    "layer_norm",
+    "softmax",
+    "submission",
+]
 
 LAYER_NORM_EPS = 1e-8
 Array = npt.NDArray[np.float64]
@@ -166,6 +175,14 @@ def forward(spec: TaskSpec, variant: Variant | None = None) -> Trace:
         weights = [mean for _ in weights]
     outputs = [w @ values[:, h.v[0] : h.v[1]] for w, h in zip(weights, layouts, strict=True)]
 
+    final, normed = _tail(spec, var, q_pos, outputs)
+    return Trace(q_pos, tuple(weights), tuple(outputs), final, normed)
+
+
+def _tail(
+    spec: TaskSpec, var: Variant, q_pos: Array, outputs: list[Array]
+) -> tuple[Array, Array | None]:
+    """The final output (heads concatenated, plus the residual) and its layer norm."""
     ordered = outputs[::-1] if var.concat_reversed else outputs
     final = np.concatenate(ordered, axis=1)
     if spec.residual and var.residual == "spec":
@@ -174,7 +191,17 @@ def forward(spec: TaskSpec, variant: Variant | None = None) -> Trace:
     if spec.layer_norm:
         ddof = 1 if var.layer_norm == "unbiased" else 0
         normed = final if var.layer_norm == "skip" else layer_norm(final, ddof=ddof)
-    return Trace(q_pos, tuple(weights), tuple(outputs), final, normed)
+    return final, normed
+
+
+def confine_to_head(spec: TaskSpec, reference: Trace, wrong: Trace, head: int) -> Trace:
+    """The reference with head ``head`` (0-based) taken from ``wrong``: the weights and
+    output of a solver who made ``wrong``'s mistake in that head alone, and the final output
+    that follows from them (the other heads, Q_pos, the residual and layer norm right)."""
+    weights, outputs = list(reference.weights), list(reference.outputs)
+    weights[head], outputs[head] = wrong.weights[head], wrong.outputs[head]
+    final, normed = _tail(spec, Variant(), reference.q_pos, outputs)
+    return Trace(reference.q_pos, tuple(weights), tuple(outputs), final, normed)
 
 
 def submission(spec: TaskSpec, trace: Trace, mask_flag: bool = True) -> dict[str, Any]:
