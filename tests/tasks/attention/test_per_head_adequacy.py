@@ -151,3 +151,15 @@ def test_the_cli_draws_at_the_level(capsys: pytest.CaptureFixture[str]) -> None:
     assert json.loads(capsys.readouterr().out)["content_hash"] == shown["content_hash"]
     assert main(["instance", "--preset", "seed-doc", "--adequacy", "per_head"]) == 2
     assert "--adequacy needs --preset procedural" in capsys.readouterr().err
+
+
+def test_a_curriculum_draws_every_rung_at_the_level() -> None:
+    """The line of docs/curriculum.md: a ladder with the knob set draws per-head adequate
+    instances on every rung."""
+    from attnrl.curriculum import RungInstances
+
+    instances = RungInstances(tuple({**rung, "adequacy": "per_head"} for rung in LADDER), seed=0)
+    for rung in range(len(LADDER)):
+        task = instances.task(rung, 0)
+        assert isinstance(task, AttentionTask)
+        assert is_mutation_adequate(task.spec, per_head=True), rung
