@@ -218,3 +218,58 @@ def test_calibrate_command_writes_a_card(
     with pytest.raises(SystemExit) as bad:  # an argparse type: one line and exit 2
         main(["calibrate", "--model", "simulated", "--max-cost", "-1", "--out", str(out)])
     assert bad.value.code == 2
+
+
+def test_calibrate_sets_a_knob_on_every_rung(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--knob adequacy=per_head``: every rung drawn at that level, the card's knobs carry it
+    (so ``run --card`` draws alike); a knob the rungs set, an unknown one or a bad value is one
+    usage error before any run."""
+    from attnrl.tasks.attention.procedural import is_mutation_adequate
+    from attnrl.tasks.attention.task import AttentionTask
+
+    monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
+    out = tmp_path / "c"
+    args = ["calibrate", "--model", "simulated", "--max-runs", "40", "--rung-runs", "20"]
+    assert main([*args, "--knob", "adequacy=per_head", "--out", str(out)]) == 0
+    card = json.loads((out / "card.json").read_text())
+    assert card["knobs"]["adequacy"] == "per_head"
+    rungs = [json.loads(p.read_text()) for p in out.glob("rung_*/run.json")]
+    assert rungs and all(r["knobs"]["adequacy"] == "per_head" for r in rungs)
+    task = load_task(card=out / "card.json", seed=0)
+    assert isinstance(task, AttentionTask) and is_mutation_adequate(task.spec, per_head=True)
+    capsys.readouterr()
+    for knob, message in [
+        ("heads=3", "--knob heads: the ladder's rungs set it"),
+        ("dim=4", "task attention has no knob 'dim'"),
+        ("adequacy=some", "--knob on rung 0: ProceduralConfig.adequacy must be one of"),
+    ]:
+        assert main([*args, "--knob", knob, "--out", str(tmp_path / knob)]) == 2
+        assert message in capsys.readouterr().err
+        assert not (tmp_path / knob).exists()
+
+
+def test_a_rungs_directory_says_its_knobs_and_resumes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Each rung's manifest records the rung's knobs, so ``run --resume`` on it extends that
+    rung's batch (with none recorded it rebuilt the default instances and refused)."""
+    monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
+    out = tmp_path / "c"
+    args = ["calibrate", "--model", "simulated", "--max-runs", "40", "--rung-runs", "20"]
+    assert main([*args, "--out", str(out)]) == 0
+    card = json.loads((out / "card.json").read_text())
+    for rung in card["calibration"]["rungs_visited"]:
+        manifest = json.loads((out / f"rung_{rung['rung']:02d}" / "run.json").read_text())
+        assert manifest["knobs"] == rung["knobs"]
+    away = next(r for r in card["calibration"]["rungs_visited"] if r["knobs"])  # not defaults
+    rung_dir = out / f"rung_{away['rung']:02d}"
+    before = len(load_records(rung_dir / "results.jsonl"))
+    capsys.readouterr()
+    code = main(
+        ["run", "--model", "simulated", "--out", str(rung_dir), "--resume"]
+        + ["--runs", str(before + 4)]
+    )
+    assert code == 0, capsys.readouterr().err
+    assert len(load_records(rung_dir / "results.jsonl")) == before + 4

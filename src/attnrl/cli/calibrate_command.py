@@ -17,9 +17,11 @@ from typing import Any
 
 from attnrl.cli.common import (
     UsageError,
+    add_knob_flag,
     add_task_flag,
     at_least,
     check_sandbox,
+    ladder_with_knobs,
     out_path,
     percent_band,
     positive_number,
@@ -86,6 +88,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--out", type=out_path, default=None, help="directory (default runs/calibrate_<t>)"
     )
     add_task_flag(p)
+    add_knob_flag(
+        p,
+        "a knob of --task set on every rung, the value as JSON (e.g. --knob adequacy=per_head); "
+        "only knobs no rung sets; repeatable",
+    )
     p.set_defaults(handler=cmd_calibrate)
 
 
@@ -100,6 +107,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     check_cost_limit(model, prices, args.max_cost)
     out: Path = args.out or Path("runs") / datetime.now(UTC).strftime("calibrate_%Y%m%d_%H%M%S")
     _check_out(out)
+    ladder = ladder_with_knobs(args.task, args.knob)
     try:
         config = CalibrationConfig(
             model=model,
@@ -113,6 +121,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
             max_steps=args.max_steps,
             prices=prices,
             task=args.task,
+            ladder=ladder,
             extra={"simulated_skill": args.simulated_skill} if model == SIMULATED_NAME else {},
         )
         options = model_options(args)

@@ -35,8 +35,10 @@ PRESET_NAME = PROCEDURAL
 __all__ = [
     "KNOB_DESTS",
     "UsageError",
+    "add_knob_flag",
     "add_task_arguments",
     "add_task_flag",
+    "ladder_with_knobs",
     "plugin_from_args",
     "task_maker",
     "dump_json",
@@ -255,17 +257,20 @@ def _knob_pair(text: str) -> tuple[str, Any]:
     return name.strip().replace("-", "_"), parsed
 
 
+def add_knob_flag(parser: argparse.ArgumentParser, help: str) -> None:
+    """``--knob NAME=VALUE`` (repeatable), the value read as JSON."""
+    parser.add_argument(
+        "--knob", type=_knob_pair, action="append", default=None, metavar="NAME=VALUE", help=help
+    )
+
+
 def add_task_arguments(parser: argparse.ArgumentParser) -> None:
     """``--task``, ``--preset``, ``--seed`` and the difficulty knobs: which task instance a
     command uses."""
     add_task_flag(parser)
-    parser.add_argument(
-        "--knob",
-        type=_knob_pair,
-        action="append",
-        default=None,
-        metavar="NAME=VALUE",
-        help="a difficulty knob of --task by name, the value as JSON (e.g. --knob heads=3, "
+    add_knob_flag(
+        parser,
+        "a difficulty knob of --task by name, the value as JSON (e.g. --knob heads=3, "
         "--task rope --knob 'dim=[4,8]'); repeatable; attnrl tasks --json lists each task's knobs",
     )
     parser.add_argument(
@@ -339,13 +344,43 @@ def add_task_arguments(parser: argparse.ArgumentParser) -> None:
 def _knobs(args: argparse.Namespace) -> dict[str, Any]:
     """The knob flags and ``--knob`` pairs that were given (robust to parsers without them)."""
     flags = {k: v for k in KNOB_DESTS if (v := getattr(args, k, None)) is not None}
-    given = dict(getattr(args, "knob", None) or ())
-    if isinstance(given.get("mask"), str):  # --knob mask=window:3, as --mask spells it
+    return flags | _pairs(getattr(args, "knob", None))
+
+
+def _pairs(pairs: list[tuple[str, Any]] | None) -> dict[str, Any]:
+    """``--knob`` pairs as knobs (``mask=window:3`` read as ``--mask`` spells it)."""
+    given = dict(pairs or ())
+    if isinstance(given.get("mask"), str):
         try:
             given["mask"] = parse_mask(given["mask"])
         except argparse.ArgumentTypeError as exc:
             raise UsageError(f"--knob mask: {exc}") from None
-    return flags | given
+    return given
+
+
+def ladder_with_knobs(task: str, pairs: list[tuple[str, Any]] | None) -> tuple[dict[str, Any], ...]:
+    """The ladder of ``task`` with ``--knob`` pairs set on every rung (``calibrate``): knobs
+    of the task that no rung sets, each rung built once up front so a bad value is a usage
+    error before any run."""
+    plugin = get_plugin(task)
+    ladder = plugin.rungs()
+    knobs = _pairs(pairs)
+    if not knobs:
+        return ladder
+    _check_knob_names(plugin, list(knobs))
+    set_by_rungs = sorted({name for rung in ladder for name in rung} & set(knobs))
+    if set_by_rungs:
+        raise UsageError(
+            f"--knob {', '.join(set_by_rungs)}: the ladder's rungs set it, and calibrate walks "
+            "the rungs; give only knobs no rung sets (e.g. --knob adequacy=per_head)"
+        )
+    ladder = tuple({**rung, **knobs} for rung in ladder)
+    for index, rung in enumerate(ladder):
+        try:
+            plugin.spec_maker(None, **rung)
+        except ValueError as exc:
+            raise UsageError(f"--knob on rung {index}: {exc}") from None
+    return ladder
 
 
 def _check_knob_names(plugin: TaskPlugin, names: list[str]) -> None:

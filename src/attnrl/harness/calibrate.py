@@ -115,6 +115,7 @@ async def calibrate(config: CalibrationConfig, models_for: ModelsFor) -> dict[st
             max_steps=config.max_steps,
             seed=seed,
             band=config.band,
+            knobs=knobs_to_json(knobs),  # the rung's manifest says what it ran
             progress=False,
             stop_when_decided=True,
             max_cost=None if config.max_cost is None else config.max_cost - spent,
