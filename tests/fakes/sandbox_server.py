@@ -7,7 +7,9 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass
@@ -33,10 +35,15 @@ def _env(extra: dict[str, str] | None) -> dict[str, str]:
     return env
 
 
-def start(*flags: str, env: dict[str, str] | None = None) -> Served:
-    """Start ``attnrl serve-sandbox --port 0 FLAGS`` and wait for its line."""
+def start(
+    *flags: str, env: dict[str, str] | None = None, attnrl: Sequence[str] | None = None
+) -> Served:
+    """Start ``attnrl serve-sandbox --port 0 FLAGS`` (a later ``--port`` wins) and wait for its
+    line; ``attnrl`` is the command (default this interpreter's ``-m attnrl``: a tier whose
+    environment lacks attnrl passes the main environment's)."""
+    command = list(attnrl) if attnrl is not None else [sys.executable, "-m", "attnrl"]
     proc = subprocess.Popen(
-        [sys.executable, "-m", "attnrl", "serve-sandbox", "--port", "0", *flags],
+        [*command, "serve-sandbox", "--port", "0", *flags],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -50,3 +57,11 @@ def start(*flags: str, env: dict[str, str] | None = None) -> Served:
         raise AssertionError(f"serve-sandbox did not start: {line!r} {err[-2000:]!r}")
     url = line.split("listening on ", 1)[1].split()[0]
     return Served(url, proc, line)
+
+
+def without_proxies(monkeypatch: Any) -> None:
+    """No proxy for this test's HTTP clients: the service is on loopback."""
+    for key in list(os.environ):
+        if "PROXY" in key.upper():
+            monkeypatch.delenv(key)
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator
 
 import pytest
 
-from fakes.sandbox_server import Served, start
+from fakes.sandbox_server import Served, start, without_proxies
 
 
 @pytest.fixture
@@ -37,7 +36,4 @@ def server() -> Iterator[Served]:
 
 @pytest.fixture(autouse=True)
 def _no_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
-    for key in list(os.environ):
-        if "PROXY" in key.upper():
-            monkeypatch.delenv(key)
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    without_proxies(monkeypatch)

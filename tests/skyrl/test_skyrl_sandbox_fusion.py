@@ -22,7 +22,7 @@ from skyrl_agent.tasks.verifiers.sandbox_fusion.utils import (
     check_correctness,
 )
 
-from conftest import SKYRL_VERSION, Served, skyrl_agent_root, start, stop
+from conftest import SKYRL_VERSION, Served, skyrl_agent_root, start
 
 ADD = "a, b = map(int, input().split())\nprint(a + b)"
 CASES = {"inputs": ["1 2\n", "5 7\n"], "outputs": ["3\n", "12\n"]}
@@ -31,9 +31,9 @@ CASES = {"inputs": ["1 2\n", "5 7\n"], "outputs": ["3\n", "12\n"]}
 @pytest.fixture(scope="module")
 def narrow() -> Iterator[Served]:
     """A service whose limit is below the 30 s SkyRL's clients ask on every call."""
-    served = start("--port", "0", "--concurrency", "2", "--timeout", "10")
+    served = start("--concurrency", "2", "--timeout", "10")
     yield served
-    stop(served)
+    served.stop()
 
 
 def test_the_clients_are_skyrls_pinned_code() -> None:
@@ -143,7 +143,7 @@ def coder1(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ModuleType]:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
-        stop(served)
+        served.stop()
 
 
 def test_coder1_runs_its_code_through_the_service(coder1: ModuleType) -> None:
