@@ -9,7 +9,8 @@ import subprocess
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+
+import pytest
 
 
 @dataclass
@@ -59,7 +60,7 @@ def start(
     return Served(url, proc, line)
 
 
-def without_proxies(monkeypatch: Any) -> None:
+def without_proxies(monkeypatch: pytest.MonkeyPatch) -> None:
     """No proxy for this test's HTTP clients: the service is on loopback."""
     for key in list(os.environ):
         if "PROXY" in key.upper():

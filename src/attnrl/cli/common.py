@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from attnrl.task.registry import DEFAULT_TASK, TaskPlugin, UnknownTask, get_plugin, task_names
 from attnrl.tasks.attention import presets
 from attnrl.tasks.attention.presets import DEFAULT_PRESET, GAMEABLE, PROCEDURAL, preset_names
-from attnrl.tasks.attention.spec import MaskSpec
+from attnrl.tasks.attention.spec import ADEQUACY_LEVELS, MaskSpec
 
 if TYPE_CHECKING:
     from attnrl.task.base import Spec, Task
@@ -326,7 +326,7 @@ def add_task_arguments(parser: argparse.ArgumentParser) -> None:
     )
     knobs.add_argument(
         "--adequacy",
-        choices=("whole", "per_head"),
+        choices=ADEQUACY_LEVELS,
         default=None,
         help=f"whole: every catalogued mistake misses the tolerances, made in the whole answer; "
         f"per_head: also each one made in a single head, the others right ({PRESET_NAME} "

@@ -72,7 +72,16 @@ from attnrl.tasks.attention.answer_size import (
 from attnrl.tasks.attention.bugs import Bug, applicable_bugs
 from attnrl.tasks.attention.grading import pass_rules
 from attnrl.tasks.attention.reference import Trace, Variant, confine_to_head, forward
-from attnrl.tasks.attention.spec import HeadLayout, MaskSpec, Matrix, Policy, TaskSpec, Tolerances
+from attnrl.tasks.attention.spec import (
+    ADEQUACY_LEVELS,
+    Adequacy,
+    HeadLayout,
+    MaskSpec,
+    Matrix,
+    Policy,
+    TaskSpec,
+    Tolerances,
+)
 
 __all__ = [
     "ADEQUACY_LEVELS",
@@ -104,8 +113,6 @@ MAX_TOLERANCE_SCALE = 1.5
 """Largest ``tolerance_scale``. Beyond it the smallest configs (3-4 tokens, d_model = heads
 + 1, window 2) often have no adequate draw at all: with d_k = 2 a missing 1/sqrt(d_k) moves
 a weight by at most ~0.15, so only the outputs can show it, by a 2x margin."""
-ADEQUACY_LEVELS = ("whole", "per_head")
-"""What mutation adequacy checks (``ProceduralConfig.adequacy``)."""
 MIN_LAYER_NORM_STD = 0.1
 """With layer norm on, every row of the reference ``final_output`` has at least this std."""
 BASE_TOLERANCES = Tolerances()
@@ -174,7 +181,7 @@ class ProceduralConfig:
     small enough that the softmax does not saturate (scaling bugs stay visible)."""
     margin: float = 2.0
     """Adequacy margin: each bug must miss some tolerance by at least this factor."""
-    adequacy: str = "whole"
+    adequacy: Adequacy = "whole"
     """``whole`` (the default, which every published seed was drawn with): each catalogue
     entry, applied to the whole answer, misses by ``margin``. ``per_head``: also each entry
     that can be made in one head alone (:attr:`.bugs.Bug.per_head`), confined to any one
@@ -319,6 +326,7 @@ class _Reference:
         self.spec = spec
         self.components = spec.components()
         self.trace = forward(spec)
+        self._wrong: dict[str, Trace] = {}
         arrays = _trace_arrays(spec, self.trace)
         self.flat = self._flatten(arrays)
         self.inv_tol = np.concatenate(
@@ -360,8 +368,16 @@ class _Reference:
             )
         else:
             with np.errstate(all="ignore"):
-                flat = self._flatten(_trace_arrays(spec, forward(spec, bug.variant)))
+                flat = self._flatten(_trace_arrays(spec, self._wrong_trace(bug)))
         return self._flat_margin(flat)
+
+    def _wrong_trace(self, bug: Bug) -> Trace:
+        """The forward pass with ``bug``'s variant, computed once per bug: the whole-answer
+        and the per-head checks share it."""
+        if bug.name not in self._wrong:
+            with np.errstate(all="ignore"):
+                self._wrong[bug.name] = forward(self.spec, bug.variant)
+        return self._wrong[bug.name]
 
     def _flat_margin(self, flat: Array) -> float:
         if not np.isfinite(flat).all():
@@ -376,8 +392,7 @@ class _Reference:
         spec = self.spec
         if not bug.per_head or len(spec.heads) < 2:
             return {}
-        with np.errstate(all="ignore"):
-            wrong = forward(spec, bug.variant)
+        wrong = self._wrong_trace(bug)
         margins: dict[int, float] = {}
         for h in range(len(spec.heads)):
             if np.array_equal(wrong.weights[h], self.trace.weights[h]) and np.array_equal(
@@ -426,14 +441,15 @@ def _adequacy(
     """Every applicable bug's margin (catalogue order) if the spec is adequate, else None,
     the first bug found within ``margin`` added to ``hidden``."""
     bugs = applicable_bugs(reference.spec)
+    ordered = _hardest_first(bugs)
     margins: dict[str, float] = {}
-    for bug in _hardest_first(bugs):
+    for bug in ordered:
         margins[bug.name] = reference.margin(bug)
         if margins[bug.name] < margin:
             hidden.add(bug.name)
             return None
     if per_head:
-        for bug in _hardest_first(bugs):
+        for bug in ordered:
             for head, value in reference.head_margins(bug).items():
                 if value < margin:
                     hidden.add(f"{bug.name} in head {head} alone")

@@ -50,6 +50,11 @@ SEED_DOC_POLICY_ONLY = (
     f"with no output computed, so it grades only the seed-doc presets "
     f"({', '.join(sorted(SEED_DOC_PRESETS))}); use policy lenient or strict"
 )
+Adequacy = Literal["whole", "per_head"]
+ADEQUACY_LEVELS: tuple[Adequacy, ...] = ("whole", "per_head")
+"""What mutation adequacy checks when ``procedural`` draws an instance
+(``ProceduralConfig.adequacy``): each catalogued mistake in the whole answer, or also in one
+head alone."""
 LEGACY_PRESETS: dict[str, str] = {"seed": "seed-doc", "seed-text": "seed-doc-text"}
 """Preset names before the rename (``seed`` also named ``--seed``, a policy and a mix)."""
 LEGACY_POLICIES: dict[str, Policy] = {"seed": "seed-doc"}
