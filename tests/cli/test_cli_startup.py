@@ -83,6 +83,16 @@ def test_prompt_and_presets_import_nothing_heavy(args: tuple[str, ...]) -> None:
     assert not modules & {"attnrl.sandbox.local", "asyncio"}, modules & {"attnrl.sandbox.local"}
 
 
+def test_presets_prints_the_shipped_table_without_numpy_or_the_grader() -> None:
+    """The default table is read from the package (tasks/attention/preset_table.py), not
+    probed: the command starts like ``--help``."""
+    modules, out = imported("presets")
+    assert "rung 9" in out
+    stale = "stale table: python -m attnrl.tasks.attention.preset_table --write"
+    assert "numpy" not in top_level(modules), stale
+    assert "attnrl.tasks.attention.procedural" not in modules, stale
+
+
 def _closed_port() -> int:
     """A loopback port with nothing listening (connections are refused at once)."""
     with socket.socket() as s:

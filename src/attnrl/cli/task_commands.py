@@ -19,7 +19,8 @@ from attnrl.cli.common import (
     task_maker,
 )
 from attnrl.tasks.attention.ladder import LADDER
-from attnrl.tasks.attention.presets import PROCEDURAL, SEEDED_PRESETS
+from attnrl.tasks.attention.preset_table import DEFAULT_SEEDS as DEFAULT_PRESET_SEEDS
+from attnrl.tasks.attention.presets import PROCEDURAL
 
 if TYPE_CHECKING:  # numpy and the grader: imported by the handlers, not by --help
     from attnrl.task import Task
@@ -84,7 +85,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="the presets and ladder rungs: policy, answer size in tokens, what is gameable",
     )
     presets_parser.add_argument(
-        "--seeds", type=int, default=20, metavar="N", help="instances probed per rung (default 20)"
+        "--seeds",
+        type=int,
+        default=DEFAULT_PRESET_SEEDS,
+        metavar="N",
+        help=f"instances probed per rung (default {DEFAULT_PRESET_SEEDS}: the shipped table, "
+        "printed at once while the sources it was probed with are unchanged)",
     )
     presets_parser.add_argument(
         "--exact",
@@ -327,59 +333,18 @@ def _audit_one(args: argparse.Namespace) -> int:
     return 0
 
 
-def _preset_rows(args: argparse.Namespace) -> list[dict[str, Any]]:
-    from attnrl.sandbox.limits import SandboxLimits
-    from attnrl.stats.card import knobs_to_json
-    from attnrl.tasks.attention.answer_size import (
-        RESPONSE_TOKENS,
-        answer_tokens,
-        openai_token_counter,
-    )
-    from attnrl.tasks.attention.ladder import rung_measures
-    from attnrl.tasks.attention.presets import GAMEABLE, PRESETS
-    from attnrl.tasks.attention.presets import spec_factory as preset_factory
-
-    counter = openai_token_counter() if args.exact else None
-    if args.exact and counter is None:
-        raise UsageError("--exact needs the bpe-openai package: pip install bpe-openai")
-    seeds = list(range(args.seeds))
-    targets: list[tuple[str, str, dict[str, Any]]] = [(name, name, {}) for name in PRESETS]
-    targets += [(f"rung {i}", PROCEDURAL, dict(k)) for i, k in enumerate(LADDER)]
-    rows = []
-    for label, preset, knobs in targets:
-        factory = preset_factory(preset, **knobs)
-        specs = [factory(s) for s in (seeds if preset in SEEDED_PRESETS else [None])]
-        median, largest, unit = answer_tokens(specs, counter)
-        measures = rung_measures(specs)
-        rows.append(
-            {
-                "name": label,
-                "preset": preset,
-                "knobs": knobs_to_json(knobs),
-                "policy": specs[0].policy,
-                "instances": len(specs),
-                "answer_decimals": _decimals(specs[0]),
-                "answer_median": median,
-                "answer_max": largest,
-                "answer_unit": unit,
-                "response_tokens": RESPONSE_TOKENS,
-                "tool_output_chars": SandboxLimits().max_output_chars,
-                "workload": measures.to_dict(),
-                "gameable": GAMEABLE.get(preset),
-            }
-        )
-    return rows
-
-
-def _decimals(spec: Any) -> int:
-    from attnrl.tasks.attention.answer_size import answer_decimals
-
-    return answer_decimals(spec)
-
-
 def cmd_presets(args: argparse.Namespace) -> int:
+    from attnrl.tasks.attention import preset_table
+
     _check_seeds(args.seeds)
-    rows = _preset_rows(args)
+    counter = None
+    if args.exact:
+        from attnrl.tasks.attention.answer_size import openai_token_counter
+
+        counter = openai_token_counter()
+        if counter is None:
+            raise UsageError("--exact needs the bpe-openai package: pip install bpe-openai")
+    rows = preset_table.rows(args.seeds, counter)
     if args.json:
         print(dump_json(rows, compact=True))
         return 0
