@@ -131,6 +131,58 @@ def test_a_call_that_is_not_a_submission_leaves_the_episode_open(
     assert tool_reward_func(environments=[env]) == [1.0]
 
 
+def _submit_sequences(task: Task) -> list[tuple[str, list[Any], float]]:
+    """(id, the arguments of each ``submit_answer`` call in order, the reward the episode
+    earns): wrong first then right, and calls that are not submissions before an answer."""
+    ref, bad = task.reference(), wrong(task)
+    deep: Any = 1
+    for _ in range(MAX_ARGUMENT_DEPTH + 5):
+        deep = [deep]
+    return [
+        ("wrong, then right", [{"answer": bad}, {"answer": ref}], 0.0),
+        ("wrong, then right as text", [{"answer": bad}, json.dumps({"answer": ref})], 0.0),
+        ("wrong, then right keys at the top", [{"answer": bad}, ref], 0.0),
+        ("right, then wrong", [{"answer": ref}, {"answer": bad}], 1.0),
+        ("no answer argument, then right", [{"solution": 1}, {"answer": ref}], 1.0),
+        ("broken JSON, then right", ['{"answer": 1', {"answer": ref}], 1.0),
+        ("too deep, then right, then wrong", [{"answer": deep}, ref, {"answer": bad}], 1.0),
+        ("a list, then wrong, then right", [[1, 2], {"answer": bad}, {"answer": ref}], 0.0),
+        ("never an answer", [{}, "not json"], 0.0),
+    ]
+
+
+@pytest.mark.parametrize("one_message", [True, False], ids=["one turn", "a turn each"])
+@pytest.mark.parametrize("case", range(9))
+def test_a_transcript_is_graded_as_its_environment_graded_it(
+    seed_task: Task, fake_sandbox: RecordingSandbox, case: int, one_message: bool
+) -> None:
+    """TRL's plain ``reward_func`` reads the transcript, ``tool_reward_func`` the
+    environment that refused every call after the first submission: one reward."""
+    from attnrl.integrations.trl import reward_func
+
+    name, calls, expected = _submit_sequences(seed_task)[case]
+    env = env_for(seed_task, fake_sandbox)
+    session = env.session
+    assert session is not None
+    for arguments in calls:
+        asyncio.run(session.submit(arguments))
+    assert tool_reward_func(environments=[env]) == [expected], name
+
+    def call(arguments: Any) -> dict[str, Any]:
+        return {"type": "function", "function": {"name": "submit_answer", "arguments": arguments}}
+
+    if one_message:
+        transcript = [{"role": "assistant", "content": "", "tool_calls": [call(a) for a in calls]}]
+    else:
+        transcript = []
+        for arguments in calls:
+            transcript.append({"role": "assistant", "content": "", "tool_calls": [call(arguments)]})
+            transcript.append({"role": "tool", "name": "submit_answer", "content": "{}"})
+    row = dataset_row(seed_task)
+    rewards = reward_func(completions=[transcript], answer=[row["answer"]], info=[row["info"]])
+    assert rewards == [expected], name
+
+
 def test_repeated_calls_are_counted_per_episode_and_logged(
     seed_task: Task, fake_sandbox: RecordingSandbox
 ) -> None:

@@ -77,7 +77,12 @@ def append_completions(tokenizer: Any, input_ids: Any, texts: list[str]) -> Any:
 
 
 def train_tool_grpo(
-    model: Any, tokenizer: Any, tmp_path: Path, generate: Any, max_steps: int = 1
+    model: Any,
+    tokenizer: Any,
+    tmp_path: Path,
+    generate: Any,
+    max_steps: int = 1,
+    reward_funcs: Any = tool_reward_func,
 ) -> Any:
     """TRL's GRPOTrainer with the README's tool config on one procedural row, the policy's
     ``generate`` replaced by a scripted one, trained for ``max_steps``."""
@@ -86,7 +91,7 @@ def train_tool_grpo(
     trainer = GRPOTrainer(
         model=model,
         processing_class=tokenizer,
-        reward_funcs=tool_reward_func,
+        reward_funcs=reward_funcs,
         environment_factory=AttnrlToolEnv,
         train_dataset=load_dataset("procedural", n=1, seed=SEED),
         args=GRPOConfig(
@@ -200,14 +205,18 @@ def test_a_replayed_submission_is_refused_and_the_next_step_is_clean(
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from attnrl.harness.tools import EPISODE_OVER
+    from attnrl.integrations.trl import reward_func
 
     tokenizer = AutoTokenizer.from_pretrained(model_dir, local_files_only=True)
     model = AutoModelForCausalLM.from_pretrained(model_dir, local_files_only=True)
     contexts: list[str] = []
     generate = _replay_then_innocent(tokenizer, contexts)
-    trainer = train_tool_grpo(model, tokenizer, tmp_path, generate, max_steps=2)
+    # the plain reward_func reads the transcript, where the refused submit is still written
+    rewards = [tool_reward_func, reward_func]
+    trainer = train_tool_grpo(model, tokenizer, tmp_path, generate, 2, rewards)
     steps = [e for e in trainer.state.log_history if "reward" in e]
-    assert [s["reward"] for s in steps] == [0.0, 1.0]  # the first submission was graded
+    for name in ("tool_reward_func", "reward_func"):  # the first submission was graded
+        assert [s[f"rewards/{name}/mean"] for s in steps] == [0.0, 1.0], name
     assert [s["attnrl/tamper/probe/network"] for s in steps] == [1.0, 0.0]
     assert [s["attnrl/submitted"] for s in steps] == [1.0, 1.0]
     refused = json.dumps(EPISODE_OVER)[1:-1]

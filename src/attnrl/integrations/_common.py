@@ -211,12 +211,13 @@ def grade_completion(completion: Any, answer: Any = None, info: Any = None) -> G
     if isinstance(completion, str):
         submission = extract_submission(completion)
     else:
-        submission = submission_from_messages(completion)
+        submission = submission_from_messages(completion, task.answer_keys())
     return grade_submission(task, submission)
 
 
 def reward_for(completion: Any, answer: Any = None, info: Any = None) -> float:
-    """The reward of a completion: attnrl's grade of the last JSON object in it.
+    """The reward of a completion: attnrl's grade of its submission (a text's last JSON
+    object; a chat transcript's first ``submit_answer`` call that carries an answer).
 
     ``completion`` is the model's text (or chat messages), ``answer`` and ``info`` the
     dataset row's columns (dicts or JSON strings). Never raises for anything the model

@@ -1,8 +1,10 @@
 """Finding the submission in what a model wrote: a completion's text, or its chat messages.
 
-A completion's submission is the last JSON object in it: in a fenced ```json block or bare
-in the prose, or a ``submit_answer`` tool call written as text (the Hermes/Qwen
-``<tool_call>`` form) or made as a real tool call in chat messages.
+A text completion's submission is the last JSON object in it: in a fenced ```json block or
+bare in the prose, or a ``submit_answer`` tool call written as text (the Hermes/Qwen
+``<tool_call>`` form). A chat transcript with real ``submit_answer`` tool calls is an episode:
+its first call that carries an answer is the submission, as in ``attnrl run`` and every
+tool adapter (docs/episodes.md, rule 1).
 """
 
 from __future__ import annotations
@@ -11,7 +13,12 @@ import json
 import re
 from typing import Any
 
-from attnrl.harness.tools import NO_SUBMISSION  # one sentinel for the harness and the adapters
+from attnrl.harness.tools import (  # the harness's own rule, and its sentinel
+    NO_SUBMISSION,
+    answer_from_submit_arguments,
+    nested_too_deep,
+    parse_arguments,
+)
 from attnrl.task.tools import SUBMIT_TOOL
 
 __all__ = [
@@ -241,16 +248,30 @@ def _content_text(content: Any) -> str:
     return str(content)
 
 
-def submission_from_messages(messages: Any) -> Any:
-    """The answer of a chat completion: the arguments of its last ``submit_answer`` tool
-    call when there is one, else the last JSON object of the last assistant message."""
-    if isinstance(messages, list | tuple):
-        for message in reversed(messages):
-            for call in reversed(_field(message, "tool_calls") or []):
-                parts = _tool_call_parts(call if isinstance(call, dict) else _as_dict(call))
-                if parts is not None and parts[0] == SUBMIT_TOOL:
-                    return unwrap_submission({"name": parts[0], "arguments": parts[1]})
-    return extract_submission(completion_text(messages))
+def submission_from_messages(messages: Any, answer_keys: tuple[str, ...] = ()) -> Any:
+    """The answer of a chat completion.
+
+    With ``submit_answer`` tool calls, the first one that is a submission by the harness's
+    rule (:func:`~attnrl.harness.tools.answer_from_submit_arguments`; ``answer_keys`` are the
+    task's): it closed the episode, so a later call, which the environment refused, never
+    counts; :data:`NO_SUBMISSION` when no call carried an answer. Without any, the last JSON
+    object of the last assistant message (a text answer)."""
+    if not isinstance(messages, list | tuple):
+        return extract_submission(completion_text(messages))
+    submitted = False
+    for message in messages:
+        for call in _field(message, "tool_calls") or []:
+            parts = _tool_call_parts(call if isinstance(call, dict) else _as_dict(call))
+            if parts is None or parts[0] != SUBMIT_TOOL:
+                continue
+            submitted = True
+            arguments = parse_arguments(parts[1])
+            if arguments is None or nested_too_deep(arguments):
+                continue  # not a submission: the model was told, the episode stayed open
+            answer = answer_from_submit_arguments(arguments, answer_keys)
+            if answer is not NO_SUBMISSION:
+                return answer
+    return NO_SUBMISSION if submitted else extract_submission(completion_text(messages))
 
 
 def _as_dict(obj: Any) -> dict[str, Any]:

@@ -41,9 +41,11 @@ def reward_func(
     """attnrl's reward of each completion, graded against its own row's task.
 
     The submission of a string completion is its last JSON object; of a chat completion,
-    its last ``submit_answer`` tool call, else the last JSON object of its last assistant
-    message. ``info`` rebuilds each row's task (cached by spec hash); without it the rows
-    must be of the default preset, which ``answer`` is checked against.
+    its first ``submit_answer`` tool call that carries an answer (the one that closed the
+    episode: ``AttnrlToolEnv`` refuses every later call), or, with no ``submit_answer`` call
+    at all, the last JSON object of its last assistant message. ``info`` rebuilds each row's
+    task (cached by spec hash); without it the rows must be of the default preset, which
+    ``answer`` is checked against.
     """
     del prompts  # the task comes from info, not from the prompt text
     n = len(completions)
