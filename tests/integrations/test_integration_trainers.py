@@ -67,6 +67,36 @@ def test_verl_details_and_reward_kwargs(seed_task: Task, swapped: dict[str, Any]
     assert detailed == {"score": 0.5, "passed": True, "outcome": "partial_success"}
 
 
+@pytest.mark.parametrize(
+    "recorded",
+    [
+        pytest.param({verl.SUBMISSION_KEY: "WRONG", verl.TAMPER_KEY: {}}, id="a wrong submission"),
+        pytest.param({verl.TAMPER_KEY: {"probe/network": 1}}, id="tools called, no submission"),
+        pytest.param({verl.SUBMISSION_KEY: "WRONG"}, id="a submission only"),
+    ],
+)
+def test_verl_single_turn_file_grades_a_tool_episode_by_its_record(
+    seed_task: Task, recorded: dict[str, Any]
+) -> None:
+    """A tool row graded with the single-turn file: the episode's record decides, never the
+    response text, which also holds the calls the episode refused after its submission."""
+    row = verl.verl_row(seed_task)
+    if recorded.get(verl.SUBMISSION_KEY) == "WRONG":
+        wrong = bug_by_name("no_mask").submission(seed_task.spec)
+        recorded = {**recorded, verl.SUBMISSION_KEY: json.dumps(wrong)}
+    extra_info = {**row["extra_info"], **recorded}
+    right = json.dumps({"answer": seed_task.reference()})
+    truth = row["reward_model"]["ground_truth"]
+    assert verl.compute_score("attnrl", right, truth, row["extra_info"]) == 1.0  # single turn
+    assert verl.compute_score("attnrl", right, truth, extra_info) == 0.0
+    detailed = verl.compute_score("attnrl", right, truth, extra_info, details=True)
+    assert isinstance(detailed, dict) and detailed["passed"] is False
+    assert detailed["score"] == 0.0
+    assert (detailed["outcome"] == "no_submission") == (verl.SUBMISSION_KEY not in recorded)
+    right_record = {**extra_info, verl.SUBMISSION_KEY: json.dumps(seed_task.reference())}
+    assert verl.compute_score("attnrl", "no answer", truth, right_record) == 1.0
+
+
 def test_verl_rows_of_a_seeded_preset() -> None:
     rows = verl.verl_rows("procedural", n=2, seed=3, split="test")
     assert [r["extra_info"]["index"] for r in rows] == [0, 1]

@@ -157,6 +157,28 @@ def _score(config: Any, row: dict[str, Any], output: Any) -> Any:
     )
 
 
+def _plain_score(config: Any, row: dict[str, Any], output: Any, response: str) -> Any:
+    """:func:`_score` with the single-turn reward file (``attnrl.integrations.verl``) in
+    place of the tool episode's, given the decoded ``response``."""
+    from omegaconf import OmegaConf
+    from verl.trainer.ppo.reward import get_custom_reward_fn
+
+    import attnrl.integrations.verl as single_turn
+
+    path = {"reward": {"custom_reward_function": {"path": single_turn.__file__}}}
+    fn = get_custom_reward_fn(OmegaConf.merge(config, path))
+    assert fn is not None
+    extra_info = dict(row["extra_info"])
+    extra_info.update(output.extra_fields.items())
+    ground_truth = row["reward_model"]["ground_truth"]
+    return fn(
+        data_source=row["data_source"],
+        solution_str=response,
+        ground_truth=ground_truth,
+        extra_info=extra_info,
+    )
+
+
 def test_the_readme_command_sets_what_the_tool_episode_needs(verl_config: Any) -> None:
     multi_turn = verl_config.actor_rollout_ref.rollout.multi_turn
     assert multi_turn.enable is True
@@ -417,6 +439,10 @@ def test_a_submitted_episode_stays_closed_in_the_tool_agent_loop(
     result = _score(verl_config, row, output)
     assert result["score"] == 0.0 and result["passed"] is False
     assert result["tamper/probe/network"] == 1
+    # the single-turn reward file on the same episode (a tool row graded with the wrong file):
+    # the response it is given holds the refused right answer, which it never reads
+    assert _plain_score(verl_config, row, output, text) == 0.0
+    assert _plain_score(verl_config, row, output, text + json.dumps(task.reference())) == 0.0
 
     # the next, innocent episode of the worker: nothing of the attack
     row = verl_tools.verl_tool_rows("procedural", n=1, seed=3)[0]

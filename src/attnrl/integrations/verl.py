@@ -24,15 +24,32 @@ from __future__ import annotations
 
 from typing import Any
 
-from attnrl.integrations._common import build_tasks, grade_completion
+from attnrl.harness import tamper
+from attnrl.integrations._common import build_tasks, grade_completion, grade_submission, task_for
 from attnrl.task import Task
 from attnrl.task.dataset import dataset_row
 from attnrl.tasks.attention.presets import DEFAULT_PRESET
 
-__all__ = ["DATA_SOURCE", "compute_score", "verl_row", "verl_rows"]
+__all__ = [
+    "DATA_SOURCE",
+    "SUBMISSION_KEY",
+    "TAMPER_KEY",
+    "compute_score",
+    "tool_episode_score",
+    "verl_row",
+    "verl_rows",
+]
 
 DATA_SOURCE = "attnrl"
 """The ``data_source`` of attnrl rows (verl logs metrics per data source)."""
+SUBMISSION_KEY = "attnrl_submission"
+"""``extra_fields`` key of a tool episode's first submission (its JSON), written once by
+attnrl's verl tools (:mod:`attnrl.integrations.verl_tools`)."""
+REPEATS_KEY = "attnrl_repeats"
+"""``extra_fields`` key of the episode's repeated calls and the previous call's digest."""
+TAMPER_KEY = "attnrl_tamper"
+"""``extra_fields`` key of the episode's tamper counters (name -> count), written on every
+tool call."""
 
 
 def compute_score(
@@ -47,7 +64,10 @@ def compute_score(
     """The attnrl reward of one verl response.
 
     ``solution_str`` is the decoded response; its submission is the last JSON object in it
-    (fenced or bare, or a ``submit_answer`` tool call). ``extra_info`` is the row's
+    (fenced or bare, or a ``submit_answer`` tool call). When ``extra_info`` holds a tool
+    episode that attnrl's verl tools recorded, the response is not read at all: it also holds
+    the tool calls the episode refused after its first submission, so the episode is graded
+    as :mod:`attnrl.integrations.verl_tools` grades it. ``extra_info`` is the row's
     ``extra_info`` (holding the attnrl ``info`` under ``"info"``) or the info itself, as a
     dict or JSON string; without it the row must be of the default preset.
 
@@ -55,6 +75,9 @@ def compute_score(
     verl's dict form: ``score`` plus ``passed`` and ``outcome``, which verl logs per sample.
     """
     del data_source  # one task family; verl routes by data_source before calling us
+    if is_tool_episode(extra_info):  # a tool row graded with this file: grade what it recorded
+        result = tool_episode_score(extra_info, ground_truth)
+        return result if details else float(result["score"])
     grade = grade_completion(solution_str, ground_truth, extra_info)
     if details:
         return {"score": grade.reward, "passed": grade.passed, "outcome": grade.outcome}
@@ -88,3 +111,41 @@ def verl_rows(
     """:func:`verl_row` for ``n`` instances of ``preset`` of ``task`` (see ``build_tasks``)."""
     tasks = build_tasks(preset, n, seed, task=task)
     return [verl_row(t, i, split) for i, t in enumerate(tasks)]
+
+
+def is_tool_episode(extra_info: Any) -> bool:
+    """Whether ``extra_info`` carries an episode of attnrl's verl tools (a tool was called)."""
+    return isinstance(extra_info, dict) and (
+        SUBMISSION_KEY in extra_info or TAMPER_KEY in extra_info
+    )
+
+
+def tool_episode_score(extra_info: Any, ground_truth: Any = None) -> dict[str, Any]:
+    """The grade of a tool episode's recorded first submission in verl's dict form:
+    ``score``, ``passed``, ``outcome`` (``no_submission`` without one), the episode's
+    ``tamper/*`` counters and ``repeats`` (calls that repeated the previous call exactly)."""
+    extra = extra_info if isinstance(extra_info, dict) else {}
+    task = task_for(extra.get("info", extra_info), ground_truth)
+    submitted = extra.get(SUBMISSION_KEY)
+    if submitted is None:
+        score, passed, outcome = 0.0, False, "no_submission"
+    else:
+        grade = grade_submission(task, submitted)
+        score, passed, outcome = grade.reward, grade.passed, grade.outcome
+    counts = tamper.summed([extra.get(TAMPER_KEY) or {}])
+    return {
+        "score": score,
+        "passed": passed,
+        "outcome": outcome,
+        "repeats": episode_repeats(extra)[0],
+        **{f"tamper/{k}": v for k, v in counts.items()},
+    }
+
+
+def episode_repeats(extra: dict[str, Any]) -> tuple[int, str | None]:
+    """The repeated calls and the previous call's digest that attnrl's verl tools left in
+    verl's episode (0 and None when absent or malformed)."""
+    value = extra.get(REPEATS_KEY)
+    if isinstance(value, list) and len(value) == 2 and isinstance(value[0], int):
+        return max(0, value[0]), value[1] if isinstance(value[1], str) else None
+    return 0, None

@@ -37,9 +37,16 @@ from verl.tools.base_tool import BaseTool
 from verl.tools.schemas import OpenAIFunctionToolSchema, ToolResponse
 
 from attnrl.harness import tamper
-from attnrl.integrations._common import build_tasks, grade_submission, resolve_info, task_for
+from attnrl.integrations._common import build_tasks, resolve_info
 from attnrl.integrations._tool_session import ClosedEpisode, ToolSession
-from attnrl.integrations.verl import verl_row
+from attnrl.integrations.verl import (
+    REPEATS_KEY,
+    SUBMISSION_KEY,
+    TAMPER_KEY,
+    episode_repeats,
+    tool_episode_score,
+    verl_row,
+)
 from attnrl.sandbox.base import Sandbox
 from attnrl.tasks.attention.presets import DEFAULT_PRESET
 
@@ -57,12 +64,6 @@ __all__ = [
 
 AGENT_NAME = "tool_agent"
 """verl's registered multi-turn agent loop (``ToolAgentLoop``)."""
-SUBMISSION_KEY = "attnrl_submission"
-"""``extra_fields`` key of the episode's submission (its JSON), read by :func:`compute_score`."""
-REPEATS_KEY = "attnrl_repeats"
-"""``extra_fields`` key of the episode's repeated calls and the previous call's digest."""
-TAMPER_KEY = "attnrl_tamper"
-"""``extra_fields`` key of the episode's tamper counters (name -> count)."""
 MAX_EPISODES = 65_536
 """Fallback table only (see :class:`_Episodes`): episodes remembered by request id, open or
 closed, least recently used out past this many (a closed one is a few hundred bytes)."""
@@ -125,7 +126,7 @@ class _Episodes:
         extra = getattr(agent_data, "extra_fields", None)
         extra = extra if isinstance(extra, dict) else {}
         counts = tamper.summed([extra.get(TAMPER_KEY) or {}])
-        repeats, last_call = _repeats(extra)
+        repeats, last_call = episode_repeats(extra)
         if SUBMISSION_KEY in extra:  # forgotten here, but verl's episode says: submitted
             return ClosedEpisode(tamper=counts, repeats=repeats, last_call=last_call)
         if resolve_info(info) is None:
@@ -228,15 +229,6 @@ def _record(agent_data: Any, session: Episode) -> None:
             extra[SUBMISSION_KEY] = answer
 
 
-def _repeats(extra: dict[str, Any]) -> tuple[int, str | None]:
-    """The repeated calls and the previous call's digest that ``_record`` left in verl's
-    episode (0 and None when absent or malformed)."""
-    value = extra.get(REPEATS_KEY)
-    if isinstance(value, list) and len(value) == 2 and isinstance(value[0], int):
-        return max(0, value[0]), value[1] if isinstance(value[1], str) else None
-    return 0, None
-
-
 def compute_score(
     data_source: str | None,
     solution_str: str,
@@ -244,31 +236,15 @@ def compute_score(
     extra_info: Any = None,
     **_reward_kwargs: Any,
 ) -> dict[str, Any]:
-    """The reward of a tool episode: attnrl's grade of what ``submit_answer`` recorded.
+    """The reward of a tool episode: attnrl's grade of what ``submit_answer`` recorded
+    (:func:`attnrl.integrations.verl.tool_episode_score`, in verl's dict form).
 
     ``extra_info`` is the row's ``extra_info`` with verl's ``tool_extra_fields`` merged in.
     No submission is reward 0 (outcome ``no_submission``): the answer is what the model
-    submitted, never text it wrote. Returns verl's dict form: ``score``, ``passed``,
-    ``outcome``, the episode's ``tamper/*`` counters and ``repeats`` (calls that repeated the
-    previous call exactly).
+    submitted, never text it wrote.
     """
     del data_source, solution_str
-    extra = extra_info if isinstance(extra_info, dict) else {}
-    task = task_for(extra.get("info", extra_info), ground_truth)
-    submitted = extra.get(SUBMISSION_KEY)
-    if submitted is None:
-        score, passed, outcome = 0.0, False, "no_submission"
-    else:
-        grade = grade_submission(task, submitted)
-        score, passed, outcome = grade.reward, grade.passed, grade.outcome
-    counts = tamper.summed([extra.get(TAMPER_KEY) or {}])
-    return {
-        "score": score,
-        "passed": passed,
-        "outcome": outcome,
-        "repeats": _repeats(extra)[0],
-        **{f"tamper/{k}": v for k, v in counts.items()},
-    }
+    return tool_episode_score(extra_info, ground_truth)
 
 
 def verl_tool_row(task: Any, index: int = 0, split: str = "train") -> dict[str, Any]:
