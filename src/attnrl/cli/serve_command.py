@@ -21,6 +21,8 @@ __all__ = ["cmd_serve_sandbox", "register"]
 
 DEFAULT_PORT = 8080
 """SandboxFusion's own default port."""
+MAX_WAIT_S = 3600.0
+"""The longest ``--body-timeout`` or ``--head-timeout``: an hour; more is a typo."""
 MAX_RUN_TIMEOUT_S = 30.0
 """The default ``--timeout``: the largest ``run_timeout`` a request may ask. SkyRL 0.4.0's
 SandboxFusion clients (its ``code_interpreter`` tool and coder1 verifier) ask 30 s on every
@@ -93,6 +95,19 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument(
         "--max-sessions", type=int, default=4096, help="open python sessions at most (4096)"
     )
+    parser.add_argument(
+        "--max-connections",
+        type=int,
+        default=1024,
+        help="connections open at once; one more is answered 503 and closed (1024)",
+    )
+    parser.add_argument(
+        "--head-timeout",
+        type=float,
+        default=10.0,
+        metavar="SECONDS",
+        help="seconds a connection may take to send a request head; slower is closed (10)",
+    )
     parser.set_defaults(handler=cmd_serve_sandbox)
 
 
@@ -117,6 +132,25 @@ def _limits(args: argparse.Namespace) -> SandboxLimits:
     )
 
 
+def _room_for_connections(max_connections: int, concurrency: int) -> None:
+    """Raise the soft descriptor limit as far as the hard one allows for the connections
+    and the calls; refuse what it cannot hold (else calls fail to start once it is full)."""
+    import resource
+
+    from attnrl.service.connections import descriptors_needed
+
+    need = descriptors_needed(max_connections, concurrency)
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and soft < need:
+        if hard != resource.RLIM_INFINITY and hard < need:
+            raise UsageError(
+                f"--max-connections {max_connections} with --concurrency {concurrency} needs "
+                f"{need} file descriptors; this process may open {hard} (ulimit -Hn): lower "
+                "--max-connections or raise the limit"
+            )
+        resource.setrlimit(resource.RLIMIT_NOFILE, (need, hard))
+
+
 def cmd_serve_sandbox(args: argparse.Namespace) -> int:
     from attnrl.sandbox.local import PREFORK, SPARE_SLOTS, UID_BLOCK, SandboxError
     from attnrl.sandbox.select import open_sandbox
@@ -138,11 +172,17 @@ def cmd_serve_sandbox(args: argparse.Namespace) -> int:
         for flag, value in (
             ("--max-body-bytes", args.max_body_bytes),
             ("--max-sessions", args.max_sessions),
+            ("--max-connections", args.max_connections),
         ):
             if value < 1:
                 raise UsageError(f"{flag} must be >= 1, got {value}")
-        if not args.body_timeout > 0:
-            raise UsageError(f"--body-timeout must be > 0, got {args.body_timeout}")
+        for flag, seconds in (
+            ("--body-timeout", args.body_timeout),
+            ("--head-timeout", args.head_timeout),
+        ):
+            if not 0 < seconds <= MAX_WAIT_S:
+                raise UsageError(f"{flag} must be in (0, {MAX_WAIT_S:g}] seconds, got {seconds}")
+        _room_for_connections(args.max_connections, args.concurrency)
         if not 0 <= args.port <= 65535:
             raise UsageError(f"--port must be in 0..65535, got {args.port}")
         token = read_token(args.token_file)
@@ -156,6 +196,8 @@ def cmd_serve_sandbox(args: argparse.Namespace) -> int:
         max_body_bytes=args.max_body_bytes,
         body_timeout_s=args.body_timeout,
         max_sessions=args.max_sessions,
+        max_connections=args.max_connections,
+        head_timeout_s=args.head_timeout,
     )
 
     def announce(line: str) -> None:

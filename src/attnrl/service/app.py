@@ -31,6 +31,7 @@ from starlette.routing import Route
 from attnrl.sandbox.base import ExecResult
 from attnrl.sandbox.limits import SandboxLimits
 from attnrl.sandbox.local import SandboxError
+from attnrl.service.connections import DEFAULT_HEAD_TIMEOUT_S, DEFAULT_MAX_CONNECTIONS
 from attnrl.service.fusion import RequestError, error_response, parse_run_code, run_code_response
 from attnrl.service.guard import ASGIApp, Guard
 from attnrl.service.sessions import Session, SessionError, Sessions
@@ -74,6 +75,10 @@ class ServiceSettings:
     """Seconds a client may take to send its body."""
     max_sessions: int = 4096
     session_idle_s: float = 3600.0
+    max_connections: int = DEFAULT_MAX_CONNECTIONS
+    """Connections open at once; one more is 503 (:mod:`attnrl.service.connections`)."""
+    head_timeout_s: float = DEFAULT_HEAD_TIMEOUT_S
+    """Seconds a connection may take to send a request head; slower is closed."""
 
 
 class _State:
@@ -118,6 +123,8 @@ async def _json(request: Request) -> object:
         return json.loads(await request.body())
     except ValueError as exc:
         raise RequestError(f"the body is not valid JSON ({exc})") from None
+    except RecursionError:
+        raise RequestError("the body is JSON nested too deeply to read") from None
 
 
 def create_app(backend: Backend, settings: ServiceSettings | None = None) -> ASGIApp:

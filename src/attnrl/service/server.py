@@ -112,6 +112,8 @@ async def serve(
     SIGINT/SIGTERM, then stop the backend."""
     import uvicorn
 
+    from attnrl.service.connections import limited_protocol
+
     previous = signal.getsignal(signal.SIGTERM)
     await backend.start()
     if previous is not None:  # Ray's driver installs its own (sys.exit(15)): undo it
@@ -125,6 +127,7 @@ async def serve(
     )
     config = uvicorn.Config(
         create_app(backend, settings),
+        http=limited_protocol(settings.max_connections, settings.head_timeout_s),
         log_level="warning",
         access_log=False,
         timeout_keep_alive=30,
