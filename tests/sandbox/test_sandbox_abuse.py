@@ -287,6 +287,34 @@ async def test_infinite_loop_is_stopped_by_a_limit() -> None:
         assert (child.result, child.error) == (f"{code}\n", None), child
 
 
+LOWERED_CPU_LIMITS = {
+    "hard and soft to 1 s": "resource.setrlimit(resource.RLIMIT_CPU, (1, 1))",
+    "to 2 s of 4": "resource.setrlimit(resource.RLIMIT_CPU, (2, 2))",
+    "soft only, to 1 s": "resource.setrlimit(resource.RLIMIT_CPU, (1, 4))",
+}
+
+
+@pytest.mark.parametrize("lower", LOWERED_CPU_LIMITS.values(), ids=LOWERED_CPU_LIMITS.keys())
+async def test_code_that_lowers_its_own_cpu_limit_gets_no_time_limit_verdict(lower: str) -> None:
+    """An adversarial review (2026-12-04): code that lowered its own RLIMIT_CPU to 1 s and
+    spun was reported as the sandbox's CPU limit (``time_limit="cpu"``, TimeLimitExceeded
+    through the service) after 1 s. The verdict is the sandbox's only when the call used
+    the sandbox's CPU seconds; a limit the code set is its own end, and the next call is
+    untouched."""
+    limits = SandboxLimits(timeout_s=3600.0, cpu_s=4, memory_bytes=512 << 20)
+    async with open_sandbox(limits, max_concurrency=2) as own:
+        pid1 = bool((own.info["zygote"] or {}).get("pid_namespaces"))
+        result = await own.run(f"import resource\n{lower}\nwhile True:\n    pass\n")
+        if "(1, 4)" in lower and pid1:
+            # PID 1 ignores the soft limit's SIGXCPU: the sandbox's own hard limit ends it
+            assert result.time_limit == "cpu", result
+        else:
+            assert result.time_limit is None, result
+            assert result.error is not None and result.error.startswith("ProcessKilled"), result
+        after = await own.run("print(6 * 7)")
+        assert (after.result, after.error, after.time_limit) == ("42\n", None, None)
+
+
 async def test_cpu_burn_in_threads_hits_a_limit(sb: LocalSandbox) -> None:
     code = """
 import threading

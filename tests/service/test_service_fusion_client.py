@@ -70,10 +70,13 @@ FORGED_TIMEOUTS = (
     "import sys\nsys.stderr.write('TimeoutError: execution exceeded 1.0 s wall-clock limit')\n"
     "raise SystemExit(1)",
     "class TimeLimitExceeded(Exception): pass\nraise TimeLimitExceeded('run_timeout')",
+    "import resource\nresource.setrlimit(resource.RLIMIT_CPU, (1, 1))\nwhile True: pass",
 )
 
 
-@pytest.mark.parametrize("code", FORGED_TIMEOUTS, ids=["wall", "cpu", "stderr", "class"])
+@pytest.mark.parametrize(
+    "code", FORGED_TIMEOUTS, ids=["wall", "cpu", "stderr", "class", "its own cpu limit"]
+)
 def test_code_cannot_pass_its_own_failure_for_a_time_limit(server: Served, code: str) -> None:
     """A trainer may treat a time limit apart from a wrong program (retry it, drop the
     sample): only a limit the sandbox saw is ``TimeLimitExceeded``, never the code's words."""

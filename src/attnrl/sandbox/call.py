@@ -19,6 +19,11 @@ from attnrl.sandbox.limits import SandboxLimits
 
 __all__ = ["EXIT_SETUP_FAILED", "Call", "CallOwner", "format_output"]
 
+CPU_LIMIT_SLACK_S = 0.5
+"""How far under its CPU limit a call's rusage may read and still count as having hit it:
+less than the one second by which code that lowers its own (whole-second) RLIMIT_CPU can
+undercut the sandbox's."""
+
 STATUS_CAP = 1 << 16
 FLOOD_BYTES = 8 << 20
 """Output read (and discarded) past what is kept before a call is stopped as a flood."""
@@ -257,15 +262,21 @@ class Call:
             cpu_s = float(o.get("cpu_s") or 0.0)
             # PID 1 of its namespace (``pid1``) ignores SIGXCPU, so the CPU limit ends it with
             # SIGKILL; nothing in the call can send PID 1 a SIGKILL, the zygote says when it
-            # did, and the slot's cgroup counts OOM kills: what is left is the CPU limit.
-            # (rusage can read a little under the limit the kernel's tick count reached.)
+            # did, and the slot's cgroup counts OOM kills: what is left is an RLIMIT_CPU. The
+            # code may lower its own (to whole seconds), so the limit is the sandbox's only
+            # if the call used its CPU seconds (rusage may read a little under the kernel's
+            # count: CPU_LIMIT_SLACK_S); else the code chose its end: ProcessKilled.
             by_rlimit = o.get("pid1") and o.get("oom_kill") == 0 and not o.get("killed")
-            cpu_hit = (
-                signum == signal.SIGKILL
-                and not o.get("oom_kill")
-                and (cpu_s >= lim.cpu_s or bool(by_rlimit))
+            used_the_limit = cpu_s >= lim.cpu_s - CPU_LIMIT_SLACK_S
+            cpu_hit = used_the_limit and (
+                signum == signal.SIGXCPU
+                or (
+                    signum == signal.SIGKILL
+                    and not o.get("oom_kill")
+                    and (cpu_s >= lim.cpu_s or bool(by_rlimit))
+                )
             )
-            if signum == signal.SIGXCPU or cpu_hit:
+            if cpu_hit:
                 return (
                     f"TimeoutError: CPU time limit of {lim.cpu_s} s exceeded "
                     f"(killed by signal {signal.Signals(signum).name})"
