@@ -182,6 +182,20 @@ class JailCgroup:
             raise
         return fds
 
+    def open_slot_stats(self) -> list[int]:
+        """Read-only descriptors of each slot's ``memory.stat``, for the zygote: what a
+        finished call left charged to its slot (see ``zygote.memory_left``); the caller
+        closes them once passed."""
+        fds: list[int] = []
+        try:
+            for path in self.slot_dirs:
+                fds.append(os.open(os.path.join(path, "memory.stat"), os.O_RDONLY | os.O_CLOEXEC))
+        except OSError:
+            for fd in fds:
+                os.close(fd)
+            raise
+        return fds
+
     def slot_oom_kills(self, slot: int) -> int:
         """OOM kills counted in the slot's own memory cgroup so far (-1: no such slot)."""
         if not 0 <= slot < len(self.slot_dirs):

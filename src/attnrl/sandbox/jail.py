@@ -469,6 +469,8 @@ class JailPlan:
     """Uids claimed from ``uid_base`` up (spares replace slots the zygote retires)."""
     slot_cgroups: tuple[int, ...] = ()
     """Descriptors of each slot's memory ``cgroup.procs``, passed to the zygote."""
+    slot_memory_stats: tuple[int, ...] = ()
+    """Descriptors of each slot's ``memory.stat``, passed to the zygote."""
 
     def config(self, fd: int) -> str:
         cfg: dict[str, Any] = {
@@ -484,6 +486,7 @@ class JailPlan:
             "call_seccomp": self.call_seccomp.hex() if self.call_seccomp else None,
             "uid_block": self.uid_block,
             "slot_cgroups": list(self.slot_cgroups),
+            "slot_memory_stats": list(self.slot_memory_stats),
         }
         return json.dumps(cfg)
 

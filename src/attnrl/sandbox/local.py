@@ -523,15 +523,23 @@ class LocalSandbox(StartedInContext):
         loop = asyncio.get_running_loop()
         plan = self._plan(jailed)
         slot_fds: list[int] = []
+        stat_fds: list[int] = []
         if self._cgroup is not None and self._cgroup.slot_dirs:
             try:
                 slot_fds = self._cgroup.open_slot_procs()
             except OSError as exc:
                 log.info("python tool sandbox: no per-call memory cgroups (%s)", exc)
-        plan = dataclasses.replace(plan, slot_cgroups=tuple(slot_fds))
+        if slot_fds:
+            try:
+                stat_fds = self._cgroup.open_slot_stats() if self._cgroup is not None else []
+            except OSError as exc:
+                log.info("python tool sandbox: slots' memory is not checked (%s)", exc)
+        plan = dataclasses.replace(
+            plan, slot_cgroups=tuple(slot_fds), slot_memory_stats=tuple(stat_fds)
+        )
         parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         fd = child.fileno()
-        pass_fds = [fd, *slot_fds]
+        pass_fds = [fd, *slot_fds, *stat_fds]
         seccomp_r = -1
         if jailed:
             assert self._bwrap is not None
@@ -572,7 +580,7 @@ class LocalSandbox(StartedInContext):
             child.close()
             if seccomp_r >= 0:
                 os.close(seccomp_r)
-            for slot_fd in slot_fds:
+            for slot_fd in (*slot_fds, *stat_fds):
                 os.close(slot_fd)
         parent.setblocking(False)
         zygote = _Zygote(proc=proc, sock=parent, jailed=jailed, ready=loop.create_future())

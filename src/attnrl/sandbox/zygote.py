@@ -115,6 +115,13 @@ REST_S = 10.0
 """How long a slot that is not clean may rest (swept meanwhile) before it is retired."""
 SWEEP_EVERY_S = 0.25
 """Pause between two sweeps of a resting slot."""
+SLOT_MEMORY_LEFT_BYTES = 1 << 20
+"""A finished call's slot is clean only while less than this is still charged to its memory
+cgroup that the kernel cannot reclaim (anonymous, shmem, socket buffers): memfds parked in
+unix sockets in flight outlive the call's processes until the kernel's unix-socket
+collector runs, and would leave the slot's next call that much less memory."""
+_HELD_MEMORY = (b"rss", b"anon", b"shmem", b"sock")
+"""``memory.stat`` keys of memory nothing reclaims (cgroup v1 ``rss``, v2 ``anon``)."""
 RESERVED_TYPES = (
     "SandboxError",
     "OutputLimitError",
@@ -310,6 +317,28 @@ def _shm_of(uid: int) -> bool:
             return any(e.stat(follow_symlinks=False).st_uid == uid for e in it)
     except OSError:
         return False
+
+
+def memory_left(stat_fd: int) -> int:
+    """Bytes a slot's memory cgroup still holds that nothing reclaims, from its
+    ``memory.stat`` (one read, a few microseconds)."""
+    total = 0
+    for line in os.pread(stat_fd, 16384, 0).split(b"\n"):
+        key, _, value = line.partition(b" ")
+        if key in _HELD_MEMORY:
+            total += int(value)
+    return total
+
+
+def collect_unix_garbage() -> None:
+    """Have the kernel run its unix-socket collector: it runs when a unix socket is released
+    while sockets are in flight (asynchronously, in milliseconds)."""
+    try:
+        a, b = socket.socketpair()
+    except OSError:
+        return
+    a.close()
+    b.close()
 
 
 def _uid_present(uid: int) -> bool:
@@ -867,6 +896,9 @@ class Zygote:
     """Uids the harness claimed for us (``uid_base`` up): the spares replace retired slots."""
     cgroups: dict[int, int] = field(default_factory=dict)
     """Slot -> its memory cgroup's open process list (``tasks``/``cgroup.procs``)."""
+    memory_stats: dict[int, int] = field(default_factory=dict)
+    """Slot -> its memory cgroup's open ``memory.stat`` (:func:`memory_left`)."""
+    last_collect: float = 0.0
     closed: bool = False
     calls: dict[int, Call] = field(default_factory=dict)
     by_pid: dict[int, Call] = field(default_factory=dict)
@@ -981,14 +1013,22 @@ class Zygote:
     def slot_clean(self, slot: int) -> bool:
         """Whether nothing of the slot's last call is left: no process in its cgroup (or,
         without one, of its uid, zombies and zombie leaders with live threads included),
-        nothing in its work directory (nor in the shared ``/dev/shm`` without per-call
-        namespaces)."""
+        no memory charged to the cgroup that nothing reclaims (the kernel's unix-socket
+        collector is asked to run meanwhile), nothing in its work directory (nor in the
+        shared ``/dev/shm`` without per-call namespaces)."""
         fd = self.cgroups.get(slot)
         uid = self.uid(slot)
         try:
             if fd is not None:
                 if os.pread(fd, 64, 0).strip():
                     return False
+            stat = self.memory_stats.get(slot)
+            if stat is not None and memory_left(stat) >= SLOT_MEMORY_LEFT_BYTES:
+                now = time.monotonic()
+                if now - self.last_collect >= SWEEP_EVERY_S:
+                    self.last_collect = now
+                    collect_unix_garbage()
+                return False
             elif uid is not None and _uid_present(uid):
                 return False
             if _ISOLATE is None and uid is not None and _shm_of(uid):
@@ -1525,6 +1565,8 @@ def main(argv: list[str]) -> NoReturn:
         _make_slot_dir(os.path.join(work, f"s{slot}"), owner)
     cgroup_fds = config.get("slot_cgroups") or []
     cgroups = {slot: int(fd) for slot, fd in enumerate(cgroup_fds) if fd is not None}
+    stat_fds = config.get("slot_memory_stats") or []
+    memory_stats = {slot: int(fd) for slot, fd in enumerate(stat_fds) if fd is not None}
     if uid_base is not None:
         os.chmod(work, 0o711)
         if not config.get("jailed"):
@@ -1579,6 +1621,7 @@ def main(argv: list[str]) -> NoReturn:
         uid_base=uid_base,
         uid_block=uid_block,
         cgroups=cgroups,
+        memory_stats=memory_stats,
     )
     zygote.free.extend(range(slots))
     zygote.active.update(range(slots))
@@ -1599,6 +1642,7 @@ def main(argv: list[str]) -> NoReturn:
             "call_proc": bool(_ISOLATE and _ISOLATE.get("proc")),
             "call_devpts": bool(_ISOLATE and _ISOLATE.get("devpts")),
             "slot_cgroups": len(cgroups),
+            "slot_memory_stats": len(memory_stats),
             "call_seccomp": _CALL_FILTER is not None,
             "call_seccomp_note": filter_note,
             "libc_fork": _RAW_FORK is not None,
