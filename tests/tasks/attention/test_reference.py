@@ -124,3 +124,25 @@ def test_sliding_window_and_residual_knobs() -> None:
     np.testing.assert_allclose(trace.final, trace.q_pos + concat)
     assert trace.layer_normed is not None
     np.testing.assert_allclose(trace.layer_normed, layer_norm(trace.final))
+
+
+@pytest.mark.parametrize("rung", [0, 4, 6, 8, 9])
+def test_with_weights_of_the_reference_is_the_reference(rung: int) -> None:
+    """The answer built from given weights, the rest computed right, is the forward pass
+    itself when the weights are the reference's (residual, window mask and layer norm too)."""
+    from attnrl.tasks.attention.ladder import LADDER
+    from attnrl.tasks.attention.procedural import ProceduralConfig, procedural_spec
+    from attnrl.tasks.attention.reference import forward, with_weights
+
+    for seed in range(3):
+        spec = procedural_spec(seed, ProceduralConfig(**LADDER[rung]))
+        reference = forward(spec)
+        rebuilt = with_weights(spec, reference.weights)
+        assert np.array_equal(rebuilt.final, reference.final)
+        for got, want in zip(rebuilt.outputs, reference.outputs, strict=True):
+            assert np.array_equal(got, want)
+        if spec.layer_norm:
+            assert rebuilt.layer_normed is not None and reference.layer_normed is not None
+            assert np.array_equal(rebuilt.layer_normed, reference.layer_normed)
+        uniform = [np.full_like(w, 1.0 / len(w)) for w in reference.weights]
+        assert not np.array_equal(with_weights(spec, uniform).final, reference.final)

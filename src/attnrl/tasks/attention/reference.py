@@ -8,6 +8,7 @@ with one :class:`Variant` flag flipped, so they and the reference can never drif
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -148,9 +149,9 @@ def _cheap_weights(variant: Variant, visible: npt.NDArray[np.bool_], masked: Arr
     return hard
 
 
-def forward(spec: TaskSpec, variant: Variant | None = None) -> Trace:
-    """The positional multi-head attention forward pass of ``spec`` (or a bug of it)."""
-    var = variant or Variant()
+def _inputs(spec: TaskSpec, var: Variant) -> tuple[Array, Array, Array, Array]:
+    """``(q_pos, q_in, k_in, values)``: Q with positions (graded), the query and key inputs
+    of the scores, and the values the weights multiply."""
     pos = spec.array("pos_emb") if spec.position_encoding else np.zeros_like(spec.array("q"))
     q_pos = spec.array("q") + (pos if var.pos_on_q else 0.0)
     k_pos = spec.array("k") + (pos if var.pos_on_k else 0.0)
@@ -161,6 +162,13 @@ def forward(spec: TaskSpec, variant: Variant | None = None) -> Trace:
     if var.raw_inputs:
         q_in, k_in = spec.array("q"), spec.array("k")
         values = spec.array("v") if source == "v_pos" else q_in
+    return q_pos, q_in, k_in, values
+
+
+def forward(spec: TaskSpec, variant: Variant | None = None) -> Trace:
+    """The positional multi-head attention forward pass of ``spec`` (or a bug of it)."""
+    var = variant or Variant()
+    q_pos, q_in, k_in, values = _inputs(spec, var)
 
     layouts = [HeadLayout(qk=h.v, v=h.v) if var.symmetric_heads else h for h in spec.heads]
     if var.one_head:
@@ -192,6 +200,16 @@ def _tail(
         ddof = 1 if var.layer_norm == "unbiased" else 0
         normed = final if var.layer_norm == "skip" else layer_norm(final, ddof=ddof)
     return final, normed
+
+
+def with_weights(spec: TaskSpec, weights: Sequence[Array]) -> Trace:
+    """The answer of a solver who used ``weights`` (one ``(n, n)`` matrix per head) as the
+    heads' attention and computed everything else right: how an answer that guesses the
+    weights without Q and K would read (``benchmarks/probe_templates.py``)."""
+    q_pos, _, _, values = _inputs(spec, Variant())
+    outputs = [w @ values[:, h.v[0] : h.v[1]] for w, h in zip(weights, spec.heads, strict=True)]
+    final, normed = _tail(spec, Variant(), q_pos, outputs)
+    return Trace(q_pos, tuple(weights), tuple(outputs), final, normed)
 
 
 def confine_to_head(spec: TaskSpec, reference: Trace, wrong: Trace, head: int) -> Trace:
