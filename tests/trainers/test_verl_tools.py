@@ -139,7 +139,7 @@ def _episode(config: Any, tokenizer: Any, server: ScriptedServer, row: dict[str,
     return asyncio.run(run())
 
 
-def _score(config: Any, row: dict[str, Any], output: Any) -> Any:
+def _score(config: Any, row: dict[str, Any], output: Any, response: str = "") -> Any:
     """What verl's NaiveRewardManager does: extra_info updated with the tool extra fields,
     then the custom reward function loaded from the configured path."""
     from verl.trainer.ppo.reward import get_custom_reward_fn
@@ -151,7 +151,7 @@ def _score(config: Any, row: dict[str, Any], output: Any) -> Any:
     ground_truth = row["reward_model"]["ground_truth"]
     return fn(
         data_source=row["data_source"],
-        solution_str="",
+        solution_str=response,
         ground_truth=ground_truth,
         extra_info=extra_info,
     )
@@ -161,22 +161,11 @@ def _plain_score(config: Any, row: dict[str, Any], output: Any, response: str) -
     """:func:`_score` with the single-turn reward file (``attnrl.integrations.verl``) in
     place of the tool episode's, given the decoded ``response``."""
     from omegaconf import OmegaConf
-    from verl.trainer.ppo.reward import get_custom_reward_fn
 
     import attnrl.integrations.verl as single_turn
 
     path = {"reward": {"custom_reward_function": {"path": single_turn.__file__}}}
-    fn = get_custom_reward_fn(OmegaConf.merge(config, path))
-    assert fn is not None
-    extra_info = dict(row["extra_info"])
-    extra_info.update(output.extra_fields.items())
-    ground_truth = row["reward_model"]["ground_truth"]
-    return fn(
-        data_source=row["data_source"],
-        solution_str=response,
-        ground_truth=ground_truth,
-        extra_info=extra_info,
-    )
+    return _score(OmegaConf.merge(config, path), row, output, response)
 
 
 def test_the_readme_command_sets_what_the_tool_episode_needs(verl_config: Any) -> None:
