@@ -205,7 +205,7 @@ def _tail(
 def with_weights(spec: TaskSpec, weights: Sequence[Array]) -> Trace:
     """The answer of a solver who used ``weights`` (one ``(n, n)`` matrix per head) as the
     heads' attention and computed everything else right: how an answer that guesses the
-    weights without Q and K would read (``benchmarks/probe_templates.py``)."""
+    weights without Q and K would read (``benchmarks/bench_templates.py``)."""
     q_pos, _, _, values = _inputs(spec, Variant())
     outputs = [w @ values[:, h.v[0] : h.v[1]] for w, h in zip(weights, spec.heads, strict=True)]
     final, normed = _tail(spec, Variant(), q_pos, outputs)

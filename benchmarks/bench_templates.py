@@ -10,7 +10,7 @@ to it. Each template below is submitted with everything else computed right
 ``0..N-1`` of each rung, and graded by the real grader. Prints, per rung, the templates that
 were paid and on how many instances, and how many instances any template paid.
 
-Run: python benchmarks/probe_templates.py [--rungs 0,1,2,4] [--seeds 1000]
+Run: python benchmarks/bench_templates.py [--rungs 0,1,2,4] [--seeds 1000]
 """
 
 from __future__ import annotations
