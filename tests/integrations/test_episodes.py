@@ -133,7 +133,7 @@ def test_a_call_that_is_not_a_submission_leaves_the_episode_open(
 
 def _submit_sequences(task: Task) -> list[tuple[str, list[Any], float]]:
     """(id, the arguments of each ``submit_answer`` call in order, the reward the episode
-    earns): wrong first then right, and calls that are not submissions before an answer."""
+    earns in TRL, which calls the tool as ``submit_answer(**arguments)``)."""
     ref, bad = task.reference(), wrong(task)
     deep: Any = 1
     for _ in range(MAX_ARGUMENT_DEPTH + 5):
@@ -145,27 +145,42 @@ def _submit_sequences(task: Task) -> list[tuple[str, list[Any], float]]:
         ("right, then wrong", [{"answer": ref}, {"answer": bad}], 1.0),
         ("no answer argument, then right", [{"solution": 1}, {"answer": ref}], 1.0),
         ("broken JSON, then right", ['{"answer": 1', {"answer": ref}], 1.0),
-        ("too deep, then right, then wrong", [{"answer": deep}, ref, {"answer": bad}], 1.0),
+        (
+            "too deep, then right keys at the top, then wrong",
+            [{"answer": deep}, ref, {"answer": bad}],
+            0.0,
+        ),
         ("a list, then wrong, then right", [[1, 2], {"answer": bad}, {"answer": ref}], 0.0),
         ("never an answer", [{}, "not json"], 0.0),
+        ("right keys at the top, then wrong", [ref, {"answer": bad}], 0.0),
+        ("right with an extra key, then wrong", [{"answer": ref, "note": 1}, {"answer": bad}], 0.0),
+        ("right with an extra key only", [{"answer": ref, "note": 1}], 0.0),
     ]
 
 
+def _play_as_trl(env: AttnrlToolEnv, arguments: Any) -> None:
+    """One call as TRL 1.16's GRPOTrainer makes it: ``tool(**arguments)``; what raises is
+    the call's error, and the environment never sees it."""
+    try:
+        asyncio.run(env.submit_answer(**arguments))
+    except TypeError:
+        pass
+
+
 @pytest.mark.parametrize("one_message", [True, False], ids=["one turn", "a turn each"])
-@pytest.mark.parametrize("case", range(9))
+@pytest.mark.parametrize("case", range(12))
 def test_a_transcript_is_graded_as_its_environment_graded_it(
     seed_task: Task, fake_sandbox: RecordingSandbox, case: int, one_message: bool
 ) -> None:
     """TRL's plain ``reward_func`` reads the transcript, ``tool_reward_func`` the
-    environment that refused every call after the first submission: one reward."""
+    environment that refused every call after the first submission and every call TRL could
+    not make: one reward (found by adversarial reviews, 2026-12-04)."""
     from attnrl.integrations.trl import reward_func
 
     name, calls, expected = _submit_sequences(seed_task)[case]
     env = env_for(seed_task, fake_sandbox)
-    session = env.session
-    assert session is not None
     for arguments in calls:
-        asyncio.run(session.submit(arguments))
+        _play_as_trl(env, arguments)
     assert tool_reward_func(environments=[env]) == [expected], name
 
     def call(arguments: Any) -> dict[str, Any]:
@@ -181,6 +196,32 @@ def test_a_transcript_is_graded_as_its_environment_graded_it(
     row = dataset_row(seed_task)
     rewards = reward_func(completions=[transcript], answer=[row["answer"]], info=[row["info"]])
     assert rewards == [expected], name
+
+
+def test_text_is_never_a_tool_episodes_answer(seed_task: Task) -> None:
+    """A transcript with tool calls and no submission earns nothing for an answer written
+    as text, as in the environment, ``attnrl run`` and verl's tool rows; without any tool
+    call, text is a single-turn completion's answer."""
+    from attnrl.integrations import reward_for
+    from attnrl.integrations.trl import reward_func
+
+    row = dataset_row(seed_task)
+    text = json.dumps({"answer": seed_task.reference()})
+    python = {
+        "type": "function",
+        "function": {"name": "python_expression", "arguments": {"expression": "1"}},
+    }
+    episode = [
+        {"role": "assistant", "content": "", "tool_calls": [python]},
+        {"role": "tool", "name": "python_expression", "content": '{"result": "1", "error": null}'},
+        {"role": "assistant", "content": text},
+    ]
+    single_turn = [{"role": "assistant", "content": text}]
+    assert reward_func(completions=[episode], answer=[row["answer"]], info=[row["info"]]) == [0.0]
+    assert reward_for(episode, row["answer"], row["info"]) == 0.0
+    assert reward_func(completions=[single_turn], answer=[row["answer"]], info=[row["info"]]) == [
+        1.0
+    ]
 
 
 def test_repeated_calls_are_counted_per_episode_and_logged(

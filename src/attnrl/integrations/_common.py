@@ -205,25 +205,33 @@ def grade_submission(task: Task, submission: Any) -> Grade:
     return task.grade(submission)
 
 
-def grade_completion(completion: Any, answer: Any = None, info: Any = None) -> Grade:
-    """Grade a completion (text or chat messages) against the task of ``info``."""
+def grade_completion(
+    completion: Any, answer: Any = None, info: Any = None, *, keyword_call: bool = False
+) -> Grade:
+    """Grade a completion (text or chat messages) against the task of ``info``
+    (``keyword_call``: see :func:`~attnrl.integrations._extract.submission_from_messages`)."""
     task = task_for(info, answer)
     if isinstance(completion, str):
         submission = extract_submission(completion)
     else:
-        submission = submission_from_messages(completion, task.answer_keys())
+        submission = submission_from_messages(
+            completion, task.answer_keys(), keyword_call=keyword_call
+        )
     return grade_submission(task, submission)
 
 
-def reward_for(completion: Any, answer: Any = None, info: Any = None) -> float:
+def reward_for(
+    completion: Any, answer: Any = None, info: Any = None, *, keyword_call: bool = False
+) -> float:
     """The reward of a completion: attnrl's grade of its submission (a text's last JSON
-    object; a chat transcript's first ``submit_answer`` call that carries an answer).
+    object; a chat transcript with tool calls, its first ``submit_answer`` call that carries
+    an answer, else none).
 
     ``completion`` is the model's text (or chat messages), ``answer`` and ``info`` the
     dataset row's columns (dicts or JSON strings). Never raises for anything the model
     wrote; ValueError for a bad ``info`` (an operator error).
     """
-    return grade_completion(completion, answer, info).reward
+    return grade_completion(completion, answer, info, keyword_call=keyword_call).reward
 
 
 # -- dataset rows ----------------------------------------------------------------------------

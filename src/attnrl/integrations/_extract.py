@@ -248,30 +248,37 @@ def _content_text(content: Any) -> str:
     return str(content)
 
 
-def submission_from_messages(messages: Any, answer_keys: tuple[str, ...] = ()) -> Any:
+def submission_from_messages(
+    messages: Any, answer_keys: tuple[str, ...] = (), *, keyword_call: bool = False
+) -> Any:
     """The answer of a chat completion.
 
-    With ``submit_answer`` tool calls, the first one that is a submission by the harness's
-    rule (:func:`~attnrl.harness.tools.answer_from_submit_arguments`; ``answer_keys`` are the
-    task's): it closed the episode, so a later call, which the environment refused, never
-    counts; :data:`NO_SUBMISSION` when no call carried an answer. Without any, the last JSON
-    object of the last assistant message (a text answer)."""
+    A transcript with tool calls is a tool episode: its answer is the first
+    ``submit_answer`` call that is a submission by the harness's rule
+    (:func:`~attnrl.harness.tools.answer_from_submit_arguments`; ``answer_keys`` are the
+    task's), which closed the episode, so a later call, which the environment refused, never
+    counts; :data:`NO_SUBMISSION` when none was (text the model wrote is never its answer).
+    ``keyword_call``: the framework called the tool as ``submit_answer(**arguments)`` (TRL),
+    so only arguments that are exactly ``{"answer": ...}`` reached the environment. Without
+    any tool call, the last JSON object of the last assistant message (a text answer)."""
     if not isinstance(messages, list | tuple):
         return extract_submission(completion_text(messages))
-    submitted = False
+    episode = False
     for message in messages:
         for call in _field(message, "tool_calls") or []:
+            episode = True
             parts = _tool_call_parts(call if isinstance(call, dict) else _as_dict(call))
             if parts is None or parts[0] != SUBMIT_TOOL:
                 continue
-            submitted = True
             arguments = parse_arguments(parts[1])
             if arguments is None or nested_too_deep(arguments):
                 continue  # not a submission: the model was told, the episode stayed open
+            if keyword_call and set(arguments) != {"answer"}:
+                continue  # the call raised before the environment saw it
             answer = answer_from_submit_arguments(arguments, answer_keys)
             if answer is not NO_SUBMISSION:
                 return answer
-    return NO_SUBMISSION if submitted else extract_submission(completion_text(messages))
+    return NO_SUBMISSION if episode else extract_submission(completion_text(messages))
 
 
 def _as_dict(obj: Any) -> dict[str, Any]:

@@ -40,10 +40,12 @@ def reward_func(
 ) -> list[float]:
     """attnrl's reward of each completion, graded against its own row's task.
 
-    The submission of a string completion is its last JSON object; of a chat completion,
-    its first ``submit_answer`` tool call that carries an answer (the one that closed the
-    episode: ``AttnrlToolEnv`` refuses every later call), or, with no ``submit_answer`` call
-    at all, the last JSON object of its last assistant message. ``info`` rebuilds each row's
+    The submission of a string completion is its last JSON object; of a chat completion with
+    tool calls, its first ``submit_answer`` call whose arguments are exactly ``{"answer":
+    ...}`` (TRL calls ``submit_answer(**arguments)``, so no other call reached the
+    environment; the first one closed the episode, and ``AttnrlToolEnv`` refused every later
+    call), else none: text is never a tool episode's answer. Without any tool call, the last
+    JSON object of its last assistant message. ``info`` rebuilds each row's
     task (cached by spec hash); without it the rows must be of the default preset, which
     ``answer`` is checked against.
     """
@@ -51,7 +53,10 @@ def reward_func(
     n = len(completions)
     answers = _column(answer, n, "answer")
     infos = _column(info, n, "info")
-    return [reward_for(c, a, i) for c, a, i in zip(completions, answers, infos, strict=True)]
+    return [
+        reward_for(c, a, i, keyword_call=True)  # TRL calls tools as f(**arguments)
+        for c, a, i in zip(completions, answers, infos, strict=True)
+    ]
 
 
 def _column(values: Sequence[Any] | None, n: int, name: str) -> Sequence[Any]:

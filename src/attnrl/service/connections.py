@@ -8,8 +8,10 @@ protocol (uvicorn's h11 one, two limits added) closes that door:
 
 - at most ``max_connections`` open at once: one more is answered ``503`` with
   ``Retry-After`` and closed at once, before anything of it is read;
-- a connection must complete a request head within ``head_timeout_s`` of opening, or of its
-  first byte after an idle keep-alive; else it is closed unanswered.
+- a connection must complete a request head within ``head_timeout_s`` of opening, of its
+  first byte after an idle keep-alive, or of the end of a response when part of the next
+  head was already sent (pipelined); else it is closed: with a ``408`` when part of a head
+  came, unanswered when nothing did.
 
 The token check and the body's size and pace (:mod:`attnrl.service.guard`) start once a head
 has arrived.
@@ -44,22 +46,29 @@ def descriptors_needed(max_connections: int, concurrency: int) -> int:
     return max_connections + 16 * concurrency + 256
 
 
-def _busy_response() -> bytes:
-    body = json.dumps(
-        {"detail": "the service has too many open connections: retry shortly"}
-    ).encode()
+def _closing_response(status: str, detail: str, extra: str = "") -> bytes:
+    body = json.dumps({"detail": detail}).encode()
     head = (
-        "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\n"
-        f"retry-after: 1\r\nconnection: close\r\ncontent-length: {len(body)}\r\n\r\n"
+        f"HTTP/1.1 {status}\r\ncontent-type: application/json\r\n{extra}"
+        f"connection: close\r\ncontent-length: {len(body)}\r\n\r\n"
     )
     return head.encode("ascii") + body
 
 
-BUSY = _busy_response()
+BUSY = _closing_response(
+    "503 Service Unavailable",
+    "the service has too many open connections: retry shortly",
+    "retry-after: 1\r\n",
+)
 
 
 def limited_protocol(max_connections: int, head_timeout_s: float) -> type[H11Protocol]:
     """uvicorn's h11 protocol with the two limits (pass it as ``uvicorn.Config(http=...)``)."""
+
+    late_head = _closing_response(
+        "408 Request Timeout",
+        f"the request head did not arrive within {head_timeout_s:g} s",
+    )
 
     class LimitedH11Protocol(H11Protocol):
         _head_timer: asyncio.TimerHandle | None = None
@@ -79,6 +88,11 @@ def limited_protocol(max_connections: int, head_timeout_s: float) -> type[H11Pro
                     self._arm()  # the first byte of a head after an idle keep-alive
             else:
                 self._disarm()
+
+        def on_response_complete(self) -> None:
+            super().on_response_complete()
+            if self._awaiting_head() and self.conn.trailing_data[0]:
+                self._arm()  # part of a pipelined head arrived with the last request
 
         def connection_lost(self, exc: Exception | None) -> None:
             self._disarm()
@@ -100,6 +114,8 @@ def limited_protocol(max_connections: int, head_timeout_s: float) -> type[H11Pro
         def _head_timed_out(self) -> None:
             self._head_timer = None
             if self._awaiting_head() and not self.transport.is_closing():
+                if self.conn.trailing_data[0]:  # part of a head came: say why it ends
+                    self.transport.write(late_head)
                 self.transport.close()
 
     return LimitedH11Protocol
