@@ -155,6 +155,8 @@ def _submit_sequences(task: Task) -> list[tuple[str, list[Any], float]]:
         ("right keys at the top, then wrong", [ref, {"answer": bad}], 0.0),
         ("right with an extra key, then wrong", [{"answer": ref, "note": 1}, {"answer": bad}], 0.0),
         ("right with an extra key only", [{"answer": ref, "note": 1}], 0.0),
+        ("right as text only", [json.dumps({"answer": ref})], 0.0),
+        ("right as text, then right", [json.dumps({"answer": bad}), {"answer": ref}], 1.0),
     ]
 
 
@@ -168,7 +170,7 @@ def _play_as_trl(env: AttnrlToolEnv, arguments: Any) -> None:
 
 
 @pytest.mark.parametrize("one_message", [True, False], ids=["one turn", "a turn each"])
-@pytest.mark.parametrize("case", range(12))
+@pytest.mark.parametrize("case", range(14))
 def test_a_transcript_is_graded_as_its_environment_graded_it(
     seed_task: Task, fake_sandbox: RecordingSandbox, case: int, one_message: bool
 ) -> None:

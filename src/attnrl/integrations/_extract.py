@@ -273,8 +273,8 @@ def submission_from_messages(
             arguments = parse_arguments(parts[1])
             if arguments is None or nested_too_deep(arguments):
                 continue  # not a submission: the model was told, the episode stayed open
-            if keyword_call and set(arguments) != {"answer"}:
-                continue  # the call raised before the environment saw it
+            if keyword_call and (not isinstance(parts[1], dict) or set(arguments) != {"answer"}):
+                continue  # f(**arguments) raised before the environment saw it
             answer = answer_from_submit_arguments(arguments, answer_keys)
             if answer is not NO_SUBMISSION:
                 return answer
