@@ -1022,14 +1022,14 @@ class Zygote:
             if fd is not None:
                 if os.pread(fd, 64, 0).strip():
                     return False
+            elif uid is not None and _uid_present(uid):
+                return False
             stat = self.memory_stats.get(slot)
             if stat is not None and memory_left(stat) >= SLOT_MEMORY_LEFT_BYTES:
                 now = time.monotonic()
                 if now - self.last_collect >= SWEEP_EVERY_S:
                     self.last_collect = now
                     collect_unix_garbage()
-                return False
-            elif uid is not None and _uid_present(uid):
                 return False
             if _ISOLATE is None and uid is not None and _shm_of(uid):
                 return False  # no /dev/shm of its own: what it left there
