@@ -45,9 +45,9 @@ def reward_func(
     ...}`` (TRL calls ``submit_answer(**arguments)``, so no other call reached the
     environment; the first one closed the episode, and ``AttnrlToolEnv`` refused every later
     call), else none: text is never a tool episode's answer. Without any tool call, the last
-    JSON object of its last assistant message. ``info`` rebuilds each row's
-    task (cached by spec hash); without it the rows must be of the default preset, which
-    ``answer`` is checked against.
+    JSON object of its last assistant message. ``info`` rebuilds each row's task (cached by
+    spec hash); without it the rows must be of the default preset, which ``answer`` is
+    checked against.
     """
     del prompts  # the task comes from info, not from the prompt text
     n = len(completions)

@@ -171,25 +171,20 @@ class JailCgroup:
         """Descriptors of each slot's process list (read: is anything left in it; write: a
         call's child joins; see :attr:`slot_join_name`), for the zygote; the caller closes
         them once passed."""
-        fds: list[int] = []
-        try:
-            for path in self.slot_dirs:
-                join = os.path.join(path, self.slot_join_name)
-                fds.append(os.open(join, os.O_RDWR | os.O_CLOEXEC))
-        except OSError:
-            for fd in fds:
-                os.close(fd)
-            raise
-        return fds
+        return self._open_in_slots(self.slot_join_name, os.O_RDWR)
 
     def open_slot_stats(self) -> list[int]:
         """Read-only descriptors of each slot's ``memory.stat``, for the zygote: what a
         finished call left charged to its slot (see ``zygote.memory_left``); the caller
         closes them once passed."""
+        return self._open_in_slots("memory.stat", os.O_RDONLY)
+
+    def _open_in_slots(self, name: str, flags: int) -> list[int]:
+        """File ``name`` of every slot, opened with ``flags``: all or none."""
         fds: list[int] = []
         try:
             for path in self.slot_dirs:
-                fds.append(os.open(os.path.join(path, "memory.stat"), os.O_RDONLY | os.O_CLOEXEC))
+                fds.append(os.open(os.path.join(path, name), flags | os.O_CLOEXEC))
         except OSError:
             for fd in fds:
                 os.close(fd)

@@ -524,16 +524,17 @@ class LocalSandbox(StartedInContext):
         plan = self._plan(jailed)
         slot_fds: list[int] = []
         stat_fds: list[int] = []
-        if self._cgroup is not None and self._cgroup.slot_dirs:
+        cgroup = self._cgroup
+        if cgroup is not None and cgroup.slot_dirs:
             try:
-                slot_fds = self._cgroup.open_slot_procs()
+                slot_fds = cgroup.open_slot_procs()
             except OSError as exc:
                 log.info("python tool sandbox: no per-call memory cgroups (%s)", exc)
-        if slot_fds:
-            try:
-                stat_fds = self._cgroup.open_slot_stats() if self._cgroup is not None else []
-            except OSError as exc:
-                log.info("python tool sandbox: slots' memory is not checked (%s)", exc)
+            if slot_fds:
+                try:
+                    stat_fds = cgroup.open_slot_stats()
+                except OSError as exc:
+                    log.info("python tool sandbox: slots' memory is not checked (%s)", exc)
         plan = dataclasses.replace(
             plan, slot_cgroups=tuple(slot_fds), slot_memory_stats=tuple(stat_fds)
         )
