@@ -61,6 +61,14 @@ def _read(path: str) -> str:
         return ""
 
 
+def _read_bytes(path: str) -> bytes:
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except OSError:
+        return b""
+
+
 def _tree(pid: int) -> list[int]:
     out, todo = [pid], [pid]
     while todo:
@@ -107,6 +115,63 @@ def _minor_faults(pids: list[int]) -> int:
     return _stat_sum(pids, 7, 9)
 
 
+ROLES = ("caller", "zygote", "calls", "jail")
+"""Where :func:`cpu_by_role` puts a process tree's CPU: this process, the sandbox's zygote
+(its own work: forking, page copies, bookkeeping), the calls it forked (reaped or not),
+and the rest of the tree (bubblewrap)."""
+
+
+def _ticks(pid: int) -> tuple[int, int, int]:
+    """(ppid, own utime+stime, reaped children's utime+stime) of ``pid``, in clock ticks."""
+    stat = _read(f"/proc/{pid}/stat")
+    if not stat:
+        return 0, 0, 0
+    fields = stat.rsplit(")", 1)[1].split()
+    return int(fields[1]), int(fields[11]) + int(fields[12]), int(fields[13]) + int(fields[14])
+
+
+def cpu_by_role(root: int) -> dict[int, tuple[str, int, int]]:
+    """Each process of ``root``'s tree: its role (:data:`ROLES`), own and reaped ticks.
+
+    A zygote is a process running ``zygote.py`` whose parent does not: what it reaped are
+    calls (and sweepers), as is every live process under it."""
+    pids = _tree(root)
+    info = {pid: _ticks(pid) for pid in pids}
+    zygote = {
+        pid
+        for pid in pids
+        if b"zygote.py" in _read_bytes(f"/proc/{pid}/cmdline")
+        and _read(f"/proc/{pid}/comm").strip() != "bwrap"  # bwrap's arguments name it too
+    }
+    roles: dict[int, tuple[str, int, int]] = {}
+    for pid in pids:
+        ppid, own, reaped = info[pid]
+        if pid == root:
+            role = "caller"
+        elif pid in zygote and ppid not in zygote:
+            roles[pid] = ("zygote", own, 0)
+            roles[-pid] = ("calls", reaped, 0)  # what the zygote reaped, kept apart
+            continue
+        elif ppid in zygote or pid in zygote:
+            role = "calls"
+        else:
+            role = "jail"
+        roles[pid] = (role, own, reaped)
+    return roles
+
+
+def role_cpu_s(
+    before: dict[int, tuple[str, int, int]], after: dict[int, tuple[str, int, int]]
+) -> dict[str, float]:
+    """CPU seconds per role between two :func:`cpu_by_role` snapshots (a process that is
+    new counts from zero; the caller's reaped children are left out: none end mid-run)."""
+    out = dict.fromkeys(ROLES, 0.0)
+    for pid, (role, own, reaped) in after.items():
+        _, own0, reaped0 = before.get(pid, (role, 0, 0))
+        out[role] += (own - own0 + (0 if role == "caller" else reaped - reaped0)) / CLK_TCK
+    return out
+
+
 class Probe:
     """Peak PSS of this process and its descendants, and their CPU time, during a block.
 
@@ -128,6 +193,7 @@ class Probe:
     def __enter__(self) -> Probe:
         self._faults0 = _minor_faults(_tree(os.getpid()))
         self._cpu0 = _cpu_s(_tree(os.getpid()))
+        self._roles0 = cpu_by_role(os.getpid())
         self._thread.start()
         return self
 
@@ -137,6 +203,8 @@ class Probe:
         # The sampler's own CPU (reading smaps) is not the backend's.
         self.cpu_s = _cpu_s(_tree(os.getpid())) - self._cpu0 - self.own_cpu_s
         self.faults = _minor_faults(_tree(os.getpid())) - self._faults0
+        self.roles = role_cpu_s(self._roles0, cpu_by_role(os.getpid()))
+        self.roles["caller"] -= self.own_cpu_s
 
 
 async def timed_calls(

@@ -17,7 +17,9 @@ this process and every process under it, sampled every 500 ms (bench_sandbox's P
 "worker ms" is this process's own CPU time per session: the tool layer, the sandbox's
 client side and asyncio, without the jail's processes (the figure load moves least).
 "The whole machine" is every process's and kernel worker's CPU over the sessions, from
-``/proc/stat``: its inverse bounds the sessions/s these cores can serve.
+``/proc/stat``: its inverse bounds the sessions/s these cores can serve. It is split by
+role from each process's own and reaped CPU (bench_sandbox's ``cpu_by_role``): this worker,
+the zygote, the calls it forked, bubblewrap, and the rest (kernel workers, other processes).
 
 Targets (issue 14): >= 400 calls/s, peak PSS <= 1 GiB, no call lost or crossed.
 Needs verl (the trainer tier's environment); without it, says so and exits 0.
@@ -140,6 +142,8 @@ async def run_sessions(n: int, rows: list[dict[str, Any]], tools: dict[str, Any]
         "machine_cpu_ms_per_python_call": machine_busy / max(1, len(lat)) * 1e3,
         "machine_sys_ms_per_python_call": machine_sys / max(1, len(lat)) * 1e3,
         "machine_busy_share": machine_busy / (elapsed * (os.cpu_count() or 1)),
+        "role_ms_per_session": {k: v / n * 1e3 for k, v in probe.roles.items()},
+        "rest_ms_per_session": (machine_busy - sum(probe.roles.values())) / n * 1e3,
         "problems": problems,
         "open_episodes": len(verl_tools.EPISODES),
     }
@@ -204,6 +208,11 @@ class FunctionClock:
             for g in sorted(self.gc_runs)
         ]
         print(f"  garbage collection per session (inside the figures above too): {'; '.join(gcs)}")
+
+
+def python_budget_ms(cores: int, target_per_s: float = 400.0) -> float:
+    """Machine CPU per session that ``target_per_s`` sessions/s leave on ``cores``."""
+    return cores * 1e3 / target_per_s
 
 
 def machine() -> tuple[float, float]:
@@ -286,6 +295,16 @@ async def main(sessions: int, baseline: int, profile: bool = False) -> int:
         f"{100 * result['machine_busy_share']:.0f}% of {cores} cores busy: at that cost the "
         f"{cores} cores allow at most "
         f"{cores * 1e3 / result['machine_cpu_ms_per_python_call']:.0f} sessions/s"
+    )
+    roles = result["role_ms_per_session"]
+    print(
+        f"  of it, per session: this worker {roles['caller']:.2f} ms (tool layer, sandbox client,"
+        f" asyncio), the zygote {roles['zygote']:.2f} (forks, its page copies, bookkeeping), the"
+        f" calls {roles['calls']:.2f} (each a fork: setup, code, exit), bubblewrap"
+        f" {roles['jail']:.2f}, the rest of the machine {result['rest_ms_per_session']:.2f}"
+        f" (kernel workers, such as the one that frees the calls' network namespaces, and other"
+        f" processes); {python_budget_ms(cores):.1f} ms per session is the most that allows"
+        f" 400 python calls/s on {cores} fully busy cores"
     )
     if clock is not None:
         clock.report(sessions)
