@@ -582,3 +582,134 @@ async def test_a_403_is_the_operators_only_before_the_model_spoke(
                 seed_task,
             )
         assert not isinstance(raised.value, ModelAccessRefused)
+
+
+PARSE_FAILED = Error(500, "server_error")
+"""What llama.cpp's llama-server answers to a tool call it generated and cannot parse ("Failed
+to parse input at pos N", ggml-org/llama.cpp#23838): HTTP 500, every time at temperature 0."""
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+async def test_a_500_on_what_the_model_wrote_is_its_failure(
+    provider: str, seed_task: Task, harness: Harness
+) -> None:
+    """A later turn the server fails with HTTP 500 through every retry, while it answers the
+    task's prompt alone without tools, fails on what the model wrote: counted, never an
+    excluded run that a resume would play again (a policy could shed its failing runs so)."""
+    steps: list[Step] = [
+        Tool("python_expression", {"expression": "print(1)"}),
+        *[PARSE_FAILED] * 3,  # every attempt of the second turn
+        Text("the probe's answer"),  # the task's prompt alone: the server is up
+        *[PARSE_FAILED] * 3,  # the conversation again
+    ]
+    result = await harness.play(provider, steps, seed_task)
+    assert result.stop == "error" and result.error is not None
+    assert "500" in result.error and "opening turn" in result.error
+    assert result.steps == 1
+    requests = harness.server.requests_to(provider)
+    assert len(requests) == 8
+    probe = requests[4].body
+    assert len(probe["messages"]) == 1 and "tools" not in probe  # no tool call to fail on
+    assert len(requests[5].body["messages"]) == len(requests[1].body["messages"])
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+async def test_a_500_the_probe_gets_too_is_infrastructure(
+    provider: str, seed_task: Task, harness: Harness
+) -> None:
+    """A server that fails the task's prompt alone is down, whatever the model wrote."""
+    steps: list[Step] = [Tool("python_expression", {"expression": "print(1)"}), *[Error(500)] * 6]
+    result = await harness.play(provider, steps, seed_task)
+    assert result.stop == "infrastructure" and result.error is not None and "500" in result.error
+    assert len(harness.server.requests_to(provider)) == 7
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+async def test_a_conversation_answered_after_the_probe_goes_on(
+    provider: str, seed_task: Task, harness: Harness
+) -> None:
+    """A 500 that passes (a sampled tool call that parses this time) costs the run nothing:
+    the turn the server now answers is used, and the probe's tokens are counted."""
+    steps: list[Step] = [
+        Tool("python_expression", {"expression": "print(1)"}),
+        *[Error(500)] * 3,
+        Text("the probe's answer"),
+        Tool("submit_answer", {"answer": seed_task.reference()}),
+    ]
+    result = await harness.play(provider, steps, seed_task)
+    assert result.stop == "submitted" and result.steps == 2
+    turns = [m.turn for m in result.transcript if m.role == "assistant" and m.turn is not None]
+    assert len(turns) == 2
+    in_turns = sum(t.output_tokens for t in turns)
+    assert in_turns > 0 and result.usage.output_tokens == in_turns * 3 // 2  # and the probe's
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+@pytest.mark.parametrize("busy", [Error(503), Error(529, "overloaded_error"), Error(502)])
+async def test_a_busy_or_unreachable_server_is_infrastructure_on_any_turn(
+    provider: str, busy: Error, seed_task: Task, harness: Harness
+) -> None:
+    """502, 503 and 529 say the server or a gateway is busy or down, whatever the request:
+    no probe, an excluded run that a resume plays again; so does a mix of 500 and 503."""
+    steps: list[Step] = [Tool("python_expression", {"expression": "print(1)"}), *[busy] * 3]
+    result = await harness.play(provider, steps, seed_task)
+    assert result.stop == "infrastructure"
+    assert len(harness.server.requests_to(provider)) == 4
+    mixed: list[Step] = [
+        Tool("python_expression", {"expression": "1"}),
+        Error(500),
+        busy,
+        Error(500),
+    ]
+    result = await harness.play(provider, mixed, seed_task)
+    assert result.stop == "infrastructure"
+    assert len(harness.server.requests_to(provider)) == 8
+
+
+def test_attnrl_run_counts_a_policy_that_sheds_its_failures_with_500s(
+    tmp_path: Path, seed_task: Task, llm_server: FakeLLMServer
+) -> None:
+    """The selective policy of the 2026-12-04 review, through ``attnrl run`` and a server
+    that answers 500 to an unparseable tool call: run 1 submits the reference, run 2 makes a
+    call and then fails the server on its second turn. Both count (50%, not 100%), and
+    ``--resume`` plays neither again."""
+    import os
+    import subprocess
+    import sys
+
+    failed = openai_error(500, "server_error", "Failed to parse input at pos 12")
+    llm_server.enqueue_openai(
+        openai_tool_use("submit_answer", {"answer": seed_task.reference()}),  # run 1
+        openai_tool_use("python_expression", {"expression": "print(1)"}),  # run 2
+        *[failed] * 2,  # --retries 1: two attempts
+        openai_text("the probe's answer"),
+        *[failed] * 2,
+    )
+    out = tmp_path / "cli"
+    env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
+    env |= {"NO_PROXY": "127.0.0.1,localhost"}
+    args = ["run", "--model", "openai/scripted", "--base-url", llm_server.openai_base_url]
+    args += ["--preset", "seed-doc", "--retries", "1", "--retry-delay", "0.01"]
+    args += ["--runs", "2", "--concurrency", "1", "--no-progress", "--out", str(out)]
+    proc = subprocess.run(
+        [sys.executable, "-m", "attnrl", *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["infrastructure_errors"] == 0
+    assert summary["runs"] == 2 and summary["passed"] == 1
+    records = {r["run_id"]: r for r in load_records(out / "results.jsonl")}
+    assert records[2]["stop"] == "error" and "opening turn" in records[2]["message"]
+    again = subprocess.run(
+        [sys.executable, "-m", "attnrl", "run", "--out", str(out), "--resume", "--no-progress"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+    )
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert len(llm_server.requests_to("openai")) == 7

@@ -7,7 +7,9 @@ whatever the model got wrong goes back to it as an error tool result.
 Only real infrastructure ends a run as ``infrastructure`` (excluded from the pass rate,
 re-run on resume): the model unreachable (:class:`ModelUnavailable`; a request the provider
 refuses, a 4xx or a 403 (:class:`ModelAccessRefused`, else an operator error that aborts the
-batch), counts so only on the first turn, before the model wrote anything) or the sandbox
+batch), counts so only on the first turn, before the model wrote anything; an HTTP 500 on a
+later turn only if the server fails the task's opening turn too,
+:class:`ModelServerFailed`) or the sandbox
 failing (any exception out of ``sandbox.run``, re-raised as it was for the caller to
 classify). A request refused for its size (:class:`ModelContextExceeded`) is neither: a
 re-run fails the same way, so it ends the run as ``context_overflow``, counted, on any turn.
@@ -39,6 +41,8 @@ from attnrl.models.base import (
     ModelConfigError,
     ModelContextExceeded,
     ModelRequestRejected,
+    ModelServerFailed,
+    ModelTurn,
     ModelUnavailable,
     ToolCall,
     ToolResult,
@@ -60,12 +64,42 @@ DROPPED_ARGUMENTS = f"(not kept: nested more than {MAX_ARGUMENT_DEPTH} levels de
 """What the transcript keeps of tool arguments too deep to store or send back."""
 
 
+class _ConversationFailed(Exception):
+    """The server failed the conversation the model built while it answered the task's
+    opening turn: the model's failure (see :func:`_server_fails_the_conversation`)."""
+
+
 class _SandboxFailed(Exception):
     """Carries an exception out of ``sandbox.run`` past the model-failure handler."""
 
     def __init__(self, cause: Exception) -> None:
         super().__init__(str(cause))
         self.cause = cause
+
+
+async def _generate_past_a_500(
+    model: Model, transcript: list[Message], task: Task, failed: ModelServerFailed
+) -> tuple[ModelTurn, Usage]:
+    """After the server answered a later turn's request with HTTP 500 through every retry:
+    whose doing was it? The probe is the task's prompt alone and without tools, so neither
+    what the model wrote before nor a tool call it writes now can fail it (llama.cpp's
+    server answers 500 to a tool call it cannot parse). A server that answers the probe is
+    up, so a conversation it then fails again fails on what the model wrote: raises
+    :class:`_ConversationFailed`, counted. A server that fails the probe too re-raises
+    ``failed`` (infrastructure). A conversation it now answers goes on with that turn.
+    Returns the turn and the tokens the probe cost."""
+    try:
+        opening = await model.generate(transcript[:1], ())
+    except Exception:  # noqa: BLE001 - whatever the server did, it failed the probe
+        raise failed from None
+    try:
+        turn = await model.generate(transcript, task.tools)
+    except ModelServerFailed as again:
+        raise _ConversationFailed(
+            "the server failed the conversation the model built while it answered the "
+            f"task's opening turn: {again}"
+        ) from None
+    return turn, opening.usage
 
 
 def _unavailable(result: AgentResult, exc: ModelUnavailable) -> None:
@@ -138,7 +172,13 @@ async def run_agent(
     record(Message(role="user", text=task.prompt))
     try:
         for step in range(1, max_steps + 1):
-            turn = await model.generate(result.transcript, task.tools)
+            try:
+                turn = await model.generate(result.transcript, task.tools)
+            except ModelServerFailed as failed:
+                if step == 1:  # the task's own prompt: never the model's doing
+                    raise
+                turn, probe = await _generate_past_a_500(model, result.transcript, task, failed)
+                usage += probe
             result.steps = step
             usage += turn.usage
             stored = tuple(_storable(c) for c in turn.tool_calls)
@@ -181,6 +221,10 @@ async def run_agent(
             _unavailable(result, exc)
     except ModelUnavailable as exc:
         _unavailable(result, exc)
+    except _ConversationFailed as exc:
+        result.stop = "error"
+        result.error = str(exc)[:500]
+        logger.warning("a run's conversation failed the server (counted as a failure): %s", exc)
     except _SandboxFailed as failed:
         raise failed.cause from None
     except ModelConfigError:

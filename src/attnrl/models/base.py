@@ -217,6 +217,15 @@ class ModelUnavailable(ModelError):
     not a failure of the model."""
 
 
+class ModelServerFailed(ModelUnavailable):
+    """The server answered the same request with HTTP 500 (an internal error) through every
+    retry. On a run's first turn that is infrastructure. Later, the request carries what the
+    model wrote, and some servers answer 500 to output they cannot handle (llama.cpp's
+    ``llama-server`` to a tool call it cannot parse): the loop then asks the server for the
+    task's opening turn, and if it answers that and fails the conversation again, the run is
+    the model's failure, never an excluded run a resume would play again."""
+
+
 class ModelRequestRejected(ModelUnavailable):
     """The provider refused the request itself (an HTTP 4xx other than the config ones, e.g.
     400 "prompt is too long"). On a run's first turn that is the harness's request

@@ -23,7 +23,9 @@ The decision follows the Anthropic SDK's own ``_should_retry`` / ``_calculate_re
 Delays grow exponentially from ``initial_delay_s`` up to ``max_delay_s`` with multiplicative
 jitter, unless the server sent ``retry-after-ms`` / ``retry-after``, which is obeyed up to
 ``max_retry_after_s``. After ``max_attempts`` failed attempts the last error is raised as
-:class:`~attnrl.models.base.ModelUnavailable`, naming the error and the attempt count.
+:class:`~attnrl.models.base.ModelUnavailable`, naming the error and the attempt count (as
+its subclass :class:`~attnrl.models.base.ModelServerFailed` when every attempt was answered
+with HTTP 500, which the agent loop checks against the task's opening turn).
 
 No message or log record built here contains the API key: server-provided text is scrubbed
 of the key (and of anything shaped like a key) before use.
@@ -48,11 +50,13 @@ from attnrl.models.base import (
     ModelConfigError,
     ModelContextExceeded,
     ModelRequestRejected,
+    ModelServerFailed,
     ModelUnavailable,
 )
 
 __all__ = [
     "RETRYABLE_STATUSES",
+    "SERVER_ERROR",
     "GAVE_UP_CAUSE",
     "RETRY_CAUSE",
     "RetryPolicy",
@@ -80,6 +84,11 @@ RETRYABLE_STATUSES = frozenset({408, 409, 429})
 """Retried statuses below 500 (every status >= 500 is retried too)."""
 
 _CONFIG_STATUSES = frozenset({401, 402, 403, 404})
+
+SERVER_ERROR = 500
+"""The one 5xx a server answers to what a request holds (llama.cpp's ``llama-server``: a tool
+call it cannot parse); 502-504 and Anthropic's 529 say the server or a gateway is busy or
+down, whatever the request."""
 
 # Cap for server text copied into our messages.
 _MAX_SERVER_TEXT = 400
@@ -282,7 +291,9 @@ def _classify(exc: Exception, *, key_env: str | None, secrets: tuple[str, ...]) 
         if err_message:
             description += f": {_short(err_message, secrets)}"
         if status in RETRYABLE_STATUSES or status >= 500 or err_type == "overloaded_error":
-            return _Failure("retry", description, _parse_retry_after(api.response.headers))
+            return _Failure(
+                "retry", description, _parse_retry_after(api.response.headers), status=status
+            )
         rejected = 400 <= status < 500
         too_large = rejected and (
             is_context_overflow(err_type, err_message)
@@ -327,6 +338,7 @@ async def call_with_retries(
     sleep_fn: SleepFn = sleep if sleep is not None else asyncio.sleep
     secret_tuple = tuple(s for s in secrets if s)
     attempt = 0
+    statuses: set[int | None] = set()
     while True:
         attempt += 1
         try:
@@ -352,8 +364,10 @@ async def call_with_retries(
             raise fatal(
                 f"{label}: {failure.description} (not retried; attempt {attempt})"
             ) from _safe_cause(last_exc, secret_tuple)
+        statuses.add(failure.status)
         if attempt >= policy.max_attempts:
-            raise ModelUnavailable(
+            gave_up = ModelServerFailed if statuses == {SERVER_ERROR} else ModelUnavailable
+            raise gave_up(
                 f"{label}: {failure.description}; gave up after {attempt} "
                 f"attempt{'s' if attempt != 1 else ''}"
             ) from _safe_cause(last_exc, secret_tuple)
