@@ -423,6 +423,9 @@ def test_the_filters_answer_per_syscall(machine: str, role: SeccompRole) -> None
         (nrs["fcntl"], (3, 6), allow),  # F_SETLK: record locks stay
         (nrs["fcntl"], (3, 1024), eperm),  # F_SETLEASE
         (nrs["fcntl"], (3, 1026), eperm),  # F_NOTIFY
+        (nrs["fcntl"], (3, 37), eperm),  # F_OFD_SETLK
+        (nrs["fcntl"], (3, 38), eperm),  # F_OFD_SETLKW
+        (nrs["fcntl"], (3, 36), allow),  # F_OFD_GETLK: reads, takes nothing
         (nrs["fcntl"], (3, (1 << 32) | 1026), eperm),  # the kernel reads an unsigned int
         (nrs["setpriority"], (0, 0, 19), eperm),
         (nrs["sched_setscheduler"], (0, 5, 0), eperm),

@@ -390,6 +390,62 @@ async def test_a_listener_kept_in_flight_does_not_reach_the_next_call(sb: LocalS
     await probe_every_slot(sb, attacked)
 
 
+LOCKS_IN_FLIGHT = """
+import errno, fcntl, os, socket, struct
+shared = os.open("/etc/passwd", os.O_RDONLY)  # a file every call can open
+out = []
+for name, cmd, start in (("F_OFD_SETLK", 37, 4242), ("F_OFD_SETLKW", 38, 4343),
+                         ("F_SETLK", fcntl.F_SETLK, 4444)):
+    try:
+        fcntl.fcntl(shared, cmd, struct.pack("hhqqi", fcntl.F_RDLCK, 0, start, 1, 0))
+        out.append((name, "locked"))
+    except OSError as exc:
+        out.append((name, errno.errorcode[exc.errno]))
+a, b = socket.socketpair()
+socket.send_fds(a, [b"x"], [a.fileno(), b.fileno(), shared])  # a cycle in flight holds it
+print(out)
+"""
+"""A call that would leave a message in the locks of a shared file: a lock of an open file
+description lives as long as the description, which a unix-socket cycle in flight keeps
+past the call's processes until the kernel's collector runs (found by the 2026-12-04
+review: later calls in other slots read its offset for seconds). POSIX locks are the
+process's own and go with it."""
+
+LOCKS_SEEN = """
+import fcntl, os, struct
+shared = os.open("/etc/passwd", os.O_RDONLY)
+seen = []
+for cmd in (36, fcntl.F_GETLK):  # F_OFD_GETLK, F_GETLK: any lock on the whole file
+    got = fcntl.fcntl(shared, cmd, struct.pack("hhqqi", fcntl.F_WRLCK, 0, 0, 0, 0))
+    kind, _, start, _, _ = struct.unpack("hhqqi", got)
+    seen.append(None if kind == fcntl.F_UNLCK else start)
+print("LOCKS", seen)
+"""
+
+
+@module_loop
+async def test_a_lock_kept_in_flight_does_not_reach_a_later_call(sb: LocalSandbox) -> None:
+    for _ in range(2):
+        attack = await sb.run(LOCKS_IN_FLIGHT + SLOT)
+        assert attack.error is None, attack
+        assert attack.result.startswith(
+            "[('F_OFD_SETLK', 'EPERM'), ('F_OFD_SETLKW', 'EPERM'), ('F_SETLK', 'locked')]\n"
+        ), attack.result
+        attacked = slot_of(attack.result)
+        seen_slots: set[str] = set()
+        for _ in range(2):  # one at a time, then all slots at once, before any collector
+            for result in [await sb.run(LOCKS_SEEN + "import os\n" + SLOT)] + list(
+                await asyncio.gather(
+                    *(sb.run(LOCKS_SEEN + "import os\n" + SLOT) for _ in range(sb.max_concurrency))
+                )
+            ):
+                assert result.error is None, result.error
+                assert "LOCKS [None, None]" in result.result, result.result
+                seen_slots.add(slot_of(result.result))
+        assert len(seen_slots) >= 2, seen_slots
+    await probe_every_slot(sb, attacked)
+
+
 # ----------------------------------------------------------------- 4. status forgery
 
 FORGERIES = {
@@ -667,3 +723,53 @@ async def test_without_call_namespaces_a_deep_tree_is_still_swept() -> None:
         result = await sb.run(DEEP_TREE + SLOT)
         assert result.error is None, result.error
         await probe_every_slot(sb, slot_of(result.result))
+
+
+PARK_DESCRIPTORS = """
+import os, socket
+a, b = socket.socketpair()
+null = os.open("/dev/null", os.O_RDONLY)
+parked = 0
+try:
+    while True:  # until the uid's count of descriptors in flight passes RLIMIT_NOFILE
+        socket.send_fds(a, [b"x"], [a.fileno(), b.fileno()] + [null] * 200)
+        parked += 202
+except OSError as exc:
+    print("PARKED", parked, exc.errno)
+a.close(); b.close()
+"""
+PASS_ONE = """
+import os, socket
+a, b = socket.socketpair()
+try:
+    socket.send_fds(a, [b"x"], [0])
+    print("PASSES", os.getuid())
+except OSError as exc:
+    print("REFUSED", os.getuid(), exc.errno)
+"""
+
+
+async def test_descriptors_parked_in_flight_do_not_starve_the_slots_next_call() -> None:
+    """A call that parks more descriptors in flight than its uid may hold (ETOOMANYREFS
+    past RLIMIT_NOFILE) would keep the next call of its slot, the same uid, from passing
+    any (a bit to read, and multiprocessing's fd passing broken) until the kernel's
+    collector ran, which nothing else on a busy harness asks for (found by the 2026-12-04
+    review, without pre-forked children). Every call of a slot after it passes one."""
+    async with open_sandbox(LIMITS, max_concurrency=2, prefork=0) as sandbox:
+        for _ in range(2):
+            attack = await sandbox.run(PARK_DESCRIPTORS + "import os\nprint('UID', os.getuid())")
+            assert attack.error is None and "PARKED" in attack.result, attack
+            uid = attack.result.split("UID ")[1].split()[0]
+            # Calls that close no socket of theirs (a socket released anywhere starts the
+            # collector) until the attacked slot comes round, once to learn the cycle, then
+            # the one that passes a descriptor lands in it.
+            whose = "import os\nprint(os.getuid())"
+            cycle = 1
+            while (await sandbox.run(whose)).result.strip() != uid:
+                cycle += 1
+                assert cycle <= 40, "the attacked slot never came round"
+            for _ in range(cycle - 1):
+                await sandbox.run(whose)
+            probe = await sandbox.run(PASS_ONE)
+            assert probe.result.split()[1] == uid, (probe, uid)
+            assert probe.result.startswith("PASSES"), probe

@@ -113,3 +113,24 @@ async def test_a_failing_backend_is_a_sandbox_error_the_clients_retry() -> None:
         answer = (await client.post("/run_code", json=_cell("print(1)"))).json()
     assert answer["status"] == "SandboxError"
     assert "no node was left" in answer["message"] and answer["run_result"] is None
+
+
+def test_a_cell_that_exits_does_not_end_the_cells_after_it(server: Served) -> None:
+    """``sys.exit(0)``, ``exit()`` and ``os._exit(0)`` end a cell without an error, so it is
+    kept; replayed, each ends only itself (found by the 2026-12-04 review: replayed whole,
+    the first made every later cell pass without running)."""
+    with httpx.Client(base_url=server.url, timeout=60) as client:
+        sid = client.post("/sessions").json()["session_id"]
+        run = f"/sessions/{sid}/run_code"
+        for code in (
+            "import sys\nx = 1\nsys.exit(0)\nx = 100",
+            "y = 2\nexit()",
+            "import os\nz = 3\nos._exit(0)",
+            "w = 4",
+        ):
+            answer = client.post(run, json=_cell(code)).json()
+            assert answer["status"] == "Success", answer
+        last = client.post(run, json=_cell("print(x + y + z + w, os._exit.__name__)")).json()
+        assert last["run_result"]["stdout"] == "10 _exit\n", last
+        names = client.post(run, json=_cell("print(sorted(k for k in globals() if k[0] == '_'))"))
+        assert "_cells" not in names.json()["run_result"]["stdout"]

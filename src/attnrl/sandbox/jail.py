@@ -208,10 +208,14 @@ SOCKET_FAMILIES = (1, 2, 10)
 other family (AF_VSOCK, which no network namespace covers, AF_PACKET, ...) is refused
 with EAFNOSUPPORT."""
 _AF_NETLINK, _NETLINK_ROUTE = 16, 0
-_FCNTL_REFUSED = (1024, 1026)
-"""``fcntl`` commands refused: a lease (``F_SETLEASE``) and dnotify (``F_NOTIFY``, inotify's
-predecessor: another call's reads in a shared directory, as events). Record locks stay (see
-the sandbox docs' "Not contained": SQLite in a call's own directory needs them)."""
+_FCNTL_REFUSED = (1024, 1026, 37, 38)
+"""``fcntl`` commands refused: a lease (``F_SETLEASE``), dnotify (``F_NOTIFY``, inotify's
+predecessor: another call's reads in a shared directory, as events), and the locks of an
+open file description (``F_OFD_SETLK``, ``F_OFD_SETLKW``): such a lock lives as long as its
+description, which a call can park in a unix socket in flight past its own end, so that
+later calls in other slots read a message from its byte range on a shared file. POSIX
+record locks stay (a process's own, gone with it; see the sandbox docs' "Not contained":
+SQLite in a call's own directory needs them)."""
 _NOT_CALLS = ("clone", "clone3", "socket", "socketpair", "fcntl")
 """Syscalls the filter inspects by argument instead of refusing outright."""
 
@@ -231,7 +235,8 @@ def seccomp_filter(machine: str | None = None, role: SeccompRole = "call") -> by
     flag), io_uring, bpf, perf_event_open, keyrings, userfaultfd, module and kexec loading,
     mount APIs, file handles, chroot, swap, acct and reboot; the channels a call could
     open to a concurrent one through the shared read-only files (inotify, fanotify,
-    ``flock``, and ``fcntl``'s leases and dnotify: :data:`_FCNTL_REFUSED`);
+    ``flock``, and ``fcntl``'s leases, dnotify and open-file-description locks:
+    :data:`_FCNTL_REFUSED`);
     the page-cache probes that would let it pass a message to a later call, a page per bit
     of a shared file cached or not (``fadvise64`` to drop pages, ``readahead``,
     ``preadv2``/``pwritev2``, whose ``RWF_NOWAIT`` reads only cached pages); and lowering

@@ -1336,7 +1336,13 @@ class Zygote:
         """The call's process is reaped. With a PID namespace per call (the child was its
         PID 1) every process of the call is gone too: the kernel killed and reaped them
         before this wait returned. Without one, a uid's leftovers are swept while the slot
-        rests, and without a uid the call's process tree is killed here."""
+        rests, and without a uid the call's process tree is killed here.
+
+        The kernel's unix-socket collector is asked to run after every call (a few
+        microseconds when nothing is in flight): what a call parks in a socket cycle in
+        flight, past its processes, is then freed in milliseconds, long before its slot (its
+        uid, whose count of descriptors in flight would otherwise keep a later call from
+        passing any) comes round again, not whenever some other socket closes."""
         if self.uid(call.slot) is None:
             try:
                 self.sweep_tree(call)
@@ -1344,6 +1350,7 @@ class Zygote:
                 pass
         if not call.reported:
             self.report(call)
+        collect_unix_garbage()
         self.release(call.slot)
         self.start_queued()
 

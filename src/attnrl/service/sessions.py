@@ -21,6 +21,26 @@ MAX_HISTORY_BYTES = 256 << 10
 """Code a session may accumulate; past it the next cell is refused (start a new session)."""
 
 
+_REPLAY = """
+import io, os, sys
+streams, exit_now = (sys.stdout, sys.stderr), os._exit
+def _end(status=0):
+    raise SystemExit(status)
+sys.stdout = sys.stderr = io.StringIO()
+os._exit = _end
+try:
+    for cell in _cells:
+        try:
+            exec(compile(cell, '<session history>', 'exec'), _g)
+        except SystemExit:
+            pass
+finally:
+    (sys.stdout, sys.stderr), os._exit = streams, exit_now
+"""
+"""Runs a session's earlier cells in the call's ``__main__`` namespace (``_g``), output
+discarded, each to its end or its exit; in a namespace of its own, so it leaves no names."""
+
+
 class SessionError(LookupError):
     """No such session, too many sessions, or a history too long (message says which)."""
 
@@ -36,17 +56,16 @@ class Session:
 
     def program(self, cell: str) -> str:
         """The code one call runs: the history replayed silently, then ``cell`` as written
-        (its last expression is echoed as in any call; its line numbers are one higher)."""
+        (its last expression is echoed as in any call; its line numbers are one higher).
+
+        A cell that ended its process without an error (``sys.exit(0)``, ``exit()``,
+        ``os._exit(0)``) is replayed up to that point and the replay goes on with the next
+        cell: otherwise every later cell of the session would end there too and pass
+        without running."""
         if not self.cells:
             return cell
-        history = "\n".join(self.cells)
-        replay = (
-            "import io as _io, sys as _sys; _o = (_sys.stdout, _sys.stderr); "
-            "_sys.stdout = _sys.stderr = _io.StringIO(); "
-            f"exec(compile({history!r}, '<session history>', 'exec')); "
-            "_sys.stdout, _sys.stderr = _o; del _o, _io, _sys\n"
-        )
-        return replay + cell
+        scope = f"{{'_cells': {self.cells!r}, '_g': globals()}}"
+        return f"exec(compile({_REPLAY!r}, '<session replay>', 'exec'), {scope})\n" + cell
 
     def history_bytes(self) -> int:
         return sum(len(c.encode("utf-8", "surrogatepass")) + 1 for c in self.cells)
