@@ -188,8 +188,9 @@ def test_a_transcript_is_graded_as_its_environment_graded_it(
     def call(arguments: Any) -> dict[str, Any]:
         return {"type": "function", "function": {"name": "submit_answer", "arguments": arguments}}
 
-    if one_message:
+    if one_message:  # TRL runs the turn's calls in order, then appends their results
         transcript = [{"role": "assistant", "content": "", "tool_calls": [call(a) for a in calls]}]
+        transcript += [{"role": "tool", "name": "submit_answer", "content": "{}"} for _ in calls]
     else:
         transcript = []
         for arguments in calls:
@@ -198,6 +199,11 @@ def test_a_transcript_is_graded_as_its_environment_graded_it(
     row = dataset_row(seed_task)
     rewards = reward_func(completions=[transcript], answer=[row["answer"]], info=[row["info"]])
     assert rewards == [expected], name
+    # The same calls once more in a last turn TRL never ran (past max_tool_calling_iterations):
+    # the environment did not take them, and neither does the transcript's reward.
+    unrun = [{"role": "assistant", "content": "", "tool_calls": [call(a) for a in calls]}]
+    rewards = reward_func(completions=[unrun], answer=[row["answer"]], info=[row["info"]])
+    assert rewards == [0.0], name
 
 
 def test_text_is_never_a_tool_episodes_answer(seed_task: Task) -> None:

@@ -146,6 +146,10 @@ def test_trl_tool_calling_completion(seed_task: Task, ref: dict[str, Any]) -> No
             ],
         },
     ]
+    # TRL left the last turn's calls in the completion without running them (the turn past
+    # max_tool_calling_iterations): the environment never took that submission.
+    assert trl.reward_func([row["prompt"]], [completion], info=[row["info"]]) == [0.0]
+    completion.append({"role": "tool", "name": "submit_answer", "content": "{}"})  # it ran
     assert trl.reward_func([row["prompt"]], [completion], info=[row["info"]]) == [1.0]
 
 

@@ -221,3 +221,47 @@ def test_a_replayed_submission_is_refused_and_the_next_step_is_clean(
     assert [s["attnrl/submitted"] for s in steps] == [1.0, 1.0]
     refused = json.dumps(EPISODE_OVER)[1:-1]
     assert any(c.count(refused) == 2 for c in contexts)  # both calls of the second turn
+
+
+def test_a_submit_trl_never_ran_earns_nothing_from_either_reward(
+    model_dir: Path, tmp_path: Path
+) -> None:
+    """The README's config stops TRL's tool loop after 15 iterations: a policy that makes 15
+    python calls (the last one printing the right answer) and submits on its 16th turn
+    leaves that call in the completion, never run. The environment took no submission, and
+    the plain ``reward_func``, which reads the completion, agrees (found by the 2026-12-04
+    review: it paid 1.0)."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from attnrl.integrations.trl import reward_func
+
+    tokenizer = AutoTokenizer.from_pretrained(model_dir, local_files_only=True)
+    model = AutoModelForCausalLM.from_pretrained(model_dir, local_files_only=True)
+    task = load_task("procedural", SEED)
+    limit = commands.TRL_TOOLS_CONFIG["max_tool_calling_iterations"]
+    responses_seen: list[int] = []
+
+    def generate(input_ids: Any, attention_mask: Any = None, **_: Any) -> Any:
+        texts = []
+        for ids, mask in zip(input_ids, attention_mask, strict=True):
+            context = tokenizer.decode(ids[mask.bool()].tolist())
+            seen = context.count("<tool_response>")
+            responses_seen.append(seen)
+            if seen < limit - 1:
+                call = {"name": "python_expression", "arguments": {"expression": "print(1)"}}
+            elif seen == limit - 1:
+                call = python_call(task)
+            else:
+                answer = answer_from_tool_text(context)
+                call = {"name": "submit_answer", "arguments": {"answer": answer}}
+            texts.append(f"<tool_call>\n{json.dumps(call)}\n</tool_call>")
+        return append_completions(tokenizer, input_ids, texts)
+
+    trainer = train_tool_grpo(
+        model, tokenizer, tmp_path, generate, 1, [tool_reward_func, reward_func]
+    )
+    step = [e for e in trainer.state.log_history if "reward" in e][0]
+    assert max(responses_seen) == limit  # the submitting turn was generated
+    assert step["attnrl/python_calls"] == limit and step["attnrl/submitted"] == 0.0
+    assert step["rewards/tool_reward_func/mean"] == 0.0
+    assert step["rewards/reward_func/mean"] == 0.0

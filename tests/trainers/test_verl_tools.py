@@ -28,6 +28,7 @@ from tiny_models import build_tokenizer  # noqa: E402
 
 from attnrl.harness.tamper import METRIC_NAMES  # noqa: E402
 from attnrl.integrations import _commands as commands  # noqa: E402
+from attnrl.integrations import verl as single_turn  # noqa: E402
 from attnrl.integrations import verl_tools  # noqa: E402
 from attnrl.integrations._tool_session import worker_sandbox  # noqa: E402
 from attnrl.task import load_task  # noqa: E402
@@ -289,6 +290,15 @@ def test_no_submission_scores_zero(verl_config: Any) -> None:
         data_source="attnrl", solution_str=text, ground_truth=None, extra_info=row["extra_info"]
     )
     assert result["score"] == 0.0 and result["outcome"] == "no_submission"
+    # The single-turn reward file on the same tool row, the episode having called no tool
+    # (extra_info holds only verl's own tool fields): the tools' record decides there too,
+    # never the text (found by the 2026-12-04 review: it paid 1.0).
+    extra = {**row["extra_info"], "turn_scores": [], "tool_rewards": [], "num_turns": 2}
+    single = single_turn.compute_score(
+        "attnrl", "no tool for me. " + text, None, extra, details=True
+    )
+    assert isinstance(single, dict) and single["score"] == 0.0
+    assert single["outcome"] == "no_submission"
 
 
 def test_a_wrong_bug_submission_gets_no_reward_but_the_step_reward_says_so() -> None:

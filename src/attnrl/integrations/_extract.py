@@ -259,14 +259,20 @@ def submission_from_messages(
     task's), which closed the episode, so a later call, which the environment refused, never
     counts; :data:`NO_SUBMISSION` when none was (text the model wrote is never its answer).
     ``keyword_call``: the framework called the tool as ``submit_answer(**arguments)`` (TRL),
-    so only arguments that are exactly ``{"answer": ...}`` reached the environment. Without
-    any tool call, the last JSON object of the last assistant message (a text answer)."""
+    so only arguments that are exactly ``{"answer": ...}`` reached the environment, and only
+    the calls of a turn its tool results follow ran at all (TRL leaves the calls of the turn
+    past ``max_tool_calling_iterations`` in the completion, never run). Without any tool
+    call, the last JSON object of the last assistant message (a text answer)."""
     if not isinstance(messages, list | tuple):
         return extract_submission(completion_text(messages))
     episode = False
-    for message in messages:
-        for call in _field(message, "tool_calls") or []:
+    for index, message in enumerate(messages):
+        calls = _field(message, "tool_calls") or []
+        if calls:
             episode = True
+        if keyword_call and calls and not _answered(messages, index):
+            continue  # the environment never ran this turn's calls
+        for call in calls:
             parts = _tool_call_parts(call if isinstance(call, dict) else _as_dict(call))
             if parts is None or parts[0] != SUBMIT_TOOL:
                 continue
@@ -279,6 +285,11 @@ def submission_from_messages(
             if answer is not NO_SUBMISSION:
                 return answer
     return NO_SUBMISSION if episode else extract_submission(completion_text(messages))
+
+
+def _answered(messages: list[Any] | tuple[Any, ...], index: int) -> bool:
+    """Whether tool results follow the turn at ``index``: its calls ran."""
+    return index + 1 < len(messages) and _field(messages[index + 1], "role") == "tool"
 
 
 def _as_dict(obj: Any) -> dict[str, Any]:

@@ -28,6 +28,7 @@ from attnrl.harness import tamper
 from attnrl.integrations._common import build_tasks, grade_completion, grade_submission, task_for
 from attnrl.task import Task
 from attnrl.task.dataset import dataset_row
+from attnrl.task.tools import SUBMIT_TOOL
 from attnrl.tasks.attention.presets import DEFAULT_PRESET
 
 __all__ = [
@@ -114,10 +115,15 @@ def verl_rows(
 
 
 def is_tool_episode(extra_info: Any) -> bool:
-    """Whether ``extra_info`` carries an episode of attnrl's verl tools (a tool was called)."""
-    return isinstance(extra_info, dict) and (
-        SUBMISSION_KEY in extra_info or TAMPER_KEY in extra_info
-    )
+    """Whether ``extra_info`` is of an episode of attnrl's verl tools: one of them was called,
+    or the row hands them the instance (``tools_kwargs`` naming ``submit_answer``), so its
+    answer is what the tools recorded, never text, even when the model called no tool."""
+    if not isinstance(extra_info, dict):
+        return False
+    if SUBMISSION_KEY in extra_info or TAMPER_KEY in extra_info:
+        return True
+    tools = extra_info.get("tools_kwargs")
+    return isinstance(tools, dict) and SUBMIT_TOOL in tools
 
 
 def tool_episode_score(extra_info: Any, ground_truth: Any = None) -> dict[str, Any]:
