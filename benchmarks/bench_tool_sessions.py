@@ -114,7 +114,10 @@ async def run_sessions(n: int, rows: list[dict[str, Any]], tools: dict[str, Any]
         data = AgentData(request_id=f"req-{i}")
         code = f"print(int(np.int64({i}) * 7 + 3))"
         response, _, _ = await call(python, kwargs["python_expression"], {"expression": code}, data)
-        if json.loads(response.text) != {"result": f"{i * 7 + 3}\n", "error": None}:
+        text = response.text
+        if text.startswith(verl_tools.RECEIPT_LINE):  # an episode's first result: its receipt
+            text = text.split("\n", 1)[1]
+        if json.loads(text) != {"result": f"{i * 7 + 3}\n", "error": None}:
             problems.append(f"session {i}: python result {response.text[:120]!r}")
         answer = {"answer": references[i % len(rows)]}
         _, reward, _ = await call(submit, kwargs["submit_answer"], answer, data)

@@ -185,8 +185,9 @@ def test_rewards_from_verls_tool_agent_loop_reach_the_controller(
     task = task_from_info(row["extra_info"]["info"])
     output = _episode(verl_config, tokenizer, ScriptedServer(tokenizer, python_call(task)), row)
     extra_info = dict(row["extra_info"]) | dict(output.extra_fields.items())
+    response = tokenizer.decode(output.response_ids, skip_special_tokens=True)
     result = curriculum_verl.compute_tool_score(
-        row["data_source"], "", row["reward_model"]["ground_truth"], extra_info
+        row["data_source"], response, row["reward_model"]["ground_truth"], extra_info
     )
     assert result["score"] == 1.0 and result["outcome"] == "full_success"
     assert dataset.sync() == 1

@@ -11,6 +11,7 @@ import json
 import re
 import subprocess
 import sys
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -158,6 +159,12 @@ def _score(config: Any, row: dict[str, Any], output: Any, response: str = "") ->
     )
 
 
+def _decoded(tokenizer: Any, output: Any) -> str:
+    """The episode's response as verl's reward manager decodes it (``solution_str``): the
+    model's turns and the tool results between them."""
+    return str(tokenizer.decode(output.response_ids, skip_special_tokens=True))
+
+
 def _plain_score(config: Any, row: dict[str, Any], output: Any, response: str) -> Any:
     """:func:`_score` with the single-turn reward file (``attnrl.integrations.verl``) in
     place of the tool episode's, given the decoded ``response``."""
@@ -221,7 +228,7 @@ def test_tool_agent_loop_runs_the_sandbox_and_ends_in_reward_1(
     assert 0 in output.response_mask and 1 in output.response_mask
     submitted = json.loads(output.extra_fields[verl_tools.SUBMISSION_KEY])
     assert submitted == answer_from_tool_text(text)
-    result = _score(verl_config, row, output)
+    result = _score(verl_config, row, output, _decoded(tokenizer, output))
     assert result["score"] == 1.0 and result["outcome"] == "full_success"
     assert all(result[f"tamper/{k}"] == 0 for k in METRIC_NAMES)
     assert result["repeats"] == 0
@@ -253,12 +260,12 @@ def test_repeated_calls_reach_the_score_through_the_tool_agent_loop(
     )
     output = _episode(verl_config, tokenizer, looping, row)
     assert output.extra_fields[verl_tools.REPEATS_KEY][0] == 1
-    result = _score(verl_config, row, output)
+    result = _score(verl_config, row, output, _decoded(tokenizer, output))
     assert result["repeats"] == 1 and result["score"] == 0.0
     # the next episode of the worker starts at 0
     server = ScriptedServer(tokenizer, python_call(load_task("procedural", 3)))
     output = _episode(verl_config, tokenizer, server, row)
-    assert _score(verl_config, row, output)["repeats"] == 0
+    assert _score(verl_config, row, output, _decoded(tokenizer, output))["repeats"] == 0
 
 
 def test_a_probing_episode_is_counted_and_scored_by_its_submission(
@@ -273,7 +280,7 @@ def test_a_probing_episode_is_counted_and_scored_by_its_submission(
     tamper = output.extra_fields[verl_tools.TAMPER_KEY]
     assert tamper["blocked/write_outside_workdir"] == 1
     assert tamper["probe/network"] == 1
-    result = _score(verl_config, row, output)
+    result = _score(verl_config, row, output, _decoded(tokenizer, output))
     assert result["score"] == 0.0 and result["outcome"] == "invalid"
     assert result["tamper/blocked/write_outside_workdir"] == 1
 
@@ -375,10 +382,11 @@ def test_the_contract_cases_get_verifys_reward() -> None:
             answer = json.loads(text)
         except ValueError:
             answer = text  # unparseable: sent as the string it is
-        _, step, _ = await tool.execute(instance_id, {"answer": answer}, agent_data=data)
+        response, step, _ = await tool.execute(instance_id, {"answer": answer}, agent_data=data)
         await tool.release(instance_id)
         extra = dict(row["extra_info"], **data.extra_fields)
-        scored = verl_tools.compute_score("attnrl", "", row["reward_model"]["ground_truth"], extra)
+        truth = row["reward_model"]["ground_truth"]  # the response holds the tool's result:
+        scored = verl_tools.compute_score("attnrl", response.text, truth, extra)
         return step, scored["score"]
 
     got = [asyncio.run(submit(i, t)) for i, t in enumerate(texts)]
@@ -435,7 +443,7 @@ def test_a_submitted_episode_stays_closed_in_the_tool_agent_loop(
     assert text.count(json.dumps(EPISODE_OVER)[1:-1]) == 2  # the python call and the submit
     counts = output.extra_fields[verl_tools.TAMPER_KEY]
     assert counts["probe/network"] == 1 and counts["probe/environment"] == 1
-    result = _score(verl_config, row, output)
+    result = _score(verl_config, row, output, _decoded(tokenizer, output))
     assert result["score"] == 0.0 and result["passed"] is False
     assert result["tamper/probe/network"] == 1
     # the single-turn reward file on the same episode (a tool row graded with the wrong file):
@@ -448,7 +456,7 @@ def test_a_submitted_episode_stays_closed_in_the_tool_agent_loop(
     server = ScriptedServer(tokenizer, python_call(load_task("procedural", 3)))
     output = _episode(verl_config, tokenizer, server, row)
     assert output.extra_fields["tool_rewards"] == [0.0, 1.0]
-    result = _score(verl_config, row, output)
+    result = _score(verl_config, row, output, _decoded(tokenizer, output))
     assert result["score"] == 1.0 and all(result[f"tamper/{k}"] == 0 for k in METRIC_NAMES)
 
 
@@ -504,7 +512,7 @@ def test_release_and_create_cannot_reopen_a_closed_episode(
 
     async def attack() -> None:
         data = make("det-0")
-        _, step, _ = await _call(tools, row, "submit_answer", {"answer": wrong}, data)
+        opening, step, _ = await _call(tools, row, "submit_answer", {"answer": wrong}, data)
         assert step == 0.0
         first = dict(data.extra_fields)
         history = [first[verl_tools.TAMPER_KEY]]
@@ -531,7 +539,7 @@ def test_release_and_create_cannot_reopen_a_closed_episode(
         assert json.loads(response.text)["error"] == EPISODE_OVER and step == 0.0
         assert data.extra_fields[verl_tools.TAMPER_KEY]["probe/network"] == 1
         extra = dict(row["extra_info"], **data.extra_fields)
-        scored = verl_tools.compute_score("attnrl", "", None, extra)
+        scored = verl_tools.compute_score("attnrl", opening.text, None, extra)
         assert scored["score"] == 0.0 and scored["tamper/probe/network"] == 1
 
         # a new episode that reuses the request id (verl's full_determinism: det-<index>,
@@ -544,8 +552,10 @@ def test_release_and_create_cannot_reopen_a_closed_episode(
         if kind == "verl AgentData":
             assert step == 1.0
             assert fresh.extra_fields[verl_tools.TAMPER_KEY]["probe/network"] == 0
-        else:
-            assert json.loads(response.text)["error"] == EPISODE_OVER and step == 0.0
+        else:  # the first call of a new episode (its receipt first), refused all the same
+            assert response.text.startswith(verl_tools.RECEIPT_LINE)
+            assert json.loads(response.text.split("\n", 1)[1])["error"] == EPISODE_OVER
+            assert step == 0.0
         await worker_sandbox().aclose()
 
     asyncio.run(attack())
@@ -574,3 +584,104 @@ def test_an_open_episode_pushed_out_of_the_id_table_keeps_its_counters(
         await worker_sandbox().aclose()
 
     asyncio.run(run())
+
+
+class _CharTokenizer:
+    """Token ids that are characters: the stand-in for a tokenizer that decodes a response
+    to exactly the text the episode produced."""
+
+    @staticmethod
+    def encode(text: str) -> list[int]:
+        return [ord(c) for c in text]
+
+    @staticmethod
+    def decode(ids: Any, skip_special_tokens: bool = True) -> str:
+        del skip_special_tokens
+        return "".join(chr(int(i)) for i in ids)
+
+
+@pytest.mark.parametrize("sibling", ["no tool call", "python only", "wrong", "right as well"])
+def test_rollouts_sharing_one_extra_info_are_each_graded_on_their_own_episode(
+    sibling: str,
+) -> None:
+    """verl's colocated reward path (a reward model without its own pool) scores a batch
+    after the rollouts: ``DataProto.repeat`` gives a prompt's rollouts one shared
+    ``extra_info`` dict, Ray ships a chunk as one pickle (the sharing survives), and
+    ``NaiveRewardManager.run_single`` merges each rollout's tool fields into it in place,
+    concurrently. Each rollout's response shows its episode's receipt, and its record is
+    under a key of its own: a rollout is graded on its own episode, never on a sibling's
+    (found by the 2026-12-04 review: a rollout that never submitted scored 1.0, and a right
+    one scored a sibling's wrong answer)."""
+    import pickle
+
+    import numpy as np
+    import torch
+    from verl import DataProto
+    from verl.experimental.reward_loop.reward_manager.naive import NaiveRewardManager
+    from verl.tools.tool_registry import initialize_tools_from_config
+
+    task = load_task("procedural", 0)
+    row = verl_tools.verl_tool_rows("procedural", n=1, seed=0)[0]
+    tools = {t.name: t for t in initialize_tools_from_config(str(verl_tools.tool_config_path()))}
+    wrong = bug_by_name("no_mask").submission(task.spec)
+    plans: dict[str, list[tuple[str, Any]]] = {
+        "right": [("submit_answer", {"answer": task.reference()})],
+        "no tool call": [],
+        "python only": [("python_expression", {"expression": "print(1)"})],
+        "wrong": [("submit_answer", {"answer": wrong})],
+        "right as well": [("python_expression", {"expression": "print(2)"})]
+        + [("submit_answer", {"answer": task.reference()})],
+    }
+    expected = {"right": 1.0, "right as well": 1.0, "no tool call": 0.0, "python only": 0.0}
+    expected["wrong"] = 0.0
+
+    async def episode(plan: list[tuple[str, Any]]) -> tuple[str, dict[str, Any]]:
+        data = _PlainData(uuid.uuid4().hex)
+        text = "I think. "
+        for name, args in plan:
+            response, _, _ = await _call(tools, row, name, args, data)
+            text += f"<tool_call>{json.dumps({'name': name, 'arguments': args})}</tool_call>"
+            text += f"<tool_response>{response.text}</tool_response>"
+        data.extra_fields.update({"turn_scores": [], "tool_rewards": []})  # as ToolAgentLoop
+        return text, data.extra_fields
+
+    async def rollouts() -> list[tuple[str, dict[str, Any]]]:
+        try:
+            return [await episode(plans[name]) for name in ("right", sibling, "right")]
+        finally:
+            await worker_sandbox().aclose()
+
+    played = asyncio.run(rollouts())
+    n, longest = len(played), max(len(text) for text, _ in played)
+    batch = DataProto.from_dict(
+        tensors={"prompts": torch.ones(1, 1, dtype=torch.long)},
+        non_tensors={
+            "data_source": np.array([row["data_source"]], dtype=object),
+            "reward_model": np.array([row["reward_model"]], dtype=object),
+            "extra_info": np.array([row["extra_info"]], dtype=object),
+        },
+    ).repeat(repeat_times=n, interleave=True)  # what the trainer does for n rollouts
+    infos = batch.non_tensor_batch["extra_info"]
+    assert all(info is infos[0] for info in infos)  # one dict for the prompt's rollouts
+    responses = torch.zeros(n, longest, dtype=torch.long)
+    mask = torch.zeros(n, 1 + longest, dtype=torch.long)
+    for i, (text, _) in enumerate(played):
+        responses[i, : len(text)] = torch.tensor(_CharTokenizer.encode(text))
+        mask[i, : 1 + len(text)] = 1
+    batch.batch["responses"], batch.batch["attention_mask"] = responses, mask
+    batch.non_tensor_batch["tool_extra_fields"] = np.empty(n, dtype=object)
+    for i, (_, fields) in enumerate(played):
+        batch.non_tensor_batch["tool_extra_fields"][i] = fields
+    chunk = pickle.loads(pickle.dumps(batch))  # Ray ships one chunk to a reward worker
+
+    async def score_chunk() -> list[dict[str, Any]]:  # RewardLoopWorker.compute_score_batch
+        manager = NaiveRewardManager(None, _CharTokenizer(), verl_tools.compute_score)
+        runs = [manager.run_single(chunk[i : i + 1]) for i in range(n)]
+        return list(await asyncio.gather(*runs))
+
+    scored = asyncio.run(score_chunk())
+    got = [s["reward_score"] for s in scored]
+    assert got == [1.0, expected[sibling], 1.0], (sibling, got)
+    outcomes = [s["reward_extra_info"]["outcome"] for s in scored]
+    if sibling in ("no tool call", "python only"):
+        assert outcomes[1] == "no_submission", outcomes

@@ -22,6 +22,7 @@ absolute imports of attnrl and needs nothing of verl itself.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from attnrl.harness import tamper
@@ -33,9 +34,13 @@ from attnrl.tasks.attention.presets import DEFAULT_PRESET
 
 __all__ = [
     "DATA_SOURCE",
+    "RECEIPT_KEY",
+    "RECEIPT_LINE",
+    "RECORD_PREFIX",
     "SUBMISSION_KEY",
     "TAMPER_KEY",
     "compute_score",
+    "episode_record",
     "tool_episode_score",
     "verl_row",
     "verl_rows",
@@ -51,6 +56,18 @@ REPEATS_KEY = "attnrl_repeats"
 TAMPER_KEY = "attnrl_tamper"
 """``extra_fields`` key of the episode's tamper counters (name -> count), written on every
 tool call."""
+RECEIPT_KEY = "attnrl_episode"
+"""``extra_fields`` key of the episode's receipt: 16 random hex digits, made at its first
+tool call and shown to the model on the first line of that call's result
+(:data:`RECEIPT_LINE`)."""
+RECEIPT_LINE = "attnrl episode "
+"""The first line of an episode's first tool result: this, then the receipt."""
+RECORD_PREFIX = "attnrl_record:"
+"""``extra_fields[RECORD_PREFIX + receipt]``: the episode's record (its submission, tamper
+counters and repeats, as under the plain keys) under a key no other episode writes. verl's
+colocated reward path merges the tool fields of a prompt's rollouts into one shared
+``extra_info``: the record whose receipt a rollout's response shows is that rollout's."""
+_RECEIPT_SHOWN = re.compile(re.escape(RECEIPT_LINE) + r"([0-9a-f]{16})\b")
 
 
 def compute_score(
@@ -77,7 +94,7 @@ def compute_score(
     """
     del data_source  # one task family; verl routes by data_source before calling us
     if is_tool_episode(extra_info):  # a tool row graded with this file: grade what it recorded
-        result = tool_episode_score(extra_info, ground_truth)
+        result = tool_episode_score(extra_info, ground_truth, solution_str)
         return result if details else float(result["score"])
     grade = grade_completion(solution_str, ground_truth, extra_info)
     if details:
@@ -126,12 +143,16 @@ def is_tool_episode(extra_info: Any) -> bool:
     return isinstance(tools, dict) and SUBMIT_TOOL in tools
 
 
-def tool_episode_score(extra_info: Any, ground_truth: Any = None) -> dict[str, Any]:
+def tool_episode_score(
+    extra_info: Any, ground_truth: Any = None, response: str | None = None
+) -> dict[str, Any]:
     """The grade of a tool episode's recorded first submission in verl's dict form:
     ``score``, ``passed``, ``outcome`` (``no_submission`` without one), the episode's
-    ``tamper/*`` counters and ``repeats`` (calls that repeated the previous call exactly)."""
-    extra = extra_info if isinstance(extra_info, dict) else {}
-    task = task_for(extra.get("info", extra_info), ground_truth)
+    ``tamper/*`` counters and ``repeats`` (calls that repeated the previous call exactly).
+    ``response`` (verl's ``solution_str``) names the episode: :func:`episode_record`."""
+    info = extra_info if isinstance(extra_info, dict) else {}
+    task = task_for(info.get("info", extra_info), ground_truth)
+    extra = episode_record(info, response)
     submitted = extra.get(SUBMISSION_KEY)
     if submitted is None:
         score, passed, outcome = 0.0, False, "no_submission"
@@ -146,6 +167,25 @@ def tool_episode_score(extra_info: Any, ground_truth: Any = None) -> dict[str, A
         "repeats": episode_repeats(extra)[0],
         **{f"tamper/{k}": v for k, v in counts.items()},
     }
+
+
+def episode_record(extra: dict[str, Any], response: str | None) -> dict[str, Any]:
+    """The fields of the episode whose ``response`` this is: the record whose receipt the
+    response shows (:data:`RECORD_PREFIX`); nothing when ``extra`` holds records of other
+    episodes only (a rollout that called no tool, in a dict its siblings wrote to); the plain
+    keys when it holds no record (written before receipts, or by hand)."""
+    records = {
+        key[len(RECORD_PREFIX) :]: value
+        for key, value in extra.items()
+        if isinstance(key, str) and key.startswith(RECORD_PREFIX)
+    }
+    if not records:
+        return extra
+    for receipt in _RECEIPT_SHOWN.findall(response or ""):
+        record = records.get(receipt)
+        if record is not None:
+            return record if isinstance(record, dict) else {}
+    return {}
 
 
 def episode_repeats(extra: dict[str, Any]) -> tuple[int, str | None]:

@@ -26,6 +26,7 @@ of a parameter (verl#7505), so the answer format is in the tool description itse
 
 from __future__ import annotations
 
+import secrets
 import weakref
 from collections import OrderedDict
 from importlib import resources
@@ -40,6 +41,9 @@ from attnrl.harness import tamper
 from attnrl.integrations._common import build_tasks, resolve_info
 from attnrl.integrations._tool_session import ClosedEpisode, ToolSession
 from attnrl.integrations.verl import (
+    RECEIPT_KEY,
+    RECEIPT_LINE,
+    RECORD_PREFIX,
     REPEATS_KEY,
     SUBMISSION_KEY,
     TAMPER_KEY,
@@ -52,6 +56,7 @@ from attnrl.tasks.attention.presets import DEFAULT_PRESET
 
 __all__ = [
     "AGENT_NAME",
+    "RECEIPT_LINE",
     "SUBMISSION_KEY",
     "TAMPER_KEY",
     "PythonExpressionTool",
@@ -186,10 +191,12 @@ class PythonExpressionTool(_AttnrlTool):
         self, instance_id: str, parameters: dict[str, Any], **kwargs: Any
     ) -> tuple[ToolResponse, float, dict[str, Any]]:
         agent_data = kwargs.get("agent_data")
+        receipt = _new_receipt(agent_data)
         session = self._session(instance_id, agent_data)
         text, counts = await session.python(parameters)
         _record(agent_data, session)
-        return ToolResponse(text=text), 0.0, {f"tamper/{k}": v for k, v in counts.items()}
+        metrics = {f"tamper/{k}": v for k, v in counts.items()}
+        return ToolResponse(text=_shown(text, receipt)), 0.0, metrics
 
 
 class SubmitAnswerTool(_AttnrlTool):
@@ -199,12 +206,14 @@ class SubmitAnswerTool(_AttnrlTool):
         self, instance_id: str, parameters: dict[str, Any], **kwargs: Any
     ) -> tuple[ToolResponse, float, dict[str, Any]]:
         agent_data = kwargs.get("agent_data")
+        receipt = _new_receipt(agent_data)
         session = self._session(instance_id, agent_data)
         outcome = await session.submit(parameters)
         grade = session.grade
         _record(agent_data, session)
+        text = _shown(outcome.content, receipt)
         if outcome.is_error or grade is None:  # not taken: bad arguments, or the episode is over
-            return ToolResponse(text=outcome.content), 0.0, {"submitted": 0}
+            return ToolResponse(text=text), 0.0, {"submitted": 0}
         EPISODES.close(agent_data, instance_id)
         metrics = {
             "submitted": 1,
@@ -212,12 +221,29 @@ class SubmitAnswerTool(_AttnrlTool):
             "passed": int(grade.passed),
             "outcome": grade.outcome,
         }
-        return ToolResponse(text=outcome.content), grade.reward, metrics
+        return ToolResponse(text=text), grade.reward, metrics
+
+
+def _new_receipt(agent_data: Any) -> str | None:
+    """The episode's receipt (:data:`~attnrl.integrations.verl.RECEIPT_KEY`) when this is
+    its first tool call, made now; None on its later calls (shown once)."""
+    extra = getattr(agent_data, "extra_fields", None)
+    if not isinstance(extra, dict) or RECEIPT_KEY in extra:
+        return None
+    receipt = extra[RECEIPT_KEY] = secrets.token_hex(8)
+    return receipt
+
+
+def _shown(text: str, receipt: str | None) -> str:
+    """``text`` after a first line naming the episode's receipt, where a result truncated
+    at either end (verl's ``tool_response_truncate_side``) keeps it but ``left``."""
+    return text if receipt is None else f"{RECEIPT_LINE}{receipt}\n{text}"
 
 
 def _record(agent_data: Any, session: Episode) -> None:
     """Put the episode's plain data where verl carries it to the reward function: the
-    counters (updated on every call) and the first submission (never replaced)."""
+    counters (updated on every call) and the first submission (never replaced), under the
+    plain keys and, whole, under the episode's own key (``RECORD_PREFIX`` + its receipt)."""
     extra = getattr(agent_data, "extra_fields", None)
     if not isinstance(extra, dict):
         return
@@ -227,6 +253,10 @@ def _record(agent_data: Any, session: Episode) -> None:
         answer = session.answer_json()
         if answer is not None:
             extra[SUBMISSION_KEY] = answer
+    receipt = extra.get(RECEIPT_KEY)
+    if isinstance(receipt, str):
+        keys = (SUBMISSION_KEY, TAMPER_KEY, REPEATS_KEY)
+        extra[RECORD_PREFIX + receipt] = {k: extra[k] for k in keys if k in extra}
 
 
 def compute_score(
@@ -243,8 +273,8 @@ def compute_score(
     No submission is reward 0 (outcome ``no_submission``): the answer is what the model
     submitted, never text it wrote.
     """
-    del data_source, solution_str
-    return tool_episode_score(extra_info, ground_truth)
+    del data_source
+    return tool_episode_score(extra_info, ground_truth, solution_str)
 
 
 def verl_tool_row(task: Any, index: int = 0, split: str = "train") -> dict[str, Any]:
