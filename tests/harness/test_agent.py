@@ -713,3 +713,32 @@ def test_attnrl_run_counts_a_policy_that_sheds_its_failures_with_500s(
     )
     assert again.returncode == 0, again.stderr[-3000:]
     assert len(llm_server.requests_to("openai")) == 7
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+async def test_a_first_turn_500_counts_once_the_server_has_taken_tools(
+    provider: str, seed_task: Task, harness: Harness
+) -> None:
+    """llama.cpp's server answers 500 to a tool call it cannot parse on the first turn too
+    (found by the 2026-12-04 review of the fix above): once the batch's model client has
+    answered a request with tools, a run whose first request fails so, while the server
+    answers the prompt alone, is the model's failure. Before any request with tools was
+    answered the 500 may say the server takes no tools: infrastructure (the test above)."""
+    model = make_model(provider, harness.server, harness.sleep)
+    steps: list[Step] = [
+        Tool("submit_answer", {"answer": seed_task.reference()}),  # run 1: tools served
+        *[PARSE_FAILED] * 3,  # run 2's first turn
+        Text("the probe's answer"),
+        *[PARSE_FAILED] * 3,
+    ]
+    harness.server.enqueue(provider, *(to_wire(provider, s) for s in steps))
+    try:
+        first = await run_agent(seed_task, model, harness.sandbox)
+        second = await run_agent(seed_task, model, harness.sandbox)
+    finally:
+        await model.aclose()  # type: ignore[attr-defined]
+    assert first.stop == "submitted"
+    assert second.stop == "error" and second.error is not None and "opening turn" in second.error
+    assert second.steps == 0
+    probe = harness.server.requests_to(provider)[4].body
+    assert len(probe["messages"]) == 1 and "tools" not in probe

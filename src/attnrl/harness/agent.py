@@ -7,9 +7,10 @@ whatever the model got wrong goes back to it as an error tool result.
 Only real infrastructure ends a run as ``infrastructure`` (excluded from the pass rate,
 re-run on resume): the model unreachable (:class:`ModelUnavailable`; a request the provider
 refuses, a 4xx or a 403 (:class:`ModelAccessRefused`, else an operator error that aborts the
-batch), counts so only on the first turn, before the model wrote anything; an HTTP 500 on a
-later turn only if the server fails the task's opening turn too,
-:class:`ModelServerFailed`) or the sandbox
+batch), counts so only on the first turn, before the model wrote anything; an HTTP 500 at
+every retry, which may answer a tool call the model generated, only if the server fails the
+task's prompt alone too, or, on a run's first turn, has not yet answered a request with
+tools: :class:`ModelServerFailed`) or the sandbox
 failing (any exception out of ``sandbox.run``, re-raised as it was for the caller to
 classify). A request refused for its size (:class:`ModelContextExceeded`) is neither: a
 re-run fails the same way, so it ends the run as ``context_overflow``, counted, on any turn.
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import logging
 import time
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -75,6 +77,29 @@ class _SandboxFailed(Exception):
     def __init__(self, cause: Exception) -> None:
         super().__init__(str(cause))
         self.cause = cause
+
+
+_SERVED_TOOLS: weakref.WeakSet[Any] = weakref.WeakSet()
+"""Model clients that have answered a request with tools (a batch's runs share one)."""
+
+
+def _served_tools(model: Model) -> bool:
+    """Whether ``model`` has answered a request with tools: then a server that fails a run's
+    first request with HTTP 500 at every retry supports tools, and what it fails on may be
+    the tool call the model generated (llama.cpp's server answers 500 to one it cannot parse,
+    on any turn); before that, the 500 may say the server takes no tools (an operator's
+    error, never counted against the model)."""
+    try:
+        return model in _SERVED_TOOLS
+    except TypeError:  # not weakly referenceable: never known to
+        return False
+
+
+def _remember_tools(model: Model) -> None:
+    try:
+        _SERVED_TOOLS.add(model)
+    except TypeError:
+        pass
 
 
 async def _generate_past_a_500(
@@ -175,10 +200,12 @@ async def run_agent(
             try:
                 turn = await model.generate(result.transcript, task.tools)
             except ModelServerFailed as failed:
-                if step == 1:  # the task's own prompt: never the model's doing
+                if step == 1 and not _served_tools(model):  # its tool use may be unsupported
                     raise
                 turn, probe = await _generate_past_a_500(model, result.transcript, task, failed)
                 usage += probe
+            if task.tools and not _served_tools(model):
+                _remember_tools(model)
             result.steps = step
             usage += turn.usage
             stored = tuple(_storable(c) for c in turn.tool_calls)
