@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Callable
 
 import httpx
@@ -58,7 +59,8 @@ def test_sessions_are_bounded_in_number_and_history() -> None:
     Sessions.check_room(s, "y = 2")
     with pytest.raises(SessionError, match="start a new session"):
         Sessions.check_room(s, "#" * MAX_HISTORY_BYTES)
-    assert s.program("y").endswith("\ny") and s.program("y").count("\n") == 1
+    program = s.program("y", "MARK")  # the replay is one line: the cell keeps its numbering
+    assert program.endswith("\ny") and program.count("\n") == 1 and "MARK" in program
 
 
 def test_many_concurrent_clients_all_served_within_the_concurrency(
@@ -126,11 +128,39 @@ def test_a_cell_that_exits_does_not_end_the_cells_after_it(server: Served) -> No
             "import sys\nx = 1\nsys.exit(0)\nx = 100",
             "y = 2\nexit()",
             "import os\nz = 3\nos._exit(0)",
-            "w = 4",
+            "import posix\nw = 4\nposix._exit(0)",
         ):
             answer = client.post(run, json=_cell(code)).json()
             assert answer["status"] == "Success", answer
+            assert "attnrl-replayed" not in json.dumps(answer)  # the replay's mark is ours
         last = client.post(run, json=_cell("print(x + y + z + w, os._exit.__name__)")).json()
         assert last["run_result"]["stdout"] == "10 _exit\n", last
         names = client.post(run, json=_cell("print(sorted(k for k in globals() if k[0] == '_'))"))
         assert "_cells" not in names.json()["run_result"]["stdout"]
+
+
+@pytest.mark.parametrize(
+    "ending",
+    [
+        "import ctypes\nctypes.CDLL(None)._exit(0)",
+        "import os\nos.execv('/bin/true', ['true'])",
+    ],
+)
+def test_a_cell_that_ends_its_process_past_the_replay_closes_its_session(
+    server: Served, ending: str
+) -> None:
+    """A cell that ends its process in a way the replay cannot stop (a C-level ``_exit``,
+    ``os.execv``) passes, and would make every later cell pass without running: the next
+    cell is refused with 409 saying so, and the session is closed (found by the review of
+    the fix above)."""
+    with httpx.Client(base_url=server.url, timeout=60) as client:
+        sid = client.post("/sessions").json()["session_id"]
+        run = f"/sessions/{sid}/run_code"
+        assert client.post(run, json=_cell("x = 1")).json()["status"] == "Success"
+        assert client.post(run, json=_cell(ending)).json()["status"] == "Success"
+        broken = client.post(run, json=_cell("print(x)"))
+        assert broken.status_code == 409 and "open a new one" in broken.json()["detail"]
+        assert client.post(run, json=_cell("print(x)")).status_code == 404
+        other = client.post("/sessions").json()["session_id"]
+        fresh = client.post(f"/sessions/{other}/run_code", json=_cell("print(2)")).json()
+        assert fresh["run_result"]["stdout"] == "2\n"

@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import secrets
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -34,7 +35,7 @@ from attnrl.sandbox.local import SandboxError
 from attnrl.service.connections import DEFAULT_HEAD_TIMEOUT_S, DEFAULT_MAX_CONNECTIONS
 from attnrl.service.fusion import RequestError, error_response, parse_run_code, run_code_response
 from attnrl.service.guard import ASGIApp, Guard
-from attnrl.service.sessions import Session, SessionError, Sessions
+from attnrl.service.sessions import Session, SessionError, Sessions, replayed
 
 __all__ = ["Backend", "ServiceSettings", "create_app"]
 
@@ -81,6 +82,13 @@ class ServiceSettings:
     """Seconds a connection may take to send a request head; slower is closed."""
 
 
+BROKEN_SESSION = (
+    "the session's earlier cells no longer run to their end (one ended its process in a way "
+    "a replay cannot stop, such as os.execv or a C-level _exit, or they ran out of a limit), "
+    "so no later cell could run: the session is closed; open a new one"
+)
+
+
 class _State:
     def __init__(self, backend: Backend, settings: ServiceSettings) -> None:
         self.backend = backend
@@ -92,8 +100,12 @@ class _State:
         self.peak_waiting = 0
         self.served = 0
 
-    async def run(self, code: str, limits: SandboxLimits) -> dict[str, Any]:
-        """One call, when a slot is free: the wait is the backpressure a client feels."""
+    async def run(
+        self, code: str, limits: SandboxLimits, mark: str | None = None
+    ) -> dict[str, Any] | None:
+        """One call, when a slot is free: the wait is the backpressure a client feels.
+        ``mark``: a session's replay mark, taken out of the output; None is returned when
+        the call ran but the mark is missing (:func:`~attnrl.service.sessions.replayed`)."""
         self.waiting += 1
         self.peak_waiting = max(self.peak_waiting, self.waiting)
         try:
@@ -111,7 +123,11 @@ class _State:
             self.running -= 1
             self.slots.release()
         self.served += 1
-        return run_code_response(result)
+        answer = run_code_response(result)
+        if mark is None or answer["status"] == "SandboxError":
+            return answer
+        kept = replayed(result, mark)
+        return None if kept is None else run_code_response(kept)
 
 
 def _bad(status: int, message: str) -> JSONResponse:
@@ -158,11 +174,17 @@ def create_app(backend: Backend, settings: ServiceSettings | None = None) -> ASG
         if session.busy:
             return _bad(409, "the session is running a cell; send the next one after it")
         session.busy = True
+        mark = f"attnrl-replayed-{secrets.token_hex(16)}"
         try:
-            answer = await state.run(session.program(parsed.code), parsed.limits)
+            program = session.program(parsed.code, mark)
+            answer = await state.run(program, parsed.limits, mark if session.cells else None)
         finally:
             session.busy = False
             session.last_used = time.monotonic()
+        if answer is None:  # its history no longer runs to its end: it can run no cell
+            with contextlib.suppress(SessionError):
+                state.sessions.close(session.id)
+            return _bad(409, BROKEN_SESSION)
         if answer["status"] == "Success":
             session.cells.append(parsed.code)
         return JSONResponse(answer)

@@ -13,21 +13,23 @@ from __future__ import annotations
 
 import secrets
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
-__all__ = ["MAX_HISTORY_BYTES", "Session", "SessionError", "Sessions"]
+from attnrl.sandbox.base import ExecResult
+
+__all__ = ["MAX_HISTORY_BYTES", "Session", "SessionError", "Sessions", "replayed"]
 
 MAX_HISTORY_BYTES = 256 << 10
 """Code a session may accumulate; past it the next cell is refused (start a new session)."""
 
 
 _REPLAY = """
-import io, os, sys
+import io, os, posix, sys
 streams, exit_now = (sys.stdout, sys.stderr), os._exit
 def _end(status=0):
     raise SystemExit(status)
 sys.stdout = sys.stderr = io.StringIO()
-os._exit = _end
+os._exit = posix._exit = _end
 try:
     for cell in _cells:
         try:
@@ -35,10 +37,15 @@ try:
         except SystemExit:
             pass
 finally:
-    (sys.stdout, sys.stderr), os._exit = streams, exit_now
+    (sys.stdout, sys.stderr), os._exit, posix._exit = streams, exit_now, exit_now
+sys.stderr.write(_replayed + chr(10))
+sys.stderr.flush()
 """
 """Runs a session's earlier cells in the call's ``__main__`` namespace (``_g``), output
-discarded, each to its end or its exit; in a namespace of its own, so it leaves no names."""
+discarded, each to its end or its exit (``sys.exit``, ``os._exit``, ``posix._exit``), then
+writes the call's mark (``_replayed``) to stderr: a cell that ended the process another way
+(``os.exec*``, a C-level ``_exit``) leaves it unwritten. In a namespace of its own, so it
+leaves no names."""
 
 
 class SessionError(LookupError):
@@ -54,9 +61,10 @@ class Session:
     last_used: float = field(default_factory=time.monotonic)
     busy: bool = False
 
-    def program(self, cell: str) -> str:
-        """The code one call runs: the history replayed silently, then ``cell`` as written
-        (its last expression is echoed as in any call; its line numbers are one higher).
+    def program(self, cell: str, mark: str) -> str:
+        """The code one call runs: the history replayed silently, ``mark`` written to stderr
+        once it has run to its end (:func:`replayed`), then ``cell`` as written (its last
+        expression is echoed as in any call; its line numbers are one higher).
 
         A cell that ended its process without an error (``sys.exit(0)``, ``exit()``,
         ``os._exit(0)``) is replayed up to that point and the replay goes on with the next
@@ -64,11 +72,25 @@ class Session:
         without running."""
         if not self.cells:
             return cell
-        scope = f"{{'_cells': {self.cells!r}, '_g': globals()}}"
+        scope = f"{{'_cells': {self.cells!r}, '_g': globals(), '_replayed': {mark!r}}}"
         return f"exec(compile({_REPLAY!r}, '<session replay>', 'exec'), {scope})\n" + cell
 
     def history_bytes(self) -> int:
         return sum(len(c.encode("utf-8", "surrogatepass")) + 1 for c in self.cells)
+
+
+def replayed(result: ExecResult, mark: str) -> ExecResult | None:
+    """``result`` without the replay's ``mark`` line, or None when the mark is missing: the
+    session's history ended the process before the new cell ran (a cell that ended it in a
+    way the replay cannot stop), so every later cell would pass without running."""
+    line = mark + "\n"
+    if result.stderr is None or line not in result.stderr:
+        return None
+    return replace(
+        result,
+        result=result.result.replace(line, "", 1),
+        stderr=result.stderr.replace(line, "", 1),
+    )
 
 
 class Sessions:
