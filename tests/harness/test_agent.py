@@ -524,15 +524,24 @@ def test_attnrl_run_verbose_counts_every_attack_and_exits_0(
     assert "MarkupError" not in proc.stderr and "Traceback" not in proc.stderr
     assert "[/x] done" in proc.stderr and "\x1b[2J" not in proc.stderr
     # --resume re-runs nothing: no attack turned into an exclusion
+    _resume_runs_nothing(out, env | {"NO_PROXY": "127.0.0.1,localhost"}, llm_server, 6)
+
+
+def _resume_runs_nothing(out: Path, env: dict[str, str], server: FakeLLMServer, sent: int) -> None:
+    """``attnrl run --resume`` on ``out`` exits 0 and sends the server no request (it had
+    ``sent``): no run was left to play again."""
+    import subprocess
+    import sys
+
     again = subprocess.run(
         [sys.executable, "-m", "attnrl", "run", "--out", str(out), "--resume", "--no-progress"],
         capture_output=True,
         text=True,
         timeout=300,
-        env=env | {"NO_PROXY": "127.0.0.1,localhost"},
+        env=env,
     )
     assert again.returncode == 0, again.stderr[-3000:]
-    assert len(llm_server.requests_to("openai")) == 6
+    assert len(server.requests_to("openai")) == sent
 
 
 @pytest.mark.parametrize("provider", PROVIDERS)
@@ -704,15 +713,7 @@ def test_attnrl_run_counts_a_policy_that_sheds_its_failures_with_500s(
     assert summary["runs"] == 2 and summary["passed"] == 1
     records = {r["run_id"]: r for r in load_records(out / "results.jsonl")}
     assert records[2]["stop"] == "error" and "opening turn" in records[2]["message"]
-    again = subprocess.run(
-        [sys.executable, "-m", "attnrl", "run", "--out", str(out), "--resume", "--no-progress"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env=env,
-    )
-    assert again.returncode == 0, again.stderr[-3000:]
-    assert len(llm_server.requests_to("openai")) == 7
+    _resume_runs_nothing(out, env, llm_server, 7)
 
 
 @pytest.mark.parametrize("provider", PROVIDERS)
