@@ -68,7 +68,7 @@ DROPPED_ARGUMENTS = f"(not kept: nested more than {MAX_ARGUMENT_DEPTH} levels de
 
 class _ConversationFailed(Exception):
     """The server failed the conversation the model built while it answered the task's
-    opening turn: the model's failure (see :func:`_server_fails_the_conversation`)."""
+    opening turn: the model's failure (see :func:`_generate_past_a_500`)."""
 
 
 class _SandboxFailed(Exception):
@@ -105,14 +105,14 @@ def _remember_tools(model: Model) -> None:
 async def _generate_past_a_500(
     model: Model, transcript: list[Message], task: Task, failed: ModelServerFailed
 ) -> tuple[ModelTurn, Usage]:
-    """After the server answered a later turn's request with HTTP 500 through every retry:
-    whose doing was it? The probe is the task's prompt alone and without tools, so neither
-    what the model wrote before nor a tool call it writes now can fail it (llama.cpp's
-    server answers 500 to a tool call it cannot parse). A server that answers the probe is
-    up, so a conversation it then fails again fails on what the model wrote: raises
-    :class:`_ConversationFailed`, counted. A server that fails the probe too re-raises
-    ``failed`` (infrastructure). A conversation it now answers goes on with that turn.
-    Returns the turn and the tokens the probe cost."""
+    """After the server answered a turn's request with HTTP 500 through every retry (a later
+    turn, or a first one once it has taken tools): whose doing was it? The probe is the
+    task's prompt alone and without tools, so neither what the model wrote before nor a tool
+    call it writes now can fail it (llama.cpp's server answers 500 to a tool call it cannot
+    parse). A server that answers the probe is up, so a conversation it then fails again
+    fails on what the model wrote: raises :class:`_ConversationFailed`, counted. A server
+    that fails the probe too re-raises ``failed`` (infrastructure). A conversation it now
+    answers goes on with that turn. Returns the turn and the tokens the probe cost."""
     try:
         opening = await model.generate(transcript[:1], ())
     except Exception:  # noqa: BLE001 - whatever the server did, it failed the probe
