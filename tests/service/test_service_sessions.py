@@ -59,8 +59,10 @@ def test_sessions_are_bounded_in_number_and_history() -> None:
     Sessions.check_room(s, "y = 2")
     with pytest.raises(SessionError, match="start a new session"):
         Sessions.check_room(s, "#" * MAX_HISTORY_BYTES)
-    program = s.program("y", "MARK")  # the replay is one line: the cell keeps its numbering
-    assert program.endswith("\ny") and program.count("\n") == 1 and "MARK" in program
+    program, mark = s.program("y")  # the replay is one line: the cell keeps its numbering
+    assert program.endswith("\ny") and program.count("\n") == 1
+    assert mark is not None and mark in program and s.program("y")[1] != mark
+    assert Session("t").program("y") == ("y", None)
 
 
 def test_many_concurrent_clients_all_served_within_the_concurrency(

@@ -18,7 +18,6 @@ import asyncio
 import contextlib
 import json
 import logging
-import secrets
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -123,11 +122,11 @@ class _State:
             self.running -= 1
             self.slots.release()
         self.served += 1
-        answer = run_code_response(result)
-        if mark is None or answer["status"] == "SandboxError":
-            return answer
-        kept = replayed(result, mark)
-        return None if kept is None else run_code_response(kept)
+        kept = result if mark is None else replayed(result, mark)
+        answer = run_code_response(result if kept is None else kept)
+        if kept is None and answer["status"] != "SandboxError":  # it ran, the mark did not
+            return None
+        return answer
 
 
 def _bad(status: int, message: str) -> JSONResponse:
@@ -174,10 +173,9 @@ def create_app(backend: Backend, settings: ServiceSettings | None = None) -> ASG
         if session.busy:
             return _bad(409, "the session is running a cell; send the next one after it")
         session.busy = True
-        mark = f"attnrl-replayed-{secrets.token_hex(16)}"
         try:
-            program = session.program(parsed.code, mark)
-            answer = await state.run(program, parsed.limits, mark if session.cells else None)
+            program, mark = session.program(parsed.code)
+            answer = await state.run(program, parsed.limits, mark)
         finally:
             session.busy = False
             session.last_used = time.monotonic()

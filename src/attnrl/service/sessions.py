@@ -61,19 +61,22 @@ class Session:
     last_used: float = field(default_factory=time.monotonic)
     busy: bool = False
 
-    def program(self, cell: str, mark: str) -> str:
-        """The code one call runs: the history replayed silently, ``mark`` written to stderr
-        once it has run to its end (:func:`replayed`), then ``cell`` as written (its last
-        expression is echoed as in any call; its line numbers are one higher).
+    def program(self, cell: str) -> tuple[str, str | None]:
+        """The code one call runs and its replay mark: the history replayed silently, a fresh
+        random mark written to stderr once it has run to its end (:func:`replayed` checks
+        it), then ``cell`` as written (its last expression is echoed as in any call; its
+        line numbers are one higher). Without a history, ``cell`` alone and no mark.
 
         A cell that ended its process without an error (``sys.exit(0)``, ``exit()``,
         ``os._exit(0)``) is replayed up to that point and the replay goes on with the next
         cell: otherwise every later cell of the session would end there too and pass
         without running."""
         if not self.cells:
-            return cell
+            return cell, None
+        mark = f"attnrl-replayed-{secrets.token_hex(16)}"
         scope = f"{{'_cells': {self.cells!r}, '_g': globals(), '_replayed': {mark!r}}}"
-        return f"exec(compile({_REPLAY!r}, '<session replay>', 'exec'), {scope})\n" + cell
+        replay = f"exec(compile({_REPLAY!r}, '<session replay>', 'exec'), {scope})\n"
+        return replay + cell, mark
 
     def history_bytes(self) -> int:
         return sum(len(c.encode("utf-8", "surrogatepass")) + 1 for c in self.cells)
