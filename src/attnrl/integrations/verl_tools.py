@@ -191,12 +191,10 @@ class PythonExpressionTool(_AttnrlTool):
         self, instance_id: str, parameters: dict[str, Any], **kwargs: Any
     ) -> tuple[ToolResponse, float, dict[str, Any]]:
         agent_data = kwargs.get("agent_data")
-        receipt = _new_receipt(agent_data)
         session = self._session(instance_id, agent_data)
         text, counts = await session.python(parameters)
-        _record(agent_data, session)
-        metrics = {f"tamper/{k}": v for k, v in counts.items()}
-        return ToolResponse(text=_shown(text, receipt)), 0.0, metrics
+        text = _shown(text, _record(agent_data, session))
+        return ToolResponse(text=text), 0.0, {f"tamper/{k}": v for k, v in counts.items()}
 
 
 class SubmitAnswerTool(_AttnrlTool):
@@ -206,12 +204,10 @@ class SubmitAnswerTool(_AttnrlTool):
         self, instance_id: str, parameters: dict[str, Any], **kwargs: Any
     ) -> tuple[ToolResponse, float, dict[str, Any]]:
         agent_data = kwargs.get("agent_data")
-        receipt = _new_receipt(agent_data)
         session = self._session(instance_id, agent_data)
         outcome = await session.submit(parameters)
         grade = session.grade
-        _record(agent_data, session)
-        text = _shown(outcome.content, receipt)
+        text = _shown(outcome.content, _record(agent_data, session))
         if outcome.is_error or grade is None:  # not taken: bad arguments, or the episode is over
             return ToolResponse(text=text), 0.0, {"submitted": 0}
         EPISODES.close(agent_data, instance_id)
@@ -224,39 +220,34 @@ class SubmitAnswerTool(_AttnrlTool):
         return ToolResponse(text=text), grade.reward, metrics
 
 
-def _new_receipt(agent_data: Any) -> str | None:
-    """The episode's receipt (:data:`~attnrl.integrations.verl.RECEIPT_KEY`) when this is
-    its first tool call, made now; None on its later calls (shown once)."""
-    extra = getattr(agent_data, "extra_fields", None)
-    if not isinstance(extra, dict) or RECEIPT_KEY in extra:
-        return None
-    receipt = extra[RECEIPT_KEY] = secrets.token_hex(8)
-    return receipt
-
-
 def _shown(text: str, receipt: str | None) -> str:
     """``text`` after a first line naming the episode's receipt, where a result truncated
     at either end (verl's ``tool_response_truncate_side``) keeps it but ``left``."""
     return text if receipt is None else f"{RECEIPT_LINE}{receipt}\n{text}"
 
 
-def _record(agent_data: Any, session: Episode) -> None:
+def _record(agent_data: Any, session: Episode) -> str | None:
     """Put the episode's plain data where verl carries it to the reward function: the
     counters (updated on every call) and the first submission (never replaced), under the
-    plain keys and, whole, under the episode's own key (``RECORD_PREFIX`` + its receipt)."""
+    plain keys and, whole, under the episode's own key (``RECORD_PREFIX`` + its receipt,
+    :data:`~attnrl.integrations.verl.RECEIPT_KEY`). Returns the receipt when this call, the
+    episode's first, made it (to show: :func:`_shown`), else None."""
     extra = getattr(agent_data, "extra_fields", None)
     if not isinstance(extra, dict):
-        return
+        return None
+    made = None if RECEIPT_KEY in extra else secrets.token_hex(8)
+    if made is not None:
+        extra[RECEIPT_KEY] = made
     extra[TAMPER_KEY] = dict(session.tamper)
     extra[REPEATS_KEY] = [session.repeats, session.last_call]
     if SUBMISSION_KEY not in extra:
         answer = session.answer_json()
         if answer is not None:
             extra[SUBMISSION_KEY] = answer
-    receipt = extra.get(RECEIPT_KEY)
-    if isinstance(receipt, str):
-        keys = (SUBMISSION_KEY, TAMPER_KEY, REPEATS_KEY)
-        extra[RECORD_PREFIX + receipt] = {k: extra[k] for k in keys if k in extra}
+    receipt = extra[RECEIPT_KEY]
+    keys = (SUBMISSION_KEY, TAMPER_KEY, REPEATS_KEY)
+    extra[RECORD_PREFIX + str(receipt)] = {k: extra[k] for k in keys if k in extra}
+    return made
 
 
 def compute_score(
