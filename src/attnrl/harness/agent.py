@@ -96,6 +96,7 @@ def _served_tools(model: Model) -> bool:
 
 
 def _remember_tools(model: Model) -> None:
+    """Note that ``model`` answered a request with tools (a set: the same client once)."""
     try:
         _SERVED_TOOLS.add(model)
     except TypeError:
@@ -204,7 +205,7 @@ async def run_agent(
                     raise
                 turn, probe = await _generate_past_a_500(model, result.transcript, task, failed)
                 usage += probe
-            if task.tools and not _served_tools(model):
+            if task.tools:
                 _remember_tools(model)
             result.steps = step
             usage += turn.usage

@@ -219,11 +219,12 @@ class ModelUnavailable(ModelError):
 
 class ModelServerFailed(ModelUnavailable):
     """The server answered the same request with HTTP 500 (an internal error) through every
-    retry. On a run's first turn that is infrastructure. Later, the request carries what the
-    model wrote, and some servers answer 500 to output they cannot handle (llama.cpp's
-    ``llama-server`` to a tool call it cannot parse): the loop then asks the server for the
-    task's opening turn, and if it answers that and fails the conversation again, the run is
-    the model's failure, never an excluded run a resume would play again."""
+    retry. Some servers answer 500 to output they cannot handle (llama.cpp's
+    ``llama-server`` to a tool call the model generated and it cannot parse, on any turn):
+    the loop then asks the server for the task's prompt alone, without tools, and if it
+    answers that and fails the conversation again, the run is the model's failure, never an
+    excluded run a resume would play again (on a run's first turn only once the client has
+    answered a request with tools: before, the server may take none)."""
 
 
 class ModelRequestRejected(ModelUnavailable):
