@@ -1026,10 +1026,8 @@ class Zygote:
                 return False
             stat = self.memory_stats.get(slot)
             if stat is not None and memory_left(stat) >= SLOT_MEMORY_LEFT_BYTES:
-                now = time.monotonic()
-                if now - self.last_collect >= SWEEP_EVERY_S:
-                    self.last_collect = now
-                    collect_unix_garbage()
+                if time.monotonic() - self.last_collect >= SWEEP_EVERY_S:
+                    self.collect()  # again, for a slot resting on what is still in flight
                 return False
             if _ISOLATE is None and uid is not None and _shm_of(uid):
                 return False  # no /dev/shm of its own: what it left there
@@ -1350,9 +1348,15 @@ class Zygote:
                 pass
         if not call.reported:
             self.report(call)
-        collect_unix_garbage()
+        self.collect()
         self.release(call.slot)
         self.start_queued()
+
+    def collect(self) -> None:
+        """Ask for the kernel's unix-socket collector (:func:`collect_unix_garbage`), noting
+        when: a slot that rests is asked for again only ``SWEEP_EVERY_S`` later."""
+        self.last_collect = time.monotonic()
+        collect_unix_garbage()
 
     def sweep_tree(self, call: Call) -> None:
         """Without a uid per call: kill the call's process group and every orphan of ours
