@@ -61,14 +61,6 @@ def _read(path: str) -> str:
         return ""
 
 
-def _read_bytes(path: str) -> bytes:
-    try:
-        with open(path, "rb") as f:
-            return f.read()
-    except OSError:
-        return b""
-
-
 def _tree(pid: int) -> list[int]:
     out, todo = [pid], [pid]
     while todo:
@@ -130,45 +122,46 @@ def _ticks(pid: int) -> tuple[int, int, int]:
     return int(fields[1]), int(fields[11]) + int(fields[12]), int(fields[13]) + int(fields[14])
 
 
-def cpu_by_role(root: int) -> dict[int, tuple[str, int, int]]:
-    """Each process of ``root``'s tree: its role (:data:`ROLES`), own and reaped ticks.
+Ticks = tuple[str, int, str | None, int]
+"""One process: the role of its own CPU, its own ticks, the role of what it reaped (None: not
+counted), its reaped children's ticks."""
 
-    A zygote is a process running ``zygote.py`` whose parent does not: what it reaped are
-    calls (and sweepers), as is every live process under it."""
+
+def cpu_by_role(root: int) -> dict[int, Ticks]:
+    """Each process of ``root``'s tree with the roles (:data:`ROLES`) of its own and reaped
+    ticks. A zygote is a process running ``zygote.py`` whose parent does not: what it reaped
+    are calls (and sweepers), as is every live process under it. The caller's reaped
+    children are left out: none end mid-run."""
     pids = _tree(root)
     info = {pid: _ticks(pid) for pid in pids}
     zygote = {
         pid
         for pid in pids
-        if b"zygote.py" in _read_bytes(f"/proc/{pid}/cmdline")
+        if "zygote.py" in _read(f"/proc/{pid}/cmdline")
         and _read(f"/proc/{pid}/comm").strip() != "bwrap"  # bwrap's arguments name it too
     }
-    roles: dict[int, tuple[str, int, int]] = {}
+    roles: dict[int, Ticks] = {}
     for pid in pids:
         ppid, own, reaped = info[pid]
         if pid == root:
-            role = "caller"
+            roles[pid] = ("caller", own, None, reaped)
         elif pid in zygote and ppid not in zygote:
-            roles[pid] = ("zygote", own, 0)
-            roles[-pid] = ("calls", reaped, 0)  # what the zygote reaped, kept apart
-            continue
-        elif ppid in zygote or pid in zygote:
-            role = "calls"
+            roles[pid] = ("zygote", own, "calls", reaped)
         else:
-            role = "jail"
-        roles[pid] = (role, own, reaped)
+            role = "calls" if pid in zygote or ppid in zygote else "jail"
+            roles[pid] = (role, own, role, reaped)
     return roles
 
 
-def role_cpu_s(
-    before: dict[int, tuple[str, int, int]], after: dict[int, tuple[str, int, int]]
-) -> dict[str, float]:
+def role_cpu_s(before: dict[int, Ticks], after: dict[int, Ticks]) -> dict[str, float]:
     """CPU seconds per role between two :func:`cpu_by_role` snapshots (a process that is
-    new counts from zero; the caller's reaped children are left out: none end mid-run)."""
+    new counts from zero)."""
     out = dict.fromkeys(ROLES, 0.0)
-    for pid, (role, own, reaped) in after.items():
-        _, own0, reaped0 = before.get(pid, (role, 0, 0))
-        out[role] += (own - own0 + (0 if role == "caller" else reaped - reaped0)) / CLK_TCK
+    for pid, (role, own, reaped_role, reaped) in after.items():
+        _, own0, _, reaped0 = before.get(pid, (role, 0, reaped_role, 0))
+        out[role] += (own - own0) / CLK_TCK
+        if reaped_role is not None:
+            out[reaped_role] += (reaped - reaped0) / CLK_TCK
     return out
 
 
